@@ -1,0 +1,168 @@
+"""The topology: which Google Cloud resources serve which service in which region.
+
+A topology is data (``topology.yaml``). Plans refer to its services and regions; the
+emulator seeds its world from it; workflows receive the slice of it that a run needs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from evac.documents import InvalidDocument, read_yaml, validate
+
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_RESOURCE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+
+COMPUTE_URL = "https://www.googleapis.com/compute/v1"
+
+
+def _region(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError(f"'{value}' is not a Google Cloud region name (like europe-west1)")
+    return value
+
+
+def _resource(value: str) -> str:
+    if not _RESOURCE.match(value):
+        raise ValueError(
+            f"'{value}' is not a valid resource name (lowercase letters, digits and '-', 1-63 characters)"
+        )
+    return value
+
+
+def _project(value: str) -> str:
+    if not _PROJECT.match(value):
+        raise ValueError(f"'{value}' is not a valid Google Cloud project id")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_region)]
+ResourceName = Annotated[str, AfterValidator(_resource)]
+ProjectId = Annotated[str, AfterValidator(_project)]
+
+
+class StrictModel(BaseModel):
+    """Every document model refuses unknown keys: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionBinding(StrictModel):
+    """What serves one service in one region."""
+
+    backend_service: ResourceName = Field(
+        description="Global backend service whose backends include this region's instance group"
+    )
+    instance_group: ResourceName = Field(
+        description="Regional managed instance group (and its instance group) serving in this region"
+    )
+    address: str = Field(description="The address the DNS record holds when this region serves")
+
+    @model_validator(mode="after")
+    def _address_is_ip(self) -> "RegionBinding":
+        try:
+            ipaddress.ip_address(self.address)
+        except ValueError:
+            raise ValueError(f"address '{self.address}' is not an IPv4 or IPv6 address") from None
+        return self
+
+    def group_url(self, project: str, region: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/regions/{region}/instanceGroups/{self.instance_group}"
+
+
+class DnsBinding(StrictModel):
+    """The DNS record that sends clients of a service to the serving region."""
+
+    managed_zone: ResourceName
+    record: str = Field(description="Fully qualified record name, ending with '.'")
+    type: Literal["A", "AAAA"] = "A"
+    ttl: int = Field(default=300, ge=1, le=86400)
+
+    @model_validator(mode="after")
+    def _fqdn(self) -> "DnsBinding":
+        if not self.record.endswith("."):
+            raise ValueError(f"record '{self.record}' must be fully qualified (end with '.')")
+        return self
+
+
+class ServiceTopology(StrictModel):
+    primary_region: Region = Field(description="The region that serves in normal operation")
+    dns: DnsBinding
+    regions: dict[Region, RegionBinding] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ServiceTopology":
+        if self.primary_region not in self.regions:
+            raise ValueError(f"primary_region '{self.primary_region}' is not one of its regions")
+        want = 4 if self.dns.type == "A" else 6
+        for region, binding in self.regions.items():
+            if ipaddress.ip_address(binding.address).version != want:
+                raise ValueError(
+                    f"regions.{region}.address '{binding.address}' does not fit a DNS record of type {self.dns.type}"
+                )
+        return self
+
+
+class ManagedZone(StrictModel):
+    dns_name: str = Field(description="The zone's DNS name, ending with '.'")
+
+    @model_validator(mode="after")
+    def _fqdn(self) -> "ManagedZone":
+        if not self.dns_name.endswith("."):
+            raise ValueError(f"dns_name '{self.dns_name}' must be fully qualified (end with '.')")
+        return self
+
+
+class EmulatorSeed(StrictModel):
+    """How the emulator sizes the world it builds from this topology (ignored in production)."""
+
+    default_group_size: int = Field(default=2, ge=0, le=1000)
+    group_sizes: dict[str, int] = Field(
+        default_factory=dict, description="Initial size per '<region>/<instance_group>'"
+    )
+
+
+class Topology(StrictModel):
+    project: ProjectId
+    dns_zones: dict[ResourceName, ManagedZone] = Field(min_length=1)
+    services: dict[ResourceName, ServiceTopology] = Field(min_length=1)
+    emulator: EmulatorSeed = Field(default_factory=EmulatorSeed)
+
+    def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Cross-references that a field-by-field check cannot see, each with its location."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        groups = set()
+        for name, service in self.services.items():
+            zone = self.dns_zones.get(service.dns.managed_zone)
+            if zone is None:
+                problems.append(
+                    (("services", name, "dns", "managed_zone"), f"zone '{service.dns.managed_zone}' is not in dns_zones")
+                )
+            elif not (service.dns.record == zone.dns_name or service.dns.record.endswith("." + zone.dns_name)):
+                problems.append(
+                    (("services", name, "dns", "record"), f"'{service.dns.record}' is not inside zone '{zone.dns_name}'")
+                )
+            for region, binding in service.regions.items():
+                groups.add(f"{region}/{binding.instance_group}")
+        for key in self.emulator.group_sizes:
+            if key not in groups:
+                problems.append(
+                    (("emulator", "group_sizes", key), "names no '<region>/<instance_group>' of any service")
+                )
+        return problems
+
+
+def load_topology(path: str | Path) -> Topology:
+    """Read and validate a topology file; raises InvalidDocument with every error located."""
+    doc = read_yaml(path)
+    topology = validate(doc, Topology)
+    problems = topology.reference_problems()
+    if problems:
+        raise InvalidDocument([doc.error(loc, message) for loc, message in problems])
+    return topology
