@@ -1,0 +1,80 @@
+"""The emulator's FastAPI application: Compute Engine and Cloud DNS routes, the admin API,
+Google-shaped errors, and the request log around every API call."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from emulator import admin, compute, dns, operations
+from emulator.core import Emulator, Settings
+from emulator.errors import install_error_handlers, unexpected_error
+from emulator.persistence import StateStore
+from emulator.requestlog import APPLIED, LoggedRequest, is_api_call, is_mutation
+from emulator.seed import seed_world
+from emulator.state import rfc3339
+from evac.topology import Topology
+
+
+def create_app(
+    topology: Topology,
+    *,
+    operation_delay: float = 0.5,
+    warmup: float = 2.0,
+    state_file: str | Path | None = None,
+    wait_deadline: float = 3.0,
+) -> FastAPI:
+    """An emulator seeded from ``topology``, or resumed from ``state_file`` when that exists.
+
+    ``operation_delay``: seconds an operation or DNS change takes to be DONE;
+    ``warmup``: seconds a new instance takes to serve;
+    ``state_file``: JSON file the world is saved to after every change;
+    ``wait_deadline``: longest an ``operations.wait`` call blocks.
+    """
+    store = StateStore(state_file) if state_file is not None else None
+    world = (store.load() if store else None) or seed_world(topology, time.time())
+    emulator = Emulator(
+        world=world,
+        settings=Settings(operation_delay=operation_delay, warmup=warmup, wait_deadline=wait_deadline),
+        store=store,
+    )
+    emulator.save()
+
+    app = FastAPI(title="Evac Google Cloud emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.emulator = emulator
+    install_error_handlers(app)
+    for module in (compute, operations, dns, admin):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def record_and_save(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # noqa: BLE001 - a bug must still answer in Google's shape
+            response = unexpected_error(request, exc)
+        path, method = request.url.path, request.method
+        mutation = is_mutation(method, path)
+        if mutation and response.status_code < 400:
+            emulator.save()
+        if is_api_call(path):
+            effect = None
+            if mutation and response.status_code < 400:
+                effect = getattr(request.state, "effect", APPLIED)
+            elif mutation:
+                effect = f"refused: {response.status_code} {getattr(request.state, 'error_reason', '')}".strip()
+            emulator.requests.record(
+                LoggedRequest(
+                    time=rfc3339(time.time()),
+                    method=method,
+                    path=path,
+                    requestId=request.query_params.get("requestId"),
+                    status=response.status_code,
+                    effect=effect,
+                )
+            )
+        return response
+
+    return app

@@ -1,0 +1,242 @@
+"""Compute Engine v1 routes: global backend services and regional managed instance groups.
+
+Paths, JSON names and rules follow the published API (``compute.v1`` discovery document):
+``backendServices.get/patch/getHealth`` and ``regionInstanceGroupManagers.get/resize/
+listManagedInstances``. Mutations take effect at once and answer with an Operation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+from fastapi import APIRouter, Body, Depends, Query, Request
+
+from emulator.core import Emulator, get_emulator
+from emulator.errors import condition_not_met, invalid, validation_error
+from emulator.operations import operation_json
+from emulator.requestlog import DUPLICATE
+from emulator.state import COMPUTE_URL, ApiModel, BackendService, ManagedGroup, World, new_fingerprint, rfc3339
+
+router = APIRouter(prefix="/compute/v1/projects/{project}")
+
+# Fields the server sets; a patch may carry them (a copy of a read resource does) but
+# cannot change them.
+_OUTPUT_ONLY = ("kind", "id", "selfLink", "creationTimestamp")
+
+
+class ResourceGroupReference(ApiModel):
+    group: str
+
+
+def normalize_link(link: str, project: str) -> str:
+    """Accept a full, host-less or project-relative resource URL, as Compute Engine does."""
+    for prefix in (f"{COMPUTE_URL}/", "https://compute.googleapis.com/compute/v1/"):
+        if link.startswith(prefix):
+            return f"{COMPUTE_URL}/{link.removeprefix(prefix)}"
+    if link.startswith("projects/"):
+        return f"{COMPUTE_URL}/{link}"
+    if link.startswith(("regions/", "zones/", "global/")):
+        return f"{COMPUTE_URL}/projects/{project}/{link}"
+    return link
+
+
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7396 JSON merge-patch: objects merge, ``null`` removes, anything else (lists
+    included) replaces."""
+    merged = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_patch(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _checked_backend_service(current: BackendService, patch: dict[str, Any], world: World) -> BackendService:
+    """The backend service ``patch`` would make of ``current``, or the API's refusal."""
+    if "name" in patch and patch["name"] != current.name:
+        raise invalid(f"Invalid value for field 'resource.name': '{patch['name']}'. The name cannot be changed.")
+    merged = merge_patch(current.api_json(), patch)
+    for field in (*_OUTPUT_ONLY, "name"):
+        merged[field] = current.api_json()[field]
+    try:
+        updated = BackendService.model_validate(merged)
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc) from None
+
+    seen: set[str] = set()
+    for index, backend in enumerate(updated.backends):
+        where = f"resource.backends[{index}]"
+        scaler = backend.capacity_scaler
+        if not (scaler == 0 or 0.1 <= scaler <= 1.0):
+            raise invalid(
+                f"Invalid value for field '{where}.capacityScaler': '{scaler}'. "
+                "Must be 0 or between 0.1 and 1.0."
+            )
+        backend.group = normalize_link(backend.group, world.project)
+        if world.group_by_url(backend.group) is None:
+            raise invalid(f"Invalid value for field '{where}.group': '{backend.group}'. The resource was not found.")
+        if backend.group in seen:
+            raise invalid(f"Invalid value for field '{where}.group': '{backend.group}'. Duplicate backend group.")
+        seen.add(backend.group)
+    updated.fingerprint = new_fingerprint()
+    return updated
+
+
+@router.get("/global/backendServices/{backend_service}")
+async def get_backend_service(project: str, backend_service: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+    return emulator.backend_service(project, backend_service).api_json()
+
+
+@router.patch("/global/backendServices/{backend_service}")
+async def patch_backend_service(
+    request: Request,
+    project: str,
+    backend_service: str,
+    body: dict[str, Any] = Body(),
+    request_id: str | None = Query(None, alias="requestId"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    current = emulator.backend_service(project, backend_service)
+    earlier = emulator.earlier_operation(request_id)
+    if earlier is not None:
+        request.state.effect = DUPLICATE
+        return operation_json(earlier, project, emulator.now())
+    given = body.get("fingerprint")
+    if given is not None and given != current.fingerprint:
+        raise condition_not_met(
+            f"Supplied fingerprint '{given}' does not match the current fingerprint of backend service "
+            f"'{backend_service}'; read it again and retry."
+        )
+    updated = _checked_backend_service(current, body, emulator.world)
+    emulator.world.backend_services[backend_service] = updated
+    op = emulator.start_operation(
+        operation_type="patch", target_link=updated.self_link, target_id=updated.id, region=None, request_id=request_id
+    )
+    return operation_json(op, project, emulator.now())
+
+
+@router.post("/global/backendServices/{backend_service}/getHealth")
+async def get_backend_service_health(
+    project: str,
+    backend_service: str,
+    reference: ResourceGroupReference,
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    service = emulator.backend_service(project, backend_service)
+    url = normalize_link(reference.group, project)
+    group = emulator.world.group_by_url(url)
+    if group is None or all(b.group != url for b in service.backends):
+        raise invalid(
+            f"Invalid value for field 'resourceGroupReference.group': '{reference.group}'. "
+            f"It is not a backend of backend service '{backend_service}'."
+        )
+    now = emulator.now()
+    body: dict[str, Any] = {"kind": "compute#backendServiceGroupHealth"}
+    statuses = [
+        {
+            "instance": f"{COMPUTE_URL}/projects/{project}/zones/{i.zone}/instances/{i.name}",
+            "ipAddress": i.ip_address,
+            "port": 80,
+            "healthState": emulator.world.instance_health(group, i, now),
+        }
+        for i in sorted(group.instances, key=lambda i: i.name)
+    ]
+    if statuses:
+        body["healthStatus"] = statuses
+    return body
+
+
+def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[str, Any]:
+    creating = sum(1 for i in group.instances if now < i.ready_at)
+    template = f"{COMPUTE_URL}/projects/{project}/global/instanceTemplates/{group.name}-template"
+    return {
+        "kind": "compute#instanceGroupManager",
+        "id": str(group.id),
+        "creationTimestamp": rfc3339(group.created_at),
+        "name": group.name,
+        "region": f"{COMPUTE_URL}/projects/{project}/regions/{group.region}",
+        "distributionPolicy": {
+            "zones": [{"zone": f"{COMPUTE_URL}/projects/{project}/zones/{group.region}-b"}],
+            "targetShape": "EVEN",
+        },
+        "instanceTemplate": template,
+        "versions": [{"instanceTemplate": template}],
+        "instanceGroup": group.group_url(project),
+        "baseInstanceName": group.name,
+        "fingerprint": group.fingerprint,
+        "currentActions": {
+            "none": len(group.instances) - creating,
+            "creating": creating,
+            "creatingWithoutRetries": 0,
+            "verifying": 0,
+            "recreating": 0,
+            "deleting": 0,
+            "abandoning": 0,
+            "restarting": 0,
+            "refreshing": 0,
+        },
+        "status": {"isStable": creating == 0, "versionTarget": {"isReached": True}},
+        "targetSize": group.target_size,
+        "selfLink": group.self_link(project),
+        "listManagedInstancesResults": "PAGELESS",
+    }
+
+
+@router.get("/regions/{region}/instanceGroupManagers/{manager}")
+async def get_region_group_manager(
+    project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return group_manager_json(emulator.group(project, region, manager), project, emulator.now())
+
+
+@router.post("/regions/{region}/instanceGroupManagers/{manager}/resize")
+async def resize_region_group_manager(
+    request: Request,
+    project: str,
+    region: str,
+    manager: str,
+    size: int = Query(),
+    request_id: str | None = Query(None, alias="requestId"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    group = emulator.group(project, region, manager)
+    earlier = emulator.earlier_operation(request_id)
+    if earlier is not None:
+        request.state.effect = DUPLICATE
+        return operation_json(earlier, project, emulator.now())
+    if not 0 <= size <= 2000:
+        raise invalid(f"Invalid value for field 'size': '{size}'. Must be between 0 and 2000.")
+    group.resize(size, now=emulator.now(), warmup=emulator.settings.warmup, world=emulator.world)
+    group.fingerprint = new_fingerprint()
+    op = emulator.start_operation(
+        operation_type="compute.instanceGroupManagers.resize",
+        target_link=group.self_link(project),
+        target_id=group.id,
+        region=region,
+        request_id=request_id,
+    )
+    return operation_json(op, project, emulator.now())
+
+
+@router.post("/regions/{region}/instanceGroupManagers/{manager}/listManagedInstances")
+async def list_region_managed_instances(
+    project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    group = emulator.group(project, region, manager)
+    now = emulator.now()
+    return {
+        "managedInstances": [
+            {
+                "instance": f"{COMPUTE_URL}/projects/{project}/zones/{i.zone}/instances/{i.name}",
+                "id": str(i.id),
+                "name": i.name,
+                "instanceStatus": "RUNNING" if now >= i.ready_at else "STAGING",
+                "currentAction": "NONE" if now >= i.ready_at else "CREATING",
+            }
+            for i in sorted(group.instances, key=lambda i: i.name)
+        ]
+    }

@@ -1,0 +1,125 @@
+"""The running emulator: the world, its settings, the clock, and the lookups every route shares."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+from fastapi import Request
+
+from emulator.errors import invalid, not_found
+from emulator.persistence import StateStore
+from emulator.requestlog import RequestLog
+from emulator.state import BackendService, ManagedGroup, Operation, World, Zone
+
+
+@dataclass(frozen=True)
+class Settings:
+    operation_delay: float = 0.5
+    """Seconds an operation (or DNS change) takes to go from PENDING to DONE."""
+    warmup: float = 2.0
+    """Seconds a new instance takes to become RUNNING and HEALTHY."""
+    wait_deadline: float = 3.0
+    """The longest ``operations.wait`` blocks before answering with a not-yet-DONE operation."""
+
+
+@dataclass
+class Emulator:
+    world: World
+    settings: Settings
+    store: StateStore | None = None
+    clock: Callable[[], float] = time.time
+    requests: RequestLog = field(default_factory=RequestLog)
+
+    def now(self) -> float:
+        return self.clock()
+
+    def save(self) -> None:
+        if self.store is not None:
+            self.store.save(self.world)
+
+    def check_project(self, project: str) -> None:
+        if project != self.world.project:
+            raise not_found(f"projects/{project}")
+
+    def backend_service(self, project: str, name: str) -> BackendService:
+        self.check_project(project)
+        service = self.world.backend_services.get(name)
+        if service is None:
+            raise not_found(f"projects/{project}/global/backendServices/{name}")
+        return service
+
+    def group(self, project: str, region: str, name: str) -> ManagedGroup:
+        self.check_project(project)
+        group = self.world.groups.get(f"{region}/{name}")
+        if group is None:
+            raise not_found(f"projects/{project}/regions/{region}/instanceGroupManagers/{name}")
+        return group
+
+    def zone(self, project: str, name: str) -> Zone:
+        self.check_project(project)
+        zone = self.world.zones.get(name)
+        if zone is None:
+            raise not_found(f"projects/{project}/managedZones/{name}")
+        return zone
+
+    def operation(self, project: str, name: str, region: str | None) -> Operation:
+        self.check_project(project)
+        op = self.world.operations.get(name)
+        if op is None or op.region != region:
+            where = f"regions/{region}" if region else "global"
+            raise not_found(f"projects/{project}/{where}/operations/{name}")
+        return op
+
+    def earlier_operation(self, request_id: str | None) -> Operation | None:
+        """The operation an earlier call with this requestId started, if any.
+
+        Compute Engine requires the id to be a UUID other than the zero UUID."""
+        if request_id is None:
+            return None
+        try:
+            parsed = uuid.UUID(request_id)
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.int == 0:
+            raise invalid(
+                f"Invalid value for field 'requestId': '{request_id}'. "
+                "The request ID must be a valid UUID with the exception that zero UUID is not supported."
+            )
+        name = self.world.request_ids.get(request_id)
+        return self.world.operations[name] if name else None
+
+    def start_operation(
+        self,
+        *,
+        operation_type: str,
+        target_link: str,
+        target_id: int,
+        region: str | None,
+        request_id: str | None,
+    ) -> Operation:
+        now = self.now()
+        op = Operation(
+            id=self.world.next_id(),
+            name=f"operation-{int(now * 1000)}-{secrets.token_hex(6)}",
+            operation_type=operation_type,
+            target_link=target_link,
+            target_id=target_id,
+            region=region,
+            request_id=request_id,
+            insert_time=now,
+            duration=self.settings.operation_delay,
+        )
+        self.world.operations[op.name] = op
+        if request_id is not None:
+            self.world.request_ids[request_id] = op.name
+        return op
+
+
+def get_emulator(request: Request) -> Emulator:
+    """FastAPI dependency: the emulator the app was created with."""
+    emulator: Emulator = request.app.state.emulator
+    return emulator

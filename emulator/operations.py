@@ -1,0 +1,87 @@
+"""Compute Engine operations: their JSON form and the ``globalOperations`` /
+``regionOperations`` get and wait methods.
+
+A mutation's effect is applied when it is requested; its operation then goes
+PENDING -> RUNNING -> DONE over ``operation_delay`` seconds, so code that waits for DONE
+before reading (as it must on Google Cloud) behaves the same here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from emulator.core import Emulator, get_emulator
+from emulator.state import COMPUTE_URL, Operation, rfc3339
+
+router = APIRouter(prefix="/compute/v1/projects/{project}")
+
+
+def operation_json(op: Operation, project: str, now: float) -> dict[str, Any]:
+    status = op.status(now)
+    where = f"regions/{op.region}" if op.region else "global"
+    body: dict[str, Any] = {
+        "kind": "compute#operation",
+        "id": str(op.id),
+        "name": op.name,
+        "operationType": op.operation_type,
+        "targetLink": op.target_link,
+        "targetId": str(op.target_id),
+        "status": status,
+        "user": "evac-emulator@example.com",
+        "progress": _progress(op, now),
+        "insertTime": rfc3339(op.insert_time),
+        "selfLink": f"{COMPUTE_URL}/projects/{project}/{where}/operations/{op.name}",
+    }
+    if status != "PENDING":
+        body["startTime"] = rfc3339(op.insert_time + op.duration / 5)
+    if status == "DONE":
+        body["endTime"] = rfc3339(op.insert_time + op.duration)
+    if op.region:
+        body["region"] = f"{COMPUTE_URL}/projects/{project}/regions/{op.region}"
+    return body
+
+
+def _progress(op: Operation, now: float) -> int:
+    if op.duration <= 0:
+        return 100
+    return max(0, min(100, int(100 * (now - op.insert_time) / op.duration)))
+
+
+async def _wait(emulator: Emulator, op: Operation) -> None:
+    """Sleep until the operation is DONE or the wait deadline passes, whichever is first."""
+    deadline = emulator.now() + emulator.settings.wait_deadline
+    done_at = op.insert_time + op.duration
+    await asyncio.sleep(max(0.0, min(done_at, deadline) - emulator.now()))
+
+
+@router.get("/global/operations/{operation}")
+async def get_global_operation(project: str, operation: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+    op = emulator.operation(project, operation, region=None)
+    return operation_json(op, project, emulator.now())
+
+
+@router.post("/global/operations/{operation}/wait")
+async def wait_global_operation(project: str, operation: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+    op = emulator.operation(project, operation, region=None)
+    await _wait(emulator, op)
+    return operation_json(op, project, emulator.now())
+
+
+@router.get("/regions/{region}/operations/{operation}")
+async def get_region_operation(
+    project: str, region: str, operation: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    op = emulator.operation(project, operation, region=region)
+    return operation_json(op, project, emulator.now())
+
+
+@router.post("/regions/{region}/operations/{operation}/wait")
+async def wait_region_operation(
+    project: str, region: str, operation: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    op = emulator.operation(project, operation, region=region)
+    await _wait(emulator, op)
+    return operation_json(op, project, emulator.now())

@@ -1,0 +1,81 @@
+"""Build the starting world from a topology: every region serving, every instance healthy,
+every DNS record pointing at its service's primary region."""
+
+from __future__ import annotations
+
+from evac.topology import Topology
+from emulator.state import (
+    COMPUTE_URL,
+    Backend,
+    BackendService,
+    Change,
+    ManagedGroup,
+    RecordSet,
+    World,
+    Zone,
+    new_fingerprint,
+    rfc3339,
+)
+
+NAME_SERVERS = [f"ns-cloud-a{n}.googledomains.com." for n in range(1, 5)]
+
+
+def seed_world(topology: Topology, now: float) -> World:
+    project = topology.project
+    world = World(project=project)
+
+    for service in topology.services.values():
+        for region, binding in service.regions.items():
+            key = f"{region}/{binding.instance_group}"
+            if key not in world.groups:
+                group = ManagedGroup(
+                    name=binding.instance_group,
+                    region=region,
+                    id=world.next_id(),
+                    created_at=now,
+                    fingerprint=new_fingerprint(),
+                    target_size=0,
+                    ordinal=len(world.groups),
+                )
+                size = topology.emulator.group_sizes.get(key, topology.emulator.default_group_size)
+                group.resize(size, now=now, warmup=0.0, world=world)
+                world.groups[key] = group
+
+            backend = world.backend_services.get(binding.backend_service)
+            if backend is None:
+                backend = BackendService(
+                    id=world.next_id(),
+                    name=binding.backend_service,
+                    self_link=f"{COMPUTE_URL}/projects/{project}/global/backendServices/{binding.backend_service}",
+                    creation_timestamp=rfc3339(now),
+                    fingerprint=new_fingerprint(),
+                    health_checks=[f"{COMPUTE_URL}/projects/{project}/global/healthChecks/{binding.backend_service}-hc"],
+                )
+                world.backend_services[binding.backend_service] = backend
+            url = binding.group_url(project, region)
+            if all(b.group != url for b in backend.backends):
+                backend.backends.append(Backend(group=url))
+
+    for zone_name, zone_def in topology.dns_zones.items():
+        zone = Zone(name=zone_name, dns_name=zone_def.dns_name, id=world.next_id(), created_at=now)
+        zone.rrsets.append(
+            RecordSet(
+                name=zone_def.dns_name,
+                type="SOA",
+                ttl=21600,
+                rrdatas=[f"{NAME_SERVERS[0]} cloud-dns-hostmaster.google.com. 1 21600 3600 259200 300"],
+            )
+        )
+        zone.rrsets.append(RecordSet(name=zone_def.dns_name, type="NS", ttl=21600, rrdatas=list(NAME_SERVERS)))
+        world.zones[zone_name] = zone
+
+    for service in topology.services.values():
+        primary = service.regions[service.primary_region]
+        zone = world.zones[service.dns.managed_zone]
+        zone.rrsets.append(
+            RecordSet(name=service.dns.record, type=service.dns.type, ttl=service.dns.ttl, rrdatas=[primary.address])
+        )
+
+    for zone in world.zones.values():
+        zone.changes.append(Change(id="0", start_time=now, additions=list(zone.rrsets)))
+    return world

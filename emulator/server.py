@@ -1,0 +1,45 @@
+"""Running the emulator as a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+import uvicorn
+
+from emulator.app import create_app
+from evac.topology import load_topology
+
+log = structlog.get_logger()
+
+
+def serve(
+    topology_path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8480,
+    *,
+    operation_delay: float = 0.5,
+    warmup: float = 2.0,
+    state_file: str | Path | None = None,
+    wait_deadline: float = 3.0,
+) -> None:
+    """Serve the emulator for the topology in ``topology_path`` until SIGINT or SIGTERM.
+
+    Point the clients at ``http://{host}:{port}`` (see docs/emulator.md). Raises
+    ``evac.documents.InvalidDocument`` when the topology is unusable. ``operation_delay``:
+    seconds an operation or DNS change takes to be DONE; ``warmup``: seconds a new instance
+    takes to serve; ``state_file``: JSON file the world is kept in across restarts;
+    ``wait_deadline``: longest an ``operations.wait`` call blocks. A first signal lets
+    in-flight requests finish; a second one stops at once (uvicorn's behaviour).
+    """
+    topology = load_topology(topology_path)
+    app = create_app(
+        topology,
+        operation_delay=operation_delay,
+        warmup=warmup,
+        state_file=state_file,
+        wait_deadline=wait_deadline,
+    )
+    log.info("emulator.starting", project=topology.project, url=f"http://{host}:{port}")
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, ws="none", log_level="warning")).run()
+    log.info("emulator.stopped")

@@ -1,0 +1,272 @@
+"""The emulated world: backend services, instance groups, DNS zones and operations.
+
+Everything here is plain data (pydantic models, so the world can be saved to a file and
+read back). Time-dependent facts — is an instance still warming up, is an operation done —
+are not stored but computed from timestamps and the clock, so nothing runs in the
+background. The HTTP routers in ``compute.py`` and ``dns.py`` read and change this model
+and render it in the API's JSON shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+COMPUTE_URL = "https://www.googleapis.com/compute/v1"
+
+HEALTHY = "HEALTHY"
+UNHEALTHY = "UNHEALTHY"
+
+# uint64 identifiers travel as JSON strings in Google APIs; accept a number or a string.
+Uint64 = Annotated[int, PlainSerializer(str, return_type=str)]
+
+
+def rfc3339(timestamp: float) -> str:
+    """Seconds since the epoch -> ``2026-11-26T14:42:35.123Z``."""
+    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_fingerprint() -> str:
+    """A fresh opaque fingerprint, base64 of 8 random bytes like Compute Engine's."""
+    return base64.b64encode(secrets.token_bytes(8)).decode()
+
+
+class ApiModel(BaseModel):
+    """A resource as the API spells it: camelCase JSON names, unknown fields refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Backend(ApiModel):
+    group: str
+    balancing_mode: Literal["UTILIZATION", "RATE", "CONNECTION", "CUSTOM_METRICS"] = "UTILIZATION"
+    capacity_scaler: float = 1.0
+    max_utilization: float | None = None
+    max_rate_per_instance: float | None = None
+    description: str | None = None
+    failover: bool | None = None
+
+
+class ConnectionDraining(ApiModel):
+    draining_timeout_sec: int | None = None
+
+
+class BackendService(ApiModel):
+    """A global backend service, stored in its API form so a merge-patch applies directly."""
+
+    kind: Literal["compute#backendService"] = "compute#backendService"
+    id: Uint64
+    name: str
+    description: str | None = None
+    self_link: str
+    creation_timestamp: str
+    fingerprint: str
+    backends: list[Backend] = Field(default_factory=list)
+    health_checks: list[str] = Field(default_factory=list)
+    protocol: Literal["HTTP", "HTTPS", "HTTP2", "TCP", "SSL", "UDP", "GRPC", "UNSPECIFIED"] = "HTTP"
+    port_name: str = "http"
+    port: int | None = None
+    timeout_sec: int = 30
+    load_balancing_scheme: Literal["EXTERNAL", "EXTERNAL_MANAGED", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"] = (
+        "EXTERNAL_MANAGED"
+    )
+    session_affinity: str = "NONE"
+    affinity_cookie_ttl_sec: int | None = None
+    connection_draining: ConnectionDraining | None = None
+
+    def api_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Instance(BaseModel):
+    """One VM of a managed instance group; it serves once ``ready_at`` has passed."""
+
+    name: str
+    slot: int
+    id: int
+    zone: str
+    ip_address: str
+    created_at: float
+    ready_at: float
+
+
+class ManagedGroup(BaseModel):
+    """A regional managed instance group (and the instance group it manages)."""
+
+    name: str
+    region: str
+    id: int
+    created_at: float
+    fingerprint: str
+    target_size: int
+    ordinal: int = Field(description="Position among all groups; keeps instance addresses distinct")
+    instances: list[Instance] = Field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.region}/{self.name}"
+
+    def group_url(self, project: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/regions/{self.region}/instanceGroups/{self.name}"
+
+    def self_link(self, project: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/regions/{self.region}/instanceGroupManagers/{self.name}"
+
+    def resize(self, size: int, *, now: float, warmup: float, world: "World") -> None:
+        """Set the target size at once: shrinking removes the newest instances, growing adds
+        instances (in the lowest free slots) that serve after ``warmup`` seconds."""
+        self.target_size = size
+        while len(self.instances) > size:
+            self.instances.remove(max(self.instances, key=lambda i: (i.created_at, i.slot)))
+        used = {i.slot for i in self.instances}
+        slot = 0
+        while len(self.instances) < size:
+            while slot in used:
+                slot += 1
+            used.add(slot)
+            self.instances.append(
+                Instance(
+                    name=instance_name(self.name, slot),
+                    slot=slot,
+                    id=world.next_id(),
+                    zone=f"{self.region}-b",
+                    ip_address=f"10.{self.ordinal % 256}.{slot // 250}.{slot % 250 + 2}",
+                    created_at=now,
+                    ready_at=now + warmup,
+                )
+            )
+
+
+class RecordSet(BaseModel):
+    name: str
+    type: str
+    ttl: int
+    rrdatas: list[str]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.type)
+
+
+class Change(BaseModel):
+    id: str
+    start_time: float
+    additions: list[RecordSet] = Field(default_factory=list)
+    deletions: list[RecordSet] = Field(default_factory=list)
+
+
+class Zone(BaseModel):
+    name: str
+    dns_name: str
+    id: int
+    created_at: float
+    description: str = ""
+    rrsets: list[RecordSet] = Field(default_factory=list)
+    changes: list[Change] = Field(default_factory=list)
+
+    def find(self, name: str, type_: str) -> RecordSet | None:
+        return next((r for r in self.rrsets if r.key == (name, type_)), None)
+
+
+class Operation(BaseModel):
+    """A Compute Engine operation. Its effect is applied when it is created; its status
+    moves PENDING -> RUNNING -> DONE with the clock (see ``status``)."""
+
+    id: int
+    name: str
+    operation_type: str
+    target_link: str
+    target_id: int
+    region: str | None = Field(default=None, description="Region name; None for a global operation")
+    request_id: str | None = None
+    insert_time: float
+    duration: float
+
+    def status(self, now: float) -> Literal["PENDING", "RUNNING", "DONE"]:
+        elapsed = now - self.insert_time
+        if elapsed >= self.duration:
+            return "DONE"
+        return "PENDING" if elapsed < self.duration / 5 else "RUNNING"
+
+
+class World(BaseModel):
+    """Everything the emulator knows; saved whole to the state file."""
+
+    project: str
+    backend_services: dict[str, BackendService] = Field(default_factory=dict)
+    groups: dict[str, ManagedGroup] = Field(default_factory=dict, description="By '<region>/<name>'")
+    zones: dict[str, Zone] = Field(default_factory=dict)
+    operations: dict[str, Operation] = Field(default_factory=dict)
+    request_ids: dict[str, str] = Field(default_factory=dict, description="requestId -> operation name")
+    outages: list[str] = Field(default_factory=list, description="Regions whose instances are all unhealthy")
+    last_id: int = 4_000_000_000_000_000_000
+
+    def next_id(self) -> int:
+        self.last_id += 1
+        return self.last_id
+
+    def regions(self) -> set[str]:
+        return {group.region for group in self.groups.values()}
+
+    def instance_health(self, group: ManagedGroup, instance: Instance, now: float) -> str:
+        if group.region in self.outages or now < instance.ready_at:
+            return UNHEALTHY
+        return HEALTHY
+
+    def group_by_url(self, url: str) -> ManagedGroup | None:
+        return next((g for g in self.groups.values() if g.group_url(self.project) == url), None)
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """What a test compares before and after a run: no fingerprints, ids or times."""
+        return {
+            "project": self.project,
+            "outages": sorted(self.outages),
+            "backendServices": {
+                name: {
+                    "backends": [
+                        {"group": b.group, "balancingMode": b.balancing_mode, "capacityScaler": b.capacity_scaler}
+                        for b in service.backends
+                    ]
+                }
+                for name, service in sorted(self.backend_services.items())
+            },
+            "instanceGroupManagers": {
+                key: {
+                    "targetSize": group.target_size,
+                    "instances": [
+                        {
+                            "name": i.name,
+                            "status": "RUNNING" if now >= i.ready_at else "CREATING",
+                            "health": self.instance_health(group, i, now),
+                        }
+                        for i in sorted(group.instances, key=lambda i: i.name)
+                    ],
+                }
+                for key, group in sorted(self.groups.items())
+            },
+            "managedZones": {
+                name: {
+                    "dnsName": zone.dns_name,
+                    "rrsets": [
+                        {"name": r.name, "type": r.type, "ttl": r.ttl, "rrdatas": r.rrdatas}
+                        for r in sorted(zone.rrsets, key=lambda r: r.key)
+                    ],
+                }
+                for name, zone in sorted(self.zones.items())
+            },
+        }
+
+
+def instance_name(group: str, slot: int) -> str:
+    """``checkout-ew1-k3fa``: the same group and slot always give the same name, so a
+    group scaled down and back up again has the instances it had before."""
+    digest = hashlib.sha256(f"{group}/{slot}".encode()).digest()
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return group + "-" + "".join(letters[b % len(letters)] for b in digest[:4])
