@@ -29,8 +29,11 @@ def serve(
     ``evac.documents.InvalidDocument`` when the topology is unusable. ``operation_delay``:
     seconds an operation or DNS change takes to be DONE; ``warmup``: seconds a new instance
     takes to serve; ``state_file``: JSON file the world is kept in across restarts;
-    ``wait_deadline``: longest an ``operations.wait`` call blocks. A first signal lets
-    in-flight requests finish; a second one stops at once (uvicorn's behaviour).
+    ``wait_deadline``: longest an ``operations.wait`` call blocks.
+
+    On SIGINT/SIGTERM the server stops accepting connections and answers the calls in
+    flight before returning; a second signal stops it at once. (uvicorn then re-raises the
+    signal, so the process's exit status says it was stopped by that signal.)
     """
     topology = load_topology(topology_path)
     app = create_app(
@@ -42,4 +45,3 @@ def serve(
     )
     log.info("emulator.starting", project=topology.project, url=f"http://{host}:{port}")
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, ws="none", log_level="warning")).run()
-    log.info("emulator.stopped")

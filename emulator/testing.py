@@ -1,0 +1,114 @@
+"""Running the emulator inside a test process, and the real clients pointed at it.
+
+``running_emulator(topology)`` serves the app with uvicorn on a free loopback port in a
+background thread; ``ComputeClients.connect(url, project)`` and ``dns_client(url, project)``
+build the real google-cloud-compute and google-cloud-dns clients the way GCP.md prescribes
+(anonymous credentials, endpoint override).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1
+from google.cloud import dns as cloud_dns
+
+from emulator.app import create_app
+from evac.topology import Topology
+
+
+@dataclass
+class RunningEmulator:
+    url: str
+    topology: Topology
+    admin: httpx.Client
+    """An httpx client based at ``url``, for the admin API and raw calls."""
+
+    @property
+    def project(self) -> str:
+        return self.topology.project
+
+    def state(self) -> dict[str, Any]:
+        return self.admin.get("/emulator/v1/state").raise_for_status().json()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.admin.get("/emulator/v1/requests").raise_for_status().json()["requests"]
+
+    def outage(self, region: str) -> None:
+        self.admin.post(f"/emulator/v1/regions/{region}/outage").raise_for_status()
+
+    def recover(self, region: str) -> None:
+        self.admin.post(f"/emulator/v1/regions/{region}/recover").raise_for_status()
+
+
+@contextmanager
+def running_emulator(topology: Topology, **options: Any) -> Iterator[RunningEmulator]:
+    """Serve ``create_app(topology, **options)`` until the block ends."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = "http://127.0.0.1:%d" % sock.getsockname()[1]
+    config = uvicorn.Config(create_app(topology, **options), ws="none", log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the emulator server did not start")
+            thread.join(0.01)
+        with httpx.Client(base_url=url, timeout=10) as admin:
+            yield RunningEmulator(url=url, topology=topology, admin=admin)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@dataclass
+class ComputeClients:
+    project: str
+    backend_services: compute_v1.BackendServicesClient
+    region_groups: compute_v1.RegionInstanceGroupManagersClient
+    global_operations: compute_v1.GlobalOperationsClient
+    region_operations: compute_v1.RegionOperationsClient
+
+    @classmethod
+    def connect(cls, url: str, project: str) -> "ComputeClients":
+        options: dict[str, Any] = {
+            "credentials": AnonymousCredentials(),
+            "client_options": ClientOptions(api_endpoint=url),
+        }
+        return cls(
+            project=project,
+            backend_services=compute_v1.BackendServicesClient(**options),
+            region_groups=compute_v1.RegionInstanceGroupManagersClient(**options),
+            global_operations=compute_v1.GlobalOperationsClient(**options),
+            region_operations=compute_v1.RegionOperationsClient(**options),
+        )
+
+    def wait(self, operation_name: str, region: str | None = None) -> compute_v1.Operation:
+        """Wait as GCP.md prescribes: the operations client's ``wait`` in a loop until DONE
+        (``ExtendedOperation.result()`` would poll the real Google endpoint)."""
+        while True:
+            if region is None:
+                op = self.global_operations.wait(project=self.project, operation=operation_name)
+            else:
+                op = self.region_operations.wait(project=self.project, region=region, operation=operation_name)
+            if op.status == compute_v1.Operation.Status.DONE:
+                return op
+
+
+def dns_client(url: str, project: str) -> cloud_dns.Client:
+    return cloud_dns.Client(
+        project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
+    )

@@ -1,0 +1,79 @@
+"""``python -m emulator`` as an operator runs it: it serves, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+DEMO_TOPOLOGY = Path(__file__).parents[2] / "plans" / "demo" / "topology.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1].decode()
+        try:
+            httpx.get(f"{url}/emulator/v1/healthz", timeout=1).raise_for_status()
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError("the emulator did not start serving")
+
+
+def test_module_serves_and_on_sigterm_finishes_the_calls_in_flight_before_exiting() -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--topology", str(DEMO_TOPOLOGY), "--port", str(port),
+         "--operation-delay", "30", "--wait-deadline", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_until_serving(url, process)
+        service = f"{url}/compute/v1/projects/evac-demo/global/backendServices/checkout-backend"
+        operation = httpx.patch(service, json={}).raise_for_status().json()
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(httpx.post, f"{url}/compute/v1/projects/evac-demo/global/operations/"
+                                  f"{operation['name']}/wait", timeout=10)
+            time.sleep(0.3)  # the wait call is now in flight
+
+            process.send_signal(signal.SIGTERM)
+
+            assert waiting.result().status_code == 200, "the call in flight was answered"
+        _, stderr = process.communicate(timeout=10)
+        # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells it.
+        assert process.returncode == -signal.SIGTERM
+        assert b"Traceback" not in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_module_refuses_a_bad_topology_in_one_message(tmp_path: Path) -> None:
+    topology = tmp_path / "topology.yaml"
+    topology.write_text("project: evac-demo\nservices: {}\n")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "--topology", str(topology), "--port", str(_free_port())],
+        capture_output=True,
+        timeout=30,
+    )
+
+    assert result.returncode != 0
+    assert b"dns_zones" in result.stderr
+    assert b"Traceback" not in result.stderr
