@@ -1,4 +1,5 @@
-"""The emulator's own API, under ``/emulator/v1``: outages, the state snapshot, the request log.
+"""The emulator's own API, under ``/emulator/v1``: outages, faults, the state snapshot, the
+request log, reset.
 
 Not part of Google Cloud: this is how a rehearsal breaks a region and how a test sees what
 a run did.
@@ -8,12 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from emulator.core import Emulator, get_emulator
 from emulator.errors import ApiError
+from emulator.faults import FaultSpec
 
 router = APIRouter(prefix="/emulator/v1")
+
+
+class OutageSpec(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    api_errors: bool = False
+    """Also answer 503 to API calls about the region's resources (its instance groups,
+    operations), as when a region's control plane is down."""
 
 
 def _known_region(emulator: Emulator, region: str) -> None:
@@ -22,20 +34,52 @@ def _known_region(emulator: Emulator, region: str) -> None:
 
 
 @router.post("/regions/{region}/outage")
-async def start_outage(region: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+async def start_outage(
+    region: str, spec: OutageSpec | None = Body(None), emulator: Emulator = Depends(get_emulator)
+) -> Any:
     """Every instance in the region reports UNHEALTHY until ``/recover``."""
     _known_region(emulator, region)
-    if region not in emulator.world.outages:
-        emulator.world.outages.append(region)
-    return {"region": region, "outage": True}
+    api_errors = spec is not None and spec.api_errors
+    world = emulator.world
+    if region not in world.outages:
+        world.outages.append(region)
+    if api_errors and region not in world.api_outages:
+        world.api_outages.append(region)
+    return {"region": region, "outage": True, "apiErrors": region in world.api_outages}
 
 
 @router.post("/regions/{region}/recover")
 async def end_outage(region: str, emulator: Emulator = Depends(get_emulator)) -> Any:
     _known_region(emulator, region)
-    if region in emulator.world.outages:
-        emulator.world.outages.remove(region)
-    return {"region": region, "outage": False}
+    for regions in (emulator.world.outages, emulator.world.api_outages):
+        if region in regions:
+            regions.remove(region)
+    return {"region": region, "outage": False, "apiErrors": False}
+
+
+@router.post("/faults")
+async def add_fault(spec: FaultSpec, emulator: Emulator = Depends(get_emulator)) -> Any:
+    return emulator.faults.add(spec).as_json()
+
+
+@router.get("/faults")
+async def list_faults(emulator: Emulator = Depends(get_emulator)) -> Any:
+    return {"faults": [f.as_json() for f in emulator.faults.faults]}
+
+
+@router.delete("/faults")
+async def clear_faults(emulator: Emulator = Depends(get_emulator)) -> Any:
+    emulator.faults.clear()
+    return {"faults": []}
+
+
+@router.delete("/faults/{fault_id}")
+async def remove_fault(fault_id: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+    fault = emulator.faults.find(fault_id)
+    if fault is None:
+        raise ApiError(404, "notFound", f"There is no fault '{fault_id}'.")
+    emulator.faults.faults.remove(fault)
+    return fault.as_json()
 
 
 @router.get("/state")
@@ -52,6 +96,13 @@ async def get_requests(emulator: Emulator = Depends(get_emulator)) -> Any:
 async def clear_requests(emulator: Emulator = Depends(get_emulator)) -> Any:
     emulator.requests.clear()
     return {"requests": []}
+
+
+@router.post("/reset")
+async def reset(emulator: Emulator = Depends(get_emulator)) -> Any:
+    """Back to the world the topology seeds: no outages, no faults, an empty request log."""
+    emulator.reset()
+    return emulator.world.snapshot(emulator.now())
 
 
 @router.get("/healthz")

@@ -1,8 +1,9 @@
 """The emulator's FastAPI application: Compute Engine and Cloud DNS routes, the admin API,
-Google-shaped errors, and the request log around every API call."""
+Google-shaped errors, injected faults, and the request log around every API call."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -11,12 +12,14 @@ from fastapi import FastAPI, Request, Response
 
 from emulator import admin, compute, dns, operations
 from emulator.core import Emulator, Settings
-from emulator.errors import install_error_handlers, unexpected_error
+from emulator.errors import ApiError, install_error_handlers, unexpected_error
 from emulator.persistence import StateStore
 from emulator.requestlog import APPLIED, LoggedRequest, is_api_call, is_mutation
 from emulator.seed import seed_world
-from emulator.state import rfc3339
+from emulator.state import World, rfc3339
 from evac.topology import Topology
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(
@@ -37,6 +40,7 @@ def create_app(
     store = StateStore(state_file) if state_file is not None else None
     world = (store.load() if store else None) or seed_world(topology, time.time())
     emulator = Emulator(
+        topology=topology,
         world=world,
         settings=Settings(operation_delay=operation_delay, warmup=warmup, wait_deadline=wait_deadline),
         store=store,
@@ -50,31 +54,58 @@ def create_app(
         app.include_router(module.router)
 
     @app.middleware("http")
-    async def record_and_save(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # noqa: BLE001 - a bug must still answer in Google's shape
-            response = unexpected_error(request, exc)
+    async def around_every_call(request: Request, call_next: Handler) -> Response:
         path, method = request.url.path, request.method
+        if not is_api_call(path):
+            response = await _serve(request, call_next)
+            if method != "GET" and response.status_code < 400:
+                emulator.save()
+            return response
+
+        strike = emulator.faults.strike(method, path)
+        if strike.latency:
+            await asyncio.sleep(strike.latency)
+        request.state.operation_fault = strike.operation
+        refusal = strike.error or _regional_api_outage(emulator.world, path)
+        if refusal is not None:
+            request.state.error_reason = refusal.reason
+            response = refusal.response()
+        else:
+            response = await _serve(request, call_next)
+
         mutation = is_mutation(method, path)
+        effect = None
         if mutation and response.status_code < 400:
             emulator.save()
-        if is_api_call(path):
-            effect = None
-            if mutation and response.status_code < 400:
-                effect = getattr(request.state, "effect", APPLIED)
-            elif mutation:
-                effect = f"refused: {response.status_code} {getattr(request.state, 'error_reason', '')}".strip()
-            emulator.requests.record(
-                LoggedRequest(
-                    time=rfc3339(time.time()),
-                    method=method,
-                    path=path,
-                    requestId=request.query_params.get("requestId"),
-                    status=response.status_code,
-                    effect=effect,
-                )
+            effect = getattr(request.state, "effect", APPLIED)
+        elif mutation:
+            effect = f"refused: {response.status_code} {getattr(request.state, 'error_reason', '')}".strip()
+        emulator.requests.record(
+            LoggedRequest(
+                time=rfc3339(time.time()),
+                method=method,
+                path=path,
+                requestId=request.query_params.get("requestId"),
+                status=response.status_code,
+                effect=effect,
+                faults=strike.fault_ids,
             )
+        )
         return response
 
     return app
+
+
+async def _serve(request: Request, call_next: Handler) -> Response:
+    try:
+        return await call_next(request)
+    except Exception as exc:  # noqa: BLE001 - a bug must still answer in Google's shape
+        return unexpected_error(request, exc)
+
+
+def _regional_api_outage(world: World, path: str) -> ApiError | None:
+    """A region whose API is down refuses calls about its resources."""
+    for region in world.api_outages:
+        if f"/regions/{region}/" in path or f"/zones/{region}-" in path:
+            return ApiError(503, "backendError", f"The service is currently unavailable in {region} (emulated outage).")
+    return None

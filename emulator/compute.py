@@ -112,9 +112,18 @@ async def patch_backend_service(
             f"'{backend_service}'; read it again and retry."
         )
     updated = _checked_backend_service(current, body, emulator.world)
-    emulator.world.backend_services[backend_service] = updated
-    op = emulator.start_operation(
-        operation_type="patch", target_link=updated.self_link, target_id=updated.id, region=None, request_id=request_id
+
+    def apply() -> None:
+        emulator.world.backend_services[backend_service] = updated
+
+    op = emulator.mutate(
+        request,
+        apply,
+        operation_type="patch",
+        target_link=updated.self_link,
+        target_id=updated.id,
+        region=None,
+        request_id=request_id,
     )
     return operation_json(op, project, emulator.now())
 
@@ -210,9 +219,14 @@ async def resize_region_group_manager(
         return operation_json(earlier, project, emulator.now())
     if not 0 <= size <= 2000:
         raise invalid(f"Invalid value for field 'size': '{size}'. Must be between 0 and 2000.")
-    group.resize(size, now=emulator.now(), warmup=emulator.settings.warmup, world=emulator.world)
-    group.fingerprint = new_fingerprint()
-    op = emulator.start_operation(
+
+    def apply() -> None:
+        group.resize(size, now=emulator.now(), warmup=emulator.settings.warmup, world=emulator.world)
+        group.fingerprint = new_fingerprint()
+
+    op = emulator.mutate(
+        request,
+        apply,
         operation_type="compute.instanceGroupManagers.resize",
         target_link=group.self_link(project),
         target_id=group.id,

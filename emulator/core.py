@@ -11,9 +11,12 @@ from typing import Callable
 from fastapi import Request
 
 from emulator.errors import invalid, not_found
+from emulator.faults import FaultBook, operation_fault
 from emulator.persistence import StateStore
-from emulator.requestlog import RequestLog
+from emulator.requestlog import APPLIED, RequestLog
+from emulator.seed import seed_world
 from emulator.state import BackendService, ManagedGroup, Operation, World, Zone
+from evac.topology import Topology
 
 
 @dataclass(frozen=True)
@@ -28,11 +31,13 @@ class Settings:
 
 @dataclass
 class Emulator:
+    topology: Topology
     world: World
     settings: Settings
     store: StateStore | None = None
     clock: Callable[[], float] = time.time
     requests: RequestLog = field(default_factory=RequestLog)
+    faults: FaultBook = field(default_factory=FaultBook)
 
     def now(self) -> float:
         return self.clock()
@@ -40,6 +45,13 @@ class Emulator:
     def save(self) -> None:
         if self.store is not None:
             self.store.save(self.world)
+
+    def reset(self) -> None:
+        """Back to the world the topology seeds, with no faults and an empty request log."""
+        self.world = seed_world(self.topology, self.now())
+        self.requests.clear()
+        self.faults.clear()
+        self.save()
 
     def check_project(self, project: str) -> None:
         if project != self.world.project:
@@ -92,8 +104,10 @@ class Emulator:
         name = self.world.request_ids.get(request_id)
         return self.world.operations[name] if name else None
 
-    def start_operation(
+    def mutate(
         self,
+        request: Request,
+        apply: Callable[[], None],
         *,
         operation_type: str,
         target_link: str,
@@ -101,6 +115,19 @@ class Emulator:
         region: str | None,
         request_id: str | None,
     ) -> Operation:
+        """Apply a checked mutation and start its operation.
+
+        An injected ``error`` fault leaves the world untouched and fails the operation;
+        a ``never_done`` fault applies the change but the operation never completes."""
+        fault = operation_fault(request)
+        if fault is None or fault.outcome != "error":
+            apply()
+        if fault is None:
+            request.state.effect = APPLIED
+        elif fault.outcome == "error":
+            request.state.effect = f"not applied: operation ends in error (injected {fault.fault_id})"
+        else:
+            request.state.effect = f"applied: operation never completes (injected {fault.fault_id})"
         now = self.now()
         op = Operation(
             id=self.world.next_id(),
@@ -112,6 +139,9 @@ class Emulator:
             request_id=request_id,
             insert_time=now,
             duration=self.settings.operation_delay,
+            failure=fault.outcome if fault else None,
+            error_code=fault.error_code if fault else None,
+            fault_id=fault.fault_id if fault else None,
         )
         self.world.operations[op.name] = op
         if request_id is not None:

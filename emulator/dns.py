@@ -10,10 +10,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from emulator.core import Emulator, get_emulator
 from emulator.errors import ApiError, already_exists, condition_not_met, invalid, required
+from emulator.faults import operation_fault
 from emulator.seed import NAME_SERVERS
 from emulator.state import ApiModel, Change, RecordSet, Zone, rfc3339
 
@@ -66,7 +67,7 @@ def change_json(change: Change, now: float, delay: float) -> dict[str, Any]:
         "kind": "dns#change",
         "id": change.id,
         "startTime": rfc3339(change.start_time),
-        "status": "done" if now >= change.start_time + delay else "pending",
+        "status": change.status(now, delay),
         "additions": [record_json(r) for r in change.additions],
         "deletions": [record_json(r) for r in change.deletions],
         "isServing": True,
@@ -176,14 +177,20 @@ async def list_record_sets(
 
 
 @router.post("/managedZones/{zone}/changes")
-async def create_change(project: str, zone: str, body: ChangeBody, emulator: Emulator = Depends(get_emulator)) -> Any:
+async def create_change(
+    request: Request, project: str, zone: str, body: ChangeBody, emulator: Emulator = Depends(get_emulator)
+) -> Any:
     found = emulator.zone(project, zone)
     found.rrsets = apply_change(found, body)
+    fault = operation_fault(request)
+    if fault is not None:
+        request.state.effect = f"applied: change never completes (injected {fault.fault_id})"
     change = Change(
         id=str(len(found.changes)),
         start_time=emulator.now(),
         additions=[a.record() for a in body.additions],
         deletions=[d.record() for d in body.deletions],
+        never_done=fault is not None,
     )
     found.changes.append(change)
     return change_json(change, emulator.now(), emulator.settings.operation_delay)

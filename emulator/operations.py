@@ -39,21 +39,28 @@ def operation_json(op: Operation, project: str, now: float) -> dict[str, Any]:
         body["startTime"] = rfc3339(op.insert_time + op.duration / 5)
     if status == "DONE":
         body["endTime"] = rfc3339(op.insert_time + op.duration)
+        if op.failure == "error":
+            message = f"The operation failed (injected {op.fault_id})."
+            body["error"] = {"errors": [{"code": op.error_code, "message": message}]}
+            body["httpErrorStatusCode"] = 500
+            body["httpErrorMessage"] = "INTERNAL SERVER ERROR"
     if op.region:
         body["region"] = f"{COMPUTE_URL}/projects/{project}/regions/{op.region}"
     return body
 
 
 def _progress(op: Operation, now: float) -> int:
-    if op.duration <= 0:
+    if op.status(now) == "DONE":
         return 100
-    return max(0, min(100, int(100 * (now - op.insert_time) / op.duration)))
+    if op.duration <= 0:
+        return 0
+    return max(0, min(99, int(100 * (now - op.insert_time) / op.duration)))
 
 
 async def _wait(emulator: Emulator, op: Operation) -> None:
     """Sleep until the operation is DONE or the wait deadline passes, whichever is first."""
     deadline = emulator.now() + emulator.settings.wait_deadline
-    done_at = op.insert_time + op.duration
+    done_at = op.insert_time + op.duration if op.failure != "never_done" else deadline
     await asyncio.sleep(max(0.0, min(done_at, deadline) - emulator.now()))
 
 

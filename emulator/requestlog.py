@@ -7,7 +7,7 @@ operation"`` instead of a second ``"applied"``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 API_PREFIXES = ("/compute/", "/dns/")
@@ -37,7 +37,10 @@ class LoggedRequest:
     requestId: str | None  # noqa: N815 - the JSON name
     status: int
     effect: str | None
-    """For a mutation: "applied", "duplicate requestId: ...", or "refused: <code> <reason>"."""
+    """For a mutation: "applied", "duplicate requestId: ...", "refused: <code> <reason>", or
+    what an injected operation fault did; None for reads."""
+    faults: list[str] = field(default_factory=list)
+    """Ids of the injected faults that struck this call."""
 
 
 class RequestLog:

@@ -160,6 +160,10 @@ class Change(BaseModel):
     start_time: float
     additions: list[RecordSet] = Field(default_factory=list)
     deletions: list[RecordSet] = Field(default_factory=list)
+    never_done: bool = Field(default=False, description="Set by an injected fault: stays pending")
+
+    def status(self, now: float, delay: float) -> Literal["pending", "done"]:
+        return "done" if now >= self.start_time + delay and not self.never_done else "pending"
 
 
 class Zone(BaseModel):
@@ -188,10 +192,15 @@ class Operation(BaseModel):
     request_id: str | None = None
     insert_time: float
     duration: float
+    failure: Literal["error", "never_done"] | None = Field(
+        default=None, description="Set by an injected fault: ends in error, or never completes"
+    )
+    error_code: str | None = None
+    fault_id: str | None = None
 
     def status(self, now: float) -> Literal["PENDING", "RUNNING", "DONE"]:
         elapsed = now - self.insert_time
-        if elapsed >= self.duration:
+        if elapsed >= self.duration and self.failure != "never_done":
             return "DONE"
         return "PENDING" if elapsed < self.duration / 5 else "RUNNING"
 
@@ -206,6 +215,9 @@ class World(BaseModel):
     operations: dict[str, Operation] = Field(default_factory=dict)
     request_ids: dict[str, str] = Field(default_factory=dict, description="requestId -> operation name")
     outages: list[str] = Field(default_factory=list, description="Regions whose instances are all unhealthy")
+    api_outages: list[str] = Field(
+        default_factory=list, description="Regions whose resources also answer API calls with 503"
+    )
     last_id: int = 4_000_000_000_000_000_000
 
     def next_id(self) -> int:

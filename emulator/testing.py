@@ -43,11 +43,19 @@ class RunningEmulator:
     def requests(self) -> list[dict[str, Any]]:
         return self.admin.get("/emulator/v1/requests").raise_for_status().json()["requests"]
 
-    def outage(self, region: str) -> None:
-        self.admin.post(f"/emulator/v1/regions/{region}/outage").raise_for_status()
+    def outage(self, region: str, *, api_errors: bool = False) -> None:
+        self.admin.post(f"/emulator/v1/regions/{region}/outage", json={"apiErrors": api_errors}).raise_for_status()
 
     def recover(self, region: str) -> None:
         self.admin.post(f"/emulator/v1/regions/{region}/recover").raise_for_status()
+
+    def add_fault(self, **spec: Any) -> dict[str, Any]:
+        """Inject a fault (see ``emulator.faults.FaultSpec`` for the fields, in camelCase)."""
+        return self.admin.post("/emulator/v1/faults", json=spec).raise_for_status().json()
+
+    def reset(self) -> None:
+        """Back to the seeded world, with no faults and an empty request log."""
+        self.admin.post("/emulator/v1/reset").raise_for_status()
 
 
 @contextmanager

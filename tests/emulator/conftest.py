@@ -1,5 +1,5 @@
-"""A fresh emulator server per test (real uvicorn, free loopback port) and the real Google
-clients pointed at it."""
+"""One emulator server (real uvicorn, free loopback port) reset to the seeded world before
+each test, and the real Google clients pointed at it."""
 
 from __future__ import annotations
 
@@ -23,10 +23,16 @@ def demo_topology() -> Topology:
     return load_topology(DEMO_TOPOLOGY)
 
 
-@pytest.fixture
-def emulator(demo_topology: Topology) -> Iterator[RunningEmulator]:
-    with running_emulator(demo_topology, **FAST) as running:
+@pytest.fixture(scope="session")
+def shared_emulator() -> Iterator[RunningEmulator]:
+    with running_emulator(load_topology(DEMO_TOPOLOGY), **FAST) as running:
         yield running
+
+
+@pytest.fixture
+def emulator(shared_emulator: RunningEmulator) -> RunningEmulator:
+    shared_emulator.reset()
+    return shared_emulator
 
 
 @pytest.fixture
