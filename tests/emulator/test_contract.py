@@ -1,0 +1,383 @@
+"""Contract tests: the emulator against Google's own published API description.
+
+The Compute Engine v1 and Cloud DNS v1 discovery documents ship in google-api-python-client.
+For every Google route the emulator serves, there must be a discovery method with the same
+HTTP verb and path template; the query parameters and request-body fields the emulator
+accepts must be the method's; and the JSON it actually answers (recorded while every route
+is exercised) may use only fields of the method's response schema, with the right JSON types.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import googleapiclient
+import httpx
+import pydantic
+import pytest
+from fastapi.routing import APIRoute
+
+from emulator.app import GOOGLE_API_ROUTERS
+from emulator.compute import ResourceGroupReference
+from emulator.dns import ChangeBody, ResourceRecordSetBody
+from emulator.state import BackendService
+from emulator.testing import RunningEmulator
+
+DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+GOOGLE_PREFIXES = ("/compute/", "/dns/")
+
+# Every method Evac's activities call; the emulator must serve each.
+CALLED_BY_ACTIVITIES = {
+    "compute.backendServices.get",
+    "compute.backendServices.patch",
+    "compute.backendServices.getHealth",
+    "compute.regionInstanceGroupManagers.get",
+    "compute.regionInstanceGroupManagers.resize",
+    "compute.regionInstanceGroupManagers.listManagedInstances",
+    "compute.globalOperations.get",
+    "compute.globalOperations.wait",
+    "compute.regionOperations.get",
+    "compute.regionOperations.wait",
+    "dns.managedZones.list",
+    "dns.managedZones.get",
+    "dns.resourceRecordSets.list",
+    "dns.changes.create",
+    "dns.changes.get",
+}
+
+# What each method's request body is validated with, when the route takes the body as a dict.
+BODY_MODELS: dict[str, type[pydantic.BaseModel]] = {
+    "compute.backendServices.patch": BackendService,
+    "compute.backendServices.getHealth": ResourceGroupReference,
+    "dns.changes.create": ChangeBody,
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    id: str
+    verb: str
+    path: str
+    parameters: dict[str, Any]
+    request: str | None
+    response: str | None
+    document: str
+
+    @property
+    def query_parameters(self) -> set[str]:
+        return {name for name, p in self.parameters.items() if p.get("location") == "query"}
+
+
+def _template(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+@cache
+def _document(name: str) -> dict[str, Any]:
+    return json.loads((DOCUMENTS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def _walk(resources: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for resource in resources.values():
+        yield from resource.get("methods", {}).values()
+        yield from _walk(resource.get("resources", {}))
+
+
+@cache
+def discovery_methods() -> dict[tuple[str, str], Method]:
+    """(verb, path template) -> method, over both documents."""
+    methods = {}
+    for name in ("compute.v1", "dns.v1"):
+        doc = _document(name)
+        for m in _walk(doc["resources"]):
+            path = "/" + doc["servicePath"] + m["path"]
+            methods[(m["httpMethod"], _template(path))] = Method(
+                id=m["id"],
+                verb=m["httpMethod"],
+                path=path,
+                parameters=m.get("parameters", {}),
+                request=m.get("request", {}).get("$ref"),
+                response=m.get("response", {}).get("$ref"),
+                document=name,
+            )
+    return methods
+
+
+def google_routes() -> list[tuple[str, APIRoute]]:
+    routes = [
+        (verb, route)
+        for router in GOOGLE_API_ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for verb in sorted(route.methods)
+    ]
+    assert routes and all(route.path.startswith(GOOGLE_PREFIXES) for _, route in routes)
+    return routes
+
+
+def method_for(verb: str, path: str) -> Method | None:
+    return discovery_methods().get((verb, _template(path)))
+
+
+def method_of_call(verb: str, url_path: str) -> Method:
+    """The discovery method a concrete call (``/compute/v1/projects/p/...``) belongs to."""
+    for (m_verb, template), method in discovery_methods().items():
+        pattern = "^" + re.escape(template).replace(r"\{\}", "[^/]+") + "$"
+        if m_verb == verb and re.match(pattern, url_path):
+            return method
+    raise AssertionError(f"no discovery method for {verb} {url_path}")
+
+
+# --- schema checks ---------------------------------------------------------------------
+
+
+def _schema(document: str, ref_or_inline: dict[str, Any]) -> dict[str, Any]:
+    ref = ref_or_inline.get("$ref")
+    return _document(document)["schemas"][ref] if ref else ref_or_inline
+
+
+def json_problems(value: Any, schema: dict[str, Any], document: str, where: str) -> list[str]:
+    """Everything in ``value`` that the discovery schema does not allow."""
+    schema = _schema(document, schema)
+    kind, fmt = schema.get("type"), schema.get("format")
+    if kind == "object" or "properties" in schema:
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {value!r}"]
+        problems = []
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if key in properties:
+                problems += json_problems(item, properties[key], document, f"{where}.{key}")
+            elif extra is not None:
+                problems += json_problems(item, extra, document, f"{where}.{key}")
+            else:
+                problems.append(f"{where}.{key}: not a field of {schema.get('id', 'the schema')}")
+        return problems
+    if kind == "array":
+        if not isinstance(value, list):
+            return [f"{where}: expected an array, got {value!r}"]
+        return [p for i, item in enumerate(value) for p in json_problems(item, schema["items"], document, f"{where}[{i}]")]
+    if kind == "string":
+        return [] if isinstance(value, str) else [f"{where}: expected a string ({fmt or 'text'}), got {value!r}"]
+    if kind == "integer":
+        return [] if isinstance(value, int) and not isinstance(value, bool) else [f"{where}: expected an integer"]
+    if kind == "number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return [] if ok else [f"{where}: expected a number, got {value!r}"]
+    if kind == "boolean":
+        return [] if isinstance(value, bool) else [f"{where}: expected a boolean, got {value!r}"]
+    return [f"{where}: schema type {kind!r} not understood by this test"]
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> ``X``; ``Annotated[X, ...]`` -> ``X``."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            assert len(args) == 1, f"unexpected union {annotation}"
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _json_kind(annotation: Any) -> tuple[str, ...]:
+    """The discovery types a Python annotation may stand for."""
+    if annotation is bool:
+        return ("boolean",)
+    if annotation is int:
+        return ("integer", "string")  # int64/uint64 travel as strings
+    if annotation is float:
+        return ("number",)
+    if annotation is str or typing.get_origin(annotation) is typing.Literal:
+        return ("string",)
+    raise AssertionError(f"annotation {annotation} not understood by this test")
+
+
+def model_problems(model: type[pydantic.BaseModel], schema: dict[str, Any], document: str, where: str) -> list[str]:
+    """Fields the emulator accepts (``model``) that the discovery schema does not have, or
+    has with another JSON type."""
+    schema = _schema(document, schema)
+    properties = schema.get("properties", {})
+    problems = []
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        at = f"{where}.{alias}"
+        if alias not in properties:
+            problems.append(f"{at}: accepted, but not a field of {schema.get('id', 'the schema')}")
+            continue
+        prop = _schema(document, properties[alias])
+        annotation = _unwrap(field.annotation)
+        if typing.get_origin(annotation) is list:
+            if prop.get("type") != "array":
+                problems.append(f"{at}: a list here, {prop.get('type')} in the API")
+                continue
+            annotation, prop = _unwrap(typing.get_args(annotation)[0]), _schema(document, prop["items"])
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            problems += model_problems(annotation, prop, document, at)
+        elif prop.get("type") not in _json_kind(annotation):
+            problems.append(f"{at}: {annotation} here, {prop.get('type')} in the API")
+    return problems
+
+
+# --- static checks: routes, parameters, accepted bodies ------------------------------------
+
+
+def test_every_served_google_route_is_a_published_method() -> None:
+    unknown = [f"{verb} {route.path}" for verb, route in google_routes() if method_for(verb, route.path) is None]
+
+    assert unknown == []
+
+
+def test_every_method_the_activities_call_is_served() -> None:
+    served = {m.id for verb, route in google_routes() if (m := method_for(verb, route.path))}
+
+    assert CALLED_BY_ACTIVITIES - served == set()
+
+
+def test_query_parameters_accepted_are_the_methods_own() -> None:
+    problems = []
+    for verb, route in google_routes():
+        method = method_for(verb, route.path)
+        assert method is not None
+        for param in route.dependant.query_params:
+            name = param.alias or param.name
+            if name not in method.query_parameters:
+                problems.append(f"{method.id}: query parameter {name!r} is not in the API")
+
+    assert problems == []
+
+
+def test_request_bodies_accepted_use_only_the_methods_fields() -> None:
+    problems = []
+    for verb, route in google_routes():
+        method = method_for(verb, route.path)
+        assert method is not None
+        if route.body_field is None:
+            continue
+        model = BODY_MODELS.get(method.id)
+        assert model is not None, f"{method.id} takes a body: name its model in BODY_MODELS"
+        assert method.request is not None, f"{method.id} takes no body in the API"
+        problems += model_problems(model, {"$ref": method.request}, method.document, method.id)
+
+    assert problems == []
+
+
+def test_record_sets_accepted_in_changes_are_resource_record_sets() -> None:
+    assert model_problems(ResourceRecordSetBody, {"$ref": "ResourceRecordSet"}, "dns.v1", "rrset") == []
+
+
+# --- dynamic checks: what the emulator answers -------------------------------------------
+
+
+@dataclass
+class Exchange:
+    verb: str
+    path: str
+    status: int
+    request: Any
+    response: Any
+
+
+def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
+    """Call each served Google method at least once with a valid request; record everything."""
+    exchanges: list[Exchange] = []
+
+    def record(response: httpx.Response) -> None:
+        response.read()
+        body = json.loads(response.request.content) if response.request.content else None
+        exchanges.append(
+            Exchange(response.request.method, response.request.url.path, response.status_code, body, response.json())
+        )
+
+    client = httpx.Client(base_url=emulator.url, event_hooks={"response": [record]}, timeout=10)
+    compute = "/compute/v1/projects/evac-demo"
+    zone = "/dns/v1/projects/evac-demo/managedZones/shop-zone"
+    with client:
+        service = client.get(f"{compute}/global/backendServices/checkout-backend").json()
+        service["backends"][0]["capacityScaler"] = 0.0
+        op = client.patch(
+            f"{compute}/global/backendServices/checkout-backend",
+            params={"requestId": "0b6a4d1e-4a8e-4f39-9e5c-8d1f6f0b2a11"},
+            json=service,
+        ).json()
+        client.get(f"{compute}/global/operations/{op['name']}")
+        client.post(f"{compute}/global/operations/{op['name']}/wait")
+        client.post(
+            f"{compute}/global/backendServices/checkout-backend/getHealth", json={"group": service["backends"][0]["group"]}
+        )
+        group = f"{compute}/regions/us-central1/instanceGroupManagers/checkout-uc1"
+        client.get(group)
+        resize = client.post(f"{group}/resize", params={"size": 2}).json()
+        client.post(f"{group}/listManagedInstances")
+        client.get(f"{compute}/regions/us-central1/operations/{resize['name']}")
+        client.post(f"{compute}/regions/us-central1/operations/{resize['name']}/wait")
+        client.get("/dns/v1/projects/evac-demo/managedZones", params={"maxResults": 10})
+        client.get(zone)
+        client.get(f"{zone}/rrsets", params={"name": "checkout.shop.example.com.", "type": "A", "maxResults": 1})
+        change = client.post(
+            f"{zone}/changes",
+            json={
+                "deletions": [{"name": "checkout.shop.example.com.", "type": "A", "ttl": 300, "rrdatas": ["203.0.113.10"]}],
+                "additions": [{"name": "checkout.shop.example.com.", "type": "A", "ttl": "60", "rrdatas": ["198.51.100.10"]}],
+            },
+        ).json()
+        client.get(f"{zone}/changes/{change['id']}")
+        client.get(f"{zone}/changes", params={"maxResults": 1})
+    return exchanges
+
+
+@pytest.fixture
+def exchanges(emulator: RunningEmulator) -> list[Exchange]:
+    return exercise_every_route(emulator)
+
+
+def test_the_exercise_covers_every_served_route(exchanges: list[Exchange]) -> None:
+    served = {m.id for verb, route in google_routes() if (m := method_for(verb, route.path))}
+    exercised = {method_of_call(e.verb, e.path).id for e in exchanges if e.status == 200}
+
+    assert served - exercised == set(), "add a call for each new route to exercise_every_route"
+
+
+def test_responses_use_only_the_methods_response_fields(exchanges: list[Exchange]) -> None:
+    problems = []
+    for exchange in exchanges:
+        assert exchange.status == 200, exchange
+        method = method_of_call(exchange.verb, exchange.path)
+        assert method.response is not None, f"{method.id} answers nothing in the API"
+        problems += json_problems(exchange.response, {"$ref": method.response}, method.document, method.id)
+
+    assert problems == []
+
+
+def test_requests_in_the_exercise_are_valid_for_the_api(exchanges: list[Exchange]) -> None:
+    problems = []
+    for exchange in exchanges:
+        method = method_of_call(exchange.verb, exchange.path)
+        if exchange.request is not None:
+            assert method.request is not None
+            request = _numbers_as_sent_by_google_clients(exchange.request)
+            problems += json_problems(request, {"$ref": method.request}, method.document, f"{method.id} request")
+
+    assert problems == []
+
+
+def _numbers_as_sent_by_google_clients(value: Any) -> Any:
+    """google-cloud-dns sends ttl as a string; the API accepts either for an integer."""
+    if isinstance(value, dict):
+        return {k: (int(v) if k == "ttl" and isinstance(v, str) else _numbers_as_sent_by_google_clients(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_sent_by_google_clients(v) for v in value]
+    return value
