@@ -10,7 +10,7 @@ from typing import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from emulator import admin, compute, dns, operations
+from emulator import admin, compute, dns, operations, traffic
 from emulator.core import Emulator, Settings
 from emulator.errors import ApiError, install_error_handlers, unexpected_error
 from emulator.persistence import StateStore
@@ -53,7 +53,7 @@ def create_app(
     app = FastAPI(title="Evac Google Cloud emulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.emulator = emulator
     install_error_handlers(app)
-    for router in (*GOOGLE_API_ROUTERS, admin.router):
+    for router in (*GOOGLE_API_ROUTERS, admin.router, traffic.router):
         app.include_router(router)
 
     @app.middleware("http")
