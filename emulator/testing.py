@@ -8,7 +8,6 @@ build the real google-cloud-compute and google-cloud-dns clients the way GCP.md 
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from google.cloud import compute_v1
 from google.cloud import dns as cloud_dns
 
 from emulator.app import create_app
+from emulator.core import Settings
 from evac.topology import Topology
 
 
@@ -30,6 +30,7 @@ from evac.topology import Topology
 class RunningEmulator:
     url: str
     topology: Topology
+    settings: Settings
     admin: httpx.Client
     """An httpx client based at ``url``, for the admin API and raw calls."""
 
@@ -61,25 +62,24 @@ class RunningEmulator:
 @contextmanager
 def running_emulator(topology: Topology, **options: Any) -> Iterator[RunningEmulator]:
     """Serve ``create_app(topology, **options)`` until the block ends."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = "http://127.0.0.1:%d" % sock.getsockname()[1]
-    config = uvicorn.Config(create_app(topology, **options), ws="none", log_level="warning", lifespan="off")
+    app = create_app(topology, **options)
+    # Port 0: the system picks a free port, read back once the server listens.
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="none", log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         while not server.started:
             if not thread.is_alive():
                 raise RuntimeError("the emulator server did not start")
             thread.join(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, timeout=10) as admin:
-            yield RunningEmulator(url=url, topology=topology, admin=admin)
+            yield RunningEmulator(url=url, topology=topology, settings=app.state.emulator.settings, admin=admin)
     finally:
         server.should_exit = True
         thread.join(10)
-        sock.close()
 
 
 @dataclass

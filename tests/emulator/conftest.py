@@ -15,17 +15,17 @@ from evac.topology import Topology, load_topology
 DEMO_TOPOLOGY = Path(__file__).parents[2] / "plans" / "demo" / "topology.yaml"
 
 # Fast enough for a quick suite, slow enough to observe PENDING operations and warming instances.
-FAST = {"operation_delay": 0.3, "warmup": 0.8, "wait_deadline": 1.0}
+FAST = {"operation_delay": 0.2, "warmup": 0.5, "wait_deadline": 0.5}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def demo_topology() -> Topology:
     return load_topology(DEMO_TOPOLOGY)
 
 
 @pytest.fixture(scope="session")
-def shared_emulator() -> Iterator[RunningEmulator]:
-    with running_emulator(load_topology(DEMO_TOPOLOGY), **FAST) as running:
+def shared_emulator(demo_topology: Topology) -> Iterator[RunningEmulator]:
+    with running_emulator(demo_topology, **FAST) as running:
         yield running
 
 
@@ -35,11 +35,23 @@ def emulator(shared_emulator: RunningEmulator) -> RunningEmulator:
     return shared_emulator
 
 
-@pytest.fixture
-def compute(emulator: RunningEmulator) -> ComputeClients:
-    return ComputeClients.connect(emulator.url, emulator.project)
+@pytest.fixture(scope="session")
+def shared_compute(shared_emulator: RunningEmulator) -> ComputeClients:
+    return ComputeClients.connect(shared_emulator.url, shared_emulator.project)
+
+
+@pytest.fixture(scope="session")
+def shared_dns(shared_emulator: RunningEmulator) -> cloud_dns.Client:
+    return dns_client(shared_emulator.url, shared_emulator.project)
 
 
 @pytest.fixture
-def dns(emulator: RunningEmulator) -> cloud_dns.Client:
-    return dns_client(emulator.url, emulator.project)
+def compute(emulator: RunningEmulator, shared_compute: ComputeClients) -> ComputeClients:
+    """Compute clients on the freshly reset emulator."""
+    return shared_compute
+
+
+@pytest.fixture
+def dns(emulator: RunningEmulator, shared_dns: cloud_dns.Client) -> cloud_dns.Client:
+    """A Cloud DNS client on the freshly reset emulator."""
+    return shared_dns

@@ -29,7 +29,8 @@ from emulator.app import GOOGLE_API_ROUTERS
 from emulator.compute import ResourceGroupReference
 from emulator.dns import ChangeBody, ResourceRecordSetBody
 from emulator.state import BackendService
-from emulator.testing import RunningEmulator
+from emulator.testing import RunningEmulator, running_emulator
+from evac.topology import Topology
 
 DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 GOOGLE_PREFIXES = ("/compute/", "/dns/")
@@ -338,9 +339,10 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
     return exchanges
 
 
-@pytest.fixture
-def exchanges(emulator: RunningEmulator) -> list[Exchange]:
-    return exercise_every_route(emulator)
+@pytest.fixture(scope="module")
+def exchanges(demo_topology: Topology) -> Iterator[list[Exchange]]:
+    with running_emulator(demo_topology, operation_delay=0) as emulator:
+        yield exercise_every_route(emulator)
 
 
 def test_the_exercise_covers_every_served_route(exchanges: list[Exchange]) -> None:

@@ -79,7 +79,7 @@ def test_faults_with_a_rate_strike_the_same_calls_given_the_same_seed(
         emulator.reset()
         emulator.add_fault(method="GET", path=SERVICE_PATH, status=503, rate=0.5, seed=7)
         outcome = []
-        for _ in range(16):
+        for _ in range(10):
             try:
                 _get_service(compute, retry=None)  # by default the client would retry a 503
                 outcome.append(True)

@@ -15,7 +15,6 @@ from emulator.testing import ComputeClients, RunningEmulator
 REGION = "us-central1"
 GROUP = "checkout-uc1"
 GROUP_URL = f"https://www.googleapis.com/compute/v1/projects/evac-demo/regions/{REGION}/instanceGroups/{GROUP}"
-WARMUP = 0.8  # conftest.FAST
 
 
 def _get(compute: ComputeClients) -> compute_v1.InstanceGroupManager:
@@ -65,7 +64,7 @@ def test_scaled_up_instances_serve_only_after_warmup(emulator: RunningEmulator, 
     assert sorted(i["status"] for i in _instances(emulator)) == ["CREATING", "CREATING", "RUNNING"]
 
     assert compute.wait(operation, region=REGION).operation_type == "compute.instanceGroupManagers.resize"
-    time.sleep(WARMUP)
+    time.sleep(emulator.settings.warmup)
     assert _get(compute).status.is_stable
     assert _health(compute) == ["HEALTHY"] * 3
 
@@ -88,7 +87,7 @@ def test_a_group_scaled_down_and_up_again_has_the_instances_it_had(
     compute.region_groups.resize(request=compute_v1.ResizeRegionInstanceGroupManagerRequest(**primary, size=1))
     compute.region_groups.resize(request=compute_v1.ResizeRegionInstanceGroupManagerRequest(**primary, size=3))
 
-    time.sleep(WARMUP)
+    time.sleep(emulator.settings.warmup)
     assert emulator.state() == before
 
 

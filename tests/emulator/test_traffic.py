@@ -10,7 +10,6 @@ from google.cloud import compute_v1
 
 from emulator.testing import ComputeClients, RunningEmulator
 
-WARMUP = 0.8  # conftest.FAST
 
 
 def _shares(emulator: RunningEmulator, service: str = "checkout-backend") -> dict[str, float]:
@@ -50,7 +49,7 @@ def test_an_outage_moves_traffic_and_scaled_up_capacity_counts_once_warm(
         project=compute.project, region="us-central1", instance_group_manager="checkout-uc1", size=3
     )
     assert _shares(emulator) == {"europe-west1": 0.75, "us-central1": 0.25}, "new instances still warming"
-    time.sleep(WARMUP)
+    time.sleep(emulator.settings.warmup)
     assert _shares(emulator) == {"europe-west1": 0.5, "us-central1": 0.5}
 
 
