@@ -1,8 +1,8 @@
 """Compute Engine v1 routes: global backend services and regional managed instance groups.
 
 Paths, JSON names and rules follow the published API (``compute.v1`` discovery document):
-``backendServices.get/patch/getHealth`` and ``regionInstanceGroupManagers.get/resize/
-listManagedInstances``. Mutations take effect at once and answer with an Operation.
+``backendServices.list/get/patch/getHealth`` and ``regionInstanceGroupManagers.list/get/
+resize/listManagedInstances``. Mutations take effect at once and answer with an Operation.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from emulator.core import Emulator, get_emulator
 from emulator.errors import condition_not_met, invalid, validation_error
+from emulator.listing import compute_list
 from emulator.operations import operation_json
 from emulator.requestlog import DUPLICATE
 from emulator.state import COMPUTE_URL, ApiModel, BackendService, ManagedGroup, World, new_fingerprint, rfc3339
@@ -84,6 +85,28 @@ def _checked_backend_service(current: BackendService, patch: dict[str, Any], wor
         seen.add(backend.group)
     updated.fingerprint = new_fingerprint()
     return updated
+
+
+@router.get("/global/backendServices")
+async def list_backend_services(
+    project: str,
+    filter_: str | None = Query(None, alias="filter"),
+    max_results: int | None = Query(None, alias="maxResults"),
+    page_token: str | None = Query(None, alias="pageToken"),
+    order_by: str | None = Query(None, alias="orderBy"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    emulator.check_project(project)
+    return compute_list(
+        [service.api_json() for service in emulator.world.backend_services.values()],
+        kind="compute#backendServiceList",
+        list_id=f"projects/{project}/global/backendServices",
+        self_link=f"{COMPUTE_URL}/projects/{project}/global/backendServices",
+        filter_=filter_,
+        max_results=max_results,
+        page_token=page_token,
+        order_by=order_by,
+    )
 
 
 @router.get("/global/backendServices/{backend_service}")
@@ -193,6 +216,30 @@ def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[st
         "selfLink": group.self_link(project),
         "listManagedInstancesResults": "PAGELESS",
     }
+
+
+@router.get("/regions/{region}/instanceGroupManagers")
+async def list_region_group_managers(
+    project: str,
+    region: str,
+    filter_: str | None = Query(None, alias="filter"),
+    max_results: int | None = Query(None, alias="maxResults"),
+    page_token: str | None = Query(None, alias="pageToken"),
+    order_by: str | None = Query(None, alias="orderBy"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    emulator.check_project(project)
+    now = emulator.now()
+    return compute_list(
+        [group_manager_json(g, project, now) for g in emulator.world.groups.values() if g.region == region],
+        kind="compute#regionInstanceGroupManagerList",
+        list_id=f"projects/{project}/regions/{region}/instanceGroupManagers",
+        self_link=f"{COMPUTE_URL}/projects/{project}/regions/{region}/instanceGroupManagers",
+        filter_=filter_,
+        max_results=max_results,
+        page_token=page_token,
+        order_by=order_by,
+    )
 
 
 @router.get("/regions/{region}/instanceGroupManagers/{manager}")

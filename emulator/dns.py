@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from emulator.core import Emulator, get_emulator
 from emulator.errors import ApiError, already_exists, condition_not_met, invalid, required
 from emulator.faults import operation_fault
+from emulator.listing import page
 from emulator.seed import NAME_SERVERS
 from emulator.state import ApiModel, Change, RecordSet, Zone, rfc3339
 
@@ -74,19 +75,6 @@ def change_json(change: Change, now: float, delay: float) -> dict[str, Any]:
     }
 
 
-def _page(items: list[Any], max_results: int | None, page_token: str | None) -> tuple[list[Any], str | None]:
-    """One page of ``items`` and the token of the next (an offset, opaque to callers)."""
-    start = 0
-    if page_token:
-        if not page_token.isdigit():
-            raise invalid(f"Invalid value for 'pageToken': '{page_token}'")
-        start = int(page_token)
-    if max_results is not None and max_results < 1:
-        raise invalid(f"Invalid value for 'maxResults': {max_results}. Must be at least 1.")
-    end = len(items) if max_results is None else start + max_results
-    return items[start:end], (str(end) if end < len(items) else None)
-
-
 def _check_addition(zone: Zone, record: RecordSet, where: str) -> None:
     if not (record.name == zone.dns_name or record.name.endswith("." + zone.dns_name)):
         raise invalid(f"Invalid value for '{where}.name': '{record.name}' is not inside zone '{zone.dns_name}'.")
@@ -143,8 +131,8 @@ async def list_managed_zones(
 ) -> Any:
     emulator.check_project(project)
     zones = [z for _, z in sorted(emulator.world.zones.items()) if dns_name is None or z.dns_name == dns_name]
-    page, next_token = _page(zones, max_results, page_token)
-    body: dict[str, Any] = {"kind": "dns#managedZonesListResponse", "managedZones": [zone_json(z) for z in page]}
+    shown, next_token = page(zones, max_results, page_token)
+    body: dict[str, Any] = {"kind": "dns#managedZonesListResponse", "managedZones": [zone_json(z) for z in shown]}
     if next_token:
         body["nextPageToken"] = next_token
     return body
@@ -169,8 +157,8 @@ async def list_record_sets(
     if type_ is not None and name is None:
         raise invalid("The 'type' parameter requires the 'name' parameter.")
     records = [r for r in found.rrsets if (name is None or r.name == name) and (type_ is None or r.type == type_)]
-    page, next_token = _page(records, max_results, page_token)
-    body: dict[str, Any] = {"kind": "dns#resourceRecordSetsListResponse", "rrsets": [record_json(r) for r in page]}
+    shown, next_token = page(records, max_results, page_token)
+    body: dict[str, Any] = {"kind": "dns#resourceRecordSetsListResponse", "rrsets": [record_json(r) for r in shown]}
     if next_token:
         body["nextPageToken"] = next_token
     return body
@@ -214,9 +202,9 @@ async def list_changes(
     emulator: Emulator = Depends(get_emulator),
 ) -> Any:
     found = emulator.zone(project, zone)
-    page, next_token = _page(found.changes, max_results, page_token)
+    shown, next_token = page(found.changes, max_results, page_token)
     now, delay = emulator.now(), emulator.settings.operation_delay
-    body: dict[str, Any] = {"kind": "dns#changesListResponse", "changes": [change_json(c, now, delay) for c in page]}
+    body: dict[str, Any] = {"kind": "dns#changesListResponse", "changes": [change_json(c, now, delay) for c in shown]}
     if next_token:
         body["nextPageToken"] = next_token
     return body

@@ -1,5 +1,5 @@
 """Compute Engine operations: their JSON form and the ``globalOperations`` /
-``regionOperations`` get and wait methods.
+``regionOperations`` list, get and wait methods.
 
 A mutation's effect is applied when it is requested; its operation then goes
 PENDING -> RUNNING -> DONE over ``operation_delay`` seconds, so code that waits for DONE
@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from emulator.core import Emulator, get_emulator
+from emulator.listing import compute_list
 from emulator.state import COMPUTE_URL, Operation, rfc3339
 
 router = APIRouter(prefix="/compute/v1/projects/{project}")
@@ -62,6 +63,56 @@ async def _wait(emulator: Emulator, op: Operation) -> None:
     deadline = emulator.now() + emulator.settings.wait_deadline
     done_at = op.insert_time + op.duration if op.failure != "never_done" else deadline
     await asyncio.sleep(max(0.0, min(done_at, deadline) - emulator.now()))
+
+
+def _list(
+    emulator: Emulator,
+    project: str,
+    region: str | None,
+    filter_: str | None,
+    max_results: int | None,
+    page_token: str | None,
+    order_by: str | None,
+) -> dict[str, Any]:
+    emulator.check_project(project)
+    now = emulator.now()
+    where = f"regions/{region}" if region else "global"
+    ops = sorted((op for op in emulator.world.operations.values() if op.region == region), key=lambda op: op.insert_time)
+    return compute_list(
+        [operation_json(op, project, now) for op in ops],
+        kind="compute#operationList",
+        list_id=f"projects/{project}/{where}/operations",
+        self_link=f"{COMPUTE_URL}/projects/{project}/{where}/operations",
+        filter_=filter_,
+        max_results=max_results,
+        page_token=page_token,
+        order_by=order_by,
+    )
+
+
+@router.get("/global/operations")
+async def list_global_operations(
+    project: str,
+    filter_: str | None = Query(None, alias="filter"),
+    max_results: int | None = Query(None, alias="maxResults"),
+    page_token: str | None = Query(None, alias="pageToken"),
+    order_by: str | None = Query(None, alias="orderBy"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _list(emulator, project, None, filter_, max_results, page_token, order_by)
+
+
+@router.get("/regions/{region}/operations")
+async def list_region_operations(
+    project: str,
+    region: str,
+    filter_: str | None = Query(None, alias="filter"),
+    max_results: int | None = Query(None, alias="maxResults"),
+    page_token: str | None = Query(None, alias="pageToken"),
+    order_by: str | None = Query(None, alias="orderBy"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _list(emulator, project, region, filter_, max_results, page_token, order_by)
 
 
 @router.get("/global/operations/{operation}")

@@ -314,6 +314,9 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
             json=service,
         ).json()
         client.get(f"{compute}/global/operations/{op['name']}")
+        client.get(f"{compute}/global/operations", params={"filter": "status = DONE", "maxResults": 5})
+        client.get(f"{compute}/global/backendServices", params={"maxResults": 1, "orderBy": "name"})
+        client.get(f"{compute}/regions/us-central1/instanceGroupManagers", params={"filter": "name eq checkout.*"})
         client.post(f"{compute}/global/operations/{op['name']}/wait")
         client.post(
             f"{compute}/global/backendServices/checkout-backend/getHealth", json={"group": service["backends"][0]["group"]}
@@ -323,6 +326,7 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
         resize = client.post(f"{group}/resize", params={"size": 2}).json()
         client.post(f"{group}/listManagedInstances")
         client.get(f"{compute}/regions/us-central1/operations/{resize['name']}")
+        client.get(f"{compute}/regions/us-central1/operations", params={"pageToken": "0"})
         client.post(f"{compute}/regions/us-central1/operations/{resize['name']}/wait")
         client.get("/dns/v1/projects/evac-demo/managedZones", params={"maxResults": 10})
         client.get(zone)
