@@ -1,8 +1,8 @@
 """Compute Engine v1 routes: global backend services and regional managed instance groups.
 
 Paths, JSON names and rules follow the published API (``compute.v1`` discovery document):
-``backendServices.list/get/patch/getHealth`` and ``regionInstanceGroupManagers.list/get/
-resize/listManagedInstances``. Mutations take effect at once and answer with an Operation.
+``backendServices.list/get/patch/update/getHealth``, ``healthChecks.list/get`` and
+``regionInstanceGroupManagers.list/get/resize/listManagedInstances``. Mutations take effect at once and answer with an Operation.
 """
 
 from __future__ import annotations
@@ -13,11 +13,20 @@ import pydantic
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from emulator.core import Emulator, get_emulator
-from emulator.errors import condition_not_met, invalid, validation_error
+from emulator.errors import condition_not_met, invalid, not_found, validation_error
 from emulator.listing import compute_list
 from emulator.operations import operation_json
 from emulator.requestlog import DUPLICATE
-from emulator.state import COMPUTE_URL, ApiModel, BackendService, ManagedGroup, World, new_fingerprint, rfc3339
+from emulator.state import (
+    COMPUTE_URL,
+    ApiModel,
+    BackendService,
+    HealthCheck,
+    ManagedGroup,
+    World,
+    new_fingerprint,
+    rfc3339,
+)
 
 router = APIRouter(prefix="/compute/v1/projects/{project}")
 
@@ -56,12 +65,15 @@ def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _checked_backend_service(current: BackendService, patch: dict[str, Any], world: World) -> BackendService:
-    """The backend service ``patch`` would make of ``current``, or the API's refusal."""
-    if "name" in patch and patch["name"] != current.name:
-        raise invalid(f"Invalid value for field 'resource.name': '{patch['name']}'. The name cannot be changed.")
-    merged = merge_patch(current.api_json(), patch)
-    for field in (*_OUTPUT_ONLY, "name"):
+def _checked_backend_service(
+    current: BackendService, body: dict[str, Any], world: World, *, replace: bool
+) -> BackendService:
+    """The backend service ``body`` makes of ``current`` — merged into it (patch) or
+    replacing it (update) — or the API's refusal."""
+    if "name" in body and body["name"] != current.name:
+        raise invalid(f"Invalid value for field 'resource.name': '{body['name']}'. The name cannot be changed.")
+    merged = dict(body) if replace else merge_patch(current.api_json(), body)
+    for field in (*_OUTPUT_ONLY, "name", "fingerprint"):
         merged[field] = current.api_json()[field]
     try:
         updated = BackendService.model_validate(merged)
@@ -83,8 +95,52 @@ def _checked_backend_service(current: BackendService, patch: dict[str, Any], wor
         if backend.group in seen:
             raise invalid(f"Invalid value for field '{where}.group': '{backend.group}'. Duplicate backend group.")
         seen.add(backend.group)
+    known_checks = {check.self_link(world.project) for check in world.health_checks.values()}
+    for index, link in enumerate(updated.health_checks):
+        updated.health_checks[index] = normalize_link(link, world.project)
+        if updated.health_checks[index] not in known_checks:
+            raise invalid(f"Invalid value for field 'resource.healthChecks[{index}]': '{link}'. The resource was not found.")
     updated.fingerprint = new_fingerprint()
     return updated
+
+
+def _write_backend_service(
+    request: Request,
+    emulator: Emulator,
+    project: str,
+    name: str,
+    body: dict[str, Any],
+    request_id: str | None,
+    *,
+    replace: bool,
+) -> dict[str, Any]:
+    """``patch`` (merge) or ``update`` (replace): requestId first, then fingerprint, then rules."""
+    current = emulator.backend_service(project, name)
+    earlier = emulator.earlier_operation(request_id)
+    if earlier is not None:
+        request.state.effect = DUPLICATE
+        return operation_json(earlier, project, emulator.now())
+    given = body.get("fingerprint")
+    if given is not None and given != current.fingerprint:
+        raise condition_not_met(
+            f"Supplied fingerprint '{given}' does not match the current fingerprint of backend service "
+            f"'{name}'; read it again and retry."
+        )
+    updated = _checked_backend_service(current, body, emulator.world, replace=replace)
+
+    def apply() -> None:
+        emulator.world.backend_services[name] = updated
+
+    op = emulator.mutate(
+        request,
+        apply,
+        operation_type="update" if replace else "patch",
+        target_link=updated.self_link,
+        target_id=updated.id,
+        region=None,
+        request_id=request_id,
+    )
+    return operation_json(op, project, emulator.now())
 
 
 @router.get("/global/backendServices")
@@ -123,32 +179,19 @@ async def patch_backend_service(
     request_id: str | None = Query(None, alias="requestId"),
     emulator: Emulator = Depends(get_emulator),
 ) -> Any:
-    current = emulator.backend_service(project, backend_service)
-    earlier = emulator.earlier_operation(request_id)
-    if earlier is not None:
-        request.state.effect = DUPLICATE
-        return operation_json(earlier, project, emulator.now())
-    given = body.get("fingerprint")
-    if given is not None and given != current.fingerprint:
-        raise condition_not_met(
-            f"Supplied fingerprint '{given}' does not match the current fingerprint of backend service "
-            f"'{backend_service}'; read it again and retry."
-        )
-    updated = _checked_backend_service(current, body, emulator.world)
+    return _write_backend_service(request, emulator, project, backend_service, body, request_id, replace=False)
 
-    def apply() -> None:
-        emulator.world.backend_services[backend_service] = updated
 
-    op = emulator.mutate(
-        request,
-        apply,
-        operation_type="patch",
-        target_link=updated.self_link,
-        target_id=updated.id,
-        region=None,
-        request_id=request_id,
-    )
-    return operation_json(op, project, emulator.now())
+@router.put("/global/backendServices/{backend_service}")
+async def update_backend_service(
+    request: Request,
+    project: str,
+    backend_service: str,
+    body: dict[str, Any] = Body(),
+    request_id: str | None = Query(None, alias="requestId"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _write_backend_service(request, emulator, project, backend_service, body, request_id, replace=True)
 
 
 @router.post("/global/backendServices/{backend_service}/getHealth")
@@ -180,6 +223,53 @@ async def get_backend_service_health(
     if statuses:
         body["healthStatus"] = statuses
     return body
+
+
+def health_check_json(check: HealthCheck, project: str) -> dict[str, Any]:
+    return {
+        "kind": "compute#healthCheck",
+        "id": str(check.id),
+        "creationTimestamp": rfc3339(check.created_at),
+        "name": check.name,
+        "checkIntervalSec": 5,
+        "timeoutSec": 5,
+        "unhealthyThreshold": 2,
+        "healthyThreshold": 2,
+        "type": "HTTP",
+        "httpHealthCheck": {"port": 80, "requestPath": "/healthz", "proxyHeader": "NONE"},
+        "selfLink": check.self_link(project),
+    }
+
+
+@router.get("/global/healthChecks")
+async def list_health_checks(
+    project: str,
+    filter_: str | None = Query(None, alias="filter"),
+    max_results: int | None = Query(None, alias="maxResults"),
+    page_token: str | None = Query(None, alias="pageToken"),
+    order_by: str | None = Query(None, alias="orderBy"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    emulator.check_project(project)
+    return compute_list(
+        [health_check_json(check, project) for check in emulator.world.health_checks.values()],
+        kind="compute#healthCheckList",
+        list_id=f"projects/{project}/global/healthChecks",
+        self_link=f"{COMPUTE_URL}/projects/{project}/global/healthChecks",
+        filter_=filter_,
+        max_results=max_results,
+        page_token=page_token,
+        order_by=order_by,
+    )
+
+
+@router.get("/global/healthChecks/{health_check}")
+async def get_health_check(project: str, health_check: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+    emulator.check_project(project)
+    check = emulator.world.health_checks.get(health_check)
+    if check is None:
+        raise not_found(f"projects/{project}/global/healthChecks/{health_check}")
+    return health_check_json(check, project)
 
 
 def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from emulator.state import (
     Backend,
     BackendService,
     Change,
+    HealthCheck,
     ManagedGroup,
     RecordSet,
     World,
@@ -43,13 +44,15 @@ def seed_world(topology: Topology, now: float) -> World:
 
             backend = world.backend_services.get(binding.backend_service)
             if backend is None:
+                check = HealthCheck(name=f"{binding.backend_service}-hc", id=world.next_id(), created_at=now)
+                world.health_checks[check.name] = check
                 backend = BackendService(
                     id=world.next_id(),
                     name=binding.backend_service,
                     self_link=f"{COMPUTE_URL}/projects/{project}/global/backendServices/{binding.backend_service}",
                     creation_timestamp=rfc3339(now),
                     fingerprint=new_fingerprint(),
-                    health_checks=[f"{COMPUTE_URL}/projects/{project}/global/healthChecks/{binding.backend_service}-hc"],
+                    health_checks=[check.self_link(project)],
                 )
                 world.backend_services[binding.backend_service] = backend
             url = binding.group_url(project, region)

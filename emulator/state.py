@@ -85,6 +85,17 @@ class BackendService(ApiModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class HealthCheck(BaseModel):
+    """An HTTP health check on port 80, one per backend service."""
+
+    name: str
+    id: int
+    created_at: float
+
+    def self_link(self, project: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/global/healthChecks/{self.name}"
+
+
 class Instance(BaseModel):
     """One VM of a managed instance group; it serves once ``ready_at`` has passed."""
 
@@ -210,6 +221,7 @@ class World(BaseModel):
 
     project: str
     backend_services: dict[str, BackendService] = Field(default_factory=dict)
+    health_checks: dict[str, HealthCheck] = Field(default_factory=dict)
     groups: dict[str, ManagedGroup] = Field(default_factory=dict, description="By '<region>/<name>'")
     zones: dict[str, Zone] = Field(default_factory=dict)
     operations: dict[str, Operation] = Field(default_factory=dict)

@@ -86,6 +86,7 @@ def running_emulator(topology: Topology, **options: Any) -> Iterator[RunningEmul
 class ComputeClients:
     project: str
     backend_services: compute_v1.BackendServicesClient
+    health_checks: compute_v1.HealthChecksClient
     region_groups: compute_v1.RegionInstanceGroupManagersClient
     global_operations: compute_v1.GlobalOperationsClient
     region_operations: compute_v1.RegionOperationsClient
@@ -99,6 +100,7 @@ class ComputeClients:
         return cls(
             project=project,
             backend_services=compute_v1.BackendServicesClient(**options),
+            health_checks=compute_v1.HealthChecksClient(**options),
             region_groups=compute_v1.RegionInstanceGroupManagersClient(**options),
             global_operations=compute_v1.GlobalOperationsClient(**options),
             region_operations=compute_v1.RegionOperationsClient(**options),

@@ -174,3 +174,42 @@ def test_get_health_of_a_group_that_is_not_a_backend_is_refused(compute: Compute
 
     with pytest.raises(exceptions.BadRequest):
         _health(compute, catalog_group)
+
+
+def test_update_replaces_the_whole_resource(emulator: RunningEmulator, compute: ComputeClients) -> None:
+    current = _get(compute)
+    replacement = compute_v1.BackendService(
+        name=SERVICE,
+        fingerprint=current.fingerprint,
+        backends=[compute_v1.Backend(group=UC1, capacity_scaler=1.0)],
+        health_checks=list(current.health_checks),
+        timeout_sec=10,
+    )
+
+    op = compute.backend_services.update(
+        project=compute.project, backend_service=SERVICE, backend_service_resource=replacement
+    )
+
+    assert compute.wait(op.name).operation_type == "update"
+    updated = _get(compute)
+    assert (updated.timeout_sec, [b.group for b in updated.backends]) == (10, [UC1])
+
+
+def test_update_with_a_stale_fingerprint_is_refused(compute: ComputeClients) -> None:
+    stale = _get(compute)
+    _patch(compute, _with_scalers(stale, **{"us-central1": 0.5}))
+
+    with pytest.raises(exceptions.PreconditionFailed):
+        compute.backend_services.update(project=compute.project, backend_service=SERVICE, backend_service_resource=stale)
+
+
+def test_health_checks_are_served_and_must_exist_to_be_referenced(compute: ComputeClients) -> None:
+    service = _get(compute)
+    check = compute.health_checks.get(project=compute.project, health_check=f"{SERVICE}-hc")
+    assert service.health_checks == [check.self_link]
+    assert (check.type_, check.http_health_check.port) == ("HTTP", 80)
+
+    changed = compute_v1.BackendService(service)
+    changed.health_checks[0] = check.self_link.replace(f"{SERVICE}-hc", "missing-hc")
+    with pytest.raises(exceptions.BadRequest):
+        _patch(compute, changed)

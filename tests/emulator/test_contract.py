@@ -57,6 +57,7 @@ CALLED_BY_ACTIVITIES = {
 # What each method's request body is validated with, when the route takes the body as a dict.
 BODY_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "compute.backendServices.patch": BackendService,
+    "compute.backendServices.update": BackendService,
     "compute.backendServices.getHealth": ResourceGroupReference,
     "dns.changes.create": ChangeBody,
 }
@@ -314,6 +315,10 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
             json=service,
         ).json()
         client.get(f"{compute}/global/operations/{op['name']}")
+        current = client.get(f"{compute}/global/backendServices/checkout-backend").json()
+        client.put(f"{compute}/global/backendServices/checkout-backend", json=current)
+        client.get(f"{compute}/global/healthChecks", params={"filter": "type = HTTP"})
+        client.get(f"{compute}/global/healthChecks/checkout-backend-hc")
         client.get(f"{compute}/global/operations", params={"filter": "status = DONE", "maxResults": 5})
         client.get(f"{compute}/global/backendServices", params={"maxResults": 1, "orderBy": "name"})
         client.get(f"{compute}/regions/us-central1/instanceGroupManagers", params={"filter": "name eq checkout.*"})
