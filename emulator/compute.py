@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from emulator.core import Emulator, get_emulator
 from emulator.errors import condition_not_met, invalid, not_found, validation_error
 from emulator.listing import compute_list
+from emulator.merge_patch import merge_patch
 from emulator.operations import operation_json
 from emulator.requestlog import DUPLICATE
 from emulator.state import (
@@ -49,20 +50,6 @@ def normalize_link(link: str, project: str) -> str:
     if link.startswith(("regions/", "zones/", "global/")):
         return f"{COMPUTE_URL}/projects/{project}/{link}"
     return link
-
-
-def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7396 JSON merge-patch: objects merge, ``null`` removes, anything else (lists
-    included) replaces."""
-    merged = dict(target)
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_patch(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _checked_backend_service(

@@ -1,53 +1,27 @@
 """Cloud DNS v1 routes: managed zones, record sets and changes.
 
-A change is atomic: every deletion must match the current record set exactly (name, type,
-ttl, rrdatas) and no addition may exist already, or nothing happens. It is applied at once
-and reported ``pending`` until ``operation_delay`` has passed, then ``done``.
+Every write — ``changes.create`` or the ``resourceRecordSets`` create/patch/delete methods —
+is one atomic change (see ``records.apply_change``), applied at once and reported
+``pending`` until ``operation_delay`` has passed, then ``done``.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+import pydantic
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from emulator.core import Emulator, get_emulator
-from emulator.errors import ApiError, already_exists, condition_not_met, invalid, required
+from emulator.errors import ApiError, invalid, validation_error
 from emulator.faults import operation_fault
 from emulator.listing import page
+from emulator.merge_patch import merge_patch
+from emulator.records import ChangeBody, ResourceRecordSetBody, apply_change, body_of
 from emulator.seed import NAME_SERVERS
-from emulator.state import ApiModel, Change, RecordSet, Zone, rfc3339
+from emulator.state import Change, RecordSet, Zone, rfc3339
 
 router = APIRouter(prefix="/dns/v1/projects/{project}")
-
-_TYPES = {"A", "AAAA", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA", "SPF", "SRV", "SVCB", "TXT"}
-
-
-class ResourceRecordSetBody(ApiModel):
-    """A record set as a request carries it. ``ttl`` may be a number or a string
-    (google-cloud-dns sends ``"ttl": "300"``)."""
-
-    kind: Literal["dns#resourceRecordSet"] = "dns#resourceRecordSet"
-    name: str
-    type: str
-    ttl: int
-    rrdatas: list[str]
-    signature_rrdatas: list[str] | None = None
-
-    def record(self) -> RecordSet:
-        return RecordSet(name=self.name, type=self.type, ttl=self.ttl, rrdatas=self.rrdatas)
-
-
-class ChangeBody(ApiModel):
-    kind: Literal["dns#change"] = "dns#change"
-    additions: list[ResourceRecordSetBody] = []
-    deletions: list[ResourceRecordSetBody] = []
-    is_serving: bool | None = None
-
-
-def record_json(record: RecordSet) -> dict[str, Any]:
-    return {"kind": "dns#resourceRecordSet", "name": record.name, "type": record.type, "ttl": record.ttl, "rrdatas": record.rrdatas}
 
 
 def zone_json(zone: Zone) -> dict[str, Any]:
@@ -69,56 +43,40 @@ def change_json(change: Change, now: float, delay: float) -> dict[str, Any]:
         "id": change.id,
         "startTime": rfc3339(change.start_time),
         "status": change.status(now, delay),
-        "additions": [record_json(r) for r in change.additions],
-        "deletions": [record_json(r) for r in change.deletions],
+        "additions": [r.api_json() for r in change.additions],
+        "deletions": [r.api_json() for r in change.deletions],
         "isServing": True,
     }
 
 
-def _check_addition(zone: Zone, record: RecordSet, where: str) -> None:
-    if not (record.name == zone.dns_name or record.name.endswith("." + zone.dns_name)):
-        raise invalid(f"Invalid value for '{where}.name': '{record.name}' is not inside zone '{zone.dns_name}'.")
-    if record.type not in _TYPES:
-        raise invalid(f"Invalid value for '{where}.type': '{record.type}'.")
-    if not 0 <= record.ttl <= 2_147_483_647:
-        raise invalid(f"Invalid value for '{where}.ttl': '{record.ttl}'.")
-    if not record.rrdatas:
-        raise required(f"Required field '{where}.rrdatas' is missing.")
-    if record.type in ("A", "AAAA"):
-        version = 4 if record.type == "A" else 6
-        for data in record.rrdatas:
-            try:
-                ok = ipaddress.ip_address(data).version == version
-            except ValueError:
-                ok = False
-            if not ok:
-                raise invalid(f"Invalid value for '{where}.rrdata': '{data}' is not an IPv{version} address.")
+def _commit(
+    request: Request,
+    emulator: Emulator,
+    zone: Zone,
+    additions: list[ResourceRecordSetBody],
+    deletions: list[ResourceRecordSetBody],
+) -> Change:
+    """Apply one atomic change to ``zone`` and keep it in the zone's history."""
+    zone.rrsets = apply_change(zone, additions, deletions)
+    fault = operation_fault(request)
+    if fault is not None:
+        request.state.effect = f"applied: change never completes (injected {fault.fault_id})"
+    change = Change(
+        id=str(len(zone.changes)),
+        start_time=emulator.now(),
+        additions=[a.record() for a in additions],
+        deletions=[d.record() for d in deletions],
+        never_done=fault is not None,
+    )
+    zone.changes.append(change)
+    return change
 
 
-def apply_change(zone: Zone, body: ChangeBody) -> list[RecordSet]:
-    """The zone's record sets after ``body``, or the API's refusal; the zone is not touched."""
-    if not body.additions and not body.deletions:
-        raise required("The 'entity.change' parameter is required but was missing.")
-    records = {r.key: r for r in zone.rrsets}
-    for index, deletion in enumerate(body.deletions):
-        wanted = deletion.record()
-        where = f"entity.change.deletions[{index}]"
-        current = records.get(wanted.key)
-        if current is None:
-            raise ApiError(
-                404, "notFound", f"The '{where}' resource named '{wanted.name} ({wanted.type})' does not exist."
-            )
-        if current.ttl != wanted.ttl or sorted(current.rrdatas) != sorted(wanted.rrdatas):
-            raise condition_not_met(f"Precondition not met for '{where}'")
-        del records[wanted.key]
-    for index, addition in enumerate(body.additions):
-        record = addition.record()
-        where = f"entity.change.additions[{index}]"
-        _check_addition(zone, record, where)
-        if record.key in records:
-            raise already_exists(f"The resource '{where}' named '{record.name} ({record.type})' already exists")
-        records[record.key] = record
-    return sorted(records.values(), key=lambda r: r.key)
+def _record(zone: Zone, name: str, type_: str) -> RecordSet:
+    record = zone.find(name, type_)
+    if record is None:
+        raise ApiError(404, "notFound", f"The 'parameters.name' resource named '{name} ({type_})' does not exist.")
+    return record
 
 
 @router.get("/managedZones")
@@ -158,10 +116,66 @@ async def list_record_sets(
         raise invalid("The 'type' parameter requires the 'name' parameter.")
     records = [r for r in found.rrsets if (name is None or r.name == name) and (type_ is None or r.type == type_)]
     shown, next_token = page(records, max_results, page_token)
-    body: dict[str, Any] = {"kind": "dns#resourceRecordSetsListResponse", "rrsets": [record_json(r) for r in shown]}
+    body: dict[str, Any] = {"kind": "dns#resourceRecordSetsListResponse", "rrsets": [r.api_json() for r in shown]}
     if next_token:
         body["nextPageToken"] = next_token
     return body
+
+
+@router.post("/managedZones/{zone}/rrsets")
+async def create_record_set(
+    request: Request, project: str, zone: str, body: ResourceRecordSetBody, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    found = emulator.zone(project, zone)
+    _commit(request, emulator, found, additions=[body], deletions=[])
+    return body.record().api_json()
+
+
+@router.get("/managedZones/{zone}/rrsets/{record_name}/{record_type}")
+async def get_record_set(
+    project: str, zone: str, record_name: str, record_type: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return _record(emulator.zone(project, zone), record_name, record_type).api_json()
+
+
+@router.patch("/managedZones/{zone}/rrsets/{record_name}/{record_type}")
+async def patch_record_set(
+    request: Request,
+    project: str,
+    zone: str,
+    record_name: str,
+    record_type: str,
+    patch: dict[str, Any] = Body(),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    """A merge-patch of the record set (``ttl``, ``rrdatas``, ``routingPolicy``); its name and
+    type stay."""
+    found = emulator.zone(project, zone)
+    current = _record(found, record_name, record_type)
+    for field, value in (("name", record_name), ("type", record_type)):
+        if patch.get(field, value) != value:
+            raise invalid(f"Invalid value for 'entity.rrset.{field}': '{patch[field]}'. It cannot be changed.")
+    try:
+        replacement = ResourceRecordSetBody.model_validate(merge_patch(current.api_json(), patch))
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc, prefix="entity.rrset") from None
+    _commit(request, emulator, found, additions=[replacement], deletions=[body_of(current)])
+    return replacement.record().api_json()
+
+
+@router.delete("/managedZones/{zone}/rrsets/{record_name}/{record_type}")
+async def delete_record_set(
+    request: Request,
+    project: str,
+    zone: str,
+    record_name: str,
+    record_type: str,
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    found = emulator.zone(project, zone)
+    current = _record(found, record_name, record_type)
+    _commit(request, emulator, found, additions=[], deletions=[body_of(current)])
+    return {}
 
 
 @router.post("/managedZones/{zone}/changes")
@@ -169,18 +183,7 @@ async def create_change(
     request: Request, project: str, zone: str, body: ChangeBody, emulator: Emulator = Depends(get_emulator)
 ) -> Any:
     found = emulator.zone(project, zone)
-    found.rrsets = apply_change(found, body)
-    fault = operation_fault(request)
-    if fault is not None:
-        request.state.effect = f"applied: change never completes (injected {fault.fault_id})"
-    change = Change(
-        id=str(len(found.changes)),
-        start_time=emulator.now(),
-        additions=[a.record() for a in body.additions],
-        deletions=[d.record() for d in body.deletions],
-        never_done=fault is not None,
-    )
-    found.changes.append(change)
+    change = _commit(request, emulator, found, additions=body.additions, deletions=body.deletions)
     return change_json(change, emulator.now(), emulator.settings.operation_delay)
 
 

@@ -159,7 +159,17 @@ class RecordSet(BaseModel):
     name: str
     type: str
     ttl: int
-    rrdatas: list[str]
+    rrdatas: list[str] = Field(default_factory=list)
+    routing_policy: dict[str, Any] | None = Field(default=None, description="API JSON of its routingPolicy")
+
+    def api_json(self) -> dict[str, Any]:
+        """As the API returns it: ``rrdatas`` left out when empty (a routing-policy record)."""
+        body: dict[str, Any] = {"kind": "dns#resourceRecordSet", "name": self.name, "type": self.type, "ttl": self.ttl}
+        if self.rrdatas:
+            body["rrdatas"] = self.rrdatas
+        if self.routing_policy is not None:
+            body["routingPolicy"] = self.routing_policy
+        return body
 
     @property
     def key(self) -> tuple[str, str]:
@@ -279,7 +289,7 @@ class World(BaseModel):
                 name: {
                     "dnsName": zone.dns_name,
                     "rrsets": [
-                        {"name": r.name, "type": r.type, "ttl": r.ttl, "rrdatas": r.rrdatas}
+                        {key: value for key, value in r.api_json().items() if key != "kind"}
                         for r in sorted(zone.rrsets, key=lambda r: r.key)
                     ],
                 }

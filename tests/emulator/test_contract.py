@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 
 from emulator.app import GOOGLE_API_ROUTERS
 from emulator.compute import ResourceGroupReference
-from emulator.dns import ChangeBody, ResourceRecordSetBody
+from emulator.records import ChangeBody, ResourceRecordSetBody
 from emulator.state import BackendService
 from emulator.testing import RunningEmulator, running_emulator
 from evac.topology import Topology
@@ -60,6 +60,8 @@ BODY_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "compute.backendServices.update": BackendService,
     "compute.backendServices.getHealth": ResourceGroupReference,
     "dns.changes.create": ChangeBody,
+    "dns.resourceRecordSets.create": ResourceRecordSetBody,
+    "dns.resourceRecordSets.patch": ResourceRecordSetBody,
 }
 
 
@@ -344,6 +346,20 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
             },
         ).json()
         client.get(f"{zone}/changes/{change['id']}")
+        rrsets = f"{zone}/rrsets"
+        client.post(rrsets, json={"name": "api.shop.example.com.", "type": "A", "ttl": 60, "rrdatas": ["203.0.113.99"]})
+        client.get(f"{rrsets}/api.shop.example.com./A")
+        client.patch(f"{rrsets}/api.shop.example.com./A", json={"ttl": 30})
+        client.delete(f"{rrsets}/api.shop.example.com./A")
+        client.post(rrsets, json={"name": "wrr.shop.example.com.", "type": "A", "ttl": 60, "routingPolicy": {"wrr": {
+            "items": [{"weight": 3, "rrdatas": ["203.0.113.10"]}, {"weight": 1, "rrdatas": ["198.51.100.10"]}]}}})
+        client.post(rrsets, json={"name": "failover.shop.example.com.", "type": "A", "ttl": 60, "routingPolicy": {
+            "primaryBackup": {
+                "primaryTargets": {"externalEndpoints": ["203.0.113.10"]},
+                "backupGeoTargets": {"items": [{"location": "us-central1", "rrdatas": ["198.51.100.10"]}]},
+                "trickleTraffic": 0.1,
+            }}})
+        client.get(rrsets)
         client.get(f"{zone}/changes", params={"maxResults": 1})
     return exchanges
 
