@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from emulator.persistence import StateFileError
 from emulator.server import serve
 from evac.documents import InvalidDocument
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     except InvalidDocument as exc:
         sys.exit(f"emulator: cannot use the topology:\n{exc}")
+    except StateFileError as exc:
+        sys.exit(f"emulator: {exc}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from typing import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from emulator import admin, compute, dns, operations, traffic
+from emulator import admin, backend_services, dns, instance_groups, operations, traffic
 from emulator.core import Emulator, Settings
 from emulator.errors import ApiError, install_error_handlers, unexpected_error
-from emulator.persistence import StateStore
+from emulator.persistence import StateFileError, StateStore
 from emulator.requestlog import APPLIED, LoggedRequest, is_api_call, is_mutation
 from emulator.seed import seed_world
 from emulator.state import World, rfc3339
@@ -21,7 +21,7 @@ from evac.topology import Topology
 
 Handler = Callable[[Request], Awaitable[Response]]
 
-GOOGLE_API_ROUTERS = (compute.router, operations.router, dns.router)
+GOOGLE_API_ROUTERS = (backend_services.router, instance_groups.router, operations.router, dns.router)
 """The routers serving Google's APIs (the contract tests check each of their routes)."""
 
 
@@ -39,9 +39,12 @@ def create_app(
     ``warmup``: seconds a new instance takes to serve;
     ``state_file``: JSON file the world is saved to after every change;
     ``wait_deadline``: longest an ``operations.wait`` call blocks.
+    Raises ``StateFileError`` when ``state_file`` is not a state file of this topology.
     """
     store = StateStore(state_file) if state_file is not None else None
     world = (store.load() if store else None) or seed_world(topology, time.time())
+    if world.project != topology.project:
+        raise StateFileError(f"{state_file} holds project '{world.project}', the topology '{topology.project}'")
     emulator = Emulator(
         topology=topology,
         world=world,

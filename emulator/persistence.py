@@ -6,11 +6,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pydantic
 import structlog
 
 from emulator.state import World
 
 log = structlog.get_logger()
+
+
+class StateFileError(Exception):
+    """The state file exists but is not one this emulator wrote."""
 
 
 class StateStore:
@@ -23,7 +28,15 @@ class StateStore:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        world = World.model_validate_json(text)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateFileError(f"cannot read the state file {self.path}: {exc}") from None
+        try:
+            world = World.model_validate_json(text)
+        except pydantic.ValidationError as exc:
+            raise StateFileError(
+                f"{self.path} is not a state file of this emulator ({exc.error_count()} problems); "
+                "move it away to start from the topology"
+            ) from None
         log.info("emulator.state_loaded", path=str(self.path))
         return world
 

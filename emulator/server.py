@@ -26,7 +26,9 @@ def serve(
     """Serve the emulator for the topology in ``topology_path`` until SIGINT or SIGTERM.
 
     Point the clients at ``http://{host}:{port}`` (see docs/emulator.md). Raises
-    ``evac.documents.InvalidDocument`` when the topology is unusable. ``operation_delay``:
+    ``evac.documents.InvalidDocument`` when the topology is unusable and
+    ``emulator.persistence.StateFileError`` when ``state_file`` exists but is not one the
+    emulator wrote. ``operation_delay``:
     seconds an operation or DNS change takes to be DONE; ``warmup``: seconds a new instance
     takes to serve; ``state_file``: JSON file the world is kept in across restarts;
     ``wait_deadline``: longest an ``operations.wait`` call blocks.

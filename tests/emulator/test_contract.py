@@ -26,7 +26,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from emulator.app import GOOGLE_API_ROUTERS
-from emulator.compute import ResourceGroupReference
+from emulator.backend_services import ResourceGroupReference
 from emulator.records import ChangeBody, ResourceRecordSetBody
 from emulator.state import BackendService
 from emulator.testing import RunningEmulator, running_emulator

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from google.cloud import compute_v1
 
+from emulator.app import create_app
+from emulator.persistence import StateFileError
 from emulator.testing import ComputeClients, running_emulator
 from evac.topology import Topology
 
@@ -41,3 +44,12 @@ def test_reset_goes_back_to_the_seeded_world_and_saves_it(demo_topology: Topolog
 
     with running_emulator(demo_topology, state_file=state_file) as restarted:
         assert restarted.state() == seeded
+
+
+def test_a_state_file_of_another_project_is_refused(demo_topology: Topology, tmp_path: Path) -> None:
+    state_file = tmp_path / "world.json"
+    create_app(demo_topology, state_file=state_file)
+    other = demo_topology.model_copy(update={"project": "other-project"})
+
+    with pytest.raises(StateFileError, match="holds project 'evac-demo'"):
+        create_app(other, state_file=state_file)

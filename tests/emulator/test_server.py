@@ -77,3 +77,19 @@ def test_module_refuses_a_bad_topology_in_one_message(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert b"dns_zones" in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_module_refuses_a_foreign_state_file_in_one_message(tmp_path: Path) -> None:
+    state_file = tmp_path / "world.json"
+    state_file.write_text('{"hello": "world"}')
+
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator", "--topology", str(DEMO_TOPOLOGY), "--port", str(_free_port()),
+         "--state-file", str(state_file)],
+        capture_output=True,
+        timeout=30,
+    )
+
+    assert result.returncode != 0
+    assert b"is not a state file of this emulator" in result.stderr
+    assert b"Traceback" not in result.stderr

@@ -1,8 +1,8 @@
-"""Compute Engine v1 routes: global backend services and regional managed instance groups.
+"""Compute Engine v1: global backend services and their health checks.
 
 Paths, JSON names and rules follow the published API (``compute.v1`` discovery document):
-``backendServices.list/get/patch/update/getHealth``, ``healthChecks.list/get`` and
-``regionInstanceGroupManagers.list/get/resize/listManagedInstances``. Mutations take effect at once and answer with an Operation.
+``backendServices.list/get/patch/update/getHealth`` and ``healthChecks.list/get``. A patch
+or update takes effect at once and answers with an Operation.
 """
 
 from __future__ import annotations
@@ -18,16 +18,7 @@ from emulator.listing import compute_list
 from emulator.merge_patch import merge_patch
 from emulator.operations import operation_json
 from emulator.requestlog import DUPLICATE
-from emulator.state import (
-    COMPUTE_URL,
-    ApiModel,
-    BackendService,
-    HealthCheck,
-    ManagedGroup,
-    World,
-    new_fingerprint,
-    rfc3339,
-)
+from emulator.state import COMPUTE_URL, ApiModel, BackendService, HealthCheck, World, new_fingerprint, rfc3339
 
 router = APIRouter(prefix="/compute/v1/projects/{project}")
 
@@ -257,124 +248,3 @@ async def get_health_check(project: str, health_check: str, emulator: Emulator =
     if check is None:
         raise not_found(f"projects/{project}/global/healthChecks/{health_check}")
     return health_check_json(check, project)
-
-
-def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[str, Any]:
-    creating = sum(1 for i in group.instances if now < i.ready_at)
-    template = f"{COMPUTE_URL}/projects/{project}/global/instanceTemplates/{group.name}-template"
-    return {
-        "kind": "compute#instanceGroupManager",
-        "id": str(group.id),
-        "creationTimestamp": rfc3339(group.created_at),
-        "name": group.name,
-        "region": f"{COMPUTE_URL}/projects/{project}/regions/{group.region}",
-        "distributionPolicy": {
-            "zones": [{"zone": f"{COMPUTE_URL}/projects/{project}/zones/{group.region}-b"}],
-            "targetShape": "EVEN",
-        },
-        "instanceTemplate": template,
-        "versions": [{"instanceTemplate": template}],
-        "instanceGroup": group.group_url(project),
-        "baseInstanceName": group.name,
-        "fingerprint": group.fingerprint,
-        "currentActions": {
-            "none": len(group.instances) - creating,
-            "creating": creating,
-            "creatingWithoutRetries": 0,
-            "verifying": 0,
-            "recreating": 0,
-            "deleting": 0,
-            "abandoning": 0,
-            "restarting": 0,
-            "refreshing": 0,
-        },
-        "status": {"isStable": creating == 0, "versionTarget": {"isReached": True}},
-        "targetSize": group.target_size,
-        "selfLink": group.self_link(project),
-        "listManagedInstancesResults": "PAGELESS",
-    }
-
-
-@router.get("/regions/{region}/instanceGroupManagers")
-async def list_region_group_managers(
-    project: str,
-    region: str,
-    filter_: str | None = Query(None, alias="filter"),
-    max_results: int | None = Query(None, alias="maxResults"),
-    page_token: str | None = Query(None, alias="pageToken"),
-    order_by: str | None = Query(None, alias="orderBy"),
-    emulator: Emulator = Depends(get_emulator),
-) -> Any:
-    emulator.check_project(project)
-    now = emulator.now()
-    return compute_list(
-        [group_manager_json(g, project, now) for g in emulator.world.groups.values() if g.region == region],
-        kind="compute#regionInstanceGroupManagerList",
-        list_id=f"projects/{project}/regions/{region}/instanceGroupManagers",
-        self_link=f"{COMPUTE_URL}/projects/{project}/regions/{region}/instanceGroupManagers",
-        filter_=filter_,
-        max_results=max_results,
-        page_token=page_token,
-        order_by=order_by,
-    )
-
-
-@router.get("/regions/{region}/instanceGroupManagers/{manager}")
-async def get_region_group_manager(
-    project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)
-) -> Any:
-    return group_manager_json(emulator.group(project, region, manager), project, emulator.now())
-
-
-@router.post("/regions/{region}/instanceGroupManagers/{manager}/resize")
-async def resize_region_group_manager(
-    request: Request,
-    project: str,
-    region: str,
-    manager: str,
-    size: int = Query(),
-    request_id: str | None = Query(None, alias="requestId"),
-    emulator: Emulator = Depends(get_emulator),
-) -> Any:
-    group = emulator.group(project, region, manager)
-    earlier = emulator.earlier_operation(request_id)
-    if earlier is not None:
-        request.state.effect = DUPLICATE
-        return operation_json(earlier, project, emulator.now())
-    if not 0 <= size <= 2000:
-        raise invalid(f"Invalid value for field 'size': '{size}'. Must be between 0 and 2000.")
-
-    def apply() -> None:
-        group.resize(size, now=emulator.now(), warmup=emulator.settings.warmup, world=emulator.world)
-        group.fingerprint = new_fingerprint()
-
-    op = emulator.mutate(
-        request,
-        apply,
-        operation_type="compute.instanceGroupManagers.resize",
-        target_link=group.self_link(project),
-        target_id=group.id,
-        region=region,
-        request_id=request_id,
-    )
-    return operation_json(op, project, emulator.now())
-
-
-@router.post("/regions/{region}/instanceGroupManagers/{manager}/listManagedInstances")
-async def list_region_managed_instances(
-    project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)
-) -> Any:
-    group = emulator.group(project, region, manager)
-    now = emulator.now()
-    return {
-        "managedInstances": [
-            {
-                "instance": f"{COMPUTE_URL}/projects/{project}/zones/{i.zone}/instances/{i.name}",
-                "id": str(i.id),
-                "name": i.name,
-                "instanceStatus": "RUNNING" if now >= i.ready_at else "STAGING",
-                "currentAction": "NONE" if now >= i.ready_at else "CREATING",
-            }
-            for i in sorted(group.instances, key=lambda i: i.name)
-        ]
-    }
