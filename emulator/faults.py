@@ -115,10 +115,14 @@ class FaultBook:
         return fault
 
     def strike(self, method: str, path: str) -> Strike:
-        """Draw every matching fault once for this call and combine what strikes."""
+        """Draw every matching fault once for this call and combine what strikes. Operation
+        faults are drawn only when no fault refused the call (a refused call starts nothing)."""
         strike = Strike()
-        for fault in self.faults:
+        refusing = [f for f in self.faults if f.spec.operation is None]
+        for fault in refusing + [f for f in self.faults if f.spec.operation is not None]:
             if fault.expired or not fault.matches(method, path):
+                continue
+            if fault.spec.operation is not None and strike.error is not None:
                 continue
             fault.matched += 1
             if fault.random.random() >= fault.spec.rate:

@@ -63,13 +63,21 @@ def test_the_compute_client_retries_a_read_through_transient_503s(
 
 
 def test_a_mutation_refused_by_a_fault_changes_nothing(emulator: RunningEmulator, compute: ComputeClients) -> None:
-    emulator.add_fault(method="POST", path="*/resize", status=503)
+    failing_operation = emulator.add_fault(method="POST", path="*/resize", operation="error", count=1)
+    refusal = emulator.add_fault(method="POST", path="*/resize", status=503, count=1)
 
     with pytest.raises(exceptions.ServiceUnavailable):
         _resize(compute, 3)
 
     assert _target_size(compute) == 1
-    assert emulator.requests()[0]["effect"] == "refused: 503 backendError"
+    # The refused call started no operation, so the operation fault is still armed.
+    done = compute.wait(_resize(compute, 3), region="us-central1")
+    assert done.error.errors[0].code == "INTERNAL_ERROR"
+    resizes = [(r["effect"], r["faults"]) for r in emulator.requests() if r["path"].endswith("/resize")]
+    assert resizes == [
+        ("refused: 503 backendError", [refusal["id"]]),
+        (f"not applied: operation ends in error (injected {failing_operation['id']})", [failing_operation["id"]]),
+    ]
 
 
 def test_faults_with_a_rate_strike_the_same_calls_given_the_same_seed(
