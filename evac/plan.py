@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 from evac.documents import InvalidDocument, RawDocument, read_yaml, validate
 from evac.topology import Region, ResourceName, StrictModel, Topology
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -34,16 +34,17 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, str):
         match = _DURATION.match(value.strip())
         if match and any(match.groups()):
-            h, m, s = (int(g) if g else 0 for g in match.groups())
+            h, m, s = (float(g) if g else 0.0 for g in match.groups())
             return timedelta(hours=h, minutes=m, seconds=s)
     raise ValueError(f"'{value}' is not a duration (use seconds or text like '30s', '5m', '1h30m')")
 
 
 def format_duration(value: timedelta) -> str:
-    total = int(value.total_seconds())
-    h, rest = divmod(total, 3600)
+    """The inverse of :func:`parse_duration`: ``"1h30m"``, ``"0.25s"``."""
+    h, rest = divmod(value.total_seconds(), 3600)
     m, s = divmod(rest, 60)
-    return "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (s, "s")) if n) or "0s"
+    text = "".join(f"{int(n)}{u}" for n, u in ((h, "h"), (m, "m")) if n)
+    return text + (f"{round(s, 6):g}s" if s or not text else "")
 
 
 Duration = Annotated[
@@ -130,6 +131,23 @@ class Guards(StrictModel):
     )
 
 
+class Retries(StrictModel):
+    """How hard Temporal retries a failing cloud call before the step (or its rollback) gives up."""
+
+    step_attempts: int = Field(default=6, ge=1, le=100)
+    rollback_attempts: int = Field(default=10, ge=1, le=1000, description="Rollback tries harder")
+    initial_interval: Duration = timedelta(seconds=1)
+    maximum_interval: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _intervals(self) -> "Retries":
+        if self.initial_interval <= timedelta(0):
+            raise ValueError("initial_interval must be longer than 0s")
+        if self.maximum_interval < self.initial_interval:
+            raise ValueError("maximum_interval must not be shorter than initial_interval")
+        return self
+
+
 class Plan(StrictModel):
     name: ResourceName
     description: str = ""
@@ -137,6 +155,7 @@ class Plan(StrictModel):
     source: Region
     target: Region
     guards: Guards = Field(default_factory=Guards)
+    retries: Retries = Field(default_factory=Retries)
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="before")

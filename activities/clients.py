@@ -1,0 +1,56 @@
+"""Google Cloud clients, built once per worker from configuration.
+
+In production the constructors use Application Default Credentials. With an endpoint
+override (the emulator) they use anonymous credentials and plain HTTP on that endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.cloud import compute_v1, dns
+
+# Every API call gets a deadline: a hung connection must not hang a failover.
+CALL_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass
+class GcpClients:
+    backend_services: compute_v1.BackendServicesClient
+    instance_group_managers: compute_v1.RegionInstanceGroupManagersClient
+    global_operations: compute_v1.GlobalOperationsClient
+    region_operations: compute_v1.RegionOperationsClient
+    endpoint: str | None = None
+    _credentials: Credentials | None = None
+    _dns: dict[str, dns.Client] = field(default_factory=dict)
+    _dns_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, endpoint: str | None = None) -> "GcpClients":
+        """Clients for Google Cloud (endpoint None) or for an emulator at ``endpoint``."""
+        credentials: Credentials | None = AnonymousCredentials() if endpoint else None  # type: ignore[no-untyped-call]
+        options = ClientOptions(api_endpoint=endpoint) if endpoint else None
+        kwargs = {"credentials": credentials, "client_options": options}
+        return cls(
+            backend_services=compute_v1.BackendServicesClient(**kwargs),
+            instance_group_managers=compute_v1.RegionInstanceGroupManagersClient(**kwargs),
+            # Operations are awaited with our own clients: ExtendedOperation.result() would
+            # ignore the endpoint override (see shared/GCP.md).
+            global_operations=compute_v1.GlobalOperationsClient(**kwargs),
+            region_operations=compute_v1.RegionOperationsClient(**kwargs),
+            endpoint=endpoint,
+            _credentials=credentials,
+        )
+
+    def dns_for(self, project: str) -> dns.Client:
+        """A Cloud DNS client bound to ``project`` (the library binds one project per client)."""
+        with self._dns_lock:
+            client = self._dns.get(project)
+            if client is None:
+                options = {"api_endpoint": self.endpoint} if self.endpoint else None
+                client = dns.Client(project=project, credentials=self._credentials, client_options=options)
+                self._dns[project] = client
+            return client

@@ -1,0 +1,27 @@
+"""Every activity the worker registers, bound to one set of clients."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from activities.capacity import CapacityActivities
+from activities.clients import GcpClients
+from activities.dns import DnsActivities
+from activities.health import HealthActivities
+from activities.traffic import TrafficActivities
+
+
+def all_activities(clients: GcpClients) -> list[Callable[..., object]]:
+    traffic = TrafficActivities(clients)
+    capacity = CapacityActivities(clients)
+    dns = DnsActivities(clients)
+    health = HealthActivities(clients)
+    return [
+        traffic.read_backend_capacity,
+        traffic.set_backend_capacity,
+        capacity.read_group_size,
+        capacity.resize_group,
+        dns.read_dns_record,
+        dns.set_dns_record,
+        health.check_backend_health,
+    ]

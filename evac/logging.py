@@ -1,0 +1,93 @@
+"""Logging: structlog everywhere, JSON lines in services, readable console on a terminal.
+
+Every line written inside an activity carries the workflow id, run id, service and step;
+lines from workflow code (``workflow.logger``) carry the workflow's own context and are
+dropped while the workflow replays, so a replay never duplicates them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from typing import Any, Iterator
+
+import structlog
+from temporalio import activity
+
+from evac.resources import StepContext
+
+
+def _temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    if activity.in_activity():
+        info = activity.info()
+        event.setdefault("workflow_id", info.workflow_id)
+        event.setdefault("run_id", info.workflow_run_id)
+        event.setdefault("activity", info.activity_type)
+        event.setdefault("attempt", info.attempt)
+    return event
+
+
+def _flatten_workflow_extra(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """workflow.logger puts its context under ``temporal_workflow``; lift the useful keys."""
+    record = event.get("_record")
+    wf = getattr(record, "temporal_workflow", None) if record is not None else None
+    if isinstance(wf, dict):
+        event.setdefault("workflow_id", wf.get("workflow_id"))
+        event.setdefault("run_id", wf.get("run_id"))
+    for key in ("service", "step"):
+        value = getattr(record, key, None) if record is not None else None
+        if value is not None:
+            event.setdefault(key, value)
+    return event
+
+
+def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
+    """Route structlog and stdlib logging (Temporal's, workflow.logger) through one renderer."""
+    if json is None:
+        json = not sys.stderr.isatty()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _temporal_context,
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, _flatten_workflow_extra],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if json else _identity,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _identity(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    return event
+
+
+@contextlib.contextmanager
+def step_logging(context: StepContext) -> Iterator[structlog.stdlib.BoundLogger]:
+    """Bind service and step for every line logged while an activity serves that step."""
+    with structlog.contextvars.bound_contextvars(service=context.service, step=context.step):
+        yield structlog.get_logger("evac.activity")
+
+
+def workflow_log_extra(service: str, step: str) -> dict[str, Any]:
+    """``extra=`` for workflow.logger calls: service and step on the line."""
+    return {"service": service, "step": step}
+
+
+__all__ = ["configure_logging", "step_logging", "workflow_log_extra"]

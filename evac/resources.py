@@ -1,0 +1,164 @@
+"""The cloud state Evac reads and changes, and the inputs of the activities that do so.
+
+Every mutating activity takes the state the workflow recorded just before (``prior``) and
+the state it wants (``desired``), and returns a :class:`Change` with the state it found
+before changing anything. Its compensation is the same activity with the two swapped.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- References: which resource ------------------------------------------------------
+
+
+class GroupRef(_Model):
+    project: str
+    region: str
+    group: str = Field(description="Regional managed instance group name (same as its instance group)")
+
+    @property
+    def url(self) -> str:
+        return (
+            f"https://www.googleapis.com/compute/v1/projects/{self.project}"
+            f"/regions/{self.region}/instanceGroups/{self.group}"
+        )
+
+    def __str__(self) -> str:
+        return f"instance group {self.region}/{self.group}"
+
+
+class BackendRef(_Model):
+    """The backends of one backend service that belong to one region's instance group."""
+
+    project: str
+    backend_service: str
+    group: GroupRef
+
+    def __str__(self) -> str:
+        return f"backend {self.group.region}/{self.group.group} of backend service {self.backend_service}"
+
+
+class DnsRecordRef(_Model):
+    project: str
+    managed_zone: str
+    name: str
+    type: str
+
+    def __str__(self) -> str:
+        return f"DNS record {self.name} ({self.type}) in zone {self.managed_zone}"
+
+
+# --- States: what a resource looked like --------------------------------------------
+
+
+class BackendCapacity(_Model):
+    kind: Literal["backend_capacity"] = "backend_capacity"
+    capacity_scaler: float
+
+
+class GroupSize(_Model):
+    kind: Literal["group_size"] = "group_size"
+    target_size: int
+
+
+class DnsRecord(_Model):
+    kind: Literal["dns_record"] = "dns_record"
+    ttl: int | None = Field(default=None, description="None when the record does not exist")
+    rrdatas: list[str] = Field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.rrdatas)
+
+
+class HealthReport(_Model):
+    kind: Literal["health"] = "health"
+    healthy: int
+    total: int
+
+
+ResourceState = Annotated[
+    Union[BackendCapacity, GroupSize, DnsRecord, HealthReport], Field(discriminator="kind")
+]
+
+
+# --- Activity inputs and results -----------------------------------------------------
+
+
+class StepContext(_Model):
+    """Which run, service and step an activity call serves; every log line carries it."""
+
+    service: str
+    step: str
+
+
+class ReadBackendCapacity(_Model):
+    context: StepContext
+    backend: BackendRef
+
+
+class ReadGroupSize(_Model):
+    context: StepContext
+    group: GroupRef
+
+
+class ReadDnsRecord(_Model):
+    context: StepContext
+    record: DnsRecordRef
+
+
+class CheckBackendHealth(_Model):
+    context: StepContext
+    backend: BackendRef
+
+
+class SetBackendCapacity(_Model):
+    context: StepContext
+    backend: BackendRef
+    desired: BackendCapacity
+    prior: BackendCapacity | None = None
+    request_key: str = Field(description="Stable per mutation: retries of it reuse the same request id")
+
+
+class ResizeGroup(_Model):
+    context: StepContext
+    group: GroupRef
+    desired: GroupSize
+    prior: GroupSize | None = None
+    request_key: str
+
+
+class SetDnsRecord(_Model):
+    context: StepContext
+    record: DnsRecordRef
+    desired: DnsRecord
+    prior: DnsRecord | None = None
+
+
+class Change(_Model):
+    """What a mutating activity found before it acted and what it left."""
+
+    before: ResourceState
+    after: ResourceState
+    changed: bool = Field(description="False when the resource already was as desired")
+    attempt: int = Field(default=1, description="The activity attempt that produced this result")
+
+
+class ActivityName:
+    """Registered activity names: workflows call these, tests register stand-ins under them."""
+
+    READ_BACKEND_CAPACITY = "read_backend_capacity"
+    SET_BACKEND_CAPACITY = "set_backend_capacity"
+    READ_GROUP_SIZE = "read_group_size"
+    RESIZE_GROUP = "resize_group"
+    READ_DNS_RECORD = "read_dns_record"
+    SET_DNS_RECORD = "set_dns_record"
+    CHECK_BACKEND_HEALTH = "check_backend_health"

@@ -1,0 +1,119 @@
+"""A failover run as Temporal sees it: its input, its live progress and its result.
+
+One run fails one service over (workflow id ``failover/<service>``); a plan that names
+several services starts one run per service. The progress record is what the ``progress``
+query returns while the run goes on, and the run's result when it ends: the audit record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evac.plan import Plan
+from evac.resources import ResourceState
+from evac.topology import ServiceTopology
+
+WORKFLOW_ID_PREFIX = "failover/"
+
+
+def failover_workflow_id(service: str) -> str:
+    """One run per service at a time: the id is derived from the service alone."""
+    return f"{WORKFLOW_ID_PREFIX}{service}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Trigger(_Model):
+    """Who or what started a run, and why. Recorded in the input, so in the history."""
+
+    kind: Literal["manual", "alert", "schedule", "drill"] = "manual"
+    by: str = Field(description="A person (user@host) or a system (alertmanager)")
+    reason: str = ""
+
+
+class FailoverInput(_Model):
+    plan: Plan
+    plan_digest: str = Field(description="SHA-256 of the canonical plan")
+    service: str
+    project: str
+    topology: ServiceTopology = Field(description="The service's slice of the topology, as it was at start")
+    trigger: Trigger
+
+
+class AbortRequest(_Model):
+    by: str
+    reason: str
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
+    COMPENSATION_FAILED = "compensation_failed"
+    NOT_RUN = "not_run"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"
+    ROLLBACK_INCOMPLETE = "rollback_incomplete"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.RUNNING, RunStatus.ROLLING_BACK)
+
+
+class StepRecord(_Model):
+    index: int
+    name: str
+    kind: str
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    resource: str = Field(default="", description="The resource the step reads or changes")
+    before: ResourceState | None = None
+    after: ResourceState | None = None
+    detail: str = ""
+    error: str | None = None
+    compensation_error: str | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+class FailoverProgress(_Model):
+    workflow_id: str
+    run_id: str
+    service: str
+    plan_name: str
+    plan_digest: str
+    source: str
+    target: str
+    trigger: Trigger
+    status: RunStatus = RunStatus.RUNNING
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Why the run did not succeed")
+    abort: AbortRequest | None = None
+    left_changed: list[str] = Field(
+        default_factory=list, description="Resources a failed rollback left changed: act on these by hand"
+    )

@@ -1,0 +1,49 @@
+"""Workflow tests run on Temporal's time-skipping test server: hours of bake time take ms."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Callable
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from evac import search_attributes
+from evac.stack import find_binary
+from worker import WORKFLOWS
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    path = find_binary("temporal-test-server")
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=path
+    ) as env:
+        # The time-skipping server needs custom search attributes registered up front.
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in search_attributes.ALL
+                },
+            )
+        )
+        yield env
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"evac-test-{uuid.uuid4()}"
+
+
+@asynccontextmanager
+async def running_worker(client: Client, task_queue: str, activities: list[Callable]) -> AsyncIterator[Worker]:
+    """One helper for every test: the real workflows with the given stand-in activities."""
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities) as worker:
+        yield worker

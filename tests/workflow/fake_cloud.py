@@ -1,0 +1,133 @@
+"""An in-memory cloud whose activities stand in for the real ones, registered by name.
+
+It keeps the same state the real activities change (capacity scalers, group sizes, DNS
+records, health), follows the same contract (idempotent, returns the before-state) and
+records every call, so workflow tests can assert order and before-states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Callable
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from evac.resources import (
+    ActivityName,
+    BackendCapacity,
+    Change,
+    CheckBackendHealth,
+    DnsRecord,
+    GroupSize,
+    HealthReport,
+    ReadBackendCapacity,
+    ReadDnsRecord,
+    ReadGroupSize,
+    ResizeGroup,
+    SetBackendCapacity,
+    SetDnsRecord,
+)
+
+
+@dataclass
+class Call:
+    activity: str
+    step: str
+    desired: object | None = None
+    before: object | None = None
+
+
+@dataclass
+class FakeCloud:
+    capacity: dict[str, float] = field(default_factory=dict)  # region -> scaler
+    sizes: dict[str, int] = field(default_factory=dict)  # region -> target size
+    healthy: dict[str, int] = field(default_factory=dict)  # region -> healthy backends
+    record: DnsRecord = field(default_factory=DnsRecord)
+    calls: list[Call] = field(default_factory=list)
+    # activity name -> predicate on the input; when it returns an exception, that is raised
+    failures: dict[str, Callable[[object], Exception | None]] = field(default_factory=dict)
+    # activity name -> event the activity waits on before acting (to hold a step open)
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def snapshot(self) -> tuple:
+        return (dict(self.capacity), dict(self.sizes), self.record)
+
+    def mutations(self) -> list[Call]:
+        return [c for c in self.calls if c.activity.startswith(("set_", "resize_"))]
+
+    async def _enter(self, name: str, input: object, step: str, desired: object | None = None) -> None:
+        gate = self.gates.get(name)
+        if gate is not None:
+            await gate.wait()
+        check = self.failures.get(name)
+        error = check(input) if check else None
+        self.calls.append(Call(name, step, desired))
+        if error is not None:
+            raise error
+
+    def activities(self) -> list[Callable]:
+        cloud = self
+
+        @activity.defn(name=ActivityName.READ_BACKEND_CAPACITY)
+        async def read_backend_capacity(input: ReadBackendCapacity) -> BackendCapacity:
+            await cloud._enter(ActivityName.READ_BACKEND_CAPACITY, input, input.context.step)
+            return BackendCapacity(capacity_scaler=cloud.capacity[input.backend.group.region])
+
+        @activity.defn(name=ActivityName.SET_BACKEND_CAPACITY)
+        async def set_backend_capacity(input: SetBackendCapacity) -> Change:
+            await cloud._enter(ActivityName.SET_BACKEND_CAPACITY, input, input.context.step, input.desired)
+            region = input.backend.group.region
+            before = BackendCapacity(capacity_scaler=cloud.capacity[region])
+            cloud.capacity[region] = input.desired.capacity_scaler
+            cloud.calls[-1].before = before
+            return Change(before=before, after=input.desired, changed=before != input.desired)
+
+        @activity.defn(name=ActivityName.READ_GROUP_SIZE)
+        async def read_group_size(input: ReadGroupSize) -> GroupSize:
+            await cloud._enter(ActivityName.READ_GROUP_SIZE, input, input.context.step)
+            return GroupSize(target_size=cloud.sizes[input.group.region])
+
+        @activity.defn(name=ActivityName.RESIZE_GROUP)
+        async def resize_group(input: ResizeGroup) -> Change:
+            await cloud._enter(ActivityName.RESIZE_GROUP, input, input.context.step, input.desired)
+            region = input.group.region
+            before = GroupSize(target_size=cloud.sizes[region])
+            cloud.sizes[region] = input.desired.target_size
+            cloud.healthy[region] = input.desired.target_size
+            cloud.calls[-1].before = before
+            return Change(before=before, after=input.desired, changed=before != input.desired)
+
+        @activity.defn(name=ActivityName.READ_DNS_RECORD)
+        async def read_dns_record(input: ReadDnsRecord) -> DnsRecord:
+            await cloud._enter(ActivityName.READ_DNS_RECORD, input, input.context.step)
+            return cloud.record
+
+        @activity.defn(name=ActivityName.SET_DNS_RECORD)
+        async def set_dns_record(input: SetDnsRecord) -> Change:
+            await cloud._enter(ActivityName.SET_DNS_RECORD, input, input.context.step, input.desired)
+            before = cloud.record
+            cloud.record = input.desired
+            cloud.calls[-1].before = before
+            return Change(before=before, after=input.desired, changed=before != input.desired)
+
+        @activity.defn(name=ActivityName.CHECK_BACKEND_HEALTH)
+        async def check_backend_health(input: CheckBackendHealth) -> HealthReport:
+            await cloud._enter(ActivityName.CHECK_BACKEND_HEALTH, input, input.context.step)
+            region = input.backend.group.region
+            return HealthReport(healthy=cloud.healthy[region], total=cloud.sizes[region])
+
+        return [
+            read_backend_capacity,
+            set_backend_capacity,
+            read_group_size,
+            resize_group,
+            read_dns_record,
+            set_dns_record,
+            check_backend_health,
+        ]
+
+
+def permanent(message: str) -> ApplicationError:
+    return ApplicationError(message, {"attempt": 1}, type="CloudRequestRefused", non_retryable=True)

@@ -1,0 +1,77 @@
+"""The Evac worker: registers every workflow and activity on the task queue and runs them.
+
+Scale out by running more of these processes against the same Temporal namespace and task
+queue. Stops gracefully on SIGTERM/SIGINT (in-flight activities get time to finish).
+
+    python worker.py            # or: evac worker
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.clients import GcpClients
+from activities.registry import all_activities
+from evac.config import Settings, connect_temporal
+from evac.logging import configure_logging
+from workflows.failover import FailoverWorkflow
+
+WORKFLOWS = [FailoverWorkflow]
+# The Google Cloud clients are synchronous: activities run in this many threads.
+ACTIVITY_THREADS = 32
+
+log = structlog.get_logger("evac.worker")
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    clients = GcpClients.create(settings.gcp_endpoint)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=all_activities(clients),
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect_temporal()
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, settings, executor)
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            # A second signal gets the default action: the process stops at once.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            log.info("shutting down; a second signal forces it")
+            asyncio.ensure_future(worker.shutdown())
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+        log.info(
+            "worker started",
+            task_queue=settings.task_queue,
+            namespace=client.namespace,
+            gcp_endpoint=settings.gcp_endpoint or "Google Cloud",
+        )
+        await worker.run()
+        log.info("worker stopped")
+
+
+def main() -> None:
+    configure_logging()
+    asyncio.run(run_worker(Settings.load()))
+
+
+if __name__ == "__main__":
+    main()
