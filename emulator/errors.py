@@ -13,6 +13,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import traceback
 from typing import Any, Sequence
 
 import pydantic
@@ -155,8 +156,17 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 
 def unexpected_error(request: Request, exc: BaseException) -> JSONResponse:
-    """A bug in the emulator: logged with its traceback, answered as Google's 500."""
-    log.error("emulator.unexpected_error", method=request.method, path=request.url.path, exc_info=exc)
+    """A bug in the emulator: logged with its traceback, answered as Google's 500.
+
+    The traceback is logged as plain text: a renderer that shows frame locals would print
+    the whole world, slowly."""
+    log.error(
+        "emulator.unexpected_error",
+        method=request.method,
+        path=request.url.path,
+        error=f"{type(exc).__name__}: {exc}",
+        traceback="".join(traceback.format_exception(exc)),
+    )
     request.state.error_reason = "backendError"
     return http_error(500, "Internal error in the emulator (see its log).").response()
 

@@ -63,3 +63,18 @@ def test_refused_mutations_change_nothing_and_are_logged_as_refused(emulator: Ru
 
     assert emulator.state() == before
     assert [r["effect"] for r in emulator.requests()] == ["refused: 400 badRequest", "refused: 412 conditionNotMet"]
+
+
+def test_a_bug_in_the_emulator_is_answered_as_googles_500_without_a_traceback(
+    emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("emulator.backend_services.BackendService.api_json", broken)
+
+    response = emulator.admin.get(BS)
+
+    assert response.status_code == 500
+    assert response.json()["error"]["errors"][0]["reason"] == "backendError"
+    assert "a bug" not in response.text and "Traceback" not in response.text
