@@ -50,9 +50,10 @@ def _checked_backend_service(
     replacing it (update) — or the API's refusal."""
     if "name" in body and body["name"] != current.name:
         raise invalid(f"Invalid value for field 'resource.name': '{body['name']}'. The name cannot be changed.")
-    merged = dict(body) if replace else merge_patch(current.api_json(), body)
+    current_json = current.api_json()
+    merged = dict(body) if replace else merge_patch(current_json, body)
     for field in (*_OUTPUT_ONLY, "name", "fingerprint"):
-        merged[field] = current.api_json()[field]
+        merged[field] = current_json[field]
     try:
         updated = BackendService.model_validate(merged)
     except pydantic.ValidationError as exc:
@@ -66,6 +67,11 @@ def _checked_backend_service(
             raise invalid(
                 f"Invalid value for field '{where}.capacityScaler': '{scaler}'. "
                 "Must be 0 or between 0.1 and 1.0."
+            )
+        if scaler == 0 and len(updated.backends) == 1:
+            raise invalid(
+                f"Invalid value for field '{where}.capacityScaler': '0'. "
+                "A backend service with a single backend cannot be drained to 0."
             )
         backend.group = normalize_link(backend.group, world.project)
         if world.group_by_url(backend.group) is None:
@@ -92,13 +98,19 @@ def _write_backend_service(
     *,
     replace: bool,
 ) -> dict[str, Any]:
-    """``patch`` (merge) or ``update`` (replace): requestId first, then fingerprint, then rules."""
+    """``patch`` (merge) or ``update`` (replace): requestId first, then fingerprint, then rules.
+
+    A patch is checked against its fingerprint when it carries one; an update must carry the
+    current one ("An up-to-date fingerprint must be provided in order to update the
+    BackendService", says the API description)."""
     current = emulator.backend_service(project, name)
     earlier = emulator.earlier_operation(request_id)
     if earlier is not None:
         request.state.effect = DUPLICATE
         return operation_json(earlier, project, emulator.now())
     given = body.get("fingerprint")
+    if replace and given is None:
+        raise condition_not_met(f"An update of backend service '{name}' must carry its current fingerprint.")
     if given is not None and given != current.fingerprint:
         raise condition_not_met(
             f"Supplied fingerprint '{given}' does not match the current fingerprint of backend service "

@@ -3,8 +3,8 @@
 Everything here is plain data (pydantic models, so the world can be saved to a file and
 read back). Time-dependent facts — is an instance still warming up, is an operation done —
 are not stored but computed from timestamps and the clock, so nothing runs in the
-background. The HTTP routers in ``compute.py`` and ``dns.py`` read and change this model
-and render it in the API's JSON shape.
+background. The routers (``backend_services``, ``instance_groups``, ``operations``, ``dns``)
+read and change this model and render it in the API's JSON shape.
 """
 
 from __future__ import annotations
@@ -119,10 +119,6 @@ class ManagedGroup(BaseModel):
     target_size: int
     ordinal: int = Field(description="Position among all groups; keeps instance addresses distinct")
     instances: list[Instance] = Field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return f"{self.region}/{self.name}"
 
     def group_url(self, project: str) -> str:
         return f"{COMPUTE_URL}/projects/{project}/regions/{self.region}/instanceGroups/{self.name}"

@@ -127,6 +127,15 @@ def test_request_id_that_is_not_a_uuid_is_refused(compute: ComputeClients) -> No
         _patch(compute, _with_scalers(_get(compute), **{"europe-west1": 0.0}), request_id="drain-step-1")
 
 
+def test_the_only_backend_of_a_service_cannot_be_drained(emulator: RunningEmulator, compute: ComputeClients) -> None:
+    only_uc1_drained = compute_v1.BackendService(backends=[compute_v1.Backend(group=UC1, capacity_scaler=0.0)])
+
+    with pytest.raises(exceptions.BadRequest, match="single backend"):
+        _patch(compute, only_uc1_drained)
+
+    assert _scalers(emulator) == {EW1: 1.0, UC1: 1.0}
+
+
 def test_backends_list_is_replaced_whole(emulator: RunningEmulator, compute: ComputeClients) -> None:
     only_uc1 = compute_v1.BackendService(backends=[compute_v1.Backend(group=UC1, capacity_scaler=1.0)])
 
@@ -195,12 +204,17 @@ def test_update_replaces_the_whole_resource(emulator: RunningEmulator, compute: 
     assert (updated.timeout_sec, [b.group for b in updated.backends]) == (10, [UC1])
 
 
-def test_update_with_a_stale_fingerprint_is_refused(compute: ComputeClients) -> None:
+def test_update_with_a_stale_or_no_fingerprint_is_refused(compute: ComputeClients) -> None:
     stale = _get(compute)
     _patch(compute, _with_scalers(stale, **{"us-central1": 0.5}))
+    without_fingerprint = compute_v1.BackendService(_get(compute))
+    without_fingerprint.fingerprint = None
 
-    with pytest.raises(exceptions.PreconditionFailed):
-        compute.backend_services.update(project=compute.project, backend_service=SERVICE, backend_service_resource=stale)
+    for resource in (stale, without_fingerprint):
+        with pytest.raises(exceptions.PreconditionFailed):
+            compute.backend_services.update(
+                project=compute.project, backend_service=SERVICE, backend_service_resource=resource
+            )
 
 
 def test_health_checks_are_served_and_must_exist_to_be_referenced(compute: ComputeClients) -> None:
