@@ -17,10 +17,11 @@ from emulator.errors import condition_not_met, invalid, not_found, validation_er
 from emulator.listing import compute_list
 from emulator.merge_patch import merge_patch
 from emulator.operations import operation_json
+from emulator.query import refuse_unknown_parameters
 from emulator.requestlog import DUPLICATE
 from emulator.state import COMPUTE_URL, ApiModel, BackendService, HealthCheck, World, new_fingerprint, rfc3339
 
-router = APIRouter(prefix="/compute/v1/projects/{project}")
+router = APIRouter(prefix="/compute/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
 
 # Fields the server sets; a patch may carry them (a copy of a read resource does) but
 # cannot change them.

@@ -17,11 +17,12 @@ from emulator.errors import ApiError, invalid, validation_error
 from emulator.faults import operation_fault
 from emulator.listing import page
 from emulator.merge_patch import merge_patch
+from emulator.query import refuse_unknown_parameters
 from emulator.records import ChangeBody, ResourceRecordSetBody, apply_change, body_of
 from emulator.seed import NAME_SERVERS
 from emulator.state import Change, RecordSet, Zone, rfc3339
 
-router = APIRouter(prefix="/dns/v1/projects/{project}")
+router = APIRouter(prefix="/dns/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
 
 
 def zone_json(zone: Zone) -> dict[str, Any]:

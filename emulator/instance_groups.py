@@ -15,10 +15,11 @@ from emulator.core import Emulator, get_emulator
 from emulator.errors import invalid
 from emulator.listing import compute_list
 from emulator.operations import operation_json
+from emulator.query import refuse_unknown_parameters
 from emulator.requestlog import DUPLICATE
 from emulator.state import COMPUTE_URL, ManagedGroup, new_fingerprint, rfc3339
 
-router = APIRouter(prefix="/compute/v1/projects/{project}")
+router = APIRouter(prefix="/compute/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
 
 
 def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[str, Any]:

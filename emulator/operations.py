@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Query
 
 from emulator.core import Emulator, get_emulator
 from emulator.listing import compute_list
+from emulator.query import refuse_unknown_parameters
 from emulator.state import COMPUTE_URL, Operation, rfc3339
 
-router = APIRouter(prefix="/compute/v1/projects/{project}")
+router = APIRouter(prefix="/compute/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
 
 
 def operation_json(op: Operation, project: str, now: float) -> dict[str, Any]:

@@ -78,3 +78,26 @@ def test_a_bug_in_the_emulator_is_answered_as_googles_500_without_a_traceback(
     assert response.status_code == 500
     assert response.json()["error"]["errors"][0]["reason"] == "backendError"
     assert "a bug" not in response.text and "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        pytest.param(f"{MIG}/resize", {"size": 2, "sise": 3}, id="misspelt"),
+        pytest.param("/dns/v1/projects/evac-demo/managedZones/shop-zone/rrsets", {"filter": "x"}, id="unsupported"),
+    ],
+)
+def test_a_query_parameter_the_method_does_not_define_is_refused(
+    emulator: RunningEmulator, path: str, params: dict[str, Any]
+) -> None:
+    response = emulator.admin.request("POST" if path.endswith("resize") else "GET", path, params=params)
+
+    assert response.status_code == 400
+    assert "Cannot bind query parameter" in response.json()["error"]["message"]
+    assert emulator.state()["instanceGroupManagers"]["us-central1/checkout-uc1"]["targetSize"] == 1
+
+
+def test_system_parameters_the_clients_send_are_accepted(emulator: RunningEmulator) -> None:
+    response = emulator.admin.get(BS, params={"$alt": "json;enum-encoding=int", "prettyPrint": "false", "alt": "json"})
+
+    assert response.status_code == 200
