@@ -67,7 +67,7 @@ class Fault:
     struck: int = 0
 
     def matches(self, method: str, path: str) -> bool:
-        if self.spec.method not in ("*", method):
+        if self.spec.method.upper() not in ("*", method):
             return False
         if self.spec.operation is not None:
             if not is_mutation(method, path):

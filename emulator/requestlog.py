@@ -13,7 +13,7 @@ from typing import Any
 API_PREFIXES = ("/compute/", "/dns/")
 
 # POST methods of the APIs that only read.
-_READ_ONLY_VERBS = {"getHealth", "wait", "listManagedInstances", "listErrors"}
+_READ_ONLY_VERBS = {"getHealth", "wait", "listManagedInstances"}
 
 APPLIED = "applied"
 DUPLICATE = "duplicate requestId: returned existing operation"
