@@ -1,13 +1,27 @@
 """The embedded stack: Temporal dev server, emulator and worker as child processes.
 
 ``evac dev up`` and ``evac demo`` start it; the end-to-end tests start the same pieces.
+Each process logs to ``<state_dir>/logs/<name>.log``.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from evac import search_attributes
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def find_binary(name: str) -> str:
@@ -20,7 +34,189 @@ def find_binary(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise FileNotFoundError(
-            f"'{name}' is not installed in this environment; run 'make test' or 'pip install -e .[test]'"
-        )
+        raise StackError(f"'{name}' is not installed in this environment; run 'make test' or 'pip install -e .[test]'")
     return found
+
+
+class StackError(Exception):
+    """A piece of the embedded stack could not start; the message says which and where its log is."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class StackConfig:
+    topology: Path
+    state_dir: Path = Path(".evac")
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    emulator_port: int = 8480
+    ui: bool = True
+    fresh_history: bool = False
+    operation_delay: float = 0.5
+    warmup: float = 2.0
+    task_queue: str = "evac"
+
+    @property
+    def temporal_address(self) -> str:
+        return f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.ui_port}"
+
+    def client_env(self) -> dict[str, str]:
+        """The environment a worker or the CLI needs to use this stack."""
+        return {
+            "TEMPORAL_ADDRESS": self.temporal_address,
+            "TEMPORAL_NAMESPACE": "default",
+            "EVAC_GCP_ENDPOINT": self.emulator_url,
+            "EVAC_TASK_QUEUE": self.task_queue,
+            "EVAC_TEMPORAL_UI": self.ui_url,
+        }
+
+
+@dataclass
+class Stack:
+    """Start and stop the dev server, the emulator and workers."""
+
+    config: StackConfig
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.config.state_dir / "logs"
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(name), "ab") as log:
+            process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                cwd=ROOT,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches the CLI, which stops them in order
+            )
+        self.processes[name] = process
+        return process
+
+    def _wait(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
+        process = self.processes[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise StackError(f"{name} exited with status {process.returncode}; see {self.log_path(name)}")
+            if ready():
+                return
+            time.sleep(0.1)
+        raise StackError(f"{name} did not become ready in {timeout:.0f}s; see {self.log_path(name)}")
+
+    @staticmethod
+    def _require_free(port: int, what: str) -> None:
+        if port_in_use(port):
+            raise StackError(f"port {port} ({what}) is already in use: is another 'evac dev up' or demo running?")
+
+    def start_temporal(self) -> None:
+        c = self.config
+        self._require_free(c.temporal_port, "Temporal")
+        c.state_dir.mkdir(parents=True, exist_ok=True)
+        db = c.state_dir / "temporal.db"
+        if c.fresh_history:
+            db.unlink(missing_ok=True)
+        args = [
+            find_binary("temporal"), "server", "start-dev",
+            "--ip", "127.0.0.1",
+            "--port", str(c.temporal_port),
+            "--db-filename", str(db.resolve()),
+            "--log-level", "warn",
+            *search_attributes.dev_server_flags(),
+        ]  # fmt: skip
+        if c.ui:
+            self._require_free(c.ui_port, "Temporal Web UI")
+            args += ["--ui-port", str(c.ui_port)]
+        else:
+            args += ["--headless"]
+        self._spawn("temporal", args)
+        self._wait("temporal", lambda: port_in_use(c.temporal_port), timeout=60)
+
+    def start_emulator(self) -> None:
+        c = self.config
+        self._require_free(c.emulator_port, "emulator")
+        self._spawn(
+            "emulator",
+            [
+                sys.executable, "-m", "emulator",
+                "--topology", str(Path(c.topology).resolve()),
+                "--port", str(c.emulator_port),
+                "--operation-delay", str(c.operation_delay),
+                "--warmup", str(c.warmup),
+            ],
+        )  # fmt: skip
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{c.emulator_url}/emulator/v1/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self._wait("emulator", healthy, timeout=30)
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+        """Start a worker and wait until it polls (its log says so after this start)."""
+        log = self.log_path(name)
+        offset = log.stat().st_size if log.exists() else 0
+
+        def polling() -> bool:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                return b"worker started" in f.read()
+
+        process = self._spawn(name, [sys.executable, str(ROOT / "worker.py")], env=self.config.client_env())
+        self._wait(name, polling, timeout=60)
+        return process
+
+    def start(self) -> None:
+        try:
+            self.start_temporal()
+            self.start_emulator()
+            self.start_worker()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM everything in reverse start order; SIGKILL what has not stopped in time."""
+        for process in reversed(list(self.processes.values())):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+    def __enter__(self) -> "Stack":
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -1,0 +1,119 @@
+"""How runs look on a terminal (rich) and to scripts (JSON)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Iterable
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from evac.runs import FailoverProgress, RunStatus, StepRecord, StepStatus
+
+STEP_STYLE = {
+    StepStatus.PENDING: "dim",
+    StepStatus.RUNNING: "bold cyan",
+    StepStatus.SUCCEEDED: "green",
+    StepStatus.FAILED: "bold red",
+    StepStatus.COMPENSATING: "yellow",
+    StepStatus.COMPENSATED: "yellow",
+    StepStatus.COMPENSATION_FAILED: "bold red",
+    StepStatus.NOT_RUN: "dim",
+}
+RUN_STYLE = {
+    RunStatus.RUNNING: "bold cyan",
+    RunStatus.SUCCEEDED: "bold green",
+    RunStatus.ROLLING_BACK: "bold yellow",
+    RunStatus.ROLLED_BACK: "bold yellow",
+    RunStatus.CANCELLED: "bold yellow",
+    RunStatus.ROLLBACK_INCOMPLETE: "bold red",
+}
+
+
+def _duration(step: StepRecord, now: datetime | None) -> str:
+    if step.started_at is None:
+        return ""
+    end = step.ended_at or now
+    if end is None:
+        return ""
+    return f"{(end - step.started_at).total_seconds():.1f}s"
+
+
+def _change(step: StepRecord) -> str:
+    def show(state: Any) -> str:
+        if state is None:
+            return "?"
+        data = state.model_dump(exclude={"kind"})
+        return ", ".join(f"{k}={v}" for k, v in data.items())
+
+    if step.before is None or step.kind in ("verify_health",):
+        return step.detail
+    if step.after is None or step.after == step.before:
+        return f"{show(step.before)} ({step.detail})" if step.detail else show(step.before)
+    return f"{show(step.before)} → {show(step.after)}"
+
+
+def progress_table(progress: FailoverProgress, now: datetime | None = None) -> Table:
+    title = Text.assemble(
+        (progress.service, "bold"),
+        f"  {progress.source} → {progress.target}  ",
+        (progress.status.value, RUN_STYLE[progress.status]),
+    )
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("#", justify="right")
+    table.add_column("step")
+    table.add_column("state")
+    table.add_column("attempts", justify="right")
+    table.add_column("duration", justify="right")
+    table.add_column("change / detail", overflow="fold")
+    for step in progress.steps:
+        detail = step.error if step.status == StepStatus.FAILED and step.error else _change(step)
+        if step.compensation_error:
+            detail = f"rollback failed: {step.compensation_error}"
+        table.add_row(
+            str(step.index + 1),
+            step.name,
+            Text(step.status.value, STEP_STYLE[step.status]),
+            str(step.attempts or ""),
+            _duration(step, now),
+            detail,
+        )
+    return table
+
+
+def outcome_lines(progress: FailoverProgress) -> list[Text]:
+    lines = [
+        Text.assemble(
+            (f"{progress.service}: ", "bold"),
+            (progress.status.value, RUN_STYLE[progress.status]),
+            f"  ({progress.workflow_id}, run {progress.run_id})",
+        )
+    ]
+    if progress.error:
+        lines.append(Text(f"  cause: {progress.error}"))
+    for resource in progress.left_changed:
+        lines.append(Text(f"  LEFT CHANGED, restore by hand: {resource}", "bold red"))
+    return lines
+
+
+def runs_view(runs: Iterable[FailoverProgress], now: datetime | None = None) -> Group:
+    return Group(*(progress_table(p, now) for p in runs))
+
+
+def step_line(progress: FailoverProgress, step: StepRecord) -> str:
+    """One line per step transition, for terminals that are not interactive (CI, pipes)."""
+    took = _duration(step, None)
+    tail = step.error if step.status == StepStatus.FAILED and step.error else _change(step)
+    return f"{progress.service}: step {step.index + 1} '{step.name}' {step.status.value}" + (
+        f" in {took}" if took else ""
+    ) + (f": {tail}" if tail else "")
+
+
+def to_json(value: Any) -> str:
+    if isinstance(value, list):
+        return json.dumps([v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value], indent=2)
+    if hasattr(value, "model_dump"):
+        return value.model_dump_json(indent=2)
+    return json.dumps(value, indent=2)
