@@ -1,0 +1,191 @@
+"""Durations read and written the way users write them; a plan's digest identifies what it does."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from evac.plan import Plan, format_duration, load_plan, parse_duration
+from evac.topology import Topology
+from tests.conftest import DEMO
+from tests.unit.docs import edit, write
+
+# --- durations -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds", "canonical"),
+    [
+        ("90s", 90, "1m30s"),
+        ("1m30s", 90, "1m30s"),
+        ("0.25s", 0.25, "0.25s"),
+        ("1h2m5.5s", 3725.5, "1h2m5.5s"),
+        ("1h", 3600, "1h"),
+        ("5m", 300, "5m"),
+        ("1h30m", 5400, "1h30m"),
+        ("1h90m", 9000, "2h30m"),
+        ("0s", 0, "0s"),
+        ("100h", 360000, "100h"),
+        (" 30s ", 30, "30s"),
+        (90, 90, "1m30s"),
+        (0.25, 0.25, "0.25s"),
+        (0, 0, "0s"),
+        (3599.5, 3599.5, "59m59.5s"),
+        (86400, 86400, "24h"),
+    ],
+)
+def test_duration_round_trip(written: str | float, seconds: float, canonical: str) -> None:
+    parsed = parse_duration(written)
+    assert parsed == timedelta(seconds=seconds)
+    assert format_duration(parsed) == canonical
+    assert parse_duration(canonical) == parsed
+    assert format_duration(parse_duration(canonical)) == canonical
+
+
+def test_timedelta_passes_through() -> None:
+    assert parse_duration(timedelta(minutes=2)) == timedelta(minutes=2)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5 minutes", "'5 minutes' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        ("-5s", "'-5s' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        ("1h 30m", "'1h 30m' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        ("1d", "'1d' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        ("5S", "'5S' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        ("1.5h", "'1.5h' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        ("30s5m", "'30s5m' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        ("", "'' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        ("PT5M", "'PT5M' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        ([30], "'[30]' is not a duration (use seconds or text like '30s', '5m', '1h30m')"),
+        (-1, "a duration cannot be negative"),
+        (-0.5, "a duration cannot be negative"),
+        (True, "a duration is a number of seconds or text like '30s', '5m', '1h30m'"),
+        (False, "a duration is a number of seconds or text like '30s', '5m', '1h30m'"),
+    ],
+)
+def test_bad_duration_is_refused(value: object, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_duration(value)
+    assert str(caught.value) == message
+
+
+def test_plan_durations_are_written_canonically_in_json(tmp_path: Path, demo_topology: Topology) -> None:
+    plan = load_plan(DEMO / "failover.yaml", demo_topology)
+    dumped = plan.model_dump(mode="json")
+    assert dumped["steps"][1]["timeout"] == "2m" and dumped["steps"][1]["interval"] == "1s"
+    assert dumped["steps"][3]["duration"] == "3s"
+    assert dumped["retries"]["initial_interval"] == "1s" and dumped["retries"]["maximum_interval"] == "30s"
+
+
+def test_plan_survives_the_json_round_trip_workflows_use(demo_topology: Topology) -> None:
+    plan = load_plan(DEMO / "failover.yaml", demo_topology)
+    again = Plan.model_validate_json(plan.model_dump_json())
+    assert again == plan
+    assert again.digest() == plan.digest()
+
+
+# --- digest ----------------------------------------------------------------------------------
+
+PLAN = """\
+name: digest-test
+services: [checkout]
+source: europe-west1
+target: us-central1
+steps:
+  - kind: scale_target
+    min_size: 3
+  - kind: verify_health
+    min_healthy: 2
+  - kind: drain
+  - kind: wait
+    duration: 90s
+  - kind: shift_dns
+"""
+
+# The same plan: keys reordered, comments, flow style, singular service, another duration
+# spelling, and every default written out explicitly.
+SAME_PLAN = """\
+# Same plan, written differently.
+target: us-central1   # where traffic goes
+source: europe-west1
+service: checkout
+description: ""
+guards: {min_healthy_target: 1}
+retries:
+  maximum_interval: 30s
+  initial_interval: 1
+  rollback_attempts: 10
+  step_attempts: 6
+steps:
+  - {min_size: 3, kind: scale_target, name: null}
+  - kind: verify_health
+    interval: 5s
+    timeout: 5m
+    region: null
+    min_healthy: 2
+  - kind: drain
+    capacity_scaler: 0.0
+  - duration: 1m30s
+    kind: wait
+  - kind: shift_dns
+    ttl: null
+name: digest-test
+"""
+
+
+def digest_of(tmp_path: Path, text: str, name: str = "plan.yaml") -> str:
+    return load_plan(write(tmp_path, text, name)).digest()
+
+
+def test_digest_is_a_sha256_hex(tmp_path: Path) -> None:
+    digest = digest_of(tmp_path, PLAN)
+    assert len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+
+
+def test_digest_is_the_same_however_the_plan_is_written(tmp_path: Path) -> None:
+    assert digest_of(tmp_path, PLAN, "a.yaml") == digest_of(tmp_path, SAME_PLAN, "b.yaml")
+
+
+def test_digest_does_not_depend_on_the_file(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    assert digest_of(tmp_path, PLAN) == digest_of(tmp_path / "elsewhere", PLAN, "other-name.yaml")
+
+
+def test_digest_is_stable_across_loads_of_the_demo_plan(demo_topology: Topology) -> None:
+    first = load_plan(DEMO / "failover.yaml", demo_topology).digest()
+    assert load_plan(DEMO / "failover.yaml").digest() == first
+    assert load_plan(DEMO / "failover.yaml", demo_topology).digest() == first
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("min_size: 3", "min_size: 4"),
+        ("min_healthy: 2", "min_healthy: 1"),
+        ("  - kind: drain\n", "  - kind: drain\n    capacity_scaler: 0.5\n"),
+        ("  - kind: drain\n", "  - kind: drain\n    region: europe-west1\n"),
+        ("duration: 90s", "duration: 91s"),
+        ("duration: 90s", "duration: 90.5s"),
+        ("  - kind: shift_dns\n", "  - kind: shift_dns\n    ttl: 60\n"),
+        ("  - kind: shift_dns\n", "  - kind: shift_dns\n    name: point DNS\n"),
+        ("  - kind: shift_dns\n", "  - kind: shift_dns\n  - kind: wait\n    duration: 1s\n"),
+        ("  - kind: scale_target\n    min_size: 3\n", ""),
+        ("    min_healthy: 2\n", "    min_healthy: 2\n    timeout: 1m\n"),
+        ("target: us-central1", "target: us-east1"),
+        ("services: [checkout]", "services: [checkout, catalog]"),
+        ("steps:", "guards: {min_healthy_target: 2}\nsteps:"),
+        ("steps:", "retries: {step_attempts: 3}\nsteps:"),
+    ],
+)
+def test_digest_changes_when_the_plan_changes(tmp_path: Path, old: str, new: str) -> None:
+    assert digest_of(tmp_path, PLAN, "a.yaml") != digest_of(tmp_path, edit(PLAN, old, new), "b.yaml")
+
+
+def test_digest_changes_when_steps_are_reordered(tmp_path: Path) -> None:
+    drain_then_wait = "  - kind: drain\n  - kind: wait\n    duration: 90s\n"
+    swapped = edit(PLAN, drain_then_wait, "  - kind: wait\n    duration: 90s\n  - kind: drain\n")
+    assert digest_of(tmp_path, PLAN, "a.yaml") != digest_of(tmp_path, swapped, "b.yaml")

@@ -1,0 +1,394 @@
+"""A bad topology is refused with every error located: file, path inside the document, line, message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from evac.documents import DocumentError
+from evac.topology import Topology, load_topology
+from tests.conftest import DEMO
+from tests.unit.docs import assert_within, edit, errors_of, line_of, only_error, write
+
+TOPOLOGY = """\
+# A topology for the tests.
+project: evac-test
+dns_zones:
+  shop-zone:
+    dns_name: shop.example.com.
+services:
+  checkout:
+    primary_region: europe-west1
+    dns:
+      managed_zone: shop-zone
+      record: checkout.shop.example.com.
+      ttl: 300
+    regions:
+      europe-west1:
+        backend_service: checkout-backend
+        instance_group: checkout-ew1
+        address: 203.0.113.10
+      us-central1:
+        backend_service: checkout-backend
+        instance_group: checkout-uc1
+        address: 198.51.100.10
+  catalog:
+    primary_region: europe-west1
+    dns:
+      managed_zone: shop-zone
+      record: catalog.shop.example.com.
+      type: AAAA
+    regions:
+      europe-west1:
+        backend_service: catalog-backend
+        instance_group: catalog-ew1
+        address: 2001:db8::20
+      us-east1:
+        backend_service: catalog-backend
+        instance_group: catalog-ue1
+        address: 2001:db8:1::20
+emulator:
+  default_group_size: 2
+  group_sizes:
+    us-central1/checkout-uc1: 1
+"""
+
+
+def in_service(text: str, service: str, old: str, new: str) -> str:
+    """Replace the one ``old`` inside the block of ``service`` (services share many lines)."""
+    start = text.index(f"\n  {service}:\n") + 1
+    body = text.index("\n", start) + 1
+    following = re.search(r"^ {0,2}\S", text[body:], re.MULTILINE)  # the next service or top-level key
+    end = body + following.start() if following else len(text)
+    return text[:start] + edit(text[start:end], old, new) + text[end:]
+
+
+def topology_file(tmp_path: Path, text: str) -> Path:
+    return write(tmp_path, text, "topology.yaml")
+
+
+def errors(tmp_path: Path, text: str) -> tuple[str, list[DocumentError]]:
+    path = topology_file(tmp_path, text)
+    return str(path), errors_of(load_topology, path)
+
+
+# --- valid documents ------------------------------------------------------------------------
+
+
+def test_demo_topology_is_valid(demo_topology: Topology) -> None:
+    assert demo_topology.project == "evac-demo"
+    assert set(demo_topology.services) == {"checkout", "catalog"}
+    checkout = demo_topology.services["checkout"]
+    assert checkout.primary_region == "europe-west1"
+    assert set(checkout.regions) == {"europe-west1", "us-central1"}
+    assert demo_topology.emulator.group_sizes == {"us-central1/checkout-uc1": 1, "us-central1/catalog-uc1": 1}
+    assert load_topology(DEMO / "topology.yaml") == demo_topology
+
+
+def test_test_topology_is_valid_with_defaults_and_ipv6(tmp_path: Path) -> None:
+    topology = load_topology(topology_file(tmp_path, TOPOLOGY))
+    assert topology.services["checkout"].dns.type == "A"
+    assert topology.services["catalog"].dns.ttl == 300
+    assert topology.services["catalog"].regions["us-east1"].address == "2001:db8:1::20"
+    assert topology.services["checkout"].regions["us-central1"].group_url("evac-test", "us-central1") == (
+        "https://www.googleapis.com/compute/v1/projects/evac-test/regions/us-central1/instanceGroups/checkout-uc1"
+    )
+
+
+def test_record_at_the_zone_apex_is_inside_the_zone(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "record: checkout.shop.example.com.", "record: shop.example.com.")
+    assert load_topology(topology_file(tmp_path, text)).services["checkout"].dns.record == "shop.example.com."
+
+
+# --- field errors ----------------------------------------------------------------------------
+
+
+def test_bad_region_name_as_a_region_key(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "      us-central1:\n", "      us_central1:\n")
+    (err,) = errors(tmp_path, text)[1]
+    # The key itself is what is wrong: its line, and a path starting at it (see findings for '.[key]').
+    assert_within(
+        err,
+        "services.checkout.regions.us_central1",
+        line_of(text, "us_central1:"),
+        line_of(text, "us_central1:"),
+        "'us_central1' is not a Google Cloud region name (like europe-west1)",
+    )
+
+
+def test_bad_primary_region_name(tmp_path: Path) -> None:
+    text = in_service(TOPOLOGY, "checkout", "primary_region: europe-west1", "primary_region: Europe")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.primary_region",
+            "'Europe' is not a Google Cloud region name (like europe-west1)",
+            line_of(text, "primary_region: Europe"),
+        )
+    ]
+
+
+def test_bad_project_id(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "project: evac-test", "project: Evac_Test")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(f, "project", "'Evac_Test' is not a valid Google Cloud project id", line_of(text, "project:"))
+    ]
+
+
+def test_bad_resource_name(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "instance_group: checkout-uc1", "instance_group: Checkout_UC1")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.regions.us-central1.instance_group",
+            "'Checkout_UC1' is not a valid resource name (lowercase letters, digits and '-', 1-63 characters)",
+            line_of(text, "Checkout_UC1"),
+        )
+    ]
+
+
+def test_address_that_is_not_an_ip(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "address: 203.0.113.10", "address: checkout.example.com")
+    (err,) = errors(tmp_path, text)[1]
+    # Located at the region today; see findings (should be ...europe-west1.address on its own line).
+    assert_within(
+        err,
+        "services.checkout.regions.europe-west1",
+        line_of(text, "instance_group: checkout-ew1") - 2,  # the europe-west1: key
+        line_of(text, "address: checkout.example.com"),
+        "address 'checkout.example.com' is not an IPv4 or IPv6 address",
+    )
+
+
+def test_ipv6_address_in_an_a_record_service(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "address: 198.51.100.10", "address: 2001:db8::10")
+    (err,) = errors(tmp_path, text)[1]
+    # Located at the service today; see findings (should be ...us-central1.address).
+    assert_within(
+        err,
+        "services.checkout",
+        line_of(text, "  checkout:"),
+        line_of(text, "address: 2001:db8::10"),
+        "regions.us-central1.address '2001:db8::10' does not fit a DNS record of type A",
+    )
+
+
+def test_ipv4_address_in_an_aaaa_record_service(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "address: 2001:db8:1::20", "address: 198.51.100.20")
+    (err,) = errors(tmp_path, text)[1]
+    assert_within(
+        err,
+        "services.catalog",
+        line_of(text, "  catalog:"),
+        line_of(text, "address: 198.51.100.20"),
+        "regions.us-east1.address '198.51.100.20' does not fit a DNS record of type AAAA",
+    )
+
+
+def test_record_type_other_than_a_or_aaaa(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "type: AAAA", "type: CNAME")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(f, "services.catalog.dns.type", "Input should be 'A' or 'AAAA'", line_of(text, "type: CNAME"))
+    ]
+
+
+def test_ttl_out_of_range(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "ttl: 300", "ttl: 0")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f, "services.checkout.dns.ttl", "Input should be greater than or equal to 1", line_of(text, "ttl: 0")
+        )
+    ]
+
+
+def test_record_that_is_not_fully_qualified(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "record: checkout.shop.example.com.", "record: checkout.shop.example.com")
+    (err,) = errors(tmp_path, text)[1]
+    assert_within(
+        err,
+        "services.checkout.dns",
+        line_of(text, "record: checkout") - 2,
+        line_of(text, "record: checkout"),
+        "record 'checkout.shop.example.com' must be fully qualified (end with '.')",
+    )
+
+
+def test_service_with_one_region(tmp_path: Path) -> None:
+    text = edit(
+        TOPOLOGY,
+        "      us-east1:\n        backend_service: catalog-backend\n"
+        "        instance_group: catalog-ue1\n        address: 2001:db8:1::20\n",
+        "",
+    )
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.catalog.regions",
+            "Dictionary should have at least 2 items after validation, not 1",
+            line_of(text, "address: 2001:db8::20") - 4,  # the regions: key of catalog
+        )
+    ]
+
+
+def test_unknown_key_in_a_region_binding(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "address: 198.51.100.10\n", "address: 198.51.100.10\n        zone: us-central1-a\n")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f, "services.checkout.regions.us-central1.zone", "unknown key", line_of(text, "zone: us-central1-a")
+        )
+    ]
+
+
+def test_missing_dns_of_a_service(tmp_path: Path) -> None:
+    text = edit(
+        TOPOLOGY,
+        "    dns:\n      managed_zone: shop-zone\n      record: catalog.shop.example.com.\n      type: AAAA\n",
+        "",
+    )
+    f, errs = errors(tmp_path, text)
+    assert errs == [DocumentError(f, "services.catalog.dns", "required key is missing", line_of(text, "  catalog:"))]
+
+
+# --- cross-references --------------------------------------------------------------------------
+
+
+def test_primary_region_not_among_regions(tmp_path: Path) -> None:
+    text = in_service(TOPOLOGY, "catalog", "primary_region: europe-west1", "primary_region: us-central1")
+    (err,) = errors(tmp_path, text)[1]
+    # Located at the service today; see findings (should be services.catalog.primary_region).
+    assert_within(
+        err,
+        "services.catalog",
+        line_of(text, "  catalog:"),
+        line_of(text, "primary_region: us-central1"),
+        "primary_region 'us-central1' is not one of its regions",
+    )
+
+
+def test_managed_zone_not_in_dns_zones(tmp_path: Path) -> None:
+    text = in_service(TOPOLOGY, "checkout", "managed_zone: shop-zone", "managed_zone: other-zone")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.dns.managed_zone",
+            "zone 'other-zone' is not in dns_zones",
+            line_of(text, "other-zone"),
+        )
+    ]
+
+
+def test_record_not_inside_its_zone(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "record: checkout.shop.example.com.", "record: checkout.example.org.")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.dns.record",
+            "'checkout.example.org.' is not inside zone 'shop.example.com.'",
+            line_of(text, "checkout.example.org."),
+        )
+    ]
+
+
+def test_record_that_only_ends_like_the_zone_is_not_inside_it(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "record: checkout.shop.example.com.", "record: checkoutshop.example.com.")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.dns.record",
+            "'checkoutshop.example.com.' is not inside zone 'shop.example.com.'",
+            line_of(text, "checkoutshop"),
+        )
+    ]
+
+
+def test_group_sizes_key_naming_no_group(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "us-central1/checkout-uc1: 1", "us-central1/checkout-ew1: 1")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "emulator.group_sizes.us-central1/checkout-ew1",
+            "names no '<region>/<instance_group>' of any service",
+            line_of(text, "us-central1/checkout-ew1"),
+        )
+    ]
+
+
+def test_several_reference_errors_are_all_reported_each_located(tmp_path: Path) -> None:
+    text = in_service(TOPOLOGY, "catalog", "managed_zone: shop-zone", "managed_zone: store-zone")
+    text = edit(text, "record: checkout.shop.example.com.", "record: checkout.example.org.")
+    text = edit(text, "us-central1/checkout-uc1: 1\n", "us-central1/checkout-uc1: 1\n    europe-west1/nothing: 4\n")
+    f, errs = errors(tmp_path, text)
+    assert sorted(errs, key=lambda e: e.line or 0) == [
+        DocumentError(
+            f,
+            "services.checkout.dns.record",
+            "'checkout.example.org.' is not inside zone 'shop.example.com.'",
+            line_of(text, "checkout.example.org."),
+        ),
+        DocumentError(
+            f, "services.catalog.dns.managed_zone", "zone 'store-zone' is not in dns_zones", line_of(text, "store-zone")
+        ),
+        DocumentError(
+            f,
+            "emulator.group_sizes.europe-west1/nothing",
+            "names no '<region>/<instance_group>' of any service",
+            line_of(text, "europe-west1/nothing"),
+        ),
+    ]
+
+
+def test_several_field_errors_are_all_reported_each_located(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "project: evac-test", "project: X")
+    text = edit(text, "ttl: 300", "ttl: 100000")
+    text = edit(text, "type: AAAA", "type: MX")
+    text = edit(text, "  default_group_size: 2\n", "  default_group_size: 2\n  seed: 7\n")
+    f, errs = errors(tmp_path, text)
+    assert sorted(errs, key=lambda e: e.line or 0) == [
+        DocumentError(f, "project", "'X' is not a valid Google Cloud project id", line_of(text, "project:")),
+        DocumentError(
+            f, "services.checkout.dns.ttl", "Input should be less than or equal to 86400", line_of(text, "ttl:")
+        ),
+        DocumentError(f, "services.catalog.dns.type", "Input should be 'A' or 'AAAA'", line_of(text, "type: MX")),
+        DocumentError(f, "emulator.seed", "unknown key", line_of(text, "seed: 7")),
+    ]
+
+
+# --- files that are not topologies at all ----------------------------------------------------
+
+
+def test_topology_file_not_found(tmp_path: Path) -> None:
+    path = tmp_path / "topology.yaml"
+    assert errors_of(load_topology, path) == [DocumentError(str(path), "(document)", "file not found", None)]
+
+
+def test_topology_that_is_a_list(tmp_path: Path) -> None:
+    f, errs = errors(tmp_path, "- project: evac-test\n")
+    assert errs == [DocumentError(f, "(document)", "expected a mapping of keys to values at the top level", 1)]
+
+
+def test_topology_with_invalid_yaml(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "    dns_name: shop.example.com.", "    dns_name: 'shop.example.com.")
+    err = only_error(load_topology, topology_file(tmp_path, text))
+    assert err.path == "(document)" and err.message.startswith("not valid YAML: ")
+    assert err.line is not None and err.line >= line_of(text, "dns_name:")
+
+
+@pytest.mark.parametrize("missing", ["project", "dns_zones", "services"])
+def test_missing_top_level_key(tmp_path: Path, missing: str) -> None:
+    text = "\n".join(f"{k}: {{}}" for k in ("project", "dns_zones", "services") if k != missing) + "\n"
+    text = text.replace("project: {}", "project: evac-test")
+    f, errs = errors(tmp_path, text)
+    assert DocumentError(f, missing, "required key is missing", 1) in errs
