@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import os
 import signal
 import socket
 import sys
@@ -26,7 +27,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from evac import control, render
-from evac.config import ConfigError, Settings, connect_temporal
+from evac.config import ConfigError, Settings, TemporalUnreachable, connect_temporal
 from evac.documents import InvalidDocument
 from evac.plan import Plan, default_topology_path, load_plan
 from evac.runs import WORKFLOW_ID_PREFIX, AbortRequest, FailoverProgress, RunStatus, Trigger, failover_workflow_id
@@ -88,10 +89,8 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
         fail(str(exc), EXIT_BAD_INPUT)
     except RPCError as exc:
         fail(f"Temporal refused the request: {exc.message}", EXIT_UNAVAILABLE)
-    except RuntimeError as exc:
-        if "connect" in str(exc).lower():
-            fail(f"cannot reach Temporal: {exc}. Is it running? ('evac dev up' starts one locally)", EXIT_UNAVAILABLE)
-        raise
+    except TemporalUnreachable as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
 
 
 async def _client() -> Client:
@@ -103,6 +102,8 @@ def _who() -> str:
 
 
 def _load(plan_path: Path, topology_path: Path | None) -> tuple[Plan, Topology]:
+    if not plan_path.is_file():
+        fail(f"plan file {plan_path} not found", EXIT_BAD_INPUT)
     topology_path = topology_path or default_topology_path(plan_path)
     try:
         topology = load_topology(topology_path)
@@ -184,9 +185,10 @@ async def follow(client: Client, workflow_ids: list[str], run_ids: list[str | No
             live.stop()
 
 
-def _report(results: list[FailoverProgress], output: Output, settings: Settings) -> int:
+def _report(results: list[FailoverProgress], output: Output, settings: Settings, *, single: bool = False) -> int:
+    """Print the final records; the exit code says whether every run succeeded."""
     if output == Output.json:
-        out.print(render.to_json(results), highlight=False, soft_wrap=True)
+        out.print(render.to_json(results[0] if single else results), highlight=False)
     else:
         out.print()
         for progress in results:
@@ -249,7 +251,7 @@ def status(
         client = await _client()
         if watch:
             results = await follow(client, [workflow_id], [run_id], output)
-            return _report(results, output, settings)
+            return _report(results, output, settings, single=True)
         progress = await control.progress(client, workflow_id, run_id)
         if output == Output.json:
             out.print(render.to_json(progress), highlight=False, soft_wrap=True)
@@ -439,8 +441,21 @@ def _shares(traffic: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    """Entry point of the ``evac`` script.
+
+    Ends with ``os._exit``: the Temporal client's native threads can outlive the event loop
+    and abort a normally finishing process during interpreter teardown
+    (temporalio/sdk-python#300). Output is flushed first; nothing else is left to clean up.
+    """
+    code = 0
     try:
         app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+        code = EXIT_INTERRUPTED
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

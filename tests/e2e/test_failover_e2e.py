@@ -1,0 +1,86 @@
+"""The failover as a user runs it: dev server, emulator, worker and the evac CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from tests.conftest import DEMO
+from tests.e2e.conftest import E2E
+
+SOURCE_BACKENDS = {"checkout-backend": "checkout-ew1", "catalog-backend": "catalog-ew1"}
+TARGET_ADDRESSES = {"checkout.shop.example.com.": "198.51.100.10", "catalog.shop.example.com.": "198.51.100.20"}
+
+
+def scaler(state: dict, backend_service: str, group: str) -> float:
+    [backend] = [b for b in state["backendServices"][backend_service]["backends"] if b["group"].endswith("/" + group)]
+    return backend["capacityScaler"]
+
+
+def record(state: dict, name: str) -> list[str]:
+    [rrset] = [r for r in state["managedZones"]["shop-zone"]["rrsets"] if r["name"] == name and r["type"] == "A"]
+    return rrset["rrdatas"]
+
+
+def test_the_demo_plan_drains_the_source_and_moves_dns_to_the_target(e2e: E2E):
+    results = e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--wait", "--reason", "e2e")
+
+    assert {r["service"]: r["status"] for r in results} == {"checkout": "succeeded", "catalog": "succeeded"}
+    assert all(step["status"] == "succeeded" for r in results for step in r["steps"])
+    assert all(r["trigger"]["reason"] == "e2e" and r["plan_digest"] for r in results)
+    state = e2e.state()
+    for backend_service, group in SOURCE_BACKENDS.items():
+        assert scaler(state, backend_service, group) == 0.0
+    for name, address in TARGET_ADDRESSES.items():
+        assert record(state, name) == [address]
+    assert state["instanceGroupManagers"]["us-central1/checkout-uc1"]["targetSize"] == 3
+    # `evac status` tells the same story after the run.
+    status = e2e.evac_json("status", "failover/checkout")
+    assert status["status"] == "succeeded" and len(status["steps"]) == 7
+
+
+def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, slow_plan):
+    before = e2e.state()
+    started = e2e.evac("failover", "--plan", str(slow_plan), "--no-wait")
+    assert started.returncode == 0, started.stderr
+    e2e.wait_for("the bake step", lambda: e2e.step_status("checkout", 4) == "running")
+    assert e2e.state() != before  # drained and shifted by now
+
+    # A second run for the same service is refused while this one holds it.
+    second = e2e.evac("failover", "--plan", str(slow_plan), "--no-wait")
+    assert second.returncode == 3
+    assert "already has a failover running: failover/checkout" in second.stderr
+    assert "Traceback" not in second.stderr
+
+    aborted = e2e.evac("abort", "failover/checkout", "--reason", "drill over")
+    assert aborted.returncode == 0, aborted.stderr
+    final = e2e.evac_json("status", "failover/checkout", "--watch", expect=1)
+
+    assert final["status"] == "cancelled"
+    assert final["error"].endswith(": drill over")
+    assert [s["status"] for s in final["steps"]] == ["compensated", "succeeded", "compensated", "compensated", "failed"]
+    assert e2e.state() == before
+
+
+def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_double_mutations(e2e: E2E, slow_plan):
+    plan = slow_plan.with_name("short.yaml")
+    plan.write_text(slow_plan.read_text().replace("duration: 10m", "duration: 1s"))
+    e2e.evac("failover", "--plan", str(plan), "--no-wait")
+    # Kill the worker while the resize waits for the new instances to warm up.
+    e2e.wait_for(
+        "the resize to be sent",
+        lambda: any(r["path"].endswith("/resize") for r in e2e.requests()),
+    )
+    worker = e2e.stack.processes["worker"]
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    e2e.stack.start_worker()
+
+    final = e2e.evac_json("status", "failover/checkout", "--watch")
+
+    assert final["status"] == "succeeded"
+    scale = final["steps"][0]
+    assert scale["before"]["target_size"] == 1 and scale["after"]["target_size"] == 3
+    assert scale["attempts"] >= 2  # the step's activity was retried on the new worker
+    applied = [(r["method"], r["path"]) for r in e2e.requests() if r["effect"] == "applied"]
+    assert len(applied) == len(set(applied)) == 3  # resize, patch, DNS change: each once
