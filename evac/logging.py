@@ -13,9 +13,13 @@ import sys
 from typing import Any, Iterator
 
 import structlog
-from temporalio import activity
+from temporalio import activity, workflow
 
 from evac.resources import StepContext
+
+
+# Keys that workflow code passes in ``extra=`` and that every rendered line should show.
+WORKFLOW_EXTRA_KEYS = ("service", "step", "plan", "digest", "status", "error")
 
 
 def _temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +39,7 @@ def _flatten_workflow_extra(_: Any, __: str, event: dict[str, Any]) -> dict[str,
     if isinstance(wf, dict):
         event.setdefault("workflow_id", wf.get("workflow_id"))
         event.setdefault("run_id", wf.get("run_id"))
-    for key in ("service", "step"):
+    for key in WORKFLOW_EXTRA_KEYS:
         value = getattr(record, key, None) if record is not None else None
         if value is not None:
             event.setdefault(key, value)
@@ -46,6 +50,9 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     """Route structlog and stdlib logging (Temporal's, workflow.logger) through one renderer."""
     if json is None:
         json = not sys.stderr.isatty()
+    # The context goes into fields of the line, not into the message text.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
