@@ -7,7 +7,7 @@ is one atomic change (see ``records.apply_change``), applied at once and reporte
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -203,10 +203,14 @@ async def list_changes(
     zone: str,
     max_results: int | None = Query(None, alias="maxResults"),
     page_token: str | None = Query(None, alias="pageToken"),
+    sort_by: Literal["changeSequence"] = Query("changeSequence", alias="sortBy"),
+    sort_order: Literal["ascending", "descending"] = Query("ascending", alias="sortOrder"),
     emulator: Emulator = Depends(get_emulator),
 ) -> Any:
+    """Changes in sequence order (``sortBy`` has the one value ``changeSequence``)."""
     found = emulator.zone(project, zone)
-    shown, next_token = page(found.changes, max_results, page_token)
+    ordered = found.changes if sort_order == "ascending" else found.changes[::-1]
+    shown, next_token = page(ordered, max_results, page_token)
     now, delay = emulator.now(), emulator.settings.operation_delay
     body: dict[str, Any] = {"kind": "dns#changesListResponse", "changes": [change_json(c, now, delay) for c in shown]}
     if next_token:

@@ -360,7 +360,7 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
                 "trickleTraffic": 0.1,
             }}})
         client.get(rrsets)
-        client.get(f"{zone}/changes", params={"maxResults": 1})
+        client.get(f"{zone}/changes", params={"maxResults": 1, "sortOrder": "descending", "sortBy": "changeSequence"})
     return exchanges
 
 

@@ -143,3 +143,16 @@ def test_record_sets_can_be_listed_by_name_and_type(emulator: RunningEmulator) -
     found = emulator.admin.get(path, params={"name": RECORD, "type": "A"}).json()["rrsets"]
 
     assert [(r["name"], r["type"], r["rrdatas"]) for r in found] == [(RECORD, "A", [PRIMARY])]
+
+
+def test_changes_are_listed_newest_first_on_request(emulator: RunningEmulator, zone: ManagedZone) -> None:
+    change = zone.changes()
+    change.delete_record_set(_record(zone, 300, PRIMARY))
+    change.add_record_set(_record(zone, 60, STANDBY))
+    change.create()
+    path = f"/dns/v1/projects/{emulator.project}/managedZones/shop-zone/changes"
+
+    newest = emulator.admin.get(path, params={"sortOrder": "descending", "maxResults": 1}).json()["changes"]
+
+    assert [c["id"] for c in newest] == [change.name]
+    assert [c.name for c in zone.list_changes()] == ["0", change.name]
