@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 
 with workflow.unsafe.imports_passed_through():
     from evac.logging import workflow_log_extra
-    from evac.plan import DrainStep, Retries, ScaleTargetStep, ShiftDnsStep, Step, VerifyHealthStep, WaitStep
+    from evac.plan import DrainStep, Retries, format_duration, ScaleTargetStep, ShiftDnsStep, Step, VerifyHealthStep, WaitStep
     from evac.resources import (
         ActivityName,
         BackendCapacity,
@@ -183,9 +183,9 @@ class FailoverWorkflow:
             elif isinstance(step, ShiftDnsStep):
                 await self._shift_dns(record, step)
             elif isinstance(step, WaitStep):
-                record.detail = f"waiting {step.duration}"
+                record.detail = f"waiting {format_duration(step.duration)}"
                 await workflow.sleep(step.duration)
-                record.detail = f"waited {step.duration}"
+                record.detail = f"waited {format_duration(step.duration)}"
         except BaseException as err:
             record.status = StepStatus.FAILED
             record.ended_at = workflow.now()
@@ -231,6 +231,18 @@ class FailoverWorkflow:
             raise ApplicationError(
                 f"guard: target {target} has {report.healthy}/{report.total} healthy backends, "
                 f"the plan requires at least {need} before moving traffic there",
+                type="GuardRefused",
+                non_retryable=True,
+            )
+        capacity = await workflow.execute_activity(
+            ActivityName.READ_BACKEND_CAPACITY,
+            ReadBackendCapacity(context=self._context(record), backend=self._backend(target)),
+            result_type=BackendCapacity,
+            **READ_OPTIONS,
+        )
+        if capacity.capacity_scaler == 0:
+            raise ApplicationError(
+                f"guard: target {target} is drained itself (capacity scaler 0); it would take no traffic",
                 type="GuardRefused",
                 non_retryable=True,
             )

@@ -85,22 +85,6 @@ def e2e(e2e_stack: E2E) -> E2E:
 
 
 @pytest.fixture
-def slow_plan(tmp_path: Path) -> Path:
-    """The demo's first steps, then a long bake: time to abort or to find the service busy."""
-    (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
-    plan = tmp_path / "slow.yaml"
-    plan.write_text(
-        """
-name: slow-drill
-services: [checkout]
-source: europe-west1
-target: us-central1
-steps:
-  - {name: scale, kind: scale_target, min_size: 3}
-  - {name: verify, kind: verify_health, min_healthy: 3, timeout: 1m, interval: 1s}
-  - {name: drain, kind: drain, capacity_scaler: 0}
-  - {name: dns, kind: shift_dns, ttl: 60}
-  - {name: bake, kind: wait, duration: 10m}
-"""
-    )
-    return plan
+def drill_plan() -> Path:
+    """The demo drill: the failover steps, then a 10-minute bake (time to abort, or to be busy)."""
+    return DEMO / "drill.yaml"

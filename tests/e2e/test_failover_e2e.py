@@ -39,15 +39,15 @@ def test_the_demo_plan_drains_the_source_and_moves_dns_to_the_target(e2e: E2E):
     assert status["status"] == "succeeded" and len(status["steps"]) == 7
 
 
-def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, slow_plan):
+def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, drill_plan):
     before = e2e.state()
-    started = e2e.evac("failover", "--plan", str(slow_plan), "--no-wait")
+    started = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait")
     assert started.returncode == 0, started.stderr
     e2e.wait_for("the bake step", lambda: e2e.step_status("checkout", 4) == "running")
     assert e2e.state() != before  # drained and shifted by now
 
     # A second run for the same service is refused while this one holds it.
-    second = e2e.evac("failover", "--plan", str(slow_plan), "--no-wait")
+    second = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait")
     assert second.returncode == 3
     assert "already has a failover running: failover/checkout" in second.stderr
     assert "Traceback" not in second.stderr
@@ -62,9 +62,12 @@ def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, slow_plan):
     assert e2e.state() == before
 
 
-def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_double_mutations(e2e: E2E, slow_plan):
-    plan = slow_plan.with_name("short.yaml")
-    plan.write_text(slow_plan.read_text().replace("duration: 10m", "duration: 1s"))
+def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_double_mutations(
+    e2e: E2E, drill_plan, tmp_path
+):
+    (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
+    plan = tmp_path / "short-drill.yaml"
+    plan.write_text(drill_plan.read_text().replace("duration: 10m", "duration: 1s"))
     e2e.evac("failover", "--plan", str(plan), "--no-wait")
     # Kill the worker while the resize waits for the new instances to warm up.
     e2e.wait_for(

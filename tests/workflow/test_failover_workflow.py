@@ -128,6 +128,21 @@ async def test_guard_refuses_to_drain_into_an_unhealthy_target(env, task_queue, 
     assert cloud.capacity[SOURCE] == 1.0
 
 
+async def test_guard_refuses_to_move_traffic_into_a_drained_target(env, task_queue, demo_topology):
+    cloud = fresh_cloud()
+    cloud.capacity[TARGET] = 0.0
+    plan = Plan.model_validate(
+        {"name": "into-drained", "services": ["checkout"], "source": SOURCE, "target": TARGET, "steps": [{"kind": "shift_dns"}]}
+    )
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, plan, demo_topology)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    assert "guard: target us-central1 is drained itself" in failure.value.cause.message
+    assert cloud.mutations() == []
+    assert cloud.record == DnsRecord(ttl=300, rrdatas=["203.0.113.10"])
+
+
 async def test_abort_mid_step_compensates_and_ends_cancelled(env, task_queue, demo_topology):
     cloud = fresh_cloud()
     before = cloud.snapshot()
