@@ -19,21 +19,26 @@ from evac.stack import find_binary
 from worker import WORKFLOWS
 
 
+async def start_test_server() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=find_binary("temporal-test-server")
+    )
+
+
+async def register_search_attributes(client: Client) -> None:
+    """The time-skipping server needs custom search attributes registered up front."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in search_attributes.ALL},
+        )
+    )
+
+
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    path = find_binary("temporal-test-server")
-    async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=path
-    ) as env:
-        # The time-skipping server needs custom search attributes registered up front.
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in search_attributes.ALL
-                },
-            )
-        )
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
         yield env
 
 

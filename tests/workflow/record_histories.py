@@ -1,0 +1,52 @@
+"""Record the workflow histories that test_replay.py replays.
+
+Run ``.venv/bin/python -m tests.workflow.record_histories`` only after a deliberate, versioned
+change to FailoverWorkflow: the stored histories stand for runs already in production, and a
+change that cannot replay them would break those runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+
+from evac.control import failover_inputs, start_failover
+from evac.resources import ActivityName
+from evac.runs import Trigger
+from evac.topology import load_topology
+from tests.conftest import DEMO
+from tests.workflow.conftest import register_search_attributes, running_worker, start_test_server
+from tests.workflow.fake_cloud import permanent
+from tests.workflow.test_failover_workflow import fresh_cloud, make_plan
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record() -> None:
+    topology = load_topology(DEMO / "topology.yaml")
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
+        for outcome in ("succeeded", "rolled_back"):
+            cloud = fresh_cloud()
+            if outcome == "rolled_back":
+                cloud.failures[ActivityName.SET_DNS_RECORD] = lambda input: (
+                    permanent("zone is locked") if input.desired.rrdatas == ["198.51.100.10"] else None
+                )
+            queue = f"record-{outcome}"
+            async with running_worker(env.client, queue, cloud.activities()):
+                inputs = failover_inputs(make_plan(), topology, Trigger(by="history-fixture"))
+                [run] = await start_failover(env.client, inputs, queue)
+                handle = env.client.get_workflow_handle(run.workflow_id, run_id=run.run_id)
+                try:
+                    await handle.result()
+                except WorkflowFailureError:
+                    pass
+                history = await handle.fetch_history()
+            (HISTORIES / f"failover_{outcome}.json").write_text(history.to_json())
+
+
+if __name__ == "__main__":
+    asyncio.run(record())

@@ -1,0 +1,44 @@
+"""Determinism: stored histories of earlier runs must replay on today's workflow code, and
+workflow log lines must not be written again when a workflow is replayed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
+
+from evac.runs import FailoverProgress
+from tests.workflow.fake_cloud import FakeCloud
+from tests.workflow.test_failover_workflow import fresh_cloud, make_plan, start
+from worker import WORKFLOWS
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_stored_history_replays_on_the_current_workflow(path: Path):
+    history = WorkflowHistory.from_json("failover/checkout", path.read_text())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+
+
+def test_both_outcomes_are_stored():
+    assert {p.stem for p in HISTORIES} == {"failover_succeeded", "failover_rolled_back"}
+
+
+async def test_workflow_lines_are_not_written_again_on_replay(env, task_queue, demo_topology, caplog):
+    cloud: FakeCloud = fresh_cloud()
+    caplog.set_level(logging.INFO, logger="temporalio.workflow")
+    # No workflow cache: every workflow task replays the history from the start.
+    async with Worker(
+        env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=cloud.activities(), max_cached_workflows=0
+    ):
+        handle = await start(env, task_queue, make_plan(), demo_topology)
+        result: FailoverProgress = await handle.result()
+    started = [r for r in caplog.records if r.getMessage().startswith("step started")]
+    assert [r.step for r in started] == [s.name for s in result.steps]
