@@ -31,7 +31,7 @@ log = structlog.get_logger("evac.worker")
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    clients = GcpClients.create(settings.gcp_endpoint)
+    clients = GcpClients.create(settings.gcp_endpoint, settings.gcp_project)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -63,6 +63,7 @@ async def run_worker(settings: Settings) -> None:
             task_queue=settings.task_queue,
             namespace=client.namespace,
             gcp_endpoint=settings.gcp_endpoint or "Google Cloud",
+            gcp_project=settings.gcp_project or "any (from each run's topology)",
         )
         await worker.run()
         log.info("worker stopped")

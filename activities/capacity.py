@@ -21,6 +21,7 @@ class CapacityActivities:
         self._clients = clients
 
     def _get(self, ref: GroupRef) -> compute_v1.InstanceGroupManager:
+        self._clients.require_project(ref.project)
         with cloud_call(f"read {ref}"):
             return self._clients.instance_group_managers.get(
                 project=ref.project, region=ref.region, instance_group_manager=ref.group, timeout=CALL_TIMEOUT_SECONDS

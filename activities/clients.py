@@ -13,6 +13,8 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import compute_v1, dns
 
+from activities.errors import permanent
+
 # Every API call gets a deadline: a hung connection must not hang a failover.
 CALL_TIMEOUT_SECONDS = 30.0
 
@@ -24,13 +26,17 @@ class GcpClients:
     global_operations: compute_v1.GlobalOperationsClient
     region_operations: compute_v1.RegionOperationsClient
     endpoint: str | None = None
+    project: str | None = None
     _credentials: Credentials | None = None
     _dns: dict[str, dns.Client] = field(default_factory=dict)
     _dns_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def create(cls, endpoint: str | None = None) -> "GcpClients":
-        """Clients for Google Cloud (endpoint None) or for an emulator at ``endpoint``."""
+    def create(cls, endpoint: str | None = None, project: str | None = None) -> "GcpClients":
+        """Clients for Google Cloud (endpoint None) or for an emulator at ``endpoint``.
+
+        With ``project`` set, the worker acts on that project only (see :meth:`require_project`).
+        """
         credentials: Credentials | None = AnonymousCredentials() if endpoint else None  # type: ignore[no-untyped-call]
         options = ClientOptions(api_endpoint=endpoint) if endpoint else None
         kwargs = {"credentials": credentials, "client_options": options}
@@ -42,8 +48,18 @@ class GcpClients:
             global_operations=compute_v1.GlobalOperationsClient(**kwargs),
             region_operations=compute_v1.RegionOperationsClient(**kwargs),
             endpoint=endpoint,
+            project=project,
             _credentials=credentials,
         )
+
+    def require_project(self, project: str) -> None:
+        """A worker configured for one project (EVAC_GCP_PROJECT) refuses to touch another."""
+        if self.project and project != self.project:
+            raise permanent(
+                f"this worker serves Google Cloud project '{self.project}' (EVAC_GCP_PROJECT); "
+                f"the run asks for project '{project}'",
+                type="WrongProject",
+            )
 
     def dns_for(self, project: str) -> dns.Client:
         """A Cloud DNS client bound to ``project`` (the library binds one project per client)."""

@@ -23,6 +23,7 @@ class DnsActivities:
         self._clients = clients
 
     def _zone(self, ref: DnsRecordRef) -> dns.ManagedZone:
+        self._clients.require_project(ref.project)
         return self._clients.dns_for(ref.project).zone(ref.managed_zone)
 
     def _read(self, ref: DnsRecordRef) -> DnsRecord:

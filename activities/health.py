@@ -20,6 +20,7 @@ class HealthActivities:
     @activity.defn(name=ActivityName.CHECK_BACKEND_HEALTH)
     def check_backend_health(self, input: CheckBackendHealth) -> HealthReport:
         ref = input.backend
+        self._clients.require_project(ref.project)
         with step_logging(input.context) as log, cloud_call(f"get health of {ref}"):
             health = self._clients.backend_services.get_health(
                 project=ref.project,

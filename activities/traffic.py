@@ -36,6 +36,7 @@ class TrafficActivities:
         self._clients = clients
 
     def _get(self, ref: BackendRef) -> tuple[compute_v1.BackendService, compute_v1.Backend]:
+        self._clients.require_project(ref.project)
         with cloud_call(f"read backend service {ref.backend_service}"):
             service = self._clients.backend_services.get(
                 project=ref.project, backend_service=ref.backend_service, timeout=CALL_TIMEOUT_SECONDS

@@ -230,6 +230,11 @@ def failover(
     """Start a failover by a plan (one run per service) and follow it live."""
     plan, topo = _load(plan_file, topology)
     settings = _settings()
+    if settings.gcp_project and settings.gcp_project != topo.project:
+        fail(
+            f"the topology is for project '{topo.project}' but EVAC_GCP_PROJECT is '{settings.gcp_project}'; nothing was started",
+            EXIT_BAD_INPUT,
+        )
     follow_it = out.is_terminal if wait is None else wait
     trigger = Trigger(kind="manual", by=_who(), reason=reason)
     code = run_async(lambda: failover_run(plan, topo, trigger, settings, wait=follow_it, output=output))

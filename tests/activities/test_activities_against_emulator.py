@@ -187,3 +187,14 @@ def test_throttling_and_unavailability_are_retryable(emulator, clients, status):
     assert str(status) in error.value.message
     # The retry Temporal would make succeeds once the fault has passed.
     assert ActivityEnvironment().run(traffic.set_backend_capacity, input).changed
+
+
+def test_a_worker_bound_to_a_project_refuses_another(emulator):
+    clients = GcpClients.create(emulator.url, project="some-other-project")
+    with pytest.raises(ApplicationError) as error:
+        ActivityEnvironment().run(
+            TrafficActivities(clients).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=BACKEND)
+        )
+    assert error.value.non_retryable
+    assert "serves Google Cloud project 'some-other-project'" in error.value.message
+    assert emulator.requests() == []
