@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds until a new instance is HEALTHY")
     parser.add_argument("--state-file", default=None, help="JSON file that keeps the world across restarts")
     parser.add_argument("--wait-deadline", type=float, default=3.0, help="longest an operations.wait call blocks")
+    parser.add_argument("--dns-port", type=int, default=None, help="also answer DNS queries on this UDP port")
     args = parser.parse_args(argv)
     try:
         serve(
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
             warmup=args.warmup,
             state_file=args.state_file,
             wait_deadline=args.wait_deadline,
+            dns_port=args.dns_port,
         )
     except InvalidDocument as exc:
         sys.exit(f"emulator: cannot use the topology:\n{exc}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -13,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from emulator import admin, backend_services, dns, instance_groups, operations, traffic
 from emulator.core import Emulator, Settings
 from emulator.errors import ApiError, install_error_handlers, unexpected_error
+from emulator.nameserver import start_name_server
 from emulator.persistence import StateFileError, StateStore
 from emulator.requestlog import APPLIED, LoggedRequest, is_api_call, is_mutation
 from emulator.seed import seed_world
@@ -32,13 +35,16 @@ def create_app(
     warmup: float = 2.0,
     state_file: str | Path | None = None,
     wait_deadline: float = 3.0,
+    dns_address: tuple[str, int] | None = None,
 ) -> FastAPI:
     """An emulator seeded from ``topology``, or resumed from ``state_file`` when that exists.
 
     ``operation_delay``: seconds an operation or DNS change takes to be DONE;
     ``warmup``: seconds a new instance takes to serve;
     ``state_file``: JSON file the world is saved to after every change;
-    ``wait_deadline``: longest an ``operations.wait`` call blocks.
+    ``wait_deadline``: longest an ``operations.wait`` call blocks;
+    ``dns_address``: (host, UDP port) for a name server answering from the managed zones,
+    started with the app (port 0: any free port, then in ``app.state.dns_address``).
     Raises ``StateFileError`` when ``state_file`` is not a state file of this topology.
     """
     store = StateStore(state_file) if state_file is not None else None
@@ -53,7 +59,21 @@ def create_app(
     )
     emulator.save()
 
-    app = FastAPI(title="Evac Google Cloud emulator", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if dns_address is None:
+            yield
+            return
+        transport = await start_name_server(emulator, *dns_address)
+        app.state.dns_address = transport.get_extra_info("sockname")[:2]
+        try:
+            yield
+        finally:
+            transport.close()
+
+    app = FastAPI(
+        title="Evac Google Cloud emulator", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.state.emulator = emulator
     install_error_handlers(app)
     for router in (*GOOGLE_API_ROUTERS, admin.router, traffic.router):

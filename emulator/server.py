@@ -22,6 +22,7 @@ def serve(
     warmup: float = 2.0,
     state_file: str | Path | None = None,
     wait_deadline: float = 3.0,
+    dns_port: int | None = None,
 ) -> None:
     """Serve the emulator for the topology in ``topology_path`` until SIGINT or SIGTERM.
 
@@ -31,7 +32,8 @@ def serve(
     emulator wrote. ``operation_delay``:
     seconds an operation or DNS change takes to be DONE; ``warmup``: seconds a new instance
     takes to serve; ``state_file``: JSON file the world is kept in across restarts;
-    ``wait_deadline``: longest an ``operations.wait`` call blocks.
+    ``wait_deadline``: longest an ``operations.wait`` call blocks; ``dns_port``: also answer
+    DNS queries from the managed zones on this UDP port of ``host``.
 
     On SIGINT/SIGTERM the server stops accepting connections and answers the calls in
     flight before returning; a second signal stops it at once. (uvicorn then re-raises the
@@ -44,6 +46,7 @@ def serve(
         warmup=warmup,
         state_file=state_file,
         wait_deadline=wait_deadline,
+        dns_address=(host, dns_port) if dns_port is not None else None,
     )
     log.info("emulator.starting", project=topology.project, url=f"http://{host}:{port}")
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, ws="none", log_level="warning")).run()

@@ -33,6 +33,8 @@ class RunningEmulator:
     settings: Settings
     admin: httpx.Client
     """An httpx client based at ``url``, for the admin API and raw calls."""
+    dns_address: tuple[str, int] | None = None
+    """Where the UDP name server listens, when started with ``dns_address=``."""
 
     @property
     def project(self) -> str:
@@ -64,7 +66,7 @@ def running_emulator(topology: Topology, **options: Any) -> Iterator[RunningEmul
     """Serve ``create_app(topology, **options)`` until the block ends."""
     app = create_app(topology, **options)
     # Port 0: the system picks a free port, read back once the server listens.
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="none", log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="none", log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -76,7 +78,13 @@ def running_emulator(topology: Topology, **options: Any) -> Iterator[RunningEmul
         port = server.servers[0].sockets[0].getsockname()[1]
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, timeout=10) as admin:
-            yield RunningEmulator(url=url, topology=topology, settings=app.state.emulator.settings, admin=admin)
+            yield RunningEmulator(
+                url=url,
+                topology=topology,
+                settings=app.state.emulator.settings,
+                admin=admin,
+                dns_address=getattr(app.state, "dns_address", None),
+            )
     finally:
         server.should_exit = True
         thread.join(10)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query
 
 from emulator.core import Emulator, get_emulator
 from emulator.errors import ApiError
-from emulator.routing import answer
+from emulator.resolver import resolve
 from emulator.state import HEALTHY
 
 router = APIRouter(prefix="/emulator/v1")
@@ -47,33 +47,24 @@ async def traffic(backend_service: str, emulator: Emulator = Depends(get_emulato
     return {"backendService": backend_service, "served": total > 0, "regions": regions}
 
 
-def down_addresses(emulator: Emulator) -> set[str]:
-    """Addresses of topology regions that are in an outage."""
-    return {
-        binding.address
-        for service in emulator.topology.services.values()
-        for region, binding in service.regions.items()
-        if region in emulator.world.outages
-    }
-
-
 @router.get("/resolve")
-async def resolve(
+async def resolve_name(
     name: str = Query(description="DNS name; the final '.' is optional"),
     type_: str = Query("A", alias="type"),
     location: str | None = Query(None, description="The client's region, for geo routing policies"),
     emulator: Emulator = Depends(get_emulator),
 ) -> Any:
     """The answer a resolver gets now; for a routing policy, also how the policy chose it."""
-    fqdn = name if name.endswith(".") else name + "."
-    zones = [z for z in emulator.world.zones.values() if fqdn == z.dns_name or fqdn.endswith("." + z.dns_name)]
-    if not zones:
-        raise ApiError(404, "notFound", f"No managed zone holds '{fqdn}'.")
-    zone = max(zones, key=lambda z: len(z.dns_name))
-    record = zone.find(fqdn, type_)
-    if record is None:
-        raise ApiError(404, "notFound", f"Zone '{zone.name}' has no {type_} record named '{fqdn}'.")
-    found = {"name": fqdn, "type": type_, "zone": zone.name, "ttl": record.ttl}
-    if record.routing_policy is None:
-        return found | {"rrdatas": record.rrdatas}
-    return found | answer(record.routing_policy, location=location, down=down_addresses(emulator))
+    found = resolve(emulator, name, type_, location)
+    if found.zone is None:
+        raise ApiError(404, "notFound", f"No managed zone holds '{found.name}'.")
+    if found.record is None:
+        raise ApiError(404, "notFound", f"Zone '{found.zone.name}' has no {type_} record named '{found.name}'.")
+    return {
+        "name": found.name,
+        "type": type_,
+        "zone": found.zone.name,
+        "ttl": found.record.ttl,
+        "rrdatas": found.rrdatas,
+        **found.policy,
+    }

@@ -1,0 +1,58 @@
+"""What a DNS name resolves to now, from the managed zones: plain record sets answer their
+``rrdatas``; routing-policy record sets answer what their policy chooses, with targets in a
+region under an emulated outage counted as down. Used by ``/emulator/v1/resolve`` and by the
+UDP name server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.core import Emulator
+from emulator.routing import answer
+from emulator.state import RecordSet, Zone
+
+
+@dataclass(frozen=True)
+class Resolution:
+    name: str
+    """The fully qualified name asked for (with its final '.')."""
+    type: str
+    zone: Zone | None
+    """The most specific managed zone holding the name; None when no zone does."""
+    record: RecordSet | None
+    """The record set of that name and type; None when the zone has none."""
+    rrdatas: list[str] = field(default_factory=list)
+    policy: dict[str, Any] = field(default_factory=dict)
+    """How a routing policy chose the answer (empty for a plain record set)."""
+
+    @property
+    def name_exists(self) -> bool:
+        """Whether the zone has a record set of any type at the name (NODATA, not NXDOMAIN)."""
+        return self.zone is not None and any(r.name == self.name for r in self.zone.rrsets)
+
+
+def down_addresses(emulator: Emulator) -> set[str]:
+    """Addresses of topology regions that are in an outage."""
+    return {
+        binding.address
+        for service in emulator.topology.services.values()
+        for region, binding in service.regions.items()
+        if region in emulator.world.outages
+    }
+
+
+def resolve(emulator: Emulator, name: str, type_: str, location: str | None = None) -> Resolution:
+    fqdn = (name if name.endswith(".") else name + ".").lower()
+    zones = [z for z in emulator.world.zones.values() if fqdn == z.dns_name or fqdn.endswith("." + z.dns_name)]
+    if not zones:
+        return Resolution(fqdn, type_, zone=None, record=None)
+    zone = max(zones, key=lambda z: len(z.dns_name))
+    record = zone.find(fqdn, type_)
+    if record is None:
+        return Resolution(fqdn, type_, zone=zone, record=None)
+    if record.routing_policy is None:
+        return Resolution(fqdn, type_, zone=zone, record=record, rrdatas=list(record.rrdatas))
+    chosen = answer(record.routing_policy, location=location, down=down_addresses(emulator))
+    rrdatas = chosen.pop("rrdatas")
+    return Resolution(fqdn, type_, zone=zone, record=record, rrdatas=rrdatas, policy=chosen)
