@@ -13,38 +13,70 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, Strict, ValidationInfo, field_validator, model_validator
 
-from evac.documents import InvalidDocument, RawDocument, read_yaml, validate
-from evac.topology import Region, ResourceName, StrictModel, Topology
+from evac.documents import InvalidDocument, Problem, read_yaml, rule_violations, validate
+from evac.topology import Count, Region, ResourceName, StrictModel, Topology
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
+_HOW = "use seconds or text like '30s', '5m', '1h30m'"
+MAX_DURATION = timedelta(days=30)
 
 
 def parse_duration(value: Any) -> timedelta:
-    """``90``, ``"90s"``, ``"5m"``, ``"1h30m"`` -> timedelta. Refuses anything else."""
+    """``90``, ``"90"``, ``"90s"``, ``"5m"``, ``"1h30m"`` -> timedelta (to the microsecond, at most
+    30 days). Refuses anything else with a message saying what is wrong."""
     if isinstance(value, timedelta):
-        return value
+        return _bounded(value)
+    if value is None:
+        raise ValueError(f"no duration given ({_HOW})")
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or text like '30s', '5m', '1h30m'")
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
+        return _seconds(value)
     if isinstance(value, str):
-        match = _DURATION.match(value.strip())
+        text = value.strip()
+        if _SECONDS.match(text):
+            return _seconds(float(text))
+        match = _DURATION.match(text)
         if match and any(match.groups()):
             h, m, s = (float(g) if g else 0.0 for g in match.groups())
-            return timedelta(hours=h, minutes=m, seconds=s)
-    raise ValueError(f"'{value}' is not a duration (use seconds or text like '30s', '5m', '1h30m')")
+            return _seconds(h * 3600 + m * 60 + s)
+    raise ValueError(f"'{value}' is not a duration ({_HOW})")
+
+
+def _seconds(seconds: float) -> timedelta:
+    if seconds != seconds:  # NaN (math.isnan would overflow on a huge int)
+        raise ValueError(f"NaN is not a duration ({_HOW})")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError("a duration cannot be longer than 30 days (720h)")
+    return timedelta(seconds=seconds)
+
+
+def _bounded(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("a duration cannot be negative")
+    if value > MAX_DURATION:
+        raise ValueError("a duration cannot be longer than 30 days (720h)")
+    return value
 
 
 def format_duration(value: timedelta) -> str:
-    """The inverse of :func:`parse_duration`: ``"1h30m"``, ``"0.25s"``."""
-    h, rest = divmod(value.total_seconds(), 3600)
-    m, s = divmod(rest, 60)
-    text = "".join(f"{int(n)}{u}" for n, u in ((h, "h"), (m, "m")) if n)
-    return text + (f"{round(s, 6):g}s" if s or not text else "")
+    """The inverse of :func:`parse_duration`: ``"1h30m"``, ``"0.25s"``, ``"0.00001s"``.
+
+    Seconds are written in fixed point to the microsecond, so every duration round-trips exactly.
+    """
+    micros = value // timedelta(microseconds=1)
+    h, rest = divmod(micros, 3600 * 10**6)
+    m, rest = divmod(rest, 60 * 10**6)
+    s, us = divmod(rest, 10**6)
+    text = "".join(f"{n}{unit}" for n, unit in ((h, "h"), (m, "m")) if n)
+    if us:
+        return text + f"{s}.{us:06d}".rstrip("0") + "s"
+    return text + (f"{s}s" if s or not text else "")
 
 
 Duration = Annotated[
@@ -65,7 +97,13 @@ class ScaleTargetStep(_Step):
     """Resize the target region's instance group to at least ``min_size``."""
 
     kind: Literal["scale_target"]
-    min_size: int = Field(ge=1, le=1000)
+    min_size: Count = Field(ge=1, le=1000)
+
+
+def _longer_than_zero(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
 
 
 class VerifyHealthStep(_Step):
@@ -73,16 +111,15 @@ class VerifyHealthStep(_Step):
 
     kind: Literal["verify_health"]
     region: Region | None = Field(default=None, description="Defaults to the plan's target")
-    min_healthy: int = Field(ge=1, le=1000)
+    min_healthy: Count = Field(ge=1, le=1000)
     timeout: Duration = timedelta(minutes=5)
-    interval: Duration = timedelta(seconds=5)
+    interval: Annotated[Duration, AfterValidator(_longer_than_zero)] = timedelta(seconds=5)
 
     @model_validator(mode="after")
-    def _interval(self) -> "VerifyHealthStep":
-        if self.interval <= timedelta(0):
-            raise ValueError("interval must be longer than 0s")
+    def _timeout(self) -> "VerifyHealthStep":
         if self.timeout < self.interval:
-            raise ValueError("timeout must be at least one interval long")
+            message = f"timeout must be at least one interval ({format_duration(self.interval)}) long"
+            raise rule_violations(type(self).__name__, [(("timeout",), message)])
         return self
 
 
@@ -91,20 +128,22 @@ class DrainStep(_Step):
 
     kind: Literal["drain"]
     region: Region | None = Field(default=None, description="Defaults to the plan's source")
-    capacity_scaler: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Strict: YAML reads 'off' as false, and false must never become 0 (a full drain).
+    capacity_scaler: Annotated[float, Strict()] = Field(default=0.0, ge=0.0, le=1.0)
 
-    @model_validator(mode="after")
-    def _scaler(self) -> "DrainStep":
-        if 0.0 < self.capacity_scaler < 0.1:
+    @field_validator("capacity_scaler")
+    @classmethod
+    def _scaler(cls, value: float) -> float:
+        if 0.0 < value < 0.1:
             raise ValueError("capacity_scaler must be 0 or between 0.1 and 1.0 (Google Cloud's rule)")
-        return self
+        return value
 
 
 class ShiftDnsStep(_Step):
     """Make the service's DNS record hold the target region's address."""
 
     kind: Literal["shift_dns"]
-    ttl: int | None = Field(default=None, ge=1, le=86400, description="Defaults to the topology's ttl")
+    ttl: Count | None = Field(default=None, ge=1, le=86400, description="Defaults to the topology's ttl")
 
 
 class WaitStep(_Step):
@@ -124,7 +163,7 @@ STEP_KINDS = frozenset({"scale_target", "verify_health", "drain", "shift_dns", "
 class Guards(StrictModel):
     """Safety checks made in preflight and again just before each mutating step."""
 
-    min_healthy_target: int = Field(
+    min_healthy_target: Count = Field(
         default=1,
         ge=1,
         description="Healthy backends the target must have before traffic is drained or shifted to it",
@@ -134,17 +173,16 @@ class Guards(StrictModel):
 class Retries(StrictModel):
     """How hard Temporal retries a failing cloud call before the step (or its rollback) gives up."""
 
-    step_attempts: int = Field(default=6, ge=1, le=100)
-    rollback_attempts: int = Field(default=10, ge=1, le=1000, description="Rollback tries harder")
-    initial_interval: Duration = timedelta(seconds=1)
+    step_attempts: Count = Field(default=6, ge=1, le=100)
+    rollback_attempts: Count = Field(default=10, ge=1, le=1000, description="Rollback tries harder")
+    initial_interval: Annotated[Duration, AfterValidator(_longer_than_zero)] = timedelta(seconds=1)
     maximum_interval: Duration = timedelta(seconds=30)
 
     @model_validator(mode="after")
     def _intervals(self) -> "Retries":
-        if self.initial_interval <= timedelta(0):
-            raise ValueError("initial_interval must be longer than 0s")
         if self.maximum_interval < self.initial_interval:
-            raise ValueError("maximum_interval must not be shorter than initial_interval")
+            message = f"maximum_interval must not be shorter than initial_interval ({format_duration(self.initial_interval)})"
+            raise rule_violations(type(self).__name__, [(("maximum_interval",), message)])
         return self
 
 
@@ -166,15 +204,20 @@ class Plan(StrictModel):
             data["services"] = [data.pop("service")]
         return data
 
-    def structure_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        if self.source == self.target:
-            problems.append((("target",), f"the target must differ from the source ('{self.source}')"))
-        seen: set[str] = set()
+    @field_validator("target")
+    @classmethod
+    def _target_is_not_source(cls, target: str, info: ValidationInfo) -> str:
+        # A field rule, so that it is checked even when other fields (not the source) are wrong.
+        if target == info.data.get("source"):
+            raise ValueError(f"the target must differ from the source ('{target}')")
+        return target
+
+    def structure_problems(self) -> list[Problem]:
+        """Rules that need the whole valid plan (the field rules have been checked already)."""
+        problems: list[Problem] = []
         for i, service in enumerate(self.services):
-            if service in seen:
+            if service in self.services[:i]:
                 problems.append((("services", i), f"service '{service}' is listed twice"))
-            seen.add(service)
         for i, step in enumerate(self.steps):
             if isinstance(step, DrainStep) and step.region == self.target:
                 problems.append(
@@ -188,30 +231,26 @@ class Plan(StrictModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def check_plan(plan: Plan, topology: Topology) -> list[tuple[tuple[str | int, ...], str]]:
+def check_plan(plan: Plan, topology: Topology) -> list[Problem]:
     """Problems of a structurally valid plan against a topology, each with its location."""
     problems = plan.structure_problems()
-    for i, service in enumerate(plan.services):
+    for service in dict.fromkeys(plan.services):  # a service listed twice is checked once
+        i = plan.services.index(service)
         spec = topology.services.get(service)
         if spec is None:
             known = ", ".join(sorted(topology.services))
             problems.append((("services", i), f"unknown service '{service}' (the topology has: {known})"))
             continue
+        has = ", ".join(spec.regions)
         for key in ("source", "target"):
             region = getattr(plan, key)
             if region not in spec.regions:
-                problems.append(
-                    ((key,), f"service '{service}' has no region '{region}' (it has: {', '.join(spec.regions)})")
-                )
+                problems.append(((key,), f"service '{service}' has no region '{region}' (it has: {has})"))
         for j, step in enumerate(plan.steps):
             region = getattr(step, "region", None)
             if region is not None and region not in spec.regions:
-                problems.append((("steps", j, "region"), f"service '{service}' has no region '{region}'"))
+                problems.append((("steps", j, "region"), f"service '{service}' has no region '{region}' (it has: {has})"))
     return problems
-
-
-def _located(doc: RawDocument, problems: list[tuple[tuple[str | int, ...], str]]) -> InvalidDocument:
-    return InvalidDocument([doc.error(loc, message) for loc, message in problems])
 
 
 def load_plan(path: str | Path, topology: Topology | None = None) -> Plan:
@@ -220,10 +259,20 @@ def load_plan(path: str | Path, topology: Topology | None = None) -> Plan:
     Raises InvalidDocument carrying every error found, each with file, path and line.
     """
     doc = read_yaml(path)
-    plan = validate(doc, Plan, union_tags=STEP_KINDS)
+    errors = []
+    if "service" in doc.data and "services" in doc.data:
+        errors.append(doc.error(("service",), "give either 'service' or 'services', not both"))
+        doc.data = {key: value for key, value in doc.data.items() if key != "service"}
+    elif "service" in doc.data:
+        doc.written_as[("services", 0)] = ("service",)  # errors about the one service are at its key
+    try:
+        plan = validate(doc, Plan, union_tags=STEP_KINDS)
+    except InvalidDocument as invalid:
+        raise InvalidDocument(errors + invalid.errors) from None
     problems = check_plan(plan, topology) if topology is not None else plan.structure_problems()
-    if problems:
-        raise _located(doc, problems)
+    errors += [doc.error(loc, message) for loc, message in problems]
+    if errors:
+        raise InvalidDocument(errors)
     return plan
 
 

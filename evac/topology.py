@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from evac.documents import InvalidDocument, read_yaml, validate
+from evac.documents import InvalidDocument, Problem, read_yaml, rule_violations, validate
 
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _RESOURCE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -45,6 +45,15 @@ def _project(value: str) -> str:
 Region = Annotated[str, AfterValidator(_region)]
 ResourceName = Annotated[str, AfterValidator(_resource)]
 ProjectId = Annotated[str, AfterValidator(_project)]
+# A whole number that must be written as one: YAML reads true/false/yes/no/on/off as booleans,
+# and a boolean must never become a count of 1 or 0.
+Count = Annotated[int, Strict()]
+
+
+def _fully_qualified(value: str) -> str:
+    if not value.endswith("."):
+        raise ValueError(f"'{value}' must be fully qualified (end with '.')")
+    return value
 
 
 class StrictModel(BaseModel):
@@ -64,13 +73,14 @@ class RegionBinding(StrictModel):
     )
     address: str = Field(description="The address the DNS record holds when this region serves")
 
-    @model_validator(mode="after")
-    def _address_is_ip(self) -> "RegionBinding":
+    @field_validator("address")
+    @classmethod
+    def _address_is_ip(cls, value: str) -> str:
         try:
-            ipaddress.ip_address(self.address)
+            ipaddress.ip_address(value)
         except ValueError:
-            raise ValueError(f"address '{self.address}' is not an IPv4 or IPv6 address") from None
-        return self
+            raise ValueError(f"'{value}' is not an IPv4 or IPv6 address") from None
+        return value
 
     def group_url(self, project: str, region: str) -> str:
         return f"{COMPUTE_URL}/projects/{project}/regions/{region}/instanceGroups/{self.instance_group}"
@@ -80,15 +90,11 @@ class DnsBinding(StrictModel):
     """The DNS record that sends clients of a service to the serving region."""
 
     managed_zone: ResourceName
-    record: str = Field(description="Fully qualified record name, ending with '.'")
+    record: Annotated[str, AfterValidator(_fully_qualified)] = Field(
+        description="Fully qualified record name, ending with '.'"
+    )
     type: Literal["A", "AAAA"] = "A"
-    ttl: int = Field(default=300, ge=1, le=86400)
-
-    @model_validator(mode="after")
-    def _fqdn(self) -> "DnsBinding":
-        if not self.record.endswith("."):
-            raise ValueError(f"record '{self.record}' must be fully qualified (end with '.')")
-        return self
+    ttl: Count = Field(default=300, ge=1, le=86400)
 
 
 class ServiceTopology(StrictModel):
@@ -98,32 +104,42 @@ class ServiceTopology(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ServiceTopology":
+        problems: list[Problem] = []
         if self.primary_region not in self.regions:
-            raise ValueError(f"primary_region '{self.primary_region}' is not one of its regions")
-        want = 4 if self.dns.type == "A" else 6
-        for region, binding in self.regions.items():
-            if ipaddress.ip_address(binding.address).version != want:
-                raise ValueError(
-                    f"regions.{region}.address '{binding.address}' does not fit a DNS record of type {self.dns.type}"
+            problems.append(
+                (
+                    ("primary_region",),
+                    f"'{self.primary_region}' is not one of the service's regions (it has: {', '.join(self.regions)})",
                 )
+            )
+        version = 4 if self.dns.type == "A" else 6
+        region_of: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
+        for region, binding in self.regions.items():
+            where = ("regions", region, "address")
+            address = ipaddress.ip_address(binding.address)
+            if address.version != version:
+                problems.append(
+                    (where, f"'{binding.address}' is not an IPv{version} address, as a DNS record of type {self.dns.type} needs")
+                )
+            elif address in region_of:
+                problems.append(
+                    (where, f"'{binding.address}' is also the address of {region_of[address]}: shifting DNS between them would change nothing")
+                )
+            region_of.setdefault(address, region)
+        if problems:
+            raise rule_violations(type(self).__name__, problems)
         return self
 
 
 class ManagedZone(StrictModel):
-    dns_name: str = Field(description="The zone's DNS name, ending with '.'")
-
-    @model_validator(mode="after")
-    def _fqdn(self) -> "ManagedZone":
-        if not self.dns_name.endswith("."):
-            raise ValueError(f"dns_name '{self.dns_name}' must be fully qualified (end with '.')")
-        return self
+    dns_name: Annotated[str, AfterValidator(_fully_qualified)] = Field(description="The zone's DNS name, ending with '.'")
 
 
 class EmulatorSeed(StrictModel):
     """How the emulator sizes the world it builds from this topology (ignored in production)."""
 
-    default_group_size: int = Field(default=2, ge=0, le=1000)
-    group_sizes: dict[str, int] = Field(
+    default_group_size: Count = Field(default=2, ge=0, le=1000)
+    group_sizes: dict[str, Annotated[Count, Field(ge=0)]] = Field(
         default_factory=dict, description="Initial size per '<region>/<instance_group>'"
     )
 
@@ -144,7 +160,7 @@ class Topology(StrictModel):
                 problems.append(
                     (("services", name, "dns", "managed_zone"), f"zone '{service.dns.managed_zone}' is not in dns_zones")
                 )
-            elif not (service.dns.record == zone.dns_name or service.dns.record.endswith("." + zone.dns_name)):
+            elif not _inside(service.dns.record, zone.dns_name):
                 problems.append(
                     (("services", name, "dns", "record"), f"'{service.dns.record}' is not inside zone '{zone.dns_name}'")
                 )
@@ -156,6 +172,12 @@ class Topology(StrictModel):
                     (("emulator", "group_sizes", key), "names no '<region>/<instance_group>' of any service")
                 )
         return problems
+
+
+def _inside(record: str, zone: str) -> bool:
+    """Whether a DNS name is the zone's apex or below it (DNS names ignore case)."""
+    record, zone = record.lower(), zone.lower()
+    return record == zone or record.endswith("." + zone)
 
 
 def load_topology(path: str | Path) -> Topology:

@@ -44,12 +44,3 @@ def only_error(load, path: Path, *args) -> DocumentError:
     errors = errors_of(load, path, *args)
     assert len(errors) == 1, errors
     return errors[0]
-
-
-def assert_within(err: DocumentError, path: str, first_line: int, last_line: int, message: str) -> None:
-    """For errors whose place is known only to the enclosing mapping (see the report's findings):
-    the path starts at ``path`` and the line falls inside the block, without pinning the
-    imprecise part, so a more precise location keeps passing."""
-    assert err.path == path or err.path.startswith(path + ".") or err.path.startswith(path + "["), err
-    assert err.line is not None and first_line <= err.line <= last_line, err
-    assert err.message == message, err

@@ -10,7 +10,7 @@ import pytest
 from evac.documents import DocumentError
 from evac.topology import Topology, load_topology
 from tests.conftest import DEMO
-from tests.unit.docs import assert_within, edit, errors_of, line_of, only_error, write
+from tests.unit.docs import edit, errors_of, line_of, only_error, write
 
 TOPOLOGY = """\
 # A topology for the tests.
@@ -107,15 +107,16 @@ def test_record_at_the_zone_apex_is_inside_the_zone(tmp_path: Path) -> None:
 
 def test_bad_region_name_as_a_region_key(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "      us-central1:\n", "      us_central1:\n")
-    (err,) = errors(tmp_path, text)[1]
-    # The key itself is what is wrong: its line, and a path starting at it (see findings for '.[key]').
-    assert_within(
-        err,
-        "services.checkout.regions.us_central1",
-        line_of(text, "us_central1:"),
-        line_of(text, "us_central1:"),
-        "'us_central1' is not a Google Cloud region name (like europe-west1)",
-    )
+    f, errs = errors(tmp_path, text)
+    # The key itself is what is wrong: its path and its line.
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.regions.us_central1",
+            "'us_central1' is not a Google Cloud region name (like europe-west1)",
+            line_of(text, "us_central1:"),
+        )
+    ]
 
 
 def test_bad_primary_region_name(tmp_path: Path) -> None:
@@ -154,40 +155,41 @@ def test_bad_resource_name(tmp_path: Path) -> None:
 
 def test_address_that_is_not_an_ip(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "address: 203.0.113.10", "address: checkout.example.com")
-    (err,) = errors(tmp_path, text)[1]
-    # Located at the region today; see findings (should be ...europe-west1.address on its own line).
-    assert_within(
-        err,
-        "services.checkout.regions.europe-west1",
-        line_of(text, "instance_group: checkout-ew1") - 2,  # the europe-west1: key
-        line_of(text, "address: checkout.example.com"),
-        "address 'checkout.example.com' is not an IPv4 or IPv6 address",
-    )
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.regions.europe-west1.address",
+            "'checkout.example.com' is not an IPv4 or IPv6 address",
+            line_of(text, "address: checkout.example.com"),
+        )
+    ]
 
 
 def test_ipv6_address_in_an_a_record_service(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "address: 198.51.100.10", "address: 2001:db8::10")
-    (err,) = errors(tmp_path, text)[1]
-    # Located at the service today; see findings (should be ...us-central1.address).
-    assert_within(
-        err,
-        "services.checkout",
-        line_of(text, "  checkout:"),
-        line_of(text, "address: 2001:db8::10"),
-        "regions.us-central1.address '2001:db8::10' does not fit a DNS record of type A",
-    )
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.regions.us-central1.address",
+            "'2001:db8::10' is not an IPv4 address, as a DNS record of type A needs",
+            line_of(text, "address: 2001:db8::10"),
+        )
+    ]
 
 
 def test_ipv4_address_in_an_aaaa_record_service(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "address: 2001:db8:1::20", "address: 198.51.100.20")
-    (err,) = errors(tmp_path, text)[1]
-    assert_within(
-        err,
-        "services.catalog",
-        line_of(text, "  catalog:"),
-        line_of(text, "address: 198.51.100.20"),
-        "regions.us-east1.address '198.51.100.20' does not fit a DNS record of type AAAA",
-    )
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.catalog.regions.us-east1.address",
+            "'198.51.100.20' is not an IPv6 address, as a DNS record of type AAAA needs",
+            line_of(text, "address: 198.51.100.20"),
+        )
+    ]
 
 
 def test_record_type_other_than_a_or_aaaa(tmp_path: Path) -> None:
@@ -210,14 +212,28 @@ def test_ttl_out_of_range(tmp_path: Path) -> None:
 
 def test_record_that_is_not_fully_qualified(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "record: checkout.shop.example.com.", "record: checkout.shop.example.com")
-    (err,) = errors(tmp_path, text)[1]
-    assert_within(
-        err,
-        "services.checkout.dns",
-        line_of(text, "record: checkout") - 2,
-        line_of(text, "record: checkout"),
-        "record 'checkout.shop.example.com' must be fully qualified (end with '.')",
-    )
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.dns.record",
+            "'checkout.shop.example.com' must be fully qualified (end with '.')",
+            line_of(text, "record: checkout"),
+        )
+    ]
+
+
+def test_zone_dns_name_that_is_not_fully_qualified(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "dns_name: shop.example.com.", "dns_name: shop.example.com")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "dns_zones.shop-zone.dns_name",
+            "'shop.example.com' must be fully qualified (end with '.')",
+            line_of(text, "dns_name:"),
+        )
+    ]
 
 
 def test_service_with_one_region(tmp_path: Path) -> None:
@@ -263,15 +279,15 @@ def test_missing_dns_of_a_service(tmp_path: Path) -> None:
 
 def test_primary_region_not_among_regions(tmp_path: Path) -> None:
     text = in_service(TOPOLOGY, "catalog", "primary_region: europe-west1", "primary_region: us-central1")
-    (err,) = errors(tmp_path, text)[1]
-    # Located at the service today; see findings (should be services.catalog.primary_region).
-    assert_within(
-        err,
-        "services.catalog",
-        line_of(text, "  catalog:"),
-        line_of(text, "primary_region: us-central1"),
-        "primary_region 'us-central1' is not one of its regions",
-    )
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.catalog.primary_region",
+            "'us-central1' is not one of the service's regions (it has: europe-west1, us-east1)",
+            line_of(text, "primary_region: us-central1"),
+        )
+    ]
 
 
 def test_managed_zone_not_in_dns_zones(tmp_path: Path) -> None:
