@@ -614,3 +614,46 @@ def test_loaded_steps_have_their_types(tmp_path: Path, demo_topology: Topology) 
     plan: Plan = load_plan(plan_file(tmp_path, PLAN), demo_topology)
     assert isinstance(plan.steps[1], VerifyHealthStep)
     assert isinstance(plan.steps[3], WaitStep) and plan.steps[3].duration.total_seconds() == 3
+
+
+# --- YAML booleans are never numbers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "expected"),
+    [
+        ("min_size: 3", "min_size: true", "steps[0].min_size", "an integer"),
+        ("min_healthy: 3", "min_healthy: yes", "steps[1].min_healthy", "an integer"),
+        ("capacity_scaler: 0.5", "capacity_scaler: off", "steps[2].capacity_scaler", "a number"),
+        ("capacity_scaler: 0.5", "capacity_scaler: on", "steps[2].capacity_scaler", "a number"),
+        ("capacity_scaler: 0.5", "capacity_scaler: false", "steps[2].capacity_scaler", "a number"),
+        ("    kind: shift_dns\n", "    kind: shift_dns\n    ttl: true\n", "steps[4].ttl", "an integer"),
+        ("steps:\n", "guards: {min_healthy_target: true}\nsteps:\n", "guards.min_healthy_target", "an integer"),
+        ("steps:\n", "retries: {step_attempts: on}\nsteps:\n", "retries.step_attempts", "an integer"),
+        ("steps:\n", "retries: {rollback_attempts: yes}\nsteps:\n", "retries.rollback_attempts", "an integer"),
+        ("duration: 3s", "duration: off", "steps[3].duration", None),
+    ],
+)
+def test_a_yaml_boolean_is_never_taken_for_a_number(
+    tmp_path: Path, demo_topology: Topology, old: str, new: str, path: str, expected: str | None
+) -> None:
+    text = edit(PLAN, old, new)
+    err = only_error(load_plan, plan_file(tmp_path, text), demo_topology)
+    written = next(line for line in new.splitlines() if line not in old)
+    assert (err.path, err.line) == (path, line_of(text, written))
+    if expected is None:
+        assert err.message == "a duration is a number of seconds or text like '30s', '5m', '1h30m'"
+    else:
+        assert err.message == f"expected {expected}, not a boolean (YAML reads true/false/yes/no/on/off as booleans)"
+
+
+@pytest.mark.parametrize(("written", "value"), [("3.0", None), ("'3'", None), ("3", 3)])
+def test_counts_are_whole_numbers_written_as_numbers(
+    tmp_path: Path, demo_topology: Topology, written: str, value: int | None
+) -> None:
+    text = edit(PLAN, "min_size: 3", f"min_size: {written}")
+    path = plan_file(tmp_path, text)
+    if value is not None:
+        assert load_plan(path, demo_topology).steps[0].min_size == value
+    else:
+        assert only_error(load_plan, path, demo_topology).message == "Input should be a valid integer"

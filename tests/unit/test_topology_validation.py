@@ -408,3 +408,21 @@ def test_missing_top_level_key(tmp_path: Path, missing: str) -> None:
     text = text.replace("project: {}", "project: evac-test")
     f, errs = errors(tmp_path, text)
     assert DocumentError(f, missing, "required key is missing", 1) in errs
+
+
+# --- YAML booleans are never numbers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("ttl: 300", "ttl: yes", "services.checkout.dns.ttl"),
+        ("default_group_size: 2", "default_group_size: off", "emulator.default_group_size"),
+        ("us-central1/checkout-uc1: 1", "us-central1/checkout-uc1: true", "emulator.group_sizes.us-central1/checkout-uc1"),
+    ],
+)
+def test_a_yaml_boolean_is_never_taken_for_a_number(tmp_path: Path, old: str, new: str, path: str) -> None:
+    text = edit(TOPOLOGY, old, new)
+    f, errs = errors(tmp_path, text)
+    message = "expected an integer, not a boolean (YAML reads true/false/yes/no/on/off as booleans)"
+    assert errs == [DocumentError(f, path, message, line_of(text, new))]
