@@ -135,9 +135,12 @@ def _key_problems(node: yaml.Node, loc: tuple[str | int, ...], seen: set[int]) -
             line = key.start_mark.line + 1
             if key.tag == _MERGE:
                 continue
-            if not isinstance(key, yaml.ScalarNode) or key.tag != _TEXT:
-                written = key.value if isinstance(key, yaml.ScalarNode) else "(a collection)"
-                found.append(((*loc, str(written)), "invalid key: a key must be text (quote it)", line))
+            if not isinstance(key, yaml.ScalarNode):
+                found.append((loc, "invalid key: a key must be text, not a list or mapping", line))
+                continue
+            if key.tag != _TEXT:  # 1, yes, ~, 2024-01-01 ...
+                message = f"invalid key: a key must be text (write it quoted: '{key.value}')"
+                found.append(((*loc, key.value), message, line))
                 continue
             if key.value in first_line:
                 found.append(

@@ -516,12 +516,35 @@ def test_empty_file(tmp_path: Path, demo_topology: Topology, text: str) -> None:
     assert errors_of(load_plan, path, demo_topology) == [DocumentError(str(path), "(document)", "the file is empty")]
 
 
-def test_invalid_yaml_reports_its_line(tmp_path: Path, demo_topology: Topology) -> None:
+def test_invalid_yaml_reports_its_line_and_where_the_construct_began(
+    tmp_path: Path, demo_topology: Topology
+) -> None:
     # The step's keys are indented less than the step: YAML cannot parse that.
     text = edit(PLAN, "    duration: 3s", "  duration: 3s")
-    err = only_error(load_plan, plan_file(tmp_path, text), demo_topology)
-    assert (err.path, err.line) == ("(document)", line_of(text, "  duration: 3s"))
-    assert err.message.startswith("not valid YAML: ")
+    path = plan_file(tmp_path, text)
+    assert errors_of(load_plan, path, demo_topology) == [
+        DocumentError(
+            str(path),
+            "(document)",
+            "not valid YAML: expected <block end>, but found '?' "
+            f"(while parsing a block collection that began on line {line_of(text, 'steps:') + 1})",
+            line_of(text, "  duration: 3s"),
+        )
+    ]
+
+
+def test_unclosed_flow_list_names_the_line_it_began_on(tmp_path: Path, demo_topology: Topology) -> None:
+    text = edit(PLAN, "services: [checkout, catalog]", "services: [checkout, catalog")
+    path = plan_file(tmp_path, text)
+    assert errors_of(load_plan, path, demo_topology) == [
+        DocumentError(
+            str(path),
+            "(document)",
+            "not valid YAML: expected ',' or ']', but got ':' "
+            f"(while parsing a flow sequence that began on line {line_of(text, 'services:')})",
+            line_of(text, "source:"),
+        )
+    ]
 
 
 def test_tab_indentation_reports_its_line(tmp_path: Path, demo_topology: Topology) -> None:
@@ -657,3 +680,74 @@ def test_counts_are_whole_numbers_written_as_numbers(
         assert load_plan(path, demo_topology).steps[0].min_size == value
     else:
         assert only_error(load_plan, path, demo_topology).message == "Input should be a valid integer"
+
+
+# --- keys: repeated, or not text ----------------------------------------------------------------
+
+
+def test_repeated_top_level_key_is_refused_at_the_repetition(tmp_path: Path, demo_topology: Topology) -> None:
+    text = edit(PLAN, "target: us-central1\n", "target: us-central1\nsource: us-east1  # again\n")
+    path = plan_file(tmp_path, text)
+    assert errors_of(load_plan, path, demo_topology) == [
+        DocumentError(
+            str(path), "source", f"duplicate key (first given on line {line_of(text, 'source: europe')})", line_of(text, "# again")
+        )
+    ]
+
+
+def test_repeated_keys_are_refused_at_any_depth_all_at_once(tmp_path: Path, demo_topology: Topology) -> None:
+    text = edit(PLAN, "    capacity_scaler: 0.5\n", "    capacity_scaler: 0.5\n    capacity_scaler: 0  # again\n")
+    text = edit(text, "steps:\n", 'retries: {step_attempts: 3, "step_attempts": 4}\nsteps:\n')
+    path = plan_file(tmp_path, text)
+    f = str(path)
+    assert errors_of(load_plan, path, demo_topology) == [
+        DocumentError(
+            f, "retries.step_attempts", f"duplicate key (first given on line {line_of(text, 'retries:')})", line_of(text, "retries:")
+        ),
+        DocumentError(
+            f,
+            "steps[2].capacity_scaler",
+            f"duplicate key (first given on line {line_of(text, 'capacity_scaler: 0.5')})",
+            line_of(text, "# again"),
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("key", "path"), [("1", "1"), ("yes", "yes"), ("~", "~"), ("2024-01-01", "2024-01-01")])
+def test_a_key_that_is_not_text_is_refused_on_its_line(
+    tmp_path: Path, demo_topology: Topology, key: str, path: str
+) -> None:
+    text = edit(PLAN, "    duration: 3s\n", f"    duration: 3s\n    {key}: 4\n")
+    file = plan_file(tmp_path, text)
+    assert errors_of(load_plan, file, demo_topology) == [
+        DocumentError(
+            str(file),
+            f"steps[3].{path}",
+            f"invalid key: a key must be text (write it quoted: '{key}')",
+            line_of(text, f"    {key}: 4"),
+        )
+    ]
+
+
+def test_a_quoted_key_that_looks_like_a_number_is_text(tmp_path: Path, demo_topology: Topology) -> None:
+    text = edit(PLAN, "    duration: 3s\n", "    duration: 3s\n    '1': 4\n")
+    path = plan_file(tmp_path, text)
+    assert errors_of(load_plan, path, demo_topology) == [
+        DocumentError(str(path), "steps[3].1", "unknown key", line_of(text, "'1': 4"))
+    ]
+
+
+def test_a_merge_key_is_not_a_repeated_key(tmp_path: Path, demo_topology: Topology) -> None:
+    text = edit(PLAN, "steps:\n", "retries: &retries {step_attempts: 3}\nguards: {<<: {}, min_healthy_target: 2}\nsteps:\n")
+    plan = load_plan(plan_file(tmp_path, text), demo_topology)
+    assert plan.retries.step_attempts == 3 and plan.guards.min_healthy_target == 2
+
+
+def test_errors_are_listed_in_line_order(tmp_path: Path) -> None:
+    text = edit(PLAN, "    kind: shift_dns\n", "    kind: shift_dns\n    ttl: 0\n")
+    text = edit(text, "min_size: 3", "min_size: 0")
+    text = edit(text, "name: test-failover", "name: Test_Failover")
+    text = edit(text, "steps:\n", "retries: {step_attempts: 0}\nsteps:\n")
+    errors = errors_of(load_plan, plan_file(tmp_path, text))
+    assert [e.path for e in errors] == ["name", "retries.step_attempts", "steps[0].min_size", "steps[4].ttl"]
+    assert [e.line for e in errors] == sorted(e.line for e in errors)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evac.documents import DocumentError
+from evac.documents import DocumentError, format_path
 from evac.topology import Topology, load_topology
 from tests.conftest import DEMO
 from tests.unit.docs import edit, errors_of, line_of, only_error, write
@@ -117,6 +117,12 @@ def test_bad_region_name_as_a_region_key(tmp_path: Path) -> None:
             line_of(text, "us_central1:"),
         )
     ]
+
+
+def test_a_path_through_a_dictionary_key_ends_at_the_key() -> None:
+    assert format_path(("services", "checkout", "regions", "us_central1", "[key]")) == (
+        "services.checkout.regions.us_central1"
+    )
 
 
 def test_bad_primary_region_name(tmp_path: Path) -> None:
@@ -397,9 +403,53 @@ def test_topology_that_is_a_list(tmp_path: Path) -> None:
 
 def test_topology_with_invalid_yaml(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "    dns_name: shop.example.com.", "    dns_name: 'shop.example.com.")
-    err = only_error(load_topology, topology_file(tmp_path, text))
-    assert err.path == "(document)" and err.message.startswith("not valid YAML: ")
-    assert err.line is not None and err.line >= line_of(text, "dns_name:")
+    f, errs = errors(tmp_path, text)
+    # The quote runs to the end of the file: where it began is what the user needs.
+    assert errs == [
+        DocumentError(
+            f,
+            "(document)",
+            "not valid YAML: found unexpected end of stream "
+            f"(while scanning a quoted scalar that began on line {line_of(text, 'dns_name:')})",
+            len(text.splitlines()) + 1,
+        )
+    ]
+
+
+def test_empty_topology(tmp_path: Path) -> None:
+    f, errs = errors(tmp_path, "# nothing yet\n")
+    assert errs == [DocumentError(f, "(document)", "the file is empty")]
+
+
+def test_repeated_key_deep_inside_a_service(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "address: 198.51.100.10\n", "address: 198.51.100.10\n        address: 198.51.100.11\n")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.regions.us-central1.address",
+            f"duplicate key (first given on line {line_of(text, '198.51.100.10')})",
+            line_of(text, "198.51.100.11"),
+        )
+    ]
+
+
+def test_repeated_service_is_refused(tmp_path: Path) -> None:
+    catalog = TOPOLOGY[TOPOLOGY.index("  catalog:\n") : TOPOLOGY.index("emulator:")]
+    text = edit(TOPOLOGY, "emulator:\n", catalog + "emulator:\n")
+    f, errs = errors(tmp_path, text)
+    lines = [i for i, line in enumerate(text.splitlines(), 1) if line == "  catalog:"]
+    assert errs == [DocumentError(f, "services.catalog", f"duplicate key (first given on line {lines[0]})", lines[1])]
+
+
+def test_a_group_sizes_key_that_is_not_text(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "us-central1/checkout-uc1: 1\n", "us-central1/checkout-uc1: 1\n    12: 1\n")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f, "emulator.group_sizes.12", "invalid key: a key must be text (write it quoted: '12')", line_of(text, "12: 1")
+        )
+    ]
 
 
 @pytest.mark.parametrize("missing", ["project", "dns_zones", "services"])
