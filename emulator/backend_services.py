@@ -13,7 +13,7 @@ import pydantic
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from emulator.core import Emulator, get_emulator
-from emulator.errors import condition_not_met, invalid, not_found, validation_error
+from emulator.errors import condition_not_met, invalid, validation_error
 from emulator.listing import compute_list
 from emulator.merge_patch import merge_patch
 from emulator.operations import operation_json
@@ -120,7 +120,7 @@ def _write_backend_service(
     updated = _checked_backend_service(current, body, emulator.world, replace=replace)
 
     def apply() -> None:
-        emulator.world.backend_services[name] = updated
+        emulator.world.backend_services[current.name] = updated
 
     op = emulator.mutate(
         request,
@@ -256,8 +256,4 @@ async def list_health_checks(
 
 @router.get("/global/healthChecks/{health_check}")
 async def get_health_check(project: str, health_check: str, emulator: Emulator = Depends(get_emulator)) -> Any:
-    emulator.check_project(project)
-    check = emulator.world.health_checks.get(health_check)
-    if check is None:
-        raise not_found(f"projects/{project}/global/healthChecks/{health_check}")
-    return health_check_json(check, project)
+    return health_check_json(emulator.health_check(project, health_check), project)

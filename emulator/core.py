@@ -6,7 +6,8 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Iterable
+from typing import Callable, Protocol, TypeVar
 
 from fastapi import Request
 
@@ -15,7 +16,7 @@ from emulator.faults import FaultBook, operation_fault
 from emulator.persistence import StateStore
 from emulator.requestlog import APPLIED, RequestLog
 from emulator.seed import seed_world
-from emulator.state import BackendService, ManagedGroup, Operation, World, Zone
+from emulator.state import BackendService, HealthCheck, ManagedGroup, Operation, World, Zone
 from evac.topology import Topology
 
 
@@ -57,23 +58,32 @@ class Emulator:
         if project != self.world.project:
             raise not_found(f"projects/{project}")
 
+    # Google APIs address a resource by its name or by its numeric id.
+
     def backend_service(self, project: str, name: str) -> BackendService:
         self.check_project(project)
-        service = self.world.backend_services.get(name)
+        service = _by_name_or_id(self.world.backend_services.values(), name)
         if service is None:
             raise not_found(f"projects/{project}/global/backendServices/{name}")
         return service
 
+    def health_check(self, project: str, name: str) -> HealthCheck:
+        self.check_project(project)
+        check = _by_name_or_id(self.world.health_checks.values(), name)
+        if check is None:
+            raise not_found(f"projects/{project}/global/healthChecks/{name}")
+        return check
+
     def group(self, project: str, region: str, name: str) -> ManagedGroup:
         self.check_project(project)
-        group = self.world.groups.get(f"{region}/{name}")
+        group = _by_name_or_id((g for g in self.world.groups.values() if g.region == region), name)
         if group is None:
             raise not_found(f"projects/{project}/regions/{region}/instanceGroupManagers/{name}")
         return group
 
     def zone(self, project: str, name: str) -> Zone:
         self.check_project(project)
-        zone = self.world.zones.get(name)
+        zone = _by_name_or_id(self.world.zones.values(), name)
         if zone is None:
             raise not_found(f"projects/{project}/managedZones/{name}")
         return zone
@@ -147,6 +157,18 @@ class Emulator:
         if request_id is not None:
             self.world.request_ids[request_id] = op.name
         return op
+
+
+class _Named(Protocol):
+    name: str
+    id: int
+
+
+N = TypeVar("N", bound=_Named)
+
+
+def _by_name_or_id(resources: Iterable[N], name_or_id: str) -> N | None:
+    return next((r for r in resources if name_or_id in (r.name, str(r.id))), None)
 
 
 def get_emulator(request: Request) -> Emulator:

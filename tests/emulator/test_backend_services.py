@@ -4,6 +4,7 @@ fingerprints and request ids, capacity-scaler rules, health."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from google.api_core import exceptions
@@ -227,3 +228,31 @@ def test_health_checks_are_served_and_must_exist_to_be_referenced(compute: Compu
     changed.health_checks[0] = check.self_link.replace(f"{SERVICE}-hc", "missing-hc")
     with pytest.raises(exceptions.BadRequest):
         _patch(compute, changed)
+
+
+def test_a_backend_service_is_also_addressed_by_its_numeric_id(
+    emulator: RunningEmulator, compute: ComputeClients
+) -> None:
+    by_name = _get(compute)
+    by_id = compute.backend_services.get(project=compute.project, backend_service=str(by_name.id))
+    drained = _with_scalers(by_id, **{"europe-west1": 0.0})
+
+    compute.backend_services.patch(
+        project=compute.project, backend_service=str(by_name.id), backend_service_resource=drained
+    )
+
+    assert by_id.self_link == by_name.self_link
+    assert list(emulator.state()["backendServices"]) == ["catalog-backend", "checkout-backend"]
+    assert _scalers(emulator)[EW1] == 0.0
+
+
+def test_concurrent_retries_with_one_request_id_apply_once(emulator: RunningEmulator, compute: ComputeClients) -> None:
+    request_id = str(uuid.uuid4())
+    drain = _with_scalers(_get(compute), **{"europe-west1": 0.0})
+
+    with ThreadPoolExecutor(8) as pool:
+        operations = list(pool.map(lambda _: _patch(compute, drain, request_id=request_id).name, range(8)))
+
+    assert len(set(operations)) == 1
+    effects = sorted(r["effect"] for r in emulator.requests() if r["method"] == "PATCH")
+    assert effects == ["applied"] + ["duplicate requestId: returned existing operation"] * 7

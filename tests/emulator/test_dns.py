@@ -156,3 +156,13 @@ def test_changes_are_listed_newest_first_on_request(emulator: RunningEmulator, z
 
     assert [c["id"] for c in newest] == [change.name]
     assert [c.name for c in zone.list_changes()] == ["0", change.name]
+
+
+def test_a_zone_is_also_addressed_by_its_numeric_id(emulator: RunningEmulator, dns: cloud_dns.Client) -> None:
+    seeded = next(iter(dns.list_zones()))
+
+    by_id = dns.zone(seeded.zone_id, "shop.example.com.")
+    by_id.reload()
+
+    assert (by_id.dns_name, by_id.zone_id) == ("shop.example.com.", seeded.zone_id)
+    assert (RECORD, "A") in _records(by_id)
