@@ -751,3 +751,41 @@ def test_errors_are_listed_in_line_order(tmp_path: Path) -> None:
     errors = errors_of(load_plan, plan_file(tmp_path, text))
     assert [e.path for e in errors] == ["name", "retries.step_attempts", "steps[0].min_size", "steps[4].ttl"]
     assert [e.line for e in errors] == sorted(e.line for e in errors)
+
+
+# --- rules are checked even when some fields are wrong ----------------------------------------
+
+
+def test_target_equal_to_source_is_reported_with_field_errors(tmp_path: Path, demo_topology: Topology) -> None:
+    text = edit(PLAN, "target: us-central1", "target: europe-west1")
+    text = edit(text, "min_size: 3", "min_size: 0")
+    path = plan_file(tmp_path, text)
+    assert errors_of(load_plan, path, demo_topology) == [
+        DocumentError(
+            str(path), "target", "the target must differ from the source ('europe-west1')", line_of(text, "target:")
+        ),
+        DocumentError(
+            str(path), "steps[0].min_size", "Input should be greater than or equal to 1", line_of(text, "min_size:")
+        ),
+    ]
+
+
+def test_step_rules_are_reported_with_errors_of_other_steps(tmp_path: Path, demo_topology: Topology) -> None:
+    text = edit(PLAN, "min_size: 3", "min_size: 0")
+    text = edit(text, "timeout: 2m", "timeout: 0.5s")
+    text = edit(text, "capacity_scaler: 0.5", "capacity_scaler: 0.05")
+    errors = errors_of(load_plan, plan_file(tmp_path, text), demo_topology)
+    assert [(e.path, e.line) for e in errors] == [
+        ("steps[0].min_size", line_of(text, "min_size:")),
+        ("steps[1].timeout", line_of(text, "timeout:")),
+        ("steps[2].capacity_scaler", line_of(text, "capacity_scaler:")),
+    ]
+
+
+def test_rules_that_need_the_whole_plan_wait_for_its_fields(tmp_path: Path, demo_topology: Topology) -> None:
+    # A repeated service, a drain of the target and the checks against the topology need a valid plan:
+    # they are reported once its field errors are fixed.
+    text = edit(PLAN, "services: [checkout, catalog]", "services: [checkout, checkout, cart]")
+    text = edit(text, "min_size: 3", "min_size: 0")
+    errors = errors_of(load_plan, plan_file(tmp_path, text), demo_topology)
+    assert [e.path for e in errors] == ["steps[0].min_size"]

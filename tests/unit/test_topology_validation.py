@@ -476,3 +476,97 @@ def test_a_yaml_boolean_is_never_taken_for_a_number(tmp_path: Path, old: str, ne
     f, errs = errors(tmp_path, text)
     message = "expected an integer, not a boolean (YAML reads true/false/yes/no/on/off as booleans)"
     assert errs == [DocumentError(f, path, message, line_of(text, new))]
+
+
+# --- rules of a service --------------------------------------------------------------------------
+
+
+def test_negative_group_size_is_refused(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "us-central1/checkout-uc1: 1", "us-central1/checkout-uc1: -1")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "emulator.group_sizes.us-central1/checkout-uc1",
+            "Input should be greater than or equal to 0",
+            line_of(text, "checkout-uc1: -1"),
+        )
+    ]
+
+
+def test_group_size_zero_is_accepted(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "us-central1/checkout-uc1: 1", "us-central1/checkout-uc1: 0")
+    assert load_topology(topology_file(tmp_path, text)).emulator.group_sizes == {"us-central1/checkout-uc1": 0}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "service", "region", "first"),
+    [
+        ("address: 198.51.100.10", "address: 203.0.113.10", "checkout", "us-central1", "europe-west1"),
+        # The same IPv6 address, written another way.
+        ("address: 2001:db8:1::20", "address: 2001:db8:0:0::20", "catalog", "us-east1", "europe-west1"),
+    ],
+)
+def test_two_regions_of_a_service_with_the_same_address(
+    tmp_path: Path, old: str, new: str, service: str, region: str, first: str
+) -> None:
+    text = edit(TOPOLOGY, old, new)
+    f, errs = errors(tmp_path, text)
+    address = new.split(": ")[1]
+    assert errs == [
+        DocumentError(
+            f,
+            f"services.{service}.regions.{region}.address",
+            f"'{address}' is also the address of {first}: shifting DNS between them would change nothing",
+            max(i for i, line in enumerate(text.splitlines(), 1) if new in line),  # the second one
+        )
+    ]
+
+
+def test_two_services_may_share_an_address(tmp_path: Path) -> None:
+    text = in_service(TOPOLOGY, "catalog", "type: AAAA", "type: A")
+    text = edit(text, "address: 2001:db8::20", "address: 203.0.113.10")
+    text = edit(text, "address: 2001:db8:1::20", "address: 198.51.100.10")
+    assert load_topology(topology_file(tmp_path, text)).services["catalog"].regions["us-east1"].address == (
+        "198.51.100.10"
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "zone"),
+    [("Checkout.Shop.Example.COM.", "shop.example.com."), ("checkout.shop.example.com.", "SHOP.example.com.")],
+)
+def test_record_inside_its_zone_ignores_case(tmp_path: Path, record: str, zone: str) -> None:
+    text = edit(TOPOLOGY, "record: checkout.shop.example.com.", f"record: {record}")
+    text = edit(text, "dns_name: shop.example.com.", f"dns_name: {zone}")
+    assert load_topology(topology_file(tmp_path, text)).services["checkout"].dns.record == record
+
+
+def test_every_rule_of_a_service_is_reported_at_once(tmp_path: Path) -> None:
+    text = in_service(TOPOLOGY, "checkout", "primary_region: europe-west1", "primary_region: us-east1")
+    text = edit(text, "address: 198.51.100.10", "address: 2001:db8::10")
+    f, errs = errors(tmp_path, text)
+    assert errs == [
+        DocumentError(
+            f,
+            "services.checkout.primary_region",
+            "'us-east1' is not one of the service's regions (it has: europe-west1, us-central1)",
+            line_of(text, "primary_region: us-east1"),
+        ),
+        DocumentError(
+            f,
+            "services.checkout.regions.us-central1.address",
+            "'2001:db8::10' is not an IPv4 address, as a DNS record of type A needs",
+            line_of(text, "2001:db8::10"),
+        ),
+    ]
+
+
+def test_rules_of_a_service_are_checked_even_when_other_fields_are_wrong(tmp_path: Path) -> None:
+    text = edit(TOPOLOGY, "project: evac-test", "project: X")
+    text = in_service(text, "catalog", "primary_region: europe-west1", "primary_region: us-central1")
+    f, errs = errors(tmp_path, text)
+    assert [(e.path, e.line) for e in errs] == [
+        ("project", line_of(text, "project: X")),
+        ("services.catalog.primary_region", line_of(text, "primary_region: us-central1")),
+    ]
