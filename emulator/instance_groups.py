@@ -1,8 +1,9 @@
-"""Compute Engine v1: regional managed instance groups.
+"""Compute Engine v1: regional managed instance groups and their instances.
 
-``regionInstanceGroupManagers.list/get/resize/listManagedInstances``, as the published API
-(``compute.v1`` discovery document) defines them. ``resize`` sets the target size at once
-and answers with a regional Operation; new instances serve after the warm-up.
+``regionInstanceGroupManagers.list/get/resize/listManagedInstances`` and ``instances.list/get``,
+as the published API (``compute.v1`` discovery document) defines them. ``resize`` sets the
+target size at once and answers with a regional Operation; new instances serve after the
+warm-up.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from emulator.core import Emulator, get_emulator
-from emulator.errors import invalid
+from emulator.errors import invalid, not_found
 from emulator.listing import compute_list
 from emulator.operations import operation_json
 from emulator.query import refuse_unknown_parameters
 from emulator.requestlog import DUPLICATE
-from emulator.state import COMPUTE_URL, ManagedGroup, new_fingerprint, rfc3339
+from emulator.state import COMPUTE_URL, Instance, ManagedGroup, new_fingerprint, rfc3339
 
 router = APIRouter(prefix="/compute/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
 
@@ -114,7 +115,7 @@ async def resize_region_group_manager(
     op = emulator.mutate(
         request,
         apply,
-        operation_type="compute.instanceGroupManagers.resize",
+        operation_type="compute.regionInstanceGroupManagers.resize",
         target_link=group.self_link(project),
         target_id=group.id,
         region=region,
@@ -141,3 +142,64 @@ async def list_region_managed_instances(
             for i in sorted(group.instances, key=lambda i: i.name)
         ]
     }
+
+
+def instance_json(group: ManagedGroup, instance: Instance, project: str, now: float) -> dict[str, Any]:
+    zone = f"{COMPUTE_URL}/projects/{project}/zones/{instance.zone}"
+    return {
+        "kind": "compute#instance",
+        "id": str(instance.id),
+        "creationTimestamp": rfc3339(instance.created_at),
+        "name": instance.name,
+        "zone": zone,
+        "machineType": f"{zone}/machineTypes/e2-standard-2",
+        "status": "RUNNING" if now >= instance.ready_at else "STAGING",
+        "networkInterfaces": [
+            {
+                "kind": "compute#networkInterface",
+                "name": "nic0",
+                "network": f"{COMPUTE_URL}/projects/{project}/global/networks/default",
+                "networkIP": instance.ip_address,
+            }
+        ],
+        # A managed instance names its group, as on Google Cloud.
+        "metadata": {"kind": "compute#metadata", "items": [{"key": "created-by", "value": group.self_link(project)}]},
+        "selfLink": f"{zone}/instances/{instance.name}",
+    }
+
+
+def _instances_in(emulator: Emulator, zone: str) -> list[tuple[ManagedGroup, Instance]]:
+    return [(g, i) for g in emulator.world.groups.values() for i in g.instances if i.zone == zone]
+
+
+@router.get("/zones/{zone}/instances")
+async def list_instances(
+    project: str,
+    zone: str,
+    filter_: str | None = Query(None, alias="filter"),
+    max_results: int | None = Query(None, alias="maxResults"),
+    page_token: str | None = Query(None, alias="pageToken"),
+    order_by: str | None = Query(None, alias="orderBy"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    emulator.check_project(project)
+    now = emulator.now()
+    return compute_list(
+        [instance_json(g, i, project, now) for g, i in _instances_in(emulator, zone)],
+        kind="compute#instanceList",
+        list_id=f"projects/{project}/zones/{zone}/instances",
+        self_link=f"{COMPUTE_URL}/projects/{project}/zones/{zone}/instances",
+        filter_=filter_,
+        max_results=max_results,
+        page_token=page_token,
+        order_by=order_by,
+    )
+
+
+@router.get("/zones/{zone}/instances/{instance}")
+async def get_instance(project: str, zone: str, instance: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+    emulator.check_project(project)
+    found = next(((g, i) for g, i in _instances_in(emulator, zone) if instance in (i.name, str(i.id))), None)
+    if found is None:
+        raise not_found(f"projects/{project}/zones/{zone}/instances/{instance}")
+    return instance_json(*found, project, emulator.now())

@@ -95,6 +95,7 @@ class ComputeClients:
     project: str
     backend_services: compute_v1.BackendServicesClient
     health_checks: compute_v1.HealthChecksClient
+    instances: compute_v1.InstancesClient
     region_groups: compute_v1.RegionInstanceGroupManagersClient
     global_operations: compute_v1.GlobalOperationsClient
     region_operations: compute_v1.RegionOperationsClient
@@ -109,6 +110,7 @@ class ComputeClients:
             project=project,
             backend_services=compute_v1.BackendServicesClient(**options),
             health_checks=compute_v1.HealthChecksClient(**options),
+            instances=compute_v1.InstancesClient(**options),
             region_groups=compute_v1.RegionInstanceGroupManagersClient(**options),
             global_operations=compute_v1.GlobalOperationsClient(**options),
             region_operations=compute_v1.RegionOperationsClient(**options),

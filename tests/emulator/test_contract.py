@@ -331,7 +331,9 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
         group = f"{compute}/regions/us-central1/instanceGroupManagers/checkout-uc1"
         client.get(group)
         resize = client.post(f"{group}/resize", params={"size": 2}).json()
-        client.post(f"{group}/listManagedInstances")
+        instance = client.post(f"{group}/listManagedInstances").json()["managedInstances"][0]["instance"]
+        client.get(instance.removeprefix("https://www.googleapis.com"))
+        client.get(f"{compute}/zones/us-central1-b/instances", params={"filter": "status = RUNNING"})
         client.get(f"{compute}/regions/us-central1/operations/{resize['name']}")
         client.get(f"{compute}/regions/us-central1/operations", params={"pageToken": "0"})
         client.post(f"{compute}/regions/us-central1/operations/{resize['name']}/wait")

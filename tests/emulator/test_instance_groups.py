@@ -63,7 +63,7 @@ def test_scaled_up_instances_serve_only_after_warmup(emulator: RunningEmulator, 
     assert _health(compute) == ["HEALTHY", "UNHEALTHY", "UNHEALTHY"]
     assert sorted(i["status"] for i in _instances(emulator)) == ["CREATING", "CREATING", "RUNNING"]
 
-    assert compute.wait(operation, region=REGION).operation_type == "compute.instanceGroupManagers.resize"
+    assert compute.wait(operation, region=REGION).operation_type == "compute.regionInstanceGroupManagers.resize"
     time.sleep(emulator.settings.warmup)
     assert _get(compute).status.is_stable
     assert _health(compute) == ["HEALTHY"] * 3
@@ -128,3 +128,23 @@ def test_managed_instances_show_creation_in_progress(compute: ComputeClients) ->
 def test_unknown_group_is_not_found(compute: ComputeClients) -> None:
     with pytest.raises(exceptions.NotFound):
         compute.region_groups.get(project=compute.project, region=REGION, instance_group_manager="nope")
+
+
+def test_instances_named_by_health_checks_are_served_with_their_group_and_address(compute: ComputeClients) -> None:
+    health = compute.backend_services.get_health(
+        project=compute.project,
+        backend_service="checkout-backend",
+        resource_group_reference_resource=compute_v1.ResourceGroupReference(group=GROUP_URL),
+    ).health_status[0]
+    zone, name = health.instance.split("/zones/")[1].split("/instances/")
+
+    instance = compute.instances.get(project=compute.project, zone=zone, instance=name)
+    in_zone = compute.instances.list(
+        request=compute_v1.ListInstancesRequest(project=compute.project, zone=zone, filter=f"name = {name}")
+    )
+
+    assert instance.self_link == health.instance
+    assert instance.network_interfaces[0].network_i_p == health.ip_address
+    assert instance.status == "RUNNING"
+    assert {item.key: item.value for item in instance.metadata.items}["created-by"].endswith(f"/{GROUP}")
+    assert [i.name for i in in_zone] == [name]
