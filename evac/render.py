@@ -42,17 +42,12 @@ def _duration(step: StepRecord, now: datetime | None) -> str:
 
 
 def _change(step: StepRecord) -> str:
-    def show(state: Any) -> str:
-        if state is None:
-            return "?"
-        data = state.model_dump(exclude={"kind"})
-        return ", ".join(f"{k}={v}" for k, v in data.items())
-
-    if step.before is None or step.kind in ("verify_health",):
+    """``scaler 1 → 0``; the detail alone for steps that change nothing."""
+    if step.before is None or step.kind == "verify_health":
         return step.detail
     if step.after is None or step.after == step.before:
-        return f"{show(step.before)} ({step.detail})" if step.detail else show(step.before)
-    return f"{show(step.before)} → {show(step.after)}"
+        return f"{step.before.summary()} ({step.detail})" if step.detail else step.before.summary()
+    return f"{step.before.summary()} → {step.after.summary()}"
 
 
 def progress_table(progress: FailoverProgress, now: datetime | None = None) -> Table:

@@ -63,10 +63,16 @@ class BackendCapacity(_Model):
     kind: Literal["backend_capacity"] = "backend_capacity"
     capacity_scaler: float
 
+    def summary(self) -> str:
+        return f"scaler {self.capacity_scaler:g}"
+
 
 class GroupSize(_Model):
     kind: Literal["group_size"] = "group_size"
     target_size: int
+
+    def summary(self) -> str:
+        return f"size {self.target_size}"
 
 
 class DnsRecord(_Model):
@@ -78,11 +84,17 @@ class DnsRecord(_Model):
     def exists(self) -> bool:
         return bool(self.rrdatas)
 
+    def summary(self) -> str:
+        return f"{' '.join(self.rrdatas)} ttl {self.ttl}" if self.exists else "(no record)"
+
 
 class HealthReport(_Model):
     kind: Literal["health"] = "health"
     healthy: int
     total: int
+
+    def summary(self) -> str:
+        return f"{self.healthy}/{self.total} healthy"
 
 
 ResourceState = Annotated[

@@ -383,7 +383,8 @@ class FailoverWorkflow:
             except FailureError as err:
                 record.status = StepStatus.COMPENSATION_FAILED
                 record.compensation_error = _failure_text(err)
-                self._progress.left_changed.append(f"{record.resource} (step '{record.name}', restore to {_state_text(record.before)})")
+                restore_to = record.before.summary() if record.before else "its state before the run"
+                self._progress.left_changed.append(f"{record.resource} (step '{record.name}', restore to {restore_to})")
                 workflow.logger.error("compensation failed", extra={**extra, "error": record.compensation_error})
                 continue
             record.status = StepStatus.COMPENSATED
@@ -403,10 +404,3 @@ def _attempts_of(err: BaseException) -> int:
     if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
         return int(cause.details[0].get("attempt", 0))
     return 0
-
-
-def _state_text(state: Any) -> str:
-    if state is None:
-        return "unknown"
-    return ", ".join(f"{k}={v}" for k, v in state.model_dump().items() if k != "kind")
-

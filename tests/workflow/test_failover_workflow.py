@@ -193,7 +193,7 @@ async def test_a_compensation_that_keeps_failing_is_reported_with_what_was_left_
     assert record.steps[2].status == StepStatus.COMPENSATION_FAILED
     assert "503 backend unavailable" in record.steps[2].compensation_error
     assert record.left_changed == [
-        "backend europe-west1/checkout-ew1 of backend service checkout-backend (step 'drain', restore to capacity_scaler=1.0)"
+        "backend europe-west1/checkout-ew1 of backend service checkout-backend (step 'drain', restore to scaler 1)"
     ]
     # The retry policy tried the restore more than once before giving up.
     restores = [c for c in cloud.calls if c.activity == ActivityName.SET_BACKEND_CAPACITY and c.desired.capacity_scaler == 1.0]
