@@ -198,3 +198,13 @@ def test_a_worker_bound_to_a_project_refuses_another(emulator):
     assert error.value.non_retryable
     assert "serves Google Cloud project 'some-other-project'" in error.value.message
     assert emulator.requests() == []
+
+
+def test_a_request_the_api_refuses_as_invalid_is_not_retried(emulator, clients):
+    capacity = CapacityActivities(clients)
+    input = ResizeGroup(context=CTX, group=UC1, desired=GroupSize(target_size=-1), request_key="bad/1")
+    with pytest.raises(ApplicationError) as error:
+        ActivityEnvironment().run(capacity.resize_group, input)
+    assert error.value.non_retryable
+    assert "HTTP 400" in error.value.message and "checkout-uc1" in error.value.message
+    assert emulator.state()["instanceGroupManagers"]["us-central1/checkout-uc1"]["targetSize"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -87,3 +88,36 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_doub
     assert scale["attempts"] >= 2  # the step's activity was retried on the new worker
     applied = [(r["method"], r["path"]) for r in e2e.requests() if r["effect"] == "applied"]
     assert len(applied) == len(set(applied)) == 3  # resize, patch, DNS change: each once
+
+
+def test_throttling_is_retried_by_temporal_and_the_run_still_completes(e2e: E2E):
+    fault = {"method": "PATCH", "path": "*/backendServices/checkout-backend", "status": 503, "count": 2}
+    e2e.admin.post("/emulator/v1/faults", json=fault).raise_for_status()
+
+    results = e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--wait")
+
+    checkout = next(r for r in results if r["service"] == "checkout")
+    assert checkout["status"] == "succeeded"
+    first_drain = checkout["steps"][2]
+    assert first_drain["status"] == "succeeded" and first_drain["attempts"] == 3
+    refused = [r for r in e2e.requests() if r["method"] == "PATCH" and r["status"] == 503]
+    assert len(refused) == 2
+
+
+def test_an_outage_in_the_target_fails_verify_health_and_the_run_rolls_back(e2e: E2E, tmp_path):
+    (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
+    plan = tmp_path / "into-outage.yaml"
+    plan.write_text(
+        (DEMO / "drill.yaml").read_text().replace("timeout: 1m", "timeout: 3s").replace("duration: 10m", "duration: 1s")
+    )
+    e2e.admin.post("/emulator/v1/regions/us-central1/outage").raise_for_status()
+    before = e2e.state()
+
+    result = e2e.evac("failover", "--plan", str(plan), "--wait", "--output", "json")
+
+    assert result.returncode == 1, result.stderr
+    [run] = json.loads(result.stdout)
+    assert run["status"] == "rolled_back"
+    assert run["error"].startswith("us-central1: only 0/3 backends healthy after")
+    assert [s["status"] for s in run["steps"]] == ["compensated", "failed", "not_run", "not_run", "not_run"]
+    assert e2e.state() == before  # the scale-up was undone; nothing was drained or shifted
