@@ -13,9 +13,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, Strict, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from evac.documents import InvalidDocument, Problem, read_yaml, rule_violations, validate
+from evac.documents import DocumentError, InvalidDocument, Problem, read_yaml, rule_violations, validate
 from evac.topology import Count, Region, ResourceName, StrictModel, Topology
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
@@ -28,7 +37,8 @@ def parse_duration(value: Any) -> timedelta:
     """``90``, ``"90"``, ``"90s"``, ``"5m"``, ``"1h30m"`` -> timedelta (to the microsecond, at most
     30 days). Refuses anything else with a message saying what is wrong."""
     if isinstance(value, timedelta):
-        return _bounded(value)
+        _seconds(value.total_seconds())  # the same bounds
+        return value
     if value is None:
         raise ValueError(f"no duration given ({_HOW})")
     if isinstance(value, bool):
@@ -47,6 +57,7 @@ def parse_duration(value: Any) -> timedelta:
 
 
 def _seconds(seconds: float) -> timedelta:
+    """A number of seconds as a duration; the bounds are checked first (timedelta overflows)."""
     if seconds != seconds:  # NaN (math.isnan would overflow on a huge int)
         raise ValueError(f"NaN is not a duration ({_HOW})")
     if seconds < 0:
@@ -54,14 +65,6 @@ def _seconds(seconds: float) -> timedelta:
     if seconds > MAX_DURATION.total_seconds():
         raise ValueError("a duration cannot be longer than 30 days (720h)")
     return timedelta(seconds=seconds)
-
-
-def _bounded(value: timedelta) -> timedelta:
-    if value < timedelta(0):
-        raise ValueError("a duration cannot be negative")
-    if value > MAX_DURATION:
-        raise ValueError("a duration cannot be longer than 30 days (720h)")
-    return value
 
 
 def format_duration(value: timedelta) -> str:
@@ -181,7 +184,8 @@ class Retries(StrictModel):
     @model_validator(mode="after")
     def _intervals(self) -> "Retries":
         if self.maximum_interval < self.initial_interval:
-            message = f"maximum_interval must not be shorter than initial_interval ({format_duration(self.initial_interval)})"
+            initial = format_duration(self.initial_interval)
+            message = f"maximum_interval must not be shorter than initial_interval ({initial})"
             raise rule_violations(type(self).__name__, [(("maximum_interval",), message)])
         return self
 
@@ -241,15 +245,15 @@ def check_plan(plan: Plan, topology: Topology) -> list[Problem]:
             known = ", ".join(sorted(topology.services))
             problems.append((("services", i), f"unknown service '{service}' (the topology has: {known})"))
             continue
-        has = ", ".join(spec.regions)
+        has = f"(it has: {', '.join(spec.regions)})"
         for key in ("source", "target"):
             region = getattr(plan, key)
             if region not in spec.regions:
-                problems.append(((key,), f"service '{service}' has no region '{region}' (it has: {has})"))
+                problems.append(((key,), f"service '{service}' has no region '{region}' {has}"))
         for j, step in enumerate(plan.steps):
             region = getattr(step, "region", None)
             if region is not None and region not in spec.regions:
-                problems.append((("steps", j, "region"), f"service '{service}' has no region '{region}' (it has: {has})"))
+                problems.append((("steps", j, "region"), f"service '{service}' has no region '{region}' {has}"))
     return problems
 
 
@@ -259,7 +263,7 @@ def load_plan(path: str | Path, topology: Topology | None = None) -> Plan:
     Raises InvalidDocument carrying every error found, each with file, path and line.
     """
     doc = read_yaml(path)
-    errors = []
+    errors: list[DocumentError] = []
     if "service" in doc.data and "services" in doc.data:
         errors.append(doc.error(("service",), "give either 'service' or 'services', not both"))
         doc.data = {key: value for key, value in doc.data.items() if key != "service"}

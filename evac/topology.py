@@ -104,35 +104,33 @@ class ServiceTopology(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ServiceTopology":
+        """Rules across the service's fields, each reported at the field it concerns."""
         problems: list[Problem] = []
         if self.primary_region not in self.regions:
-            problems.append(
-                (
-                    ("primary_region",),
-                    f"'{self.primary_region}' is not one of the service's regions (it has: {', '.join(self.regions)})",
-                )
-            )
+            message = f"'{self.primary_region}' is not one of the service's regions (it has: {', '.join(self.regions)})"
+            problems.append((("primary_region",), message))
         version = 4 if self.dns.type == "A" else 6
         region_of: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
         for region, binding in self.regions.items():
             where = ("regions", region, "address")
             address = ipaddress.ip_address(binding.address)
             if address.version != version:
-                problems.append(
-                    (where, f"'{binding.address}' is not an IPv{version} address, as a DNS record of type {self.dns.type} needs")
-                )
+                fit = f"as a DNS record of type {self.dns.type} needs"
+                problems.append((where, f"'{binding.address}' is not an IPv{version} address, {fit}"))
             elif address in region_of:
-                problems.append(
-                    (where, f"'{binding.address}' is also the address of {region_of[address]}: shifting DNS between them would change nothing")
-                )
-            region_of.setdefault(address, region)
+                same = f"is also the address of {region_of[address]}: shifting DNS between them would change nothing"
+                problems.append((where, f"'{binding.address}' {same}"))
+            else:
+                region_of[address] = region
         if problems:
             raise rule_violations(type(self).__name__, problems)
         return self
 
 
 class ManagedZone(StrictModel):
-    dns_name: Annotated[str, AfterValidator(_fully_qualified)] = Field(description="The zone's DNS name, ending with '.'")
+    dns_name: Annotated[str, AfterValidator(_fully_qualified)] = Field(
+        description="The zone's DNS name, ending with '.'"
+    )
 
 
 class EmulatorSeed(StrictModel):
@@ -150,9 +148,9 @@ class Topology(StrictModel):
     services: dict[ResourceName, ServiceTopology] = Field(min_length=1)
     emulator: EmulatorSeed = Field(default_factory=EmulatorSeed)
 
-    def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+    def reference_problems(self) -> list[Problem]:
         """Cross-references that a field-by-field check cannot see, each with its location."""
-        problems: list[tuple[tuple[str | int, ...], str]] = []
+        problems: list[Problem] = []
         groups = set()
         for name, service in self.services.items():
             zone = self.dns_zones.get(service.dns.managed_zone)
