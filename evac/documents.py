@@ -120,12 +120,12 @@ _TEXT = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-def _key_problems(node: yaml.Node, loc: tuple[str | int, ...], seen: set[int]) -> list[tuple[tuple, str, int]]:
-    """Keys that are repeated in one mapping, or are not text, anywhere under ``node``."""
+def _key_problems(node: yaml.Node, loc: tuple[str | int, ...], seen: set[int]) -> list[tuple[Loc, str, int]]:
+    """Keys that are repeated in one mapping, or are not text, anywhere under ``node``: (path, message, line)."""
     if id(node) in seen:  # an alias of a node already checked
         return []
     seen.add(id(node))
-    found: list[tuple[tuple, str, int]] = []
+    found: list[tuple[Loc, str, int]] = []
     if isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             found += _key_problems(item, (*loc, i), seen)
@@ -153,7 +153,7 @@ def _key_problems(node: yaml.Node, loc: tuple[str | int, ...], seen: set[int]) -
 
 
 def _yaml_message(exc: yaml.YAMLError) -> str:
-    problem = getattr(exc, "problem", None) or str(exc)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
     context_mark = getattr(exc, "context_mark", None)
     if context and context_mark is not None:
@@ -171,8 +171,9 @@ def read_yaml(path: str | Path) -> RawDocument:
         raise InvalidDocument([DocumentError(name, "(document)", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidDocument([DocumentError(name, "(document)", f"cannot read file: {exc}")]) from None
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
             raise InvalidDocument([DocumentError(name, "(document)", "the file is empty")])
@@ -183,9 +184,12 @@ def read_yaml(path: str | Path) -> RawDocument:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+            line = text.count("\n", 0, exc.position) + 1
         raise InvalidDocument([DocumentError(name, "(document)", _yaml_message(exc), line)]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise InvalidDocument(
             [

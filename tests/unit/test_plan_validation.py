@@ -789,3 +789,16 @@ def test_rules_that_need_the_whole_plan_wait_for_its_fields(tmp_path: Path, demo
     text = edit(text, "min_size: 3", "min_size: 0")
     errors = errors_of(load_plan, plan_file(tmp_path, text), demo_topology)
     assert [e.path for e in errors] == ["steps[0].min_size"]
+
+
+def test_a_control_character_is_reported_on_its_line(tmp_path: Path, demo_topology: Topology) -> None:
+    text = edit(PLAN, "name: bake", "name: ba\x07ke")
+    path = plan_file(tmp_path, text)
+    assert errors_of(load_plan, path, demo_topology) == [
+        DocumentError(
+            str(path),
+            "(document)",
+            "not valid YAML: unacceptable character #x0007: special characters are not allowed",
+            line_of(text, "name: ba"),
+        )
+    ]
