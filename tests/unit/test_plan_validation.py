@@ -165,7 +165,7 @@ def test_plan_without_topology_is_checked_for_structure_only(tmp_path: Path) -> 
     assert load_plan(plan_file(tmp_path, text)).services == ["not-in-any-topology"]
     text = edit(PLAN, "target: us-central1", "target: europe-west1")
     err = only_error(load_plan, plan_file(tmp_path, text))
-    assert err.path == "target"
+    assert (err.path, err.line) == ("target", line_of(text, "target:"))
 
 
 # --- unknown, missing and mistyped keys ------------------------------------------------------

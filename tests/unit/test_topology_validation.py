@@ -457,7 +457,9 @@ def test_missing_top_level_key(tmp_path: Path, missing: str) -> None:
     text = "\n".join(f"{k}: {{}}" for k in ("project", "dns_zones", "services") if k != missing) + "\n"
     text = text.replace("project: {}", "project: evac-test")
     f, errs = errors(tmp_path, text)
-    assert DocumentError(f, missing, "required key is missing", 1) in errs
+    # The other keys are empty, which is an error of their own: all are reported, in line order.
+    assert errs[0] == DocumentError(f, missing, "required key is missing", 1)
+    assert [e.path for e in errs] == [missing] + [k for k in ("dns_zones", "services") if k != missing]
 
 
 # --- YAML booleans are never numbers -----------------------------------------------------------
