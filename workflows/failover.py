@@ -9,9 +9,10 @@ run in reverse order, each restoring exactly the recorded before-state.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -47,6 +48,8 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         StepStatus,
     )
+
+T = TypeVar("T")
 
 # Reads are cheap and safe to retry quickly.
 READ_OPTIONS: dict[str, Any] = dict(
@@ -371,7 +374,11 @@ class FailoverWorkflow:
     # --- compensation ---------------------------------------------------------------
 
     async def _compensate(self) -> None:
-        """Run the undo of every started step, newest first; note what could not be restored."""
+        """Run the undo of every started step, newest first; note what could not be restored.
+
+        An abort that arrives while rolling back does not interrupt it: each undo runs
+        shielded, and the rollback goes on to the end.
+        """
         self._progress.status = RunStatus.ROLLING_BACK
         for undo in reversed(self._undo):
             record = undo.step
@@ -379,7 +386,7 @@ class FailoverWorkflow:
             extra = workflow_log_extra(self._input.service, record.name)
             workflow.logger.info("compensating step", extra=extra)
             try:
-                await undo.restore()
+                await _uncancellable(undo.restore())
             except FailureError as err:
                 record.status = StepStatus.COMPENSATION_FAILED
                 record.compensation_error = _failure_text(err)
@@ -388,6 +395,18 @@ class FailoverWorkflow:
                 workflow.logger.error("compensation failed", extra={**extra, "error": record.compensation_error})
                 continue
             record.status = StepStatus.COMPENSATED
+
+
+async def _uncancellable(work: Awaitable[T]) -> T:
+    """Await ``work`` to its end even if the workflow is cancelled meanwhile."""
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                raise
+            continue
 
 
 def _failure_text(err: BaseException) -> str:

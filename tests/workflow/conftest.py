@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable
 
@@ -49,6 +50,17 @@ def task_queue() -> str:
 
 @asynccontextmanager
 async def running_worker(client: Client, task_queue: str, activities: list[Callable]) -> AsyncIterator[Worker]:
-    """One helper for every test: the real workflows with the given stand-in activities."""
-    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities) as worker:
+    """One helper for every test: the real workflows with the given stand-in activities.
+
+    Heartbeats are sent at once (not throttled to 80% of the heartbeat timeout) so that a
+    cancellation reaches a heartbeating stand-in within a test's patience.
+    """
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=activities,
+        max_heartbeat_throttle_interval=timedelta(milliseconds=50),
+        default_heartbeat_throttle_interval=timedelta(milliseconds=50),
+    ) as worker:
         yield worker

@@ -48,8 +48,8 @@ class FakeCloud:
     calls: list[Call] = field(default_factory=list)
     # activity name -> predicate on the input; when it returns an exception, that is raised
     failures: dict[str, Callable[[object], Exception | None]] = field(default_factory=dict)
-    # activity name -> event the activity waits on before acting (to hold a step open)
-    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+    # activity name -> predicate on the input; when it returns an event, the call waits on it
+    gates: dict[str, Callable[[object], asyncio.Event | None]] = field(default_factory=dict)
 
     def snapshot(self) -> tuple:
         return (dict(self.capacity), dict(self.sizes), self.record)
@@ -58,9 +58,13 @@ class FakeCloud:
         return [c for c in self.calls if c.activity.startswith(("set_", "resize_"))]
 
     async def _enter(self, name: str, input: object, step: str, desired: object | None = None) -> None:
-        gate = self.gates.get(name)
-        if gate is not None:
-            await gate.wait()
+        hold = self.gates.get(name)
+        gate = hold(input) if hold else None
+        while gate is not None and not gate.is_set():
+            # Heartbeat like the real activities do, so that a cancellation reaches this call
+            # (and raises CancelledError here).
+            activity.heartbeat()
+            await asyncio.sleep(0.05)
         check = self.failures.get(name)
         error = check(input) if check else None
         self.calls.append(Call(name, step, desired))

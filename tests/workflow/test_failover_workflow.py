@@ -171,6 +171,33 @@ async def test_abort_mid_step_compensates_and_ends_cancelled(env, task_queue, de
     ]
 
 
+async def test_an_abort_during_rollback_does_not_interrupt_it(env, task_queue, demo_topology):
+    cloud = fresh_cloud()
+    before = cloud.snapshot()
+    cloud.failures[ActivityName.SET_DNS_RECORD] = lambda input: (
+        permanent("zone is locked") if input.desired.rrdatas == ["198.51.100.10"] else None
+    )
+    release = asyncio.Event()
+    # Hold the undo of the scale-up (back to size 1) until the abort has been sent.
+    cloud.gates[ActivityName.RESIZE_GROUP] = lambda input: release if input.desired.target_size == 1 else None
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, make_plan(), demo_topology)
+        while (await progress(env.client, handle.id)).steps[0].status != StepStatus.COMPENSATING:
+            await asyncio.sleep(0.05)
+        await handle.signal("record_abort", AbortRequest(by="bob", reason="impatient"))
+        await handle.cancel()
+        await asyncio.sleep(1)  # ample time for a cancellation to reach the held undo, were it sent
+        release.set()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        record = await progress(env.client, handle.id)
+
+    assert record.status == RunStatus.ROLLED_BACK
+    assert record.left_changed == []
+    assert record.steps[0].status == StepStatus.COMPENSATED
+    assert cloud.snapshot() == before
+
+
 async def test_a_compensation_that_keeps_failing_is_reported_with_what_was_left_changed(
     env, task_queue, demo_topology
 ):
