@@ -15,7 +15,7 @@ from evac.topology import Topology, load_topology
 DEMO_TOPOLOGY = Path(__file__).parents[2] / "plans" / "demo" / "topology.yaml"
 
 # Fast enough for a quick suite, slow enough to observe PENDING operations and warming instances.
-FAST = {"operation_delay": 0.2, "warmup": 0.5, "wait_deadline": 0.5}
+FAST = {"operation_delay": 0.3, "warmup": 1.0, "wait_deadline": 0.5}
 
 
 @pytest.fixture(scope="session")
