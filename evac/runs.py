@@ -114,6 +114,7 @@ class FailoverProgress(_Model):
     steps: list[StepRecord] = Field(default_factory=list)
     error: str | None = Field(default=None, description="Why the run did not succeed")
     abort: AbortRequest | None = None
+    preflight: str = Field(default="", description="What the preflight read before any step changed anything")
     left_changed: list[str] = Field(
         default_factory=list, description="Resources a failed rollback left changed: act on these by hand"
     )

@@ -124,6 +124,7 @@ class FailoverWorkflow:
             extra={**workflow_log_extra(input.service, "-"), "plan": input.plan.name, "digest": input.plan_digest},
         )
         try:
+            await self._preflight()
             for index, step in enumerate(input.plan.steps):
                 await self._run_step(self._progress.steps[index], step)
         except BaseException as err:
@@ -171,6 +172,52 @@ class FailoverWorkflow:
         return f"{p.error}; rolled back"
 
     # --- steps ----------------------------------------------------------------------
+
+    async def _preflight(self) -> None:
+        """Read every resource the plan will touch before changing any: a missing backend,
+        group or record fails the run here, with nothing changed."""
+        context = StepContext(service=self._input.service, step="preflight")
+        plan = self._input.plan
+        reads: list[Awaitable[Any]] = []
+        for region in dict.fromkeys([plan.source, plan.target]):
+            backend = self._backend(region)
+            reads.append(
+                workflow.execute_activity(
+                    ActivityName.READ_BACKEND_CAPACITY,
+                    ReadBackendCapacity(context=context, backend=backend),
+                    result_type=BackendCapacity,
+                    **READ_OPTIONS,
+                )
+            )
+            reads.append(
+                workflow.execute_activity(
+                    ActivityName.READ_GROUP_SIZE,
+                    ReadGroupSize(context=context, group=backend.group),
+                    result_type=GroupSize,
+                    **READ_OPTIONS,
+                )
+            )
+        if any(isinstance(step, ShiftDnsStep) for step in plan.steps):
+            reads.append(
+                workflow.execute_activity(
+                    ActivityName.READ_DNS_RECORD,
+                    ReadDnsRecord(context=context, record=self._dns_ref()),
+                    result_type=DnsRecord,
+                    **READ_OPTIONS,
+                )
+            )
+        try:
+            await asyncio.gather(*reads)
+        except FailureError as err:
+            self._progress.preflight = f"failed: {_failure_text(err)}"
+            raise ApplicationError(
+                f"preflight: {_failure_text(err)}; nothing was changed", type="PreflightFailed", non_retryable=True
+            ) from None
+        self._progress.preflight = f"passed: {len(reads)} resources readable"
+
+    def _dns_ref(self) -> DnsRecordRef:
+        dns = self._input.topology.dns
+        return DnsRecordRef(project=self._input.project, managed_zone=dns.managed_zone, name=dns.record, type=dns.type)
 
     async def _run_step(self, record: StepRecord, step: Step) -> None:
         record.status = StepStatus.RUNNING
@@ -353,7 +400,7 @@ class FailoverWorkflow:
     async def _shift_dns(self, record: StepRecord, step: ShiftDnsStep) -> None:
         await self._guard_target_healthy(record)
         dns = self._input.topology.dns
-        ref = DnsRecordRef(project=self._input.project, managed_zone=dns.managed_zone, name=dns.record, type=dns.type)
+        ref = self._dns_ref()
         before = await workflow.execute_activity(
             ActivityName.READ_DNS_RECORD,
             ReadDnsRecord(context=self._context(record), record=ref),

@@ -70,6 +70,7 @@ async def test_plan_runs_to_success_and_records_every_step(env, task_queue, demo
     assert dns.before.rrdatas == ["203.0.113.10"] and dns.after.rrdatas == ["198.51.100.10"]
     assert verify.detail == "3/3 healthy, need 3"
     assert result.plan_digest == make_plan().digest()
+    assert result.preflight == "passed: 5 resources readable"
     assert result.trigger.by == "test"
 
 
@@ -105,6 +106,20 @@ async def test_failure_at_step_k_compensates_k_to_1_in_reverse_with_before_state
         StepStatus.COMPENSATED,
     ]
     assert record.steps[3].error == "zone is locked"
+
+
+async def test_preflight_finds_a_missing_resource_before_anything_changes(env, task_queue, demo_topology):
+    cloud = fresh_cloud()
+    cloud.failures[ActivityName.READ_DNS_RECORD] = lambda input: permanent("HTTP 404 zone shop-zone not found")
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, make_plan(), demo_topology)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        record = await progress(env.client, handle.id)
+    assert failure.value.cause.message.startswith("preflight: HTTP 404 zone shop-zone not found; nothing was changed")
+    assert record.preflight == "failed: HTTP 404 zone shop-zone not found"
+    assert [s.status for s in record.steps] == [StepStatus.NOT_RUN] * 4
+    assert cloud.mutations() == []
 
 
 async def test_guard_refuses_to_drain_into_an_unhealthy_target(env, task_queue, demo_topology):
