@@ -86,6 +86,8 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
             f"  ({progress.workflow_id}, run {progress.run_id})",
         )
     ]
+    if progress.preflight:
+        lines.append(Text(f"  preflight {progress.preflight}", "dim"))
     if progress.error:
         lines.append(Text(f"  cause: {progress.error}"))
     for resource in progress.left_changed:
