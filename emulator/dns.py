@@ -38,12 +38,12 @@ def zone_json(zone: Zone) -> dict[str, Any]:
     }
 
 
-def change_json(change: Change, now: float, delay: float) -> dict[str, Any]:
+def change_json(change: Change, now: float) -> dict[str, Any]:
     return {
         "kind": "dns#change",
         "id": change.id,
         "startTime": rfc3339(change.start_time),
-        "status": change.status(now, delay),
+        "status": change.status(now),
         "additions": [r.api_json() for r in change.additions],
         "deletions": [r.api_json() for r in change.deletions],
         "isServing": True,
@@ -62,12 +62,13 @@ def _commit(
     fault = operation_fault(request)
     if fault is not None:
         request.state.effect = f"applied: change never completes (injected {fault.fault_id})"
+    now = emulator.now()
     change = Change(
         id=str(len(zone.changes)),
-        start_time=emulator.now(),
+        start_time=now,
+        done_at=None if fault is not None else now + emulator.settings.operation_delay,
         additions=[a.record() for a in additions],
         deletions=[d.record() for d in deletions],
-        never_done=fault is not None,
     )
     zone.changes.append(change)
     return change
@@ -185,7 +186,7 @@ async def create_change(
 ) -> Any:
     found = emulator.zone(project, zone)
     change = _commit(request, emulator, found, additions=body.additions, deletions=body.deletions)
-    return change_json(change, emulator.now(), emulator.settings.operation_delay)
+    return change_json(change, emulator.now())
 
 
 @router.get("/managedZones/{zone}/changes/{change_id}")
@@ -194,7 +195,7 @@ async def get_change(project: str, zone: str, change_id: str, emulator: Emulator
     change = next((c for c in found.changes if c.id == change_id), None)
     if change is None:
         raise ApiError(404, "notFound", f"The 'parameters.changeId' resource named '{change_id}' does not exist.")
-    return change_json(change, emulator.now(), emulator.settings.operation_delay)
+    return change_json(change, emulator.now())
 
 
 @router.get("/managedZones/{zone}/changes")
@@ -211,8 +212,8 @@ async def list_changes(
     found = emulator.zone(project, zone)
     ordered = found.changes if sort_order == "ascending" else found.changes[::-1]
     shown, next_token = page(ordered, max_results, page_token)
-    now, delay = emulator.now(), emulator.settings.operation_delay
-    body: dict[str, Any] = {"kind": "dns#changesListResponse", "changes": [change_json(c, now, delay) for c in shown]}
+    now = emulator.now()
+    body: dict[str, Any] = {"kind": "dns#changesListResponse", "changes": [change_json(c, now) for c in shown]}
     if next_token:
         body["nextPageToken"] = next_token
     return body

@@ -1,7 +1,11 @@
 """What a DNS name resolves to now, from the managed zones: plain record sets answer their
 ``rrdatas``; routing-policy record sets answer what their policy chooses, with targets in a
 region under an emulated outage counted as down. Used by ``/emulator/v1/resolve`` and by the
-UDP name server."""
+UDP name server.
+
+Like Cloud DNS's name servers, they answer a change only once it is ``done``: while a change
+is pending (or stuck, by an injected fault), the records from before it are served.
+"""
 
 from __future__ import annotations
 
@@ -26,10 +30,8 @@ class Resolution:
     policy: dict[str, Any] = field(default_factory=dict)
     """How a routing policy chose the answer (empty for a plain record set)."""
 
-    @property
-    def name_exists(self) -> bool:
-        """Whether the zone has a record set of any type at the name (NODATA, not NXDOMAIN)."""
-        return self.zone is not None and any(r.name == self.name for r in self.zone.rrsets)
+    name_exists: bool = False
+    """Whether the zone serves a record set of any type at the name (NODATA, not NXDOMAIN)."""
 
 
 def down_addresses(emulator: Emulator) -> set[str]:
@@ -42,17 +44,32 @@ def down_addresses(emulator: Emulator) -> set[str]:
     }
 
 
+def served_record_sets(zone: Zone, now: float) -> dict[tuple[str, str], RecordSet]:
+    """The zone's record sets with every change that is not yet done undone, newest first."""
+    records = {r.key: r for r in zone.rrsets}
+    for change in reversed(zone.changes):
+        if change.status(now) == "done":
+            continue
+        for added in change.additions:
+            records.pop(added.key, None)
+        for deleted in change.deletions:
+            records[deleted.key] = deleted
+    return records
+
+
 def resolve(emulator: Emulator, name: str, type_: str, location: str | None = None) -> Resolution:
     fqdn = (name if name.endswith(".") else name + ".").lower()
     zones = [z for z in emulator.world.zones.values() if fqdn == z.dns_name or fqdn.endswith("." + z.dns_name)]
     if not zones:
         return Resolution(fqdn, type_, zone=None, record=None)
     zone = max(zones, key=lambda z: len(z.dns_name))
-    record = zone.find(fqdn, type_)
+    served = served_record_sets(zone, emulator.now())
+    record = served.get((fqdn, type_))
+    exists = any(served_name == fqdn for served_name, _ in served)
     if record is None:
-        return Resolution(fqdn, type_, zone=zone, record=None)
+        return Resolution(fqdn, type_, zone=zone, record=None, name_exists=exists)
     if record.routing_policy is None:
-        return Resolution(fqdn, type_, zone=zone, record=record, rrdatas=list(record.rrdatas))
+        return Resolution(fqdn, type_, zone=zone, record=record, rrdatas=list(record.rrdatas), name_exists=True)
     chosen = answer(record.routing_policy, location=location, down=down_addresses(emulator))
     rrdatas = chosen.pop("rrdatas")
-    return Resolution(fqdn, type_, zone=zone, record=record, rrdatas=rrdatas, policy=chosen)
+    return Resolution(fqdn, type_, zone=zone, record=record, rrdatas=rrdatas, policy=chosen, name_exists=True)

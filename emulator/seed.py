@@ -80,5 +80,5 @@ def seed_world(topology: Topology, now: float) -> World:
         )
 
     for zone in world.zones.values():
-        zone.changes.append(Change(id="0", start_time=now, additions=list(zone.rrsets)))
+        zone.changes.append(Change(id="0", start_time=now, done_at=now, additions=list(zone.rrsets)))
     return world

@@ -175,12 +175,12 @@ class RecordSet(BaseModel):
 class Change(BaseModel):
     id: str
     start_time: float
+    done_at: float | None = Field(description="When it is done; None: never (an injected fault)")
     additions: list[RecordSet] = Field(default_factory=list)
     deletions: list[RecordSet] = Field(default_factory=list)
-    never_done: bool = Field(default=False, description="Set by an injected fault: stays pending")
 
-    def status(self, now: float, delay: float) -> Literal["pending", "done"]:
-        return "done" if now >= self.start_time + delay and not self.never_done else "pending"
+    def status(self, now: float) -> Literal["pending", "done"]:
+        return "done" if self.done_at is not None and now >= self.done_at else "pending"
 
 
 class Zone(BaseModel):

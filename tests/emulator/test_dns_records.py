@@ -4,6 +4,7 @@ cannot express (routingPolicy)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -42,6 +43,12 @@ def rrsets(emulator: RunningEmulator) -> Any:
 
 
 def _resolve(emulator: RunningEmulator, name: str, **params: str) -> dict[str, Any]:
+    """What the name servers answer once every change to the zone is done."""
+    changes = f"/dns/v1/projects/{emulator.project}/managedZones/{ZONE}/changes"
+    deadline = time.monotonic() + 5
+    while any(c["status"] != "done" for c in emulator.admin.get(changes).json()["changes"]):
+        assert time.monotonic() < deadline, "the zone's changes did not complete"
+        time.sleep(0.05)
     return emulator.admin.get("/emulator/v1/resolve", params={"name": name, **params}).raise_for_status().json()
 
 

@@ -63,25 +63,39 @@ def test_with_every_region_down_nothing_is_served(emulator: RunningEmulator) -> 
     assert {r["share"] for r in body["regions"].values()} == {0.0}
 
 
-def test_resolve_answers_what_the_record_holds(emulator: RunningEmulator) -> None:
+def test_resolve_answers_a_change_once_it_is_done(emulator: RunningEmulator) -> None:
     path = "/dns/v1/projects/evac-demo/managedZones/shop-zone/changes"
-    emulator.admin.post(
+    change = emulator.admin.post(
         path,
         json={
             "deletions": [{"name": "checkout.shop.example.com.", "type": "A", "ttl": 300, "rrdatas": ["203.0.113.10"]}],
             "additions": [{"name": "checkout.shop.example.com.", "type": "A", "ttl": 60, "rrdatas": ["198.51.100.10"]}],
         },
-    ).raise_for_status()
+    ).raise_for_status().json()
 
-    answer = emulator.admin.get("/emulator/v1/resolve", params={"name": "checkout.shop.example.com"}).json()
+    pending = emulator.admin.get("/emulator/v1/resolve", params={"name": "checkout.shop.example.com"}).json()
+    time.sleep(emulator.settings.operation_delay)
+    done = emulator.admin.get("/emulator/v1/resolve", params={"name": "checkout.shop.example.com"}).json()
 
-    assert answer == {
+    assert change["status"] == "pending" and pending["rrdatas"] == ["203.0.113.10"], "not served while pending"
+    assert done == {
         "name": "checkout.shop.example.com.",
         "type": "A",
         "zone": "shop-zone",
         "ttl": 60,
         "rrdatas": ["198.51.100.10"],
     }
+
+
+def test_a_change_that_never_completes_is_never_served(emulator: RunningEmulator) -> None:
+    emulator.add_fault(path="/dns/*", operation="never_done")
+    emulator.admin.post(
+        "/dns/v1/projects/evac-demo/managedZones/shop-zone/rrsets",
+        json={"name": "new.shop.example.com.", "type": "A", "ttl": 60, "rrdatas": ["198.51.100.1"]},
+    )
+    time.sleep(emulator.settings.operation_delay)
+
+    assert emulator.admin.get("/emulator/v1/resolve", params={"name": "new.shop.example.com"}).status_code == 404
 
 
 @pytest.mark.parametrize(
