@@ -121,3 +121,25 @@ def test_an_outage_in_the_target_fails_verify_health_and_the_run_rolls_back(e2e:
     assert run["error"].startswith("us-central1: only 0/3 backends healthy after")
     assert [s["status"] for s in run["steps"]] == ["compensated", "failed", "not_run", "not_run", "not_run"]
     assert e2e.state() == before  # the scale-up was undone; nothing was drained or shifted
+
+
+def test_cli_errors_are_one_sentence_with_a_meaningful_exit_code(e2e: E2E, tmp_path):
+    unknown = e2e.evac("status", "no-such-service")
+    assert unknown.returncode == 3
+    assert "no failover run 'failover/no-such-service'" in unknown.stderr
+
+    e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--wait")
+    ended = e2e.evac("abort", "checkout", "--reason", "too late")
+    assert ended.returncode == 3
+    assert "has already ended; there is nothing to abort" in ended.stderr
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((DEMO / "failover.yaml").read_text().replace("target: us-central1", "target: europe-west1"))
+    (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
+    refused = e2e.evac("failover", "--plan", str(bad), "--wait")
+    assert refused.returncode == 2
+    assert "nothing was started" in refused.stderr
+    assert f"{bad}:" in refused.stderr and "target" in refused.stderr
+
+    for result in (unknown, ended, refused):
+        assert "Traceback" not in result.stderr + result.stdout
