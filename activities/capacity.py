@@ -24,7 +24,11 @@ class CapacityActivities:
         self._clients.require_project(ref.project)
         with cloud_call(f"read {ref}"):
             return self._clients.instance_group_managers.get(
-                project=ref.project, region=ref.region, instance_group_manager=ref.group, timeout=CALL_TIMEOUT_SECONDS
+                project=ref.project,
+                region=ref.region,
+                instance_group_manager=ref.group,
+                timeout=CALL_TIMEOUT_SECONDS,
+                retry=None,  # Temporal retries; the client's own retry ignores the timeout
             )
 
     def _wait_until_stable(self, ref: GroupRef) -> None:

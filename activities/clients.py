@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials, Credentials
-from google.cloud import compute_v1, dns
+from google.cloud import compute_v1, dns  # type: ignore[attr-defined]
 
 from activities.errors import permanent
 
-# Every API call gets a deadline: a hung connection must not hang a failover.
+# Every API call gets a deadline: a hung connection must not hang a failover. Reads also pass
+# retry=None: the compute client would otherwise retry a 503 for up to 600 s whatever the
+# timeout, out of sight of Temporal's retry policy and of cancellation.
 CALL_TIMEOUT_SECONDS = 30.0
 
 
@@ -39,14 +41,15 @@ class GcpClients:
         """
         credentials: Credentials | None = AnonymousCredentials() if endpoint else None  # type: ignore[no-untyped-call]
         options = ClientOptions(api_endpoint=endpoint) if endpoint else None
-        kwargs = {"credentials": credentials, "client_options": options}
         return cls(
-            backend_services=compute_v1.BackendServicesClient(**kwargs),
-            instance_group_managers=compute_v1.RegionInstanceGroupManagersClient(**kwargs),
+            backend_services=compute_v1.BackendServicesClient(credentials=credentials, client_options=options),
+            instance_group_managers=compute_v1.RegionInstanceGroupManagersClient(
+                credentials=credentials, client_options=options
+            ),
             # Operations are awaited with our own clients: ExtendedOperation.result() would
             # ignore the endpoint override (see shared/GCP.md).
-            global_operations=compute_v1.GlobalOperationsClient(**kwargs),
-            region_operations=compute_v1.RegionOperationsClient(**kwargs),
+            global_operations=compute_v1.GlobalOperationsClient(credentials=credentials, client_options=options),
+            region_operations=compute_v1.RegionOperationsClient(credentials=credentials, client_options=options),
             endpoint=endpoint,
             project=project,
             _credentials=credentials,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from google.api_core import exceptions as gexc
-from google.cloud import dns
+from google.cloud import dns  # type: ignore[attr-defined]
 from temporalio import activity
 from temporalio.exceptions import CancelledError
 
 from activities._common import attempt, found_before
 from activities.clients import GcpClients
-from activities.errors import cloud_call, transient
+from activities.errors import cloud_call, permanent, transient
 from evac.logging import step_logging
 from evac.resources import ActivityName, Change, DnsRecord, DnsRecordRef, ReadDnsRecord, SetDnsRecord
 
@@ -32,15 +32,24 @@ class DnsActivities:
             iterator = zone.list_resource_record_sets()
             # The API filters by name and type; the library has no argument for it.
             iterator.extra_params = {"name": ref.name, "type": ref.type}
-            for rrset in iterator:
-                if rrset.name == ref.name and rrset.record_type == ref.type:
-                    return DnsRecord(ttl=int(rrset.ttl), rrdatas=sorted(rrset.rrdatas))
+            try:
+                for rrset in iterator:
+                    if rrset.name == ref.name and rrset.record_type == ref.type:
+                        return DnsRecord(ttl=int(rrset.ttl), rrdatas=sorted(rrset.rrdatas))
+            except KeyError as exc:
+                # google-cloud-dns cannot parse a record set without rrdatas: one with a routing policy.
+                raise permanent(
+                    f"{ref} uses a routing policy (no plain rrdatas, missing {exc}); "
+                    "Evac shifts plain records only: change it by hand or give the service a plain record"
+                ) from None
         return DnsRecord()
 
     def _wait_done(self, change: dns.Changes, ref: DnsRecordRef) -> None:
         while change.status != "done":
             activity.heartbeat(f"waiting for DNS change {change.name}")
-            if activity.wait_for_cancelled_sync(CHANGE_POLL_SECONDS):
+            # Sleeps, but wakes at once when the activity is cancelled.
+            activity.wait_for_cancelled_sync(CHANGE_POLL_SECONDS)
+            if activity.is_cancelled():
                 raise CancelledError(f"cancelled while waiting for DNS change {change.name} to {ref}")
             with cloud_call(f"read DNS change {change.name}"):
                 change.reload()

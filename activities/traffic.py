@@ -39,7 +39,10 @@ class TrafficActivities:
         self._clients.require_project(ref.project)
         with cloud_call(f"read backend service {ref.backend_service}"):
             service = self._clients.backend_services.get(
-                project=ref.project, backend_service=ref.backend_service, timeout=CALL_TIMEOUT_SECONDS
+                project=ref.project,
+                backend_service=ref.backend_service,
+                timeout=CALL_TIMEOUT_SECONDS,
+                retry=None,  # Temporal retries; the client's own retry ignores the timeout
             )
         want = _group_path(ref.group.url)
         for backend in service.backends:

@@ -28,6 +28,7 @@ from evac.resources import (
     GroupRef,
     GroupSize,
     ReadBackendCapacity,
+    ReadDnsRecord,
     ResizeGroup,
     SetBackendCapacity,
     SetDnsRecord,
@@ -208,3 +209,18 @@ def test_a_request_the_api_refuses_as_invalid_is_not_retried(emulator, clients):
     assert error.value.non_retryable
     assert "HTTP 400" in error.value.message and "checkout-uc1" in error.value.message
     assert emulator.state()["instanceGroupManagers"]["us-central1/checkout-uc1"]["targetSize"] == 1
+
+
+def test_a_record_with_a_routing_policy_is_refused_with_a_clear_message(emulator, clients):
+    wrr = {
+        "name": "wrr.shop.example.com.",
+        "type": "A",
+        "ttl": 30,
+        "routingPolicy": {"wrr": {"items": [{"weight": 1, "rrdatas": ["203.0.113.10"]}]}},
+    }
+    emulator.admin.post(f"/dns/v1/projects/{PROJECT}/managedZones/shop-zone/rrsets", json=wrr).raise_for_status()
+    ref = RECORD.model_copy(update={"name": "wrr.shop.example.com."})
+    with pytest.raises(ApplicationError) as error:
+        ActivityEnvironment().run(DnsActivities(clients).read_dns_record, ReadDnsRecord(context=CTX, record=ref))
+    assert error.value.non_retryable
+    assert "uses a routing policy" in error.value.message and "wrr.shop.example.com." in error.value.message
