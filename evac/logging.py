@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import Any, Iterator
+from typing import Any, Iterator, MutableMapping
 
 import structlog
 from temporalio import activity, workflow
@@ -22,7 +22,7 @@ from evac.resources import StepContext
 WORKFLOW_EXTRA_KEYS = ("service", "step", "plan", "digest", "status", "error")
 
 
-def _temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     if activity.in_activity():
         info = activity.info()
         event.setdefault("workflow_id", info.workflow_id)
@@ -32,7 +32,7 @@ def _temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def _flatten_workflow_extra(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _flatten_workflow_extra(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """workflow.logger puts its context under ``temporal_workflow``; lift the useful keys."""
     record = event.get("_record")
     wf = getattr(record, "temporal_workflow", None) if record is not None else None
@@ -81,7 +81,7 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     root.setLevel(level.upper())
 
 
-def _identity(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _identity(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     return event
 
 
