@@ -8,6 +8,7 @@ import structlog
 import uvicorn
 
 from emulator.app import create_app
+from evac.logging import configure_logging
 from evac.topology import load_topology
 
 log = structlog.get_logger()
@@ -39,6 +40,7 @@ def serve(
     flight before returning; a second signal stops it at once. (uvicorn then re-raises the
     signal, so the process's exit status says it was stopped by that signal.)
     """
+    configure_logging()
     topology = load_topology(topology_path)
     app = create_app(
         topology,
@@ -49,4 +51,4 @@ def serve(
         dns_address=(host, dns_port) if dns_port is not None else None,
     )
     log.info("emulator.starting", project=topology.project, url=f"http://{host}:{port}")
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, ws="none", log_level="warning")).run()
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, ws="none", log_level="warning", log_config=None)).run()

@@ -316,13 +316,23 @@ def emulator_serve(
     warmup: float = typer.Option(2.0, "--warmup", min=0, help="Seconds until a new instance is HEALTHY"),
     state_file: Path = typer.Option(None, "--state-file", help="JSON file that keeps the world across restarts"),
     wait_deadline: float = typer.Option(3.0, "--wait-deadline", min=0, help="Longest an operations.wait call blocks"),
+    dns_port: int = typer.Option(None, "--dns-port", min=1, max=65535, help="Also answer DNS queries on this UDP port"),
 ) -> None:
     """Serve the Google Cloud emulator (Compute + Cloud DNS subset, admin API) for a topology."""
     from emulator.persistence import StateFileError
     from emulator.server import serve
 
     try:
-        serve(topology, host, port, operation_delay=operation_delay, warmup=warmup, state_file=state_file, wait_deadline=wait_deadline)
+        serve(
+            topology,
+            host,
+            port,
+            operation_delay=operation_delay,
+            warmup=warmup,
+            state_file=state_file,
+            wait_deadline=wait_deadline,
+            dns_port=dns_port,
+        )
     except InvalidDocument as exc:
         for error in exc.errors:
             err.print(f"[red]{error}[/]", highlight=False, soft_wrap=True)

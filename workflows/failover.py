@@ -369,7 +369,7 @@ class FailoverWorkflow:
                 return
             if workflow.now() + step.interval > deadline:
                 raise ApplicationError(
-                    f"{region}: only {report.healthy}/{report.total} backends healthy after {step.timeout}, "
+                    f"{region}: only {report.healthy}/{report.total} backends healthy after {format_duration(step.timeout)}, "
                     f"the step requires {step.min_healthy}",
                     type="HealthCheckFailed",
                     non_retryable=True,
