@@ -1,17 +1,36 @@
-"""Fixtures shared by every test level."""
+"""Fixtures shared by every test level: the demo topology and one emulator server."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from emulator.testing import RunningEmulator, running_emulator
 from evac.topology import Topology, load_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "plans" / "demo"
 
+# Fast enough for a quick suite, slow enough to observe PENDING operations and warming instances.
+FAST_EMULATOR = {"operation_delay": 0.3, "warmup": 1.0, "wait_deadline": 0.5}
+
 
 @pytest.fixture(scope="session")
 def demo_topology() -> Topology:
     return load_topology(DEMO / "topology.yaml")
+
+
+@pytest.fixture(scope="session")
+def shared_emulator(demo_topology: Topology) -> Iterator[RunningEmulator]:
+    """One emulator (real uvicorn, free loopback port) for the session."""
+    with running_emulator(demo_topology, **FAST_EMULATOR) as running:
+        yield running
+
+
+@pytest.fixture
+def emulator(shared_emulator: RunningEmulator) -> RunningEmulator:
+    """The shared emulator, back at its seeded world with no faults and an empty request log."""
+    shared_emulator.reset()
+    return shared_emulator

@@ -7,7 +7,6 @@ retryable, refusals are not, and every message names the resource.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -18,7 +17,7 @@ from activities.clients import GcpClients
 from activities.dns import DnsActivities
 from activities.health import HealthActivities
 from activities.traffic import TrafficActivities
-from emulator.testing import RunningEmulator, running_emulator
+from emulator.testing import RunningEmulator
 from evac.resources import (
     BackendCapacity,
     BackendRef,
@@ -34,7 +33,6 @@ from evac.resources import (
     SetDnsRecord,
     StepContext,
 )
-from evac.topology import Topology
 
 PROJECT = "evac-demo"
 CTX = StepContext(service="checkout", step="test")
@@ -42,18 +40,6 @@ EW1 = GroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
 UC1 = GroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
 BACKEND = BackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
 RECORD = DnsRecordRef(project=PROJECT, managed_zone="shop-zone", name="checkout.shop.example.com.", type="A")
-
-
-@pytest.fixture(scope="module")
-def shared(demo_topology: Topology) -> Iterator[RunningEmulator]:
-    with running_emulator(demo_topology, operation_delay=0.2, warmup=0.5, wait_deadline=0.5) as running:
-        yield running
-
-
-@pytest.fixture
-def emulator(shared: RunningEmulator) -> RunningEmulator:
-    shared.reset()
-    return shared
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,10 @@ from pathlib import Path
 
 import httpx
 
-DEMO_TOPOLOGY = Path(__file__).parents[2] / "plans" / "demo" / "topology.yaml"
+from evac.stack import free_port
+from tests.conftest import DEMO
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+DEMO_TOPOLOGY = DEMO / "topology.yaml"
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -34,7 +30,7 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def test_module_serves_and_on_sigterm_finishes_the_calls_in_flight_before_exiting() -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "emulator", "--topology", str(DEMO_TOPOLOGY), "--port", str(port),
@@ -69,7 +65,7 @@ def test_module_refuses_a_bad_topology_in_one_message(tmp_path: Path) -> None:
     topology.write_text("project: evac-demo\nservices: {}\n")
 
     result = subprocess.run(
-        [sys.executable, "-m", "emulator", "--topology", str(topology), "--port", str(_free_port())],
+        [sys.executable, "-m", "emulator", "--topology", str(topology), "--port", str(free_port())],
         capture_output=True,
         timeout=30,
     )
@@ -84,7 +80,7 @@ def test_module_refuses_a_foreign_state_file_in_one_message(tmp_path: Path) -> N
     state_file.write_text('{"hello": "world"}')
 
     result = subprocess.run(
-        [sys.executable, "-m", "emulator", "--topology", str(DEMO_TOPOLOGY), "--port", str(_free_port()),
+        [sys.executable, "-m", "emulator", "--topology", str(DEMO_TOPOLOGY), "--port", str(free_port()),
          "--state-file", str(state_file)],
         capture_output=True,
         timeout=30,
