@@ -127,7 +127,8 @@ def answer(policy_json: dict[str, Any], *, location: str | None, down: set[str])
         live = [i for i in policy.wrr.items if i.weight > 0 and _healthy(i.health_checked_targets, down)]
         total = sum(i.weight for i in live)
         weights = [{"rrdatas": _item_answer(i), "weight": i.weight, "share": round(i.weight / total, 4)} for i in live]
-        return {"policy": "wrr", "rrdatas": [d for w in weights for d in w["rrdatas"]], "weights": weights}
+        rrdatas = [d for i in live for d in _item_answer(i)]
+        return {"policy": "wrr", "rrdatas": rrdatas, "weights": weights}
     if policy.geo is not None:
         return {"policy": "geo", **_geo_answer(policy.geo, location, down)}
     assert policy.primary_backup is not None

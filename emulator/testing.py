@@ -19,7 +19,7 @@ import uvicorn
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
-from google.cloud import dns as cloud_dns
+from google.cloud import dns as cloud_dns  # type: ignore[attr-defined]
 
 from emulator.app import create_app
 from emulator.core import Settings
