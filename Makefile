@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/evac demo
 
 test: $(STAMP)
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 typecheck: $(STAMP)
