@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field
 from evac.documents import InvalidDocument, Problem, read_yaml, rule_violations, validate
 
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 _RESOURCE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 
@@ -42,7 +43,14 @@ def _project(value: str) -> str:
     return value
 
 
+def _zone(value: str) -> str:
+    if not _ZONE.match(value):
+        raise ValueError(f"'{value}' is not a Google Cloud zone name (like europe-west1-b)")
+    return value
+
+
 Region = Annotated[str, AfterValidator(_region)]
+Zone = Annotated[str, AfterValidator(_zone)]
 ResourceName = Annotated[str, AfterValidator(_resource)]
 ProjectId = Annotated[str, AfterValidator(_project)]
 # A whole number that must be written as one: YAML reads true/false/yes/no/on/off as booleans,
@@ -66,10 +74,19 @@ class RegionBinding(StrictModel):
     """What serves one service in one region."""
 
     backend_service: ResourceName = Field(
-        description="Global backend service whose backends include this region's instance group"
+        description="Backend service whose backends include this region's instance group"
+    )
+    backend_service_scope: Literal["global", "regional"] = Field(
+        default="global",
+        description="global: a global backend service (backendServices); "
+        "regional: a regional backend service in this region (regionBackendServices)",
     )
     instance_group: ResourceName = Field(
-        description="Regional managed instance group (and its instance group) serving in this region"
+        description="Managed instance group (and its instance group) serving in this region"
+    )
+    instance_group_zone: Zone | None = Field(
+        default=None,
+        description="The zone of a zonal managed instance group; unset: a regional managed instance group",
     )
     address: str = Field(description="The address the DNS record holds when this region serves")
 
@@ -83,7 +100,8 @@ class RegionBinding(StrictModel):
         return value
 
     def group_url(self, project: str, region: str) -> str:
-        return f"{COMPUTE_URL}/projects/{project}/regions/{region}/instanceGroups/{self.instance_group}"
+        location = f"zones/{self.instance_group_zone}" if self.instance_group_zone else f"regions/{region}"
+        return f"{COMPUTE_URL}/projects/{project}/{location}/instanceGroups/{self.instance_group}"
 
 
 class DnsBinding(StrictModel):
@@ -112,6 +130,9 @@ class ServiceTopology(StrictModel):
         version = 4 if self.dns.type == "A" else 6
         region_of: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
         for region, binding in self.regions.items():
+            zone = binding.instance_group_zone
+            if zone is not None and not zone.startswith(region + "-"):
+                problems.append((("regions", region, "instance_group_zone"), f"zone '{zone}' is not in region {region}"))
             where = ("regions", region, "address")
             address = ipaddress.ip_address(binding.address)
             if address.version != version:
