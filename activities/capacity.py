@@ -22,14 +22,34 @@ class CapacityActivities:
 
     def _get(self, ref: GroupRef) -> compute_v1.InstanceGroupManager:
         self._clients.require_project(ref.project)
+        # retry=None: Temporal retries; the client's own retry ignores the timeout.
         with cloud_call(f"read {ref}"):
+            if ref.zone:
+                return self._clients.zonal_instance_group_managers.get(
+                    project=ref.project, zone=ref.zone, instance_group_manager=ref.group,
+                    timeout=CALL_TIMEOUT_SECONDS, retry=None,
+                )  # fmt: skip
             return self._clients.instance_group_managers.get(
-                project=ref.project,
-                region=ref.region,
-                instance_group_manager=ref.group,
+                project=ref.project, region=ref.region, instance_group_manager=ref.group,
+                timeout=CALL_TIMEOUT_SECONDS, retry=None,
+            )  # fmt: skip
+
+    def _resize(self, ref: GroupRef, size: int, request_id: str) -> compute_v1.Operation:
+        if ref.zone:
+            return self._clients.zonal_instance_group_managers.resize_unary(
+                request=compute_v1.ResizeInstanceGroupManagerRequest(
+                    project=ref.project, zone=ref.zone, instance_group_manager=ref.group,
+                    size=size, request_id=request_id,
+                ),
                 timeout=CALL_TIMEOUT_SECONDS,
-                retry=None,  # Temporal retries; the client's own retry ignores the timeout
-            )
+            )  # fmt: skip
+        return self._clients.instance_group_managers.resize_unary(
+            request=compute_v1.ResizeRegionInstanceGroupManagerRequest(
+                project=ref.project, region=ref.region, instance_group_manager=ref.group,
+                size=size, request_id=request_id,
+            ),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )  # fmt: skip
 
     def _wait_until_stable(self, ref: GroupRef) -> None:
         while True:
@@ -49,7 +69,7 @@ class CapacityActivities:
 
     @activity.defn(name=ActivityName.RESIZE_GROUP)
     def resize_group(self, input: ResizeGroup) -> Change:
-        """Resize a regional managed instance group and wait until it is stable."""
+        """Resize a managed instance group (regional or zonal) and wait until it is stable."""
         ref, desired = input.group, input.desired
         with step_logging(input.context) as log:
             current = GroupSize(target_size=self._get(ref).target_size)
@@ -57,16 +77,9 @@ class CapacityActivities:
                 self._wait_until_stable(ref)
                 log.info("group already at size", target_size=desired.target_size)
                 return Change(before=found_before(current, input.prior), after=current, changed=False, attempt=attempt())
-            request = compute_v1.ResizeRegionInstanceGroupManagerRequest(
-                project=ref.project,
-                region=ref.region,
-                instance_group_manager=ref.group,
-                size=desired.target_size,
-                request_id=request_id(input.request_key, f"size={current.target_size}"),
-            )
             with cloud_call(f"resize {ref}"):
-                operation = self._clients.instance_group_managers.resize_unary(
-                    request=request, timeout=CALL_TIMEOUT_SECONDS
+                operation = self._resize(
+                    ref, desired.target_size, request_id(input.request_key, f"size={current.target_size}")
                 )
             wait_for_operation(self._clients, ref.project, operation, what=f"resize {ref}")
             self._wait_until_stable(ref)

@@ -24,9 +24,12 @@ CALL_TIMEOUT_SECONDS = 30.0
 @dataclass
 class GcpClients:
     backend_services: compute_v1.BackendServicesClient
+    region_backend_services: compute_v1.RegionBackendServicesClient
     instance_group_managers: compute_v1.RegionInstanceGroupManagersClient
+    zonal_instance_group_managers: compute_v1.InstanceGroupManagersClient
     global_operations: compute_v1.GlobalOperationsClient
     region_operations: compute_v1.RegionOperationsClient
+    zone_operations: compute_v1.ZoneOperationsClient
     endpoint: str | None = None
     project: str | None = None
     _credentials: Credentials | None = None
@@ -43,13 +46,20 @@ class GcpClients:
         options = ClientOptions(api_endpoint=endpoint) if endpoint else None
         return cls(
             backend_services=compute_v1.BackendServicesClient(credentials=credentials, client_options=options),
+            region_backend_services=compute_v1.RegionBackendServicesClient(
+                credentials=credentials, client_options=options
+            ),
             instance_group_managers=compute_v1.RegionInstanceGroupManagersClient(
+                credentials=credentials, client_options=options
+            ),
+            zonal_instance_group_managers=compute_v1.InstanceGroupManagersClient(
                 credentials=credentials, client_options=options
             ),
             # Operations are awaited with our own clients: ExtendedOperation.result() would
             # ignore the endpoint override (see shared/GCP.md).
             global_operations=compute_v1.GlobalOperationsClient(credentials=credentials, client_options=options),
             region_operations=compute_v1.RegionOperationsClient(credentials=credentials, client_options=options),
+            zone_operations=compute_v1.ZoneOperationsClient(credentials=credentials, client_options=options),
             endpoint=endpoint,
             project=project,
             _credentials=credentials,

@@ -17,13 +17,18 @@ def wait_for_operation(
     """Block until ``operation`` is DONE (heartbeating), then raise if it ended in error.
 
     Uses ``operations.wait`` (which returns after at most its own deadline even when the
-    operation is not done) in a loop; global or regional according to the operation.
+    operation is not done) in a loop; global, regional or zonal according to the operation.
     """
+    zone = operation.zone.rsplit("/", 1)[-1] if operation.zone else None
     region = operation.region.rsplit("/", 1)[-1] if operation.region else None
     while operation.status != DONE:
         activity.heartbeat(f"waiting for operation {operation.name}")
         with cloud_call(f"{what}: wait for operation {operation.name}"):
-            if region:
+            if zone:
+                operation = clients.zone_operations.wait(
+                    project=project, zone=zone, operation=operation.name, timeout=CALL_TIMEOUT_SECONDS
+                )
+            elif region:
                 operation = clients.region_operations.wait(
                     project=project, region=region, operation=operation.name, timeout=CALL_TIMEOUT_SECONDS
                 )

@@ -31,24 +31,59 @@ def _group_path(url: str) -> str:
     return url[url.find("projects/") :]
 
 
+def _service_text(ref: BackendRef) -> str:
+    if ref.scope == "regional":
+        return f"regional backend service {ref.group.region}/{ref.backend_service}"
+    return f"backend service {ref.backend_service}"
+
+
 class TrafficActivities:
     def __init__(self, clients: GcpClients):
         self._clients = clients
 
     def _get(self, ref: BackendRef) -> tuple[compute_v1.BackendService, compute_v1.Backend]:
         self._clients.require_project(ref.project)
-        with cloud_call(f"read backend service {ref.backend_service}"):
-            service = self._clients.backend_services.get(
-                project=ref.project,
-                backend_service=ref.backend_service,
-                timeout=CALL_TIMEOUT_SECONDS,
-                retry=None,  # Temporal retries; the client's own retry ignores the timeout
-            )
+        # retry=None: Temporal retries; the client's own retry ignores the timeout.
+        with cloud_call(f"read {_service_text(ref)}"):
+            if ref.scope == "regional":
+                service = self._clients.region_backend_services.get(
+                    project=ref.project,
+                    region=ref.group.region,
+                    backend_service=ref.backend_service,
+                    timeout=CALL_TIMEOUT_SECONDS,
+                    retry=None,
+                )
+            else:
+                service = self._clients.backend_services.get(
+                    project=ref.project, backend_service=ref.backend_service, timeout=CALL_TIMEOUT_SECONDS, retry=None
+                )
         want = _group_path(ref.group.url)
         for backend in service.backends:
             if _group_path(backend.group) == want:
                 return service, backend
-        raise permanent(f"backend service {ref.backend_service} has no backend for {ref.group}")
+        raise permanent(f"{_service_text(ref)} has no backend for {ref.group}")
+
+    def _patch(self, ref: BackendRef, resource: compute_v1.BackendService, request_id: str) -> compute_v1.Operation:
+        if ref.scope == "regional":
+            return self._clients.region_backend_services.patch_unary(
+                request=compute_v1.PatchRegionBackendServiceRequest(
+                    project=ref.project,
+                    region=ref.group.region,
+                    backend_service=ref.backend_service,
+                    backend_service_resource=resource,
+                    request_id=request_id,
+                ),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        return self._clients.backend_services.patch_unary(
+            request=compute_v1.PatchBackendServiceRequest(
+                project=ref.project,
+                backend_service=ref.backend_service,
+                backend_service_resource=resource,
+                request_id=request_id,
+            ),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
 
     @activity.defn(name=ActivityName.READ_BACKEND_CAPACITY)
     def read_backend_capacity(self, input: ReadBackendCapacity) -> BackendCapacity:
@@ -76,27 +111,16 @@ class TrafficActivities:
                     if _group_path(b.group) == _group_path(ref.group.url):
                         copy.capacity_scaler = desired.capacity_scaler
                     backends.append(copy)
-                request = compute_v1.PatchBackendServiceRequest(
-                    project=ref.project,
-                    backend_service=ref.backend_service,
-                    backend_service_resource=compute_v1.BackendService(
-                        backends=backends, fingerprint=service.fingerprint
-                    ),
-                    request_id=request_id(input.request_key, service.fingerprint),
-                )
-                with cloud_call(f"patch backend service {ref.backend_service}"):
+                resource = compute_v1.BackendService(backends=backends, fingerprint=service.fingerprint)
+                with cloud_call(f"patch {_service_text(ref)}"):
                     try:
-                        operation = self._clients.backend_services.patch_unary(
-                            request=request, timeout=CALL_TIMEOUT_SECONDS
-                        )
+                        operation = self._patch(ref, resource, request_id(input.request_key, service.fingerprint))
                     except gexc.PreconditionFailed:
                         operation = None
                 if operation is None:
                     log.warning("backend service changed under us; re-reading", fingerprint=service.fingerprint)
                     continue
-                wait_for_operation(
-                    self._clients, ref.project, operation, what=f"patch backend service {ref.backend_service}"
-                )
+                wait_for_operation(self._clients, ref.project, operation, what=f"patch {_service_text(ref)}")
                 log.info(
                     "capacity scaler set",
                     backend=str(ref),

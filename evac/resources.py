@@ -22,28 +22,35 @@ class _Model(BaseModel):
 class GroupRef(_Model):
     project: str
     region: str
-    group: str = Field(description="Regional managed instance group name (same as its instance group)")
+    group: str = Field(description="Managed instance group name (same as its instance group)")
+    zone: str | None = Field(default=None, description="Set for a zonal group; None for a regional one")
 
     @property
     def url(self) -> str:
-        return (
-            f"https://www.googleapis.com/compute/v1/projects/{self.project}"
-            f"/regions/{self.region}/instanceGroups/{self.group}"
-        )
+        location = f"zones/{self.zone}" if self.zone else f"regions/{self.region}"
+        return f"https://www.googleapis.com/compute/v1/projects/{self.project}/{location}/instanceGroups/{self.group}"
 
     def __str__(self) -> str:
-        return f"instance group {self.region}/{self.group}"
+        return f"instance group {self.zone or self.region}/{self.group}"
 
 
 class BackendRef(_Model):
-    """The backends of one backend service that belong to one region's instance group."""
+    """The backend of one backend service that is one region's instance group."""
 
     project: str
     backend_service: str
+    scope: Literal["global", "regional"] = Field(
+        default="global", description="regional: a regional backend service in the group's region"
+    )
     group: GroupRef
 
     def __str__(self) -> str:
-        return f"backend {self.group.region}/{self.group.group} of backend service {self.backend_service}"
+        service = (
+            f"regional backend service {self.group.region}/{self.backend_service}"
+            if self.scope == "regional"
+            else f"backend service {self.backend_service}"
+        )
+        return f"backend {self.group.zone or self.group.region}/{self.group.group} of {service}"
 
 
 class DnsRecordRef(_Model):

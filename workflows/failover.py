@@ -258,11 +258,18 @@ class FailoverWorkflow:
 
     def _group(self, region: str) -> GroupRef:
         binding = self._input.topology.regions[region]
-        return GroupRef(project=self._input.project, region=region, group=binding.instance_group)
+        return GroupRef(
+            project=self._input.project, region=region, group=binding.instance_group, zone=binding.instance_group_zone
+        )
 
     def _backend(self, region: str) -> BackendRef:
         binding = self._input.topology.regions[region]
-        return BackendRef(project=self._input.project, backend_service=binding.backend_service, group=self._group(region))
+        return BackendRef(
+            project=self._input.project,
+            backend_service=binding.backend_service,
+            scope=binding.backend_service_scope,
+            group=self._group(region),
+        )
 
     async def _health(self, record: StepRecord, region: str) -> HealthReport:
         return await workflow.execute_activity(
