@@ -1,8 +1,10 @@
-"""Compute Engine v1: global backend services and their health checks.
+"""Compute Engine v1: global and regional backend services and their health checks.
 
 Paths, JSON names and rules follow the published API (``compute.v1`` discovery document):
-``backendServices.list/get/patch/update/getHealth`` and ``healthChecks.list/get``. A patch
-or update takes effect at once and answers with an Operation.
+``backendServices`` and ``regionBackendServices`` list/get/patch/update/getHealth,
+``healthChecks`` and ``regionHealthChecks`` list/get. Both scopes share one implementation
+(``region`` None: global). A patch or update takes effect at once and answers with an
+Operation (global or regional, as the service).
 """
 
 from __future__ import annotations
@@ -14,18 +16,27 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from emulator.core import Emulator, get_emulator
 from emulator.errors import condition_not_met, invalid, validation_error
-from emulator.listing import compute_list
+from emulator.listing import ListQuery, compute_list
 from emulator.merge_patch import merge_patch
 from emulator.operations import operation_json
 from emulator.query import refuse_unknown_parameters
 from emulator.requestlog import DUPLICATE
-from emulator.state import COMPUTE_URL, ApiModel, BackendService, HealthCheck, World, new_fingerprint, rfc3339
+from emulator.state import (
+    COMPUTE_URL,
+    ApiModel,
+    BackendService,
+    HealthCheck,
+    World,
+    location_path,
+    new_fingerprint,
+    rfc3339,
+)
 
 router = APIRouter(prefix="/compute/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
 
 # Fields the server sets; a patch may carry them (a copy of a read resource does) but
 # cannot change them.
-_OUTPUT_ONLY = ("kind", "id", "selfLink", "creationTimestamp")
+_OUTPUT_ONLY = ("kind", "id", "selfLink", "creationTimestamp", "region")
 
 
 class ResourceGroupReference(ApiModel):
@@ -45,16 +56,20 @@ def normalize_link(link: str, project: str) -> str:
 
 
 def _checked_backend_service(
-    current: BackendService, body: dict[str, Any], world: World, *, replace: bool
+    current: BackendService, body: dict[str, Any], world: World, region: str | None, *, replace: bool
 ) -> BackendService:
     """The backend service ``body`` makes of ``current`` — merged into it (patch) or
-    replacing it (update) — or the API's refusal."""
+    replacing it (update) — or the API's refusal. A regional service (``region``) takes
+    instance groups of its region and health checks of its region."""
     if "name" in body and body["name"] != current.name:
         raise invalid(f"Invalid value for field 'resource.name': '{body['name']}'. The name cannot be changed.")
     current_json = current.api_json()
     merged = dict(body) if replace else merge_patch(current_json, body)
     for field in (*_OUTPUT_ONLY, "name", "fingerprint"):
-        merged[field] = current_json[field]
+        if field in current_json:
+            merged[field] = current_json[field]
+        else:
+            merged.pop(field, None)
     try:
         updated = BackendService.model_validate(merged)
     except pydantic.ValidationError as exc:
@@ -75,12 +90,18 @@ def _checked_backend_service(
                 "A backend service with a single backend cannot be drained to 0."
             )
         backend.group = normalize_link(backend.group, world.project)
-        if world.group_by_url(backend.group) is None:
+        group = world.group_by_url(backend.group)
+        if group is None:
             raise invalid(f"Invalid value for field '{where}.group': '{backend.group}'. The resource was not found.")
+        if region is not None and group.region != region:
+            raise invalid(
+                f"Invalid value for field '{where}.group': '{backend.group}'. "
+                f"A regional backend service in {region} can only have backends in {region}."
+            )
         if backend.group in seen:
             raise invalid(f"Invalid value for field '{where}.group': '{backend.group}'. Duplicate backend group.")
         seen.add(backend.group)
-    known_checks = {check.self_link(world.project) for check in world.health_checks.values()}
+    known_checks = {check.self_link(world.project) for check in world.health_checks.values() if check.region == region}
     for index, link in enumerate(updated.health_checks):
         updated.health_checks[index] = normalize_link(link, world.project)
         if updated.health_checks[index] not in known_checks:
@@ -98,13 +119,15 @@ def _write_backend_service(
     request_id: str | None,
     *,
     replace: bool,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """``patch`` (merge) or ``update`` (replace): requestId first, then fingerprint, then rules.
+    """``patch`` (merge) or ``update`` (replace) of a global or (``region``) regional backend
+    service: requestId first, then fingerprint, then rules.
 
     A patch is checked against its fingerprint when it carries one; an update must carry the
     current one ("An up-to-date fingerprint must be provided in order to update the
     BackendService", says the API description)."""
-    current = emulator.backend_service(project, name)
+    current = emulator.backend_service(project, name, region)
     earlier = emulator.earlier_operation(request_id)
     if earlier is not None:
         request.state.effect = DUPLICATE
@@ -117,10 +140,13 @@ def _write_backend_service(
             f"Supplied fingerprint '{given}' does not match the current fingerprint of backend service "
             f"'{name}'; read it again and retry."
         )
-    updated = _checked_backend_service(current, body, emulator.world, replace=replace)
+    updated = _checked_backend_service(current, body, emulator.world, region, replace=replace)
 
     def apply() -> None:
-        emulator.world.backend_services[current.name] = updated
+        if region is None:
+            emulator.world.backend_services[current.name] = updated
+        else:
+            emulator.world.region_backend_services[f"{region}/{current.name}"] = updated
 
     op = emulator.mutate(
         request,
@@ -128,77 +154,36 @@ def _write_backend_service(
         operation_type="update" if replace else "patch",
         target_link=updated.self_link,
         target_id=updated.id,
-        region=None,
+        region=region,
         request_id=request_id,
     )
     return operation_json(op, project, emulator.now())
 
 
-@router.get("/global/backendServices")
-async def list_backend_services(
-    project: str,
-    filter_: str | None = Query(None, alias="filter"),
-    max_results: int | None = Query(None, alias="maxResults"),
-    page_token: str | None = Query(None, alias="pageToken"),
-    order_by: str | None = Query(None, alias="orderBy"),
-    emulator: Emulator = Depends(get_emulator),
-) -> Any:
+def _list_backend_services(
+    emulator: Emulator, project: str, region: str | None, query: ListQuery
+) -> dict[str, Any]:
     emulator.check_project(project)
+    where = location_path(region)
     return compute_list(
-        [service.api_json() for service in emulator.world.backend_services.values()],
+        [service.api_json() for service in emulator.backend_services(region)],
         kind="compute#backendServiceList",
-        list_id=f"projects/{project}/global/backendServices",
-        self_link=f"{COMPUTE_URL}/projects/{project}/global/backendServices",
-        filter_=filter_,
-        max_results=max_results,
-        page_token=page_token,
-        order_by=order_by,
+        list_id=f"projects/{project}/{where}/backendServices",
+        self_link=f"{COMPUTE_URL}/projects/{project}/{where}/backendServices",
+        **query.as_kwargs(),
     )
 
 
-@router.get("/global/backendServices/{backend_service}")
-async def get_backend_service(project: str, backend_service: str, emulator: Emulator = Depends(get_emulator)) -> Any:
-    return emulator.backend_service(project, backend_service).api_json()
-
-
-@router.patch("/global/backendServices/{backend_service}")
-async def patch_backend_service(
-    request: Request,
-    project: str,
-    backend_service: str,
-    body: dict[str, Any] = Body(),
-    request_id: str | None = Query(None, alias="requestId"),
-    emulator: Emulator = Depends(get_emulator),
-) -> Any:
-    return _write_backend_service(request, emulator, project, backend_service, body, request_id, replace=False)
-
-
-@router.put("/global/backendServices/{backend_service}")
-async def update_backend_service(
-    request: Request,
-    project: str,
-    backend_service: str,
-    body: dict[str, Any] = Body(),
-    request_id: str | None = Query(None, alias="requestId"),
-    emulator: Emulator = Depends(get_emulator),
-) -> Any:
-    return _write_backend_service(request, emulator, project, backend_service, body, request_id, replace=True)
-
-
-@router.post("/global/backendServices/{backend_service}/getHealth")
-async def get_backend_service_health(
-    project: str,
-    backend_service: str,
-    reference: ResourceGroupReference,
-    emulator: Emulator = Depends(get_emulator),
-) -> Any:
-    service = emulator.backend_service(project, backend_service)
+def _backend_service_health(
+    emulator: Emulator, project: str, name: str, region: str | None, reference: ResourceGroupReference
+) -> dict[str, Any]:
+    service = emulator.backend_service(project, name, region)
     url = normalize_link(reference.group, project)
     group = emulator.world.group_by_url(url)
     if group is None or all(b.group != url for b in service.backends):
         raise invalid(
             f"Invalid value for field 'resourceGroupReference.group': '{reference.group}'. "
-            f"It is not a backend of backend service '{backend_service}'."
+            f"It is not a backend of backend service '{name}'."
         )
     now = emulator.now()
     body: dict[str, Any] = {"kind": "compute#backendServiceGroupHealth"}
@@ -216,8 +201,109 @@ async def get_backend_service_health(
     return body
 
 
+@router.get("/global/backendServices")
+async def list_backend_services(
+    project: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return _list_backend_services(emulator, project, None, query)
+
+
+@router.get("/regions/{region}/backendServices")
+async def list_region_backend_services(
+    project: str, region: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return _list_backend_services(emulator, project, region, query)
+
+
+@router.get("/global/backendServices/{backend_service}")
+async def get_backend_service(project: str, backend_service: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+    return emulator.backend_service(project, backend_service).api_json()
+
+
+@router.get("/regions/{region}/backendServices/{backend_service}")
+async def get_region_backend_service(
+    project: str, region: str, backend_service: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return emulator.backend_service(project, backend_service, region).api_json()
+
+
+@router.patch("/global/backendServices/{backend_service}")
+async def patch_backend_service(
+    request: Request,
+    project: str,
+    backend_service: str,
+    body: dict[str, Any] = Body(),
+    request_id: str | None = Query(None, alias="requestId"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _write_backend_service(request, emulator, project, backend_service, body, request_id, replace=False)
+
+
+@router.patch("/regions/{region}/backendServices/{backend_service}")
+async def patch_region_backend_service(
+    request: Request,
+    project: str,
+    region: str,
+    backend_service: str,
+    body: dict[str, Any] = Body(),
+    request_id: str | None = Query(None, alias="requestId"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _write_backend_service(
+        request, emulator, project, backend_service, body, request_id, replace=False, region=region
+    )
+
+
+@router.put("/global/backendServices/{backend_service}")
+async def update_backend_service(
+    request: Request,
+    project: str,
+    backend_service: str,
+    body: dict[str, Any] = Body(),
+    request_id: str | None = Query(None, alias="requestId"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _write_backend_service(request, emulator, project, backend_service, body, request_id, replace=True)
+
+
+@router.put("/regions/{region}/backendServices/{backend_service}")
+async def update_region_backend_service(
+    request: Request,
+    project: str,
+    region: str,
+    backend_service: str,
+    body: dict[str, Any] = Body(),
+    request_id: str | None = Query(None, alias="requestId"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _write_backend_service(
+        request, emulator, project, backend_service, body, request_id, replace=True, region=region
+    )
+
+
+@router.post("/global/backendServices/{backend_service}/getHealth")
+async def get_backend_service_health(
+    project: str,
+    backend_service: str,
+    reference: ResourceGroupReference,
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _backend_service_health(emulator, project, backend_service, None, reference)
+
+
+@router.post("/regions/{region}/backendServices/{backend_service}/getHealth")
+async def get_region_backend_service_health(
+    project: str,
+    region: str,
+    backend_service: str,
+    reference: ResourceGroupReference,
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _backend_service_health(emulator, project, backend_service, region, reference)
+
+
 def health_check_json(check: HealthCheck, project: str) -> dict[str, Any]:
-    return {
+    body = {
         "kind": "compute#healthCheck",
         "id": str(check.id),
         "creationTimestamp": rfc3339(check.created_at),
@@ -230,30 +316,44 @@ def health_check_json(check: HealthCheck, project: str) -> dict[str, Any]:
         "httpHealthCheck": {"port": 80, "requestPath": "/healthz", "proxyHeader": "NONE"},
         "selfLink": check.self_link(project),
     }
+    if check.region is not None:
+        body["region"] = f"{COMPUTE_URL}/projects/{project}/regions/{check.region}"
+    return body
+
+
+def _list_health_checks(emulator: Emulator, project: str, region: str | None, query: ListQuery) -> dict[str, Any]:
+    emulator.check_project(project)
+    where = location_path(region)
+    return compute_list(
+        [health_check_json(check, project) for check in emulator.health_checks(region)],
+        kind="compute#healthCheckList",
+        list_id=f"projects/{project}/{where}/healthChecks",
+        self_link=f"{COMPUTE_URL}/projects/{project}/{where}/healthChecks",
+        **query.as_kwargs(),
+    )
 
 
 @router.get("/global/healthChecks")
 async def list_health_checks(
-    project: str,
-    filter_: str | None = Query(None, alias="filter"),
-    max_results: int | None = Query(None, alias="maxResults"),
-    page_token: str | None = Query(None, alias="pageToken"),
-    order_by: str | None = Query(None, alias="orderBy"),
-    emulator: Emulator = Depends(get_emulator),
+    project: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
 ) -> Any:
-    emulator.check_project(project)
-    return compute_list(
-        [health_check_json(check, project) for check in emulator.world.health_checks.values()],
-        kind="compute#healthCheckList",
-        list_id=f"projects/{project}/global/healthChecks",
-        self_link=f"{COMPUTE_URL}/projects/{project}/global/healthChecks",
-        filter_=filter_,
-        max_results=max_results,
-        page_token=page_token,
-        order_by=order_by,
-    )
+    return _list_health_checks(emulator, project, None, query)
+
+
+@router.get("/regions/{region}/healthChecks")
+async def list_region_health_checks(
+    project: str, region: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return _list_health_checks(emulator, project, region, query)
 
 
 @router.get("/global/healthChecks/{health_check}")
 async def get_health_check(project: str, health_check: str, emulator: Emulator = Depends(get_emulator)) -> Any:
     return health_check_json(emulator.health_check(project, health_check), project)
+
+
+@router.get("/regions/{region}/healthChecks/{health_check}")
+async def get_region_health_check(
+    project: str, region: str, health_check: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return health_check_json(emulator.health_check(project, health_check, region), project)

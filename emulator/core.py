@@ -16,7 +16,7 @@ from emulator.faults import FaultBook, operation_fault
 from emulator.persistence import StateStore
 from emulator.requestlog import APPLIED, RequestLog
 from emulator.seed import seed_world
-from emulator.state import BackendService, HealthCheck, ManagedGroup, Operation, World, Zone
+from emulator.state import BackendService, HealthCheck, ManagedGroup, Operation, World, Zone, location_path
 from evac.topology import Topology
 
 
@@ -60,25 +60,47 @@ class Emulator:
 
     # Google APIs address a resource by its name or by its numeric id.
 
-    def backend_service(self, project: str, name: str) -> BackendService:
+    def backend_service(self, project: str, name: str, region: str | None = None) -> BackendService:
+        """A global backend service, or (``region`` given) a regional one of that region."""
         self.check_project(project)
-        service = _by_name_or_id(self.world.backend_services.values(), name)
+        if region is None:
+            candidates = list(self.world.backend_services.values())
+        else:
+            candidates = [s for key, s in self.world.region_backend_services.items() if key.startswith(f"{region}/")]
+        service = _by_name_or_id(candidates, name)
         if service is None:
-            raise not_found(f"projects/{project}/global/backendServices/{name}")
+            raise not_found(f"projects/{project}/{location_path(region)}/backendServices/{name}")
         return service
 
-    def health_check(self, project: str, name: str) -> HealthCheck:
+    def backend_services(self, region: str | None) -> list[BackendService]:
+        """The global backend services, or the regional ones of ``region``."""
+        if region is None:
+            return list(self.world.backend_services.values())
+        return [s for key, s in self.world.region_backend_services.items() if key.startswith(f"{region}/")]
+
+    def health_checks(self, region: str | None) -> list[HealthCheck]:
+        """The global health checks, or the regional ones of ``region``."""
+        return [check for check in self.world.health_checks.values() if check.region == region]
+
+    def health_check(self, project: str, name: str, region: str | None = None) -> HealthCheck:
         self.check_project(project)
-        check = _by_name_or_id(self.world.health_checks.values(), name)
+        check = _by_name_or_id(self.health_checks(region), name)
         if check is None:
-            raise not_found(f"projects/{project}/global/healthChecks/{name}")
+            raise not_found(f"projects/{project}/{location_path(region)}/healthChecks/{name}")
         return check
 
-    def group(self, project: str, region: str, name: str) -> ManagedGroup:
+    def groups(self, region: str | None = None, zone: str | None = None) -> list[ManagedGroup]:
+        """The regional managed instance groups of ``region``, or the zonal ones of ``zone``."""
+        if zone is not None:
+            return [g for g in self.world.groups.values() if g.zone == zone]
+        return [g for g in self.world.groups.values() if g.zone is None and g.region == region]
+
+    def group(self, project: str, name: str, *, region: str | None = None, zone: str | None = None) -> ManagedGroup:
+        """A regional (``region``) or zonal (``zone``) managed instance group."""
         self.check_project(project)
-        group = _by_name_or_id((g for g in self.world.groups.values() if g.region == region), name)
+        group = _by_name_or_id(self.groups(region, zone), name)
         if group is None:
-            raise not_found(f"projects/{project}/regions/{region}/instanceGroupManagers/{name}")
+            raise not_found(f"projects/{project}/{location_path(region, zone)}/instanceGroupManagers/{name}")
         return group
 
     def zone(self, project: str, name: str) -> Zone:
@@ -88,12 +110,12 @@ class Emulator:
             raise not_found(f"projects/{project}/managedZones/{name}")
         return zone
 
-    def operation(self, project: str, name: str, region: str | None) -> Operation:
+    def operation(self, project: str, name: str, *, region: str | None = None, zone: str | None = None) -> Operation:
+        """A global operation, or a regional (``region``) or zonal (``zone``) one."""
         self.check_project(project)
         op = self.world.operations.get(name)
-        if op is None or op.region != region:
-            where = f"regions/{region}" if region else "global"
-            raise not_found(f"projects/{project}/{where}/operations/{name}")
+        if op is None or (op.region, op.zone) != (region, zone):
+            raise not_found(f"projects/{project}/{location_path(region, zone)}/operations/{name}")
         return op
 
     def earlier_operation(self, request_id: str | None) -> Operation | None:
@@ -124,6 +146,7 @@ class Emulator:
         target_id: int,
         region: str | None,
         request_id: str | None,
+        zone: str | None = None,
     ) -> Operation:
         """Apply a checked mutation and start its operation.
 
@@ -146,6 +169,7 @@ class Emulator:
             target_link=target_link,
             target_id=target_id,
             region=region,
+            zone=zone,
             request_id=request_id,
             insert_time=now,
             duration=self.settings.operation_delay,

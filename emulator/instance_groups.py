@@ -1,9 +1,10 @@
-"""Compute Engine v1: regional managed instance groups and their instances.
+"""Compute Engine v1: regional and zonal managed instance groups and their instances.
 
-``regionInstanceGroupManagers.list/get/resize/listManagedInstances`` and ``instances.list/get``,
-as the published API (``compute.v1`` discovery document) defines them. ``resize`` sets the
-target size at once and answers with a regional Operation; new instances serve after the
-warm-up.
+``regionInstanceGroupManagers`` and ``instanceGroupManagers`` (zonal)
+list/get/resize/listManagedInstances, and ``instances.list/get``, as the published API
+(``compute.v1`` discovery document) defines them. Both scopes share one implementation
+(``zone`` None: regional). ``resize`` sets the target size at once and answers with a
+regional or zonal Operation; new instances serve after the warm-up.
 """
 
 from __future__ import annotations
@@ -14,28 +15,34 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from emulator.core import Emulator, get_emulator
 from emulator.errors import invalid, not_found
-from emulator.listing import compute_list
+from emulator.listing import ListQuery, compute_list
 from emulator.operations import operation_json
 from emulator.query import refuse_unknown_parameters
 from emulator.requestlog import DUPLICATE
-from emulator.state import COMPUTE_URL, Instance, ManagedGroup, new_fingerprint, rfc3339
+from emulator.state import COMPUTE_URL, Instance, ManagedGroup, location_path, new_fingerprint, rfc3339
 
 router = APIRouter(prefix="/compute/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
 
 
 def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[str, Any]:
+    """A regional group names its ``region`` and the zones it spreads over; a zonal one its ``zone``."""
     creating = sum(1 for i in group.instances if now < i.ready_at)
     template = f"{COMPUTE_URL}/projects/{project}/global/instanceTemplates/{group.name}-template"
-    return {
+    body: dict[str, Any] = {
         "kind": "compute#instanceGroupManager",
         "id": str(group.id),
         "creationTimestamp": rfc3339(group.created_at),
         "name": group.name,
-        "region": f"{COMPUTE_URL}/projects/{project}/regions/{group.region}",
-        "distributionPolicy": {
-            "zones": [{"zone": f"{COMPUTE_URL}/projects/{project}/zones/{group.region}-b"}],
+    }
+    if group.zone is None:
+        body["region"] = f"{COMPUTE_URL}/projects/{project}/regions/{group.region}"
+        body["distributionPolicy"] = {
+            "zones": [{"zone": f"{COMPUTE_URL}/projects/{project}/zones/{group.instance_zone}"}],
             "targetShape": "EVEN",
-        },
+        }
+    else:
+        body["zone"] = f"{COMPUTE_URL}/projects/{project}/zones/{group.zone}"
+    return body | {
         "instanceTemplate": template,
         "versions": [{"instanceTemplate": template}],
         "instanceGroup": group.group_url(project),
@@ -59,48 +66,34 @@ def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[st
     }
 
 
-@router.get("/regions/{region}/instanceGroupManagers")
-async def list_region_group_managers(
-    project: str,
-    region: str,
-    filter_: str | None = Query(None, alias="filter"),
-    max_results: int | None = Query(None, alias="maxResults"),
-    page_token: str | None = Query(None, alias="pageToken"),
-    order_by: str | None = Query(None, alias="orderBy"),
-    emulator: Emulator = Depends(get_emulator),
-) -> Any:
+def _list_groups(
+    emulator: Emulator, project: str, query: ListQuery, *, region: str | None = None, zone: str | None = None
+) -> dict[str, Any]:
     emulator.check_project(project)
     now = emulator.now()
+    where = location_path(region, zone)
     return compute_list(
-        [group_manager_json(g, project, now) for g in emulator.world.groups.values() if g.region == region],
-        kind="compute#regionInstanceGroupManagerList",
-        list_id=f"projects/{project}/regions/{region}/instanceGroupManagers",
-        self_link=f"{COMPUTE_URL}/projects/{project}/regions/{region}/instanceGroupManagers",
-        filter_=filter_,
-        max_results=max_results,
-        page_token=page_token,
-        order_by=order_by,
+        [group_manager_json(g, project, now) for g in emulator.groups(region, zone)],
+        kind="compute#regionInstanceGroupManagerList" if zone is None else "compute#instanceGroupManagerList",
+        list_id=f"projects/{project}/{where}/instanceGroupManagers",
+        self_link=f"{COMPUTE_URL}/projects/{project}/{where}/instanceGroupManagers",
+        **query.as_kwargs(),
     )
 
 
-@router.get("/regions/{region}/instanceGroupManagers/{manager}")
-async def get_region_group_manager(
-    project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)
-) -> Any:
-    return group_manager_json(emulator.group(project, region, manager), project, emulator.now())
-
-
-@router.post("/regions/{region}/instanceGroupManagers/{manager}/resize")
-async def resize_region_group_manager(
+def _resize(
     request: Request,
+    emulator: Emulator,
     project: str,
-    region: str,
-    manager: str,
-    size: int = Query(),
-    request_id: str | None = Query(None, alias="requestId"),
-    emulator: Emulator = Depends(get_emulator),
-) -> Any:
-    group = emulator.group(project, region, manager)
+    name: str,
+    size: int,
+    request_id: str | None,
+    *,
+    region: str | None = None,
+    zone: str | None = None,
+) -> dict[str, Any]:
+    """requestId first (a retry returns the first operation), then the size rule."""
+    group = emulator.group(project, name, region=region, zone=zone)
     earlier = emulator.earlier_operation(request_id)
     if earlier is not None:
         request.state.effect = DUPLICATE
@@ -115,20 +108,20 @@ async def resize_region_group_manager(
     op = emulator.mutate(
         request,
         apply,
-        operation_type="compute.regionInstanceGroupManagers.resize",
+        operation_type="compute.instanceGroupManagers.resize" if zone else "compute.regionInstanceGroupManagers.resize",
         target_link=group.self_link(project),
         target_id=group.id,
         region=region,
+        zone=zone,
         request_id=request_id,
     )
     return operation_json(op, project, emulator.now())
 
 
-@router.post("/regions/{region}/instanceGroupManagers/{manager}/listManagedInstances")
-async def list_region_managed_instances(
-    project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)
-) -> Any:
-    group = emulator.group(project, region, manager)
+def _managed_instances(
+    emulator: Emulator, project: str, name: str, *, region: str | None = None, zone: str | None = None
+) -> dict[str, Any]:
+    group = emulator.group(project, name, region=region, zone=zone)
     now = emulator.now()
     return {
         "managedInstances": [
@@ -142,6 +135,72 @@ async def list_region_managed_instances(
             for i in sorted(group.instances, key=lambda i: i.name)
         ]
     }
+
+
+@router.get("/regions/{region}/instanceGroupManagers")
+async def list_region_group_managers(
+    project: str, region: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return _list_groups(emulator, project, query, region=region)
+
+
+@router.get("/zones/{zone}/instanceGroupManagers")
+async def list_zone_group_managers(
+    project: str, zone: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return _list_groups(emulator, project, query, zone=zone)
+
+
+@router.get("/regions/{region}/instanceGroupManagers/{manager}")
+async def get_region_group_manager(
+    project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return group_manager_json(emulator.group(project, manager, region=region), project, emulator.now())
+
+
+@router.get("/zones/{zone}/instanceGroupManagers/{manager}")
+async def get_zone_group_manager(project: str, zone: str, manager: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+    return group_manager_json(emulator.group(project, manager, zone=zone), project, emulator.now())
+
+
+@router.post("/regions/{region}/instanceGroupManagers/{manager}/resize")
+async def resize_region_group_manager(
+    request: Request,
+    project: str,
+    region: str,
+    manager: str,
+    size: int = Query(),
+    request_id: str | None = Query(None, alias="requestId"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _resize(request, emulator, project, manager, size, request_id, region=region)
+
+
+@router.post("/zones/{zone}/instanceGroupManagers/{manager}/resize")
+async def resize_zone_group_manager(
+    request: Request,
+    project: str,
+    zone: str,
+    manager: str,
+    size: int = Query(),
+    request_id: str | None = Query(None, alias="requestId"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
+    return _resize(request, emulator, project, manager, size, request_id, zone=zone)
+
+
+@router.post("/regions/{region}/instanceGroupManagers/{manager}/listManagedInstances")
+async def list_region_managed_instances(
+    project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return _managed_instances(emulator, project, manager, region=region)
+
+
+@router.post("/zones/{zone}/instanceGroupManagers/{manager}/listManagedInstances")
+async def list_zone_managed_instances(
+    project: str, zone: str, manager: str, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    return _managed_instances(emulator, project, manager, zone=zone)
 
 
 def instance_json(group: ManagedGroup, instance: Instance, project: str, now: float) -> dict[str, Any]:
@@ -174,13 +233,7 @@ def _instances_in(emulator: Emulator, zone: str) -> list[tuple[ManagedGroup, Ins
 
 @router.get("/zones/{zone}/instances")
 async def list_instances(
-    project: str,
-    zone: str,
-    filter_: str | None = Query(None, alias="filter"),
-    max_results: int | None = Query(None, alias="maxResults"),
-    page_token: str | None = Query(None, alias="pageToken"),
-    order_by: str | None = Query(None, alias="orderBy"),
-    emulator: Emulator = Depends(get_emulator),
+    project: str, zone: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
 ) -> Any:
     emulator.check_project(project)
     now = emulator.now()
@@ -189,10 +242,7 @@ async def list_instances(
         kind="compute#instanceList",
         list_id=f"projects/{project}/zones/{zone}/instances",
         self_link=f"{COMPUTE_URL}/projects/{project}/zones/{zone}/instances",
-        filter_=filter_,
-        max_results=max_results,
-        page_token=page_token,
-        order_by=order_by,
+        **query.as_kwargs(),
     )
 
 

@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from fastapi import Query
+
 from emulator.errors import invalid
 
 T = TypeVar("T")
@@ -148,6 +150,31 @@ def order(items: list[dict[str, Any]], order_by: str | None) -> list[dict[str, A
     if re.fullmatch(r"\s*creationTimestamp\s+desc\s*", order_by):
         return sorted(items, key=lambda item: str(item.get("creationTimestamp", "")), reverse=True)
     raise invalid(f"Invalid value for field 'orderBy': '{order_by}'. Use 'name' or 'creationTimestamp desc'.")
+
+
+class ListQuery:
+    """The query parameters of every Compute Engine list method (a FastAPI dependency)."""
+
+    def __init__(
+        self,
+        filter_: str | None = Query(None, alias="filter"),
+        max_results: int | None = Query(None, alias="maxResults"),
+        page_token: str | None = Query(None, alias="pageToken"),
+        order_by: str | None = Query(None, alias="orderBy"),
+    ):
+        self.filter_ = filter_
+        self.max_results = max_results
+        self.page_token = page_token
+        self.order_by = order_by
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """As ``compute_list`` takes them."""
+        return {
+            "filter_": self.filter_,
+            "max_results": self.max_results,
+            "page_token": self.page_token,
+            "order_by": self.order_by,
+        }
 
 
 def compute_list(

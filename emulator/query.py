@@ -8,6 +8,7 @@ filtering) would be silently ignored, and code would pass here and fail on Googl
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from emulator.errors import ApiError
@@ -34,7 +35,7 @@ async def refuse_unknown_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known = {param.alias for param in route.dependant.query_params} | SYSTEM_PARAMETERS
+    known = query_parameters(route.dependant) | SYSTEM_PARAMETERS
     for name in request.query_params:
         if name not in known:
             raise ApiError(
@@ -43,3 +44,11 @@ async def refuse_unknown_parameters(request: Request) -> None:
                 f"Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter. "
                 f"Field '{name}' could not be found in request message.",
             )
+
+
+def query_parameters(dependant: Dependant) -> set[str]:
+    """The names of the query parameters a route takes, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= query_parameters(dependency)
+    return names

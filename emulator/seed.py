@@ -27,34 +27,47 @@ def seed_world(topology: Topology, now: float) -> World:
 
     for service in topology.services.values():
         for region, binding in service.regions.items():
-            key = f"{region}/{binding.instance_group}"
+            group_zone = binding.instance_group_zone
+            key = f"{group_zone or region}/{binding.instance_group}"
             if key not in world.groups:
                 group = ManagedGroup(
                     name=binding.instance_group,
                     region=region,
+                    zone=group_zone,
                     id=world.next_id(),
                     created_at=now,
                     fingerprint=new_fingerprint(),
                     target_size=0,
                     ordinal=len(world.groups),
                 )
-                size = topology.emulator.group_sizes.get(key, topology.emulator.default_group_size)
+                size_key = f"{region}/{binding.instance_group}"
+                size = topology.emulator.group_sizes.get(size_key, topology.emulator.default_group_size)
                 group.resize(size, now=now, warmup=0.0, world=world)
                 world.groups[key] = group
 
-            backend = world.backend_services.get(binding.backend_service)
+            regional = binding.backend_service_scope == "regional"
+            services = world.region_backend_services if regional else world.backend_services
+            service_key = f"{region}/{binding.backend_service}" if regional else binding.backend_service
+            backend = services.get(service_key)
             if backend is None:
-                check = HealthCheck(name=f"{binding.backend_service}-hc", id=world.next_id(), created_at=now)
-                world.health_checks[check.name] = check
+                check = HealthCheck(
+                    name=f"{binding.backend_service}-hc",
+                    id=world.next_id(),
+                    created_at=now,
+                    region=region if regional else None,
+                )
+                world.health_checks[f"{region}/{check.name}" if regional else check.name] = check
+                location = f"regions/{region}" if regional else "global"
                 backend = BackendService(
                     id=world.next_id(),
                     name=binding.backend_service,
-                    self_link=f"{COMPUTE_URL}/projects/{project}/global/backendServices/{binding.backend_service}",
+                    self_link=f"{COMPUTE_URL}/projects/{project}/{location}/backendServices/{binding.backend_service}",
+                    region=f"{COMPUTE_URL}/projects/{project}/regions/{region}" if regional else None,
                     creation_timestamp=rfc3339(now),
                     fingerprint=new_fingerprint(),
                     health_checks=[check.self_link(project)],
                 )
-                world.backend_services[binding.backend_service] = backend
+                services[service_key] = backend
             url = binding.group_url(project, region)
             if all(b.group != url for b in backend.backends):
                 backend.backends.append(Backend(group=url))

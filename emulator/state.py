@@ -59,13 +59,15 @@ class ConnectionDraining(ApiModel):
 
 
 class BackendService(ApiModel):
-    """A global backend service, stored in its API form so a merge-patch applies directly."""
+    """A global or regional backend service, stored in its API form so a merge-patch applies
+    directly. A regional one has ``region`` (the region's URL)."""
 
     kind: Literal["compute#backendService"] = "compute#backendService"
     id: Uint64
     name: str
     description: str | None = None
     self_link: str
+    region: str | None = None
     creation_timestamp: str
     fingerprint: str
     backends: list[Backend] = Field(default_factory=list)
@@ -85,15 +87,24 @@ class BackendService(ApiModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def location_path(region: str | None = None, zone: str | None = None) -> str:
+    """Where a resource lives in its URL: ``global``, ``regions/R`` or ``zones/Z``."""
+    if zone is not None:
+        return f"zones/{zone}"
+    return f"regions/{region}" if region is not None else "global"
+
+
 class HealthCheck(BaseModel):
-    """An HTTP health check on port 80, one per backend service."""
+    """An HTTP health check on port 80, one per backend service: global for a global backend
+    service, regional (``regionHealthChecks``) for a regional one."""
 
     name: str
     id: int
     created_at: float
+    region: str | None = None
 
     def self_link(self, project: str) -> str:
-        return f"{COMPUTE_URL}/projects/{project}/global/healthChecks/{self.name}"
+        return f"{COMPUTE_URL}/projects/{project}/{location_path(self.region)}/healthChecks/{self.name}"
 
 
 class Instance(BaseModel):
@@ -109,10 +120,12 @@ class Instance(BaseModel):
 
 
 class ManagedGroup(BaseModel):
-    """A regional managed instance group (and the instance group it manages)."""
+    """A managed instance group (and the instance group it manages): regional, or zonal when
+    ``zone`` is set (``region`` is then the zone's region)."""
 
     name: str
     region: str
+    zone: str | None = None
     id: int
     created_at: float
     fingerprint: str
@@ -120,11 +133,21 @@ class ManagedGroup(BaseModel):
     ordinal: int = Field(description="Position among all groups; keeps instance addresses distinct")
     instances: list[Instance] = Field(default_factory=list)
 
+    @property
+    def location(self) -> str:
+        """``regions/R`` or ``zones/Z``."""
+        return location_path(self.region, self.zone)
+
+    @property
+    def instance_zone(self) -> str:
+        """The zone its instances run in."""
+        return self.zone or f"{self.region}-b"
+
     def group_url(self, project: str) -> str:
-        return f"{COMPUTE_URL}/projects/{project}/regions/{self.region}/instanceGroups/{self.name}"
+        return f"{COMPUTE_URL}/projects/{project}/{self.location}/instanceGroups/{self.name}"
 
     def self_link(self, project: str) -> str:
-        return f"{COMPUTE_URL}/projects/{project}/regions/{self.region}/instanceGroupManagers/{self.name}"
+        return f"{COMPUTE_URL}/projects/{project}/{self.location}/instanceGroupManagers/{self.name}"
 
     def resize(self, size: int, *, now: float, warmup: float, world: "World") -> None:
         """Set the target size at once: shrinking removes the newest instances, growing adds
@@ -143,7 +166,7 @@ class ManagedGroup(BaseModel):
                     name=instance_name(self.name, slot),
                     slot=slot,
                     id=world.next_id(),
-                    zone=f"{self.region}-b",
+                    zone=self.instance_zone,
                     ip_address=f"10.{self.ordinal % 256}.{slot // 250}.{slot % 250 + 2}",
                     created_at=now,
                     ready_at=now + warmup,
@@ -205,7 +228,8 @@ class Operation(BaseModel):
     operation_type: str
     target_link: str
     target_id: int
-    region: str | None = Field(default=None, description="Region name; None for a global operation")
+    region: str | None = Field(default=None, description="Region name of a regional operation")
+    zone: str | None = Field(default=None, description="Zone name of a zonal operation (region and zone None: global)")
     request_id: str | None = None
     insert_time: float
     duration: float
@@ -214,6 +238,11 @@ class Operation(BaseModel):
     )
     error_code: str | None = None
     fault_id: str | None = None
+
+    @property
+    def location(self) -> str:
+        """``global``, ``regions/R`` or ``zones/Z``."""
+        return location_path(self.region, self.zone)
 
     def status(self, now: float) -> Literal["PENDING", "RUNNING", "DONE"]:
         elapsed = now - self.insert_time
@@ -226,9 +255,16 @@ class World(BaseModel):
     """Everything the emulator knows; saved whole to the state file."""
 
     project: str
-    backend_services: dict[str, BackendService] = Field(default_factory=dict)
-    health_checks: dict[str, HealthCheck] = Field(default_factory=dict)
-    groups: dict[str, ManagedGroup] = Field(default_factory=dict, description="By '<region>/<name>'")
+    backend_services: dict[str, BackendService] = Field(default_factory=dict, description="Global ones, by name")
+    region_backend_services: dict[str, BackendService] = Field(
+        default_factory=dict, description="Regional ones, by '<region>/<name>'"
+    )
+    health_checks: dict[str, HealthCheck] = Field(
+        default_factory=dict, description="By name (global) or '<region>/<name>' (regional)"
+    )
+    groups: dict[str, ManagedGroup] = Field(
+        default_factory=dict, description="By '<region>/<name>' (regional) or '<zone>/<name>' (zonal)"
+    )
     zones: dict[str, Zone] = Field(default_factory=dict)
     operations: dict[str, Operation] = Field(default_factory=dict)
     request_ids: dict[str, str] = Field(default_factory=dict, description="requestId -> operation name")
@@ -255,17 +291,21 @@ class World(BaseModel):
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """What a test compares before and after a run: no fingerprints, ids or times."""
+
+        def backends(service: BackendService) -> dict[str, Any]:
+            return {
+                "backends": [
+                    {"group": b.group, "balancingMode": b.balancing_mode, "capacityScaler": b.capacity_scaler}
+                    for b in service.backends
+                ]
+            }
+
         return {
             "project": self.project,
             "outages": sorted(self.outages),
-            "backendServices": {
-                name: {
-                    "backends": [
-                        {"group": b.group, "balancingMode": b.balancing_mode, "capacityScaler": b.capacity_scaler}
-                        for b in service.backends
-                    ]
-                }
-                for name, service in sorted(self.backend_services.items())
+            "backendServices": {name: backends(service) for name, service in sorted(self.backend_services.items())},
+            "regionBackendServices": {
+                key: backends(service) for key, service in sorted(self.region_backend_services.items())
             },
             "instanceGroupManagers": {
                 key: {

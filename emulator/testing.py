@@ -99,6 +99,10 @@ class ComputeClients:
     region_groups: compute_v1.RegionInstanceGroupManagersClient
     global_operations: compute_v1.GlobalOperationsClient
     region_operations: compute_v1.RegionOperationsClient
+    region_backend_services: compute_v1.RegionBackendServicesClient
+    region_health_checks: compute_v1.RegionHealthChecksClient
+    zone_groups: compute_v1.InstanceGroupManagersClient
+    zone_operations: compute_v1.ZoneOperationsClient
 
     @classmethod
     def connect(cls, url: str, project: str) -> "ComputeClients":
@@ -114,16 +118,23 @@ class ComputeClients:
             region_groups=compute_v1.RegionInstanceGroupManagersClient(**options),
             global_operations=compute_v1.GlobalOperationsClient(**options),
             region_operations=compute_v1.RegionOperationsClient(**options),
+            region_backend_services=compute_v1.RegionBackendServicesClient(**options),
+            region_health_checks=compute_v1.RegionHealthChecksClient(**options),
+            zone_groups=compute_v1.InstanceGroupManagersClient(**options),
+            zone_operations=compute_v1.ZoneOperationsClient(**options),
         )
 
-    def wait(self, operation_name: str, region: str | None = None) -> compute_v1.Operation:
+    def wait(self, operation_name: str, region: str | None = None, zone: str | None = None) -> compute_v1.Operation:
         """Wait as GCP.md prescribes: the operations client's ``wait`` in a loop until DONE
-        (``ExtendedOperation.result()`` would poll the real Google endpoint)."""
+        (``ExtendedOperation.result()`` would poll the real Google endpoint). A zonal
+        operation (``zone``) is waited for with the zone operations client."""
         while True:
-            if region is None:
-                op = self.global_operations.wait(project=self.project, operation=operation_name)
-            else:
+            if zone is not None:
+                op = self.zone_operations.wait(project=self.project, zone=zone, operation=operation_name)
+            elif region is not None:
                 op = self.region_operations.wait(project=self.project, region=region, operation=operation_name)
+            else:
+                op = self.global_operations.wait(project=self.project, operation=operation_name)
             if op.status == compute_v1.Operation.Status.DONE:
                 return op
 

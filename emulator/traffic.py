@@ -1,7 +1,8 @@
 """What clients would experience now: how a backend service splits requests between
 regions, and what a DNS name resolves to. Admin API, under ``/emulator/v1``.
 
-The split is a simple model of a global load balancer: each backend receives a share
+``?region=`` picks a regional backend service (needed only when several regions have one
+of that name). The split is a simple model of a load balancer: each backend receives a share
 proportional to ``capacityScaler × healthy instances``. (Google's UTILIZATION mode prefers
 the region closest to the client until it is full; the proportional model is enough to see
 a drain or a failover take effect.)
@@ -16,17 +17,37 @@ from fastapi import APIRouter, Depends, Query
 from emulator.core import Emulator, get_emulator
 from emulator.errors import ApiError
 from emulator.resolver import resolve
-from emulator.state import HEALTHY
+from emulator.state import HEALTHY, BackendService, World
 
 router = APIRouter(prefix="/emulator/v1")
 
 
+def _backend_service(world: World, name: str, region: str | None) -> BackendService:
+    """The global backend service ``name``, else the regional one of that name (in ``region``,
+    which is needed only when regions share the name)."""
+    if region is None and name in world.backend_services:
+        return world.backend_services[name]
+    regional = [
+        service
+        for key, service in world.region_backend_services.items()
+        if service.name == name and (region is None or key == f"{region}/{name}")
+    ]
+    if not regional:
+        where = f" in {region}" if region else ""
+        raise ApiError(404, "notFound", f"There is no backend service '{name}'{where}.")
+    if len(regional) > 1:
+        raise ApiError(400, "invalid", f"Regional backend services '{name}' exist in several regions: add ?region=.")
+    return regional[0]
+
+
 @router.get("/traffic/{backend_service}")
-async def traffic(backend_service: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+async def traffic(
+    backend_service: str,
+    region: str | None = Query(None, description="The region of a regional backend service"),
+    emulator: Emulator = Depends(get_emulator),
+) -> Any:
     world = emulator.world
-    service = world.backend_services.get(backend_service)
-    if service is None:
-        raise ApiError(404, "notFound", f"There is no backend service '{backend_service}'.")
+    service = _backend_service(world, backend_service, region)
     now = emulator.now()
     regions: dict[str, dict[str, Any]] = {}
     for backend in service.backends:
@@ -42,9 +63,12 @@ async def traffic(backend_service: str, emulator: Emulator = Depends(get_emulato
             "weight": backend.capacity_scaler * healthy,
         }
     total = sum(r["weight"] for r in regions.values())
-    for region in regions.values():
-        region["share"] = round(region.pop("weight") / total, 4) if total else 0.0
-    return {"backendService": backend_service, "served": total > 0, "regions": regions}
+    for entry in regions.values():
+        entry["share"] = round(entry.pop("weight") / total, 4) if total else 0.0
+    body: dict[str, Any] = {"backendService": backend_service}
+    if service.region is not None:
+        body["region"] = service.region.rsplit("/", 1)[-1]
+    return body | {"served": total > 0, "regions": regions}
 
 
 @router.get("/resolve")

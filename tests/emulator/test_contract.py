@@ -13,7 +13,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +27,7 @@ from fastapi.routing import APIRoute
 
 from emulator.app import GOOGLE_API_ROUTERS
 from emulator.backend_services import ResourceGroupReference
+from emulator.query import query_parameters
 from emulator.records import ChangeBody, ResourceRecordSetBody
 from emulator.state import BackendService
 from emulator.testing import RunningEmulator, running_emulator
@@ -47,6 +48,14 @@ CALLED_BY_ACTIVITIES = {
     "compute.globalOperations.wait",
     "compute.regionOperations.get",
     "compute.regionOperations.wait",
+    "compute.regionBackendServices.get",
+    "compute.regionBackendServices.patch",
+    "compute.regionBackendServices.getHealth",
+    "compute.instanceGroupManagers.get",
+    "compute.instanceGroupManagers.resize",
+    "compute.instanceGroupManagers.listManagedInstances",
+    "compute.zoneOperations.get",
+    "compute.zoneOperations.wait",
     "dns.managedZones.list",
     "dns.managedZones.get",
     "dns.resourceRecordSets.list",
@@ -59,6 +68,9 @@ BODY_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "compute.backendServices.patch": BackendService,
     "compute.backendServices.update": BackendService,
     "compute.backendServices.getHealth": ResourceGroupReference,
+    "compute.regionBackendServices.patch": BackendService,
+    "compute.regionBackendServices.update": BackendService,
+    "compute.regionBackendServices.getHealth": ResourceGroupReference,
     "dns.changes.create": ChangeBody,
     "dns.resourceRecordSets.create": ResourceRecordSetBody,
     "dns.resourceRecordSets.patch": ResourceRecordSetBody,
@@ -255,8 +267,7 @@ def test_query_parameters_accepted_are_the_methods_own() -> None:
     for verb, route in google_routes():
         method = method_for(verb, route.path)
         assert method is not None
-        for param in route.dependant.query_params:
-            name = param.alias or param.name
+        for name in query_parameters(route.dependant):
             if name not in method.query_parameters:
                 problems.append(f"{method.id}: query parameter {name!r} is not in the API")
 
@@ -294,9 +305,8 @@ class Exchange:
     response: Any
 
 
-def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
-    """Call each served Google method at least once with a valid request; record everything."""
-    exchanges: list[Exchange] = []
+def _recorder(exchanges: list[Exchange]) -> Callable[[httpx.Response], None]:
+    """An httpx response hook that records every call in ``exchanges``."""
 
     def record(response: httpx.Response) -> None:
         response.read()
@@ -305,7 +315,13 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
             Exchange(response.request.method, response.request.url.path, response.status_code, body, response.json())
         )
 
-    client = httpx.Client(base_url=emulator.url, event_hooks={"response": [record]}, timeout=10)
+    return record
+
+
+def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
+    """Call each served Google method at least once with a valid request; record everything."""
+    exchanges: list[Exchange] = []
+    client = httpx.Client(base_url=emulator.url, event_hooks={"response": [_recorder(exchanges)]}, timeout=10)
     compute = "/compute/v1/projects/evac-demo"
     zone = "/dns/v1/projects/evac-demo/managedZones/shop-zone"
     with client:
@@ -366,10 +382,44 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
     return exchanges
 
 
+def exercise_regional_routes(emulator: RunningEmulator) -> list[Exchange]:
+    """The routes of regional backend services, regional health checks, zonal groups and zone
+    operations, on a world seeded from plans/regional/topology.yaml."""
+    exchanges: list[Exchange] = []
+    client = httpx.Client(base_url=emulator.url, event_hooks={"response": [_recorder(exchanges)]}, timeout=10)
+    compute = "/compute/v1/projects/evac-demo"
+    service_path = f"{compute}/regions/europe-west1/backendServices/payments-ew1"
+    with client:
+        service = client.get(service_path).json()
+        service["backends"][0]["capacityScaler"] = 0.5
+        op = client.patch(service_path, params={"requestId": "6f1c1f9e-3a51-4d55-a1c8-0c5b5f2e7d21"}, json=service).json()
+        client.get(f"{compute}/regions/europe-west1/operations/{op['name']}")
+        client.put(service_path, json=client.get(service_path).json())
+        client.get(f"{compute}/regions/europe-west1/backendServices", params={"filter": "name = payments-ew1"})
+        client.post(f"{service_path}/getHealth", json={"group": service["backends"][0]["group"]})
+        client.get(f"{compute}/regions/europe-west1/healthChecks", params={"maxResults": 1})
+        client.get(f"{compute}/regions/europe-west1/healthChecks/payments-ew1-hc")
+        zone = f"{compute}/zones/us-central1-a"
+        client.get(f"{zone}/instanceGroupManagers", params={"orderBy": "name"})
+        client.get(f"{zone}/instanceGroupManagers/payments-uc1-a")
+        resize = client.post(
+            f"{zone}/instanceGroupManagers/payments-uc1-a/resize",
+            params={"size": 2, "requestId": "1d0e3c8a-9b7f-4f0e-8a43-2b6c1e9d5f10"},
+        ).json()
+        managed = client.post(f"{zone}/instanceGroupManagers/payments-uc1-a/listManagedInstances").json()
+        client.get(managed["managedInstances"][0]["instance"].removeprefix("https://www.googleapis.com"))
+        client.get(f"{zone}/operations/{resize['name']}")
+        client.post(f"{zone}/operations/{resize['name']}/wait")
+        client.get(f"{zone}/operations", params={"filter": "status = DONE"})
+    return exchanges
+
+
 @pytest.fixture(scope="module")
-def exchanges(demo_topology: Topology) -> Iterator[list[Exchange]]:
+def exchanges(demo_topology: Topology, regional_topology: Topology) -> Iterator[list[Exchange]]:
     with running_emulator(demo_topology, operation_delay=0) as emulator:
-        yield exercise_every_route(emulator)
+        demo = exercise_every_route(emulator)
+    with running_emulator(regional_topology, operation_delay=0) as emulator:
+        yield demo + exercise_regional_routes(emulator)
 
 
 def test_the_exercise_covers_every_served_route(exchanges: list[Exchange]) -> None:
