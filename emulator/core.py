@@ -63,11 +63,7 @@ class Emulator:
     def backend_service(self, project: str, name: str, region: str | None = None) -> BackendService:
         """A global backend service, or (``region`` given) a regional one of that region."""
         self.check_project(project)
-        if region is None:
-            candidates = list(self.world.backend_services.values())
-        else:
-            candidates = [s for key, s in self.world.region_backend_services.items() if key.startswith(f"{region}/")]
-        service = _by_name_or_id(candidates, name)
+        service = _by_name_or_id(self.backend_services(region), name)
         if service is None:
             raise not_found(f"projects/{project}/{location_path(region)}/backendServices/{name}")
         return service

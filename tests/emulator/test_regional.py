@@ -311,3 +311,17 @@ def test_reset_and_the_state_file_cover_regional_resources(regional_topology: To
         assert compute.zone_operations.get(project=compute.project, zone=UC1_ZONE, operation=resize).status == Status.DONE
         second.reset()
         assert second.state() == seeded
+
+
+def test_a_zonal_resize_whose_operation_fails_changes_nothing(
+    regional_emulator: RunningEmulator, regional_compute: ComputeClients
+) -> None:
+    regional_emulator.add_fault(
+        method="POST", path="*/zones/*/resize", operation="error", operationErrorCode="ZONE_RESOURCE_POOL_EXHAUSTED"
+    )
+
+    failed = regional_compute.wait(_resize(regional_compute, 3), zone=UC1_ZONE)
+
+    assert [e.code for e in failed.error.errors] == ["ZONE_RESOURCE_POOL_EXHAUSTED"]
+    assert failed.http_error_status_code == 500
+    assert _group(regional_compute).target_size == 1
