@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import httpx
 import pytest
+import yaml
 
 from evac.stack import Stack, StackConfig, find_binary, free_port
 from tests.conftest import DEMO
@@ -61,11 +62,34 @@ class E2E:
         return json.loads(result.stdout)["steps"][index]["status"]
 
 
+REGIONAL = DEMO.parent / "regional"
+
+
+def write_world(folder: Path) -> Path:
+    """One emulator world holding the demo services and the regional-load-balancer ones."""
+    demo = yaml.safe_load((DEMO / "topology.yaml").read_text())
+    regional = yaml.safe_load((REGIONAL / "topology.yaml").read_text())
+    assert demo["project"] == regional["project"]
+    world = {
+        "project": demo["project"],
+        "dns_zones": {**demo["dns_zones"], **regional["dns_zones"]},
+        "services": {**demo["services"], **regional["services"]},
+        "emulator": {
+            "default_group_size": demo["emulator"]["default_group_size"],
+            "group_sizes": {**demo["emulator"]["group_sizes"], **regional["emulator"]["group_sizes"]},
+        },
+    }
+    path = folder / "world.yaml"
+    path.write_text(yaml.safe_dump(world))
+    return path
+
+
 @pytest.fixture(scope="session")
 def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
+    state_dir = tmp_path_factory.mktemp("evac-e2e")
     config = StackConfig(
-        topology=DEMO / "topology.yaml",
-        state_dir=tmp_path_factory.mktemp("evac-e2e"),
+        topology=write_world(state_dir),
+        state_dir=state_dir,
         temporal_port=free_port(),
         emulator_port=free_port(),
         ui=False,

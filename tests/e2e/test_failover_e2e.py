@@ -18,8 +18,8 @@ def scaler(state: dict, backend_service: str, group: str) -> float:
     return backend["capacityScaler"]
 
 
-def record(state: dict, name: str) -> list[str]:
-    [rrset] = [r for r in state["managedZones"]["shop-zone"]["rrsets"] if r["name"] == name and r["type"] == "A"]
+def record(state: dict, name: str, zone: str = "shop-zone") -> list[str]:
+    [rrset] = [r for r in state["managedZones"][zone]["rrsets"] if r["name"] == name and r["type"] == "A"]
     return rrset["rrdatas"]
 
 
@@ -143,3 +143,15 @@ def test_cli_errors_are_one_sentence_with_a_meaningful_exit_code(e2e: E2E, tmp_p
 
     for result in (unknown, ended, refused):
         assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_regional_load_balancers_with_zonal_groups_fail_over_by_dns(e2e: E2E):
+    results = e2e.evac_json("failover", "--plan", str(DEMO.parent / "regional" / "failover.yaml"), "--wait")
+
+    [run] = results
+    assert run["status"] == "succeeded", run["error"]
+    scale = run["steps"][0]
+    assert (scale["before"]["target_size"], scale["after"]["target_size"]) == (1, 3)
+    assert scale["resource"] == "instance group us-central1-a/payments-uc1-a"
+    state = e2e.state()
+    assert record(state, "api.pay.example.com.", zone="pay-zone") == ["198.51.100.50"]
