@@ -12,6 +12,7 @@ from evac.topology import Topology, load_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "plans" / "demo"
+REGIONAL = ROOT / "plans" / "regional"
 
 # Fast enough for a quick suite, slow enough to observe PENDING operations and warming instances.
 FAST_EMULATOR = {"operation_delay": 0.3, "warmup": 1.0, "wait_deadline": 0.5}
@@ -34,3 +35,22 @@ def emulator(shared_emulator: RunningEmulator) -> RunningEmulator:
     """The shared emulator, back at its seeded world with no faults and an empty request log."""
     shared_emulator.reset()
     return shared_emulator
+
+
+@pytest.fixture(scope="session")
+def regional_topology() -> Topology:
+    return load_topology(REGIONAL / "topology.yaml")
+
+
+@pytest.fixture(scope="session")
+def shared_regional_emulator(regional_topology: Topology) -> Iterator[RunningEmulator]:
+    """A second emulator for the session, seeded from the regional topology."""
+    with running_emulator(regional_topology, **FAST_EMULATOR) as running:
+        yield running
+
+
+@pytest.fixture
+def regional_emulator(shared_regional_emulator: RunningEmulator) -> RunningEmulator:
+    """The regional emulator, back at its seeded world with no faults and an empty request log."""
+    shared_regional_emulator.reset()
+    return shared_regional_emulator

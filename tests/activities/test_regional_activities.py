@@ -3,8 +3,6 @@ the real clients, against an emulator seeded with plans/regional/topology.yaml."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from temporalio.testing import ActivityEnvironment
 
@@ -12,7 +10,7 @@ from activities.capacity import CapacityActivities
 from activities.clients import GcpClients
 from activities.health import HealthActivities
 from activities.traffic import TrafficActivities
-from emulator.testing import RunningEmulator, running_emulator
+from emulator.testing import RunningEmulator
 from evac.resources import (
     BackendCapacity,
     BackendRef,
@@ -23,8 +21,6 @@ from evac.resources import (
     SetBackendCapacity,
     StepContext,
 )
-from evac.topology import load_topology
-from tests.conftest import DEMO, FAST_EMULATOR
 
 CTX = StepContext(service="payments", step="test")
 EW1 = GroupRef(project="evac-demo", region="europe-west1", group="payments-ew1-b", zone="europe-west1-b")
@@ -32,16 +28,13 @@ UC1 = GroupRef(project="evac-demo", region="us-central1", group="payments-uc1-a"
 EW1_BACKEND = BackendRef(project="evac-demo", backend_service="payments-ew1", scope="regional", group=EW1)
 
 
-@pytest.fixture(scope="module")
-def regional() -> Iterator[RunningEmulator]:
-    topology = load_topology(DEMO.parent / "regional" / "topology.yaml")
-    with running_emulator(topology, **FAST_EMULATOR) as running:
-        yield running
+@pytest.fixture
+def regional(regional_emulator: RunningEmulator) -> RunningEmulator:
+    return regional_emulator
 
 
 @pytest.fixture
 def clients(regional: RunningEmulator) -> GcpClients:
-    regional.reset()
     return GcpClients.create(regional.url)
 
 

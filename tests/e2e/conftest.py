@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from evac.stack import Stack, StackConfig, find_binary, free_port
-from tests.conftest import DEMO
+from tests.conftest import DEMO, REGIONAL
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ class E2E:
         return json.loads(result.stdout)["steps"][index]["status"]
 
 
-REGIONAL = DEMO.parent / "regional"
+
 
 
 def write_world(folder: Path) -> Path:

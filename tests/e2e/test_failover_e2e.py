@@ -6,7 +6,7 @@ import json
 import os
 import signal
 
-from tests.conftest import DEMO
+from tests.conftest import DEMO, REGIONAL
 from tests.e2e.conftest import E2E
 
 SOURCE_BACKENDS = {"checkout-backend": "checkout-ew1", "catalog-backend": "catalog-ew1"}
@@ -146,7 +146,7 @@ def test_cli_errors_are_one_sentence_with_a_meaningful_exit_code(e2e: E2E, tmp_p
 
 
 def test_regional_load_balancers_with_zonal_groups_fail_over_by_dns(e2e: E2E):
-    results = e2e.evac_json("failover", "--plan", str(DEMO.parent / "regional" / "failover.yaml"), "--wait")
+    results = e2e.evac_json("failover", "--plan", str(REGIONAL / "failover.yaml"), "--wait")
 
     [run] = results
     assert run["status"] == "succeeded", run["error"]

@@ -1,19 +1,12 @@
-"""The real Google clients pointed at the shared emulator (tests/conftest.py), which is reset
-to the seeded world before each test; and a second emulator seeded from
-plans/regional/topology.yaml (regional backend services, zonal groups)."""
+"""The real Google clients pointed at the shared emulators (tests/conftest.py: the demo world
+and the regional one), which are reset to their seeded worlds before each test."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 from google.cloud import dns as cloud_dns
 
-from emulator.testing import ComputeClients, RunningEmulator, dns_client, running_emulator
-from evac.topology import Topology, load_topology
-from tests.conftest import FAST_EMULATOR, ROOT
-
-REGIONAL = ROOT / "plans" / "regional"
+from emulator.testing import ComputeClients, RunningEmulator, dns_client
 
 
 @pytest.fixture(scope="session")
@@ -36,25 +29,6 @@ def compute(emulator: RunningEmulator, shared_compute: ComputeClients) -> Comput
 def dns(emulator: RunningEmulator, shared_dns: cloud_dns.Client) -> cloud_dns.Client:
     """A Cloud DNS client on the freshly reset emulator."""
     return shared_dns
-
-
-@pytest.fixture(scope="session")
-def regional_topology() -> Topology:
-    return load_topology(REGIONAL / "topology.yaml")
-
-
-@pytest.fixture(scope="session")
-def shared_regional_emulator(regional_topology: Topology) -> Iterator[RunningEmulator]:
-    """A second emulator for the session, seeded from the regional topology."""
-    with running_emulator(regional_topology, **FAST_EMULATOR) as running:
-        yield running
-
-
-@pytest.fixture
-def regional_emulator(shared_regional_emulator: RunningEmulator) -> RunningEmulator:
-    """The regional emulator, back at its seeded world with no faults and an empty request log."""
-    shared_regional_emulator.reset()
-    return shared_regional_emulator
 
 
 @pytest.fixture(scope="session")
