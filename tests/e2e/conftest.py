@@ -62,9 +62,6 @@ class E2E:
         return json.loads(result.stdout)["steps"][index]["status"]
 
 
-
-
-
 def write_world(folder: Path) -> Path:
     """One emulator world holding the demo services and the regional-load-balancer ones."""
     demo = yaml.safe_load((DEMO / "topology.yaml").read_text())
