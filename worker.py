@@ -43,8 +43,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
-async def run_worker(settings: Settings) -> None:
-    client = await connect_temporal()
+async def run_worker(settings: Settings, address: str | None = None, namespace: str | None = None) -> None:
+    client = await connect_temporal(address, namespace)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, executor)
         loop = asyncio.get_running_loop()
@@ -69,9 +69,9 @@ async def run_worker(settings: Settings) -> None:
         log.info("worker stopped")
 
 
-def main() -> None:
+def main(address: str | None = None, namespace: str | None = None) -> None:
     configure_logging()
-    asyncio.run(run_worker(Settings.load()))
+    asyncio.run(run_worker(Settings.load(), address, namespace))
 
 
 if __name__ == "__main__":

@@ -66,8 +66,8 @@ class _Globals:
 
 @app.callback()
 def _root(
-    address: str = typer.Option(None, "--address", help="Temporal frontend host:port [env TEMPORAL_ADDRESS]"),
-    namespace: str = typer.Option(None, "--namespace", help="Temporal namespace [env TEMPORAL_NAMESPACE]"),
+    address: str = typer.Option(None, "--address", help="Temporal frontend host:port (env TEMPORAL_ADDRESS)"),
+    namespace: str = typer.Option(None, "--namespace", help="Temporal namespace (env TEMPORAL_NAMESPACE)"),
 ) -> None:
     _Globals.address, _Globals.namespace = address, namespace
 
@@ -126,7 +126,7 @@ def _workflow_id(run: str) -> str:
 @plan_app.command("check")
 def plan_check(
     file: Path = typer.Argument(..., help="The plan YAML file"),
-    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML [default: topology.yaml beside the plan]"),
+    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)"),
     output: Output = OutputOption,
 ) -> None:
     """Validate a plan against its topology; every error names file, place and problem."""
@@ -222,8 +222,8 @@ async def failover_run(
 @app.command()
 def failover(
     plan_file: Path = typer.Option(..., "--plan", "-p", help="The plan YAML file"),
-    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML [default: topology.yaml beside the plan]"),
-    wait: bool = typer.Option(None, "--wait/--no-wait", help="Follow the run until it ends [default: on a terminal]"),
+    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)"),
+    wait: bool = typer.Option(None, "--wait/--no-wait", help="Follow the run until it ends (default: on a terminal)"),
     reason: str = typer.Option("", "--reason", help="Why: recorded in the run's history"),
     output: Output = OutputOption,
 ) -> None:
@@ -244,7 +244,7 @@ def failover(
 @app.command()
 def status(
     run: str = typer.Argument(..., help="Run id (failover/<service>) or service name"),
-    run_id: str = typer.Option(None, "--run-id", help="A specific earlier run [default: the latest]"),
+    run_id: str = typer.Option(None, "--run-id", help="A specific earlier run (default: the latest)"),
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep following until the run ends"),
     output: Output = OutputOption,
 ) -> None:
@@ -304,7 +304,10 @@ def worker() -> None:
     """Run a worker (the same as 'python worker.py'); stop with Ctrl-C or SIGTERM."""
     import worker as worker_module
 
-    worker_module.main()
+    try:
+        worker_module.main(_Globals.address, _Globals.namespace)
+    except TemporalUnreachable as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
 
 
 @emulator_app.command("serve")
