@@ -9,12 +9,14 @@ queue. Stops gracefully on SIGTERM/SIGINT (in-flight activities get time to fini
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Worker
 
 from activities.clients import GcpClients
@@ -69,8 +71,19 @@ async def run_worker(settings: Settings, address: str | None = None, namespace: 
         log.info("worker stopped")
 
 
+def forward_core_logs() -> None:
+    """The SDK's native core logs to stderr on its own; send its warnings through our logging
+    so that the worker writes JSON lines only."""
+    logging_config = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=logging_config)), error_if_already_set=False)
+
+
 def main(address: str | None = None, namespace: str | None = None) -> None:
     configure_logging()
+    forward_core_logs()
     asyncio.run(run_worker(Settings.load(), address, namespace))
 
 

@@ -155,3 +155,16 @@ def test_regional_load_balancers_with_zonal_groups_fail_over_by_dns(e2e: E2E):
     assert scale["resource"] == "instance group us-central1-a/payments-uc1-a"
     state = e2e.state()
     assert record(state, "api.pay.example.com.", zone="pay-zone") == ["198.51.100.50"]
+
+
+def test_worker_log_lines_are_json_with_run_service_and_step(e2e: E2E):
+    e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--wait")
+
+    # Every line is JSON (the SDK core's own warnings are forwarded through the same logging).
+    lines = [json.loads(line) for line in e2e.stack.log_path("worker").read_text().splitlines()]
+    activity_lines = [line for line in lines if "activity" in line]
+    step_lines = [line for line in lines if line["event"] in ("step started", "step succeeded")]
+    assert activity_lines and step_lines
+    for line in activity_lines + step_lines:
+        assert line["workflow_id"].startswith("failover/"), line
+        assert line["run_id"] and line["service"] in ("checkout", "catalog", "payments") and line["step"], line
