@@ -29,6 +29,9 @@ def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
         event.setdefault("run_id", info.workflow_run_id)
         event.setdefault("activity", info.activity_type)
         event.setdefault("attempt", info.attempt)
+        # The SDK's own lines about an activity (retries, failures) have no step bound; the
+        # service is still known from the run's id (failover/<service>).
+        event.setdefault("service", info.workflow_id.rpartition("/")[2])
     return event
 
 
@@ -56,6 +59,7 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _temporal_context,
     ]
