@@ -89,7 +89,7 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
         fail(str(exc), EXIT_BAD_INPUT)
     except RPCError as exc:
         fail(f"Temporal refused the request: {exc.message}", EXIT_UNAVAILABLE)
-    except TemporalUnreachable as exc:
+    except (TemporalUnreachable, control.NoWorkerAnswered) as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
 
 
@@ -167,9 +167,9 @@ async def follow(client: Client, workflow_ids: list[str], run_ids: list[str | No
             for workflow_id, run_id in zip(workflow_ids, run_ids):
                 try:
                     latest[workflow_id] = await control.progress(client, workflow_id, run_id)
-                except RPCError as exc:
+                except (control.NoWorkerAnswered, RPCError) as exc:
                     if not waiting_note_shown and output == Output.text:
-                        err.print(f"[yellow]waiting for a worker to answer ({exc.message})…[/]")
+                        err.print(f"[yellow]waiting: {exc}[/]")
                         waiting_note_shown = True
                     continue
             if live:

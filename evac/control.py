@@ -6,10 +6,12 @@ Plain async functions over a connected client; the CLI only turns options into c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from evac import search_attributes
@@ -18,6 +20,8 @@ from evac.runs import AbortRequest, FailoverInput, FailoverProgress, Trigger, fa
 from evac.topology import Topology
 
 WORKFLOW_NAME = "FailoverWorkflow"
+# A query waits for a worker; past this, a run that has ended is read from its history.
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 class ServiceBusy(Exception):
@@ -29,6 +33,16 @@ class ServiceBusy(Exception):
         super().__init__(
             f"service '{service}' already has a failover running: {workflow_id}{held}; "
             f"watch it with 'evac status {workflow_id}' or stop it with 'evac abort {workflow_id}'"
+        )
+
+
+class NoWorkerAnswered(Exception):
+    """A run's live record needs a worker to answer the query, and none did."""
+
+    def __init__(self, workflow_id: str, detail: str):
+        super().__init__(
+            f"no worker answered for run '{workflow_id}' ({detail}); start one with 'evac worker', "
+            "or read the run's history in the Temporal Web UI"
         )
 
 
@@ -101,18 +115,40 @@ async def start_failover(client: Client, inputs: list[FailoverInput], task_queue
     return started
 
 
-def _handle(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHandle:
-    return client.get_workflow_handle(workflow_id, run_id=run_id)
+def _handle(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHandle[Any, FailoverProgress]:
+    return client.get_workflow_handle(workflow_id, run_id=run_id, result_type=FailoverProgress)
 
 
 async def progress(client: Client, workflow_id: str, run_id: str | None = None) -> FailoverProgress:
-    """The run's progress record (live while it runs, final once it ended)."""
+    """The run's progress record (live while it runs, final once it ended).
+
+    A query needs a worker. When none answers, a run that ended still has its record in its
+    history: a succeeded run as its result, a failed one in its failure's details.
+    """
+    handle = _handle(client, workflow_id, run_id)
     try:
-        return await _handle(client, workflow_id, run_id).query("progress", result_type=FailoverProgress)
+        return await handle.query("progress", result_type=FailoverProgress, rpc_timeout=QUERY_TIMEOUT)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise RunNotFound(workflow_id) from None
-        raise
+        recorded = await _recorded_progress(handle)
+        if recorded is None:
+            raise NoWorkerAnswered(workflow_id, exc.message) from None
+        return recorded
+
+
+async def _recorded_progress(handle: WorkflowHandle[Any, FailoverProgress]) -> FailoverProgress | None:
+    status = (await handle.describe()).status
+    if status == WorkflowExecutionStatus.COMPLETED:
+        return await handle.result()
+    if status == WorkflowExecutionStatus.FAILED:
+        try:
+            await handle.result()
+        except WorkflowFailureError as failure:
+            cause = failure.cause
+            if isinstance(cause, ApplicationError) and cause.details:
+                return FailoverProgress.model_validate(cause.details[0])
+    return None
 
 
 async def abort(client: Client, workflow_id: str, request: AbortRequest) -> str:

@@ -31,7 +31,8 @@ def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
         event.setdefault("attempt", info.attempt)
         # The SDK's own lines about an activity (retries, failures) have no step bound; the
         # service is still known from the run's id (failover/<service>).
-        event.setdefault("service", info.workflow_id.rpartition("/")[2])
+        if info.workflow_id:
+            event.setdefault("service", info.workflow_id.rpartition("/")[2])
     return event
 
 

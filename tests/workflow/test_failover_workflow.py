@@ -122,6 +122,21 @@ async def test_preflight_finds_a_missing_resource_before_anything_changes(env, t
     assert cloud.mutations() == []
 
 
+async def test_a_finished_run_s_record_is_read_from_history_when_no_worker_answers(env, task_queue, demo_topology):
+    cloud = fresh_cloud()
+    cloud.failures[ActivityName.SET_DNS_RECORD] = lambda input: (
+        permanent("zone is locked") if input.desired.rrdatas == ["198.51.100.10"] else None
+    )
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, make_plan(), demo_topology)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    # The worker is gone: the query cannot be answered, the failure's details can.
+    record = await progress(env.client, handle.id)
+    assert record.status == RunStatus.ROLLED_BACK
+    assert record.steps[3].error == "zone is locked"
+
+
 async def test_guard_refuses_to_drain_into_an_unhealthy_target(env, task_queue, demo_topology):
     cloud = fresh_cloud()
     plan = Plan.model_validate(
