@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from evac import search_attributes
 from evac.plan import Plan
-from evac.runs import AbortRequest, FailoverInput, FailoverProgress, Trigger, failover_workflow_id
+from evac.runs import MEMO_PROGRESS, AbortRequest, FailoverInput, FailoverProgress, Trigger, failover_workflow_id
 from evac.topology import Topology
 
 WORKFLOW_NAME = "FailoverWorkflow"
@@ -122,8 +122,8 @@ def _handle(client: Client, workflow_id: str, run_id: str | None = None) -> Work
 async def progress(client: Client, workflow_id: str, run_id: str | None = None) -> FailoverProgress:
     """The run's progress record (live while it runs, final once it ended).
 
-    A query needs a worker. When none answers, a run that ended still has its record in its
-    history: a succeeded run as its result, a failed one in its failure's details.
+    A query needs a worker. When none answers, a run that ended still has its record: in its
+    memo, or (runs from before the memo) as its result or in its failure's details.
     """
     handle = _handle(client, workflow_id, run_id)
     try:
@@ -138,7 +138,11 @@ async def progress(client: Client, workflow_id: str, run_id: str | None = None) 
 
 
 async def _recorded_progress(handle: WorkflowHandle[Any, FailoverProgress]) -> FailoverProgress | None:
-    status = (await handle.describe()).status
+    description = await handle.describe()
+    recorded = await description.memo_value(MEMO_PROGRESS, None, type_hint=FailoverProgress)
+    if recorded is not None:
+        return recorded  # type: ignore[no-any-return]
+    status = description.status
     if status == WorkflowExecutionStatus.COMPLETED:
         return await handle.result()
     if status == WorkflowExecutionStatus.FAILED:

@@ -18,6 +18,8 @@ from evac.resources import ResourceState
 from evac.topology import ServiceTopology
 
 WORKFLOW_ID_PREFIX = "failover/"
+# The memo key under which a run leaves its final FailoverProgress.
+MEMO_PROGRESS = "progress"
 
 
 def failover_workflow_id(service: str) -> str:

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         StepContext,
     )
     from evac.runs import (
+        MEMO_PROGRESS,
         AbortRequest,
         FailoverInput,
         FailoverProgress,
@@ -50,6 +51,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 T = TypeVar("T")
+
+# Versioned change: runs started before it did not write their final record to the memo.
+FINAL_RECORD_IN_MEMO = "final-record-in-memo"
 
 # Reads are cheap and safe to retry quickly.
 READ_OPTIONS: dict[str, Any] = dict(
@@ -155,6 +159,9 @@ class FailoverWorkflow:
         for record in self._progress.steps:
             if record.status == StepStatus.PENDING:
                 record.status = StepStatus.NOT_RUN
+        if workflow.patched(FINAL_RECORD_IN_MEMO):
+            # The final record in the memo: `describe` reads it, no worker needed, whatever the outcome.
+            workflow.upsert_memo({MEMO_PROGRESS: self._progress})
         workflow.logger.info(
             "failover ended", extra={**workflow_log_extra(self._input.service, "-"), "status": status.value}
         )

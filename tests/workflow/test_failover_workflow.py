@@ -137,6 +137,23 @@ async def test_a_finished_run_s_record_is_read_from_history_when_no_worker_answe
     assert record.steps[3].error == "zone is locked"
 
 
+async def test_an_aborted_run_s_record_is_read_from_its_memo_when_no_worker_answers(env, task_queue, demo_topology):
+    cloud = fresh_cloud()
+    plan = make_plan({"name": "bake", "kind": "wait", "duration": "1h"})
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, plan, demo_topology)
+        while (await progress(env.client, handle.id)).steps[3].status != StepStatus.RUNNING:
+            await asyncio.sleep(0.05)
+        await handle.signal("record_abort", AbortRequest(by="carol", reason="end of drill"))
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    record = await progress(env.client, handle.id)
+    assert record.status == RunStatus.CANCELLED
+    assert record.error == "aborted by carol: end of drill"
+    assert record.steps[0].status == StepStatus.COMPENSATED
+
+
 async def test_guard_refuses_to_drain_into_an_unhealthy_target(env, task_queue, demo_topology):
     cloud = fresh_cloud()
     plan = Plan.model_validate(
