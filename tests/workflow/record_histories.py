@@ -8,6 +8,7 @@ change that cannot replay them would break those runs.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from temporalio.client import WorkflowFailureError
@@ -50,3 +51,6 @@ async def record() -> None:
 
 if __name__ == "__main__":
     asyncio.run(record())
+    # Skip interpreter teardown, which the Temporal client's native threads can abort
+    # (temporalio/sdk-python#300; the evac CLI does the same).
+    os._exit(0)
