@@ -15,13 +15,11 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from evac.control import failover_inputs, start_failover
-from evac.resources import ActivityName
 from evac.runs import Trigger
 from evac.topology import load_topology
 from tests.conftest import DEMO
 from tests.workflow.conftest import register_search_attributes, running_worker, start_test_server
-from tests.workflow.fake_cloud import permanent
-from tests.workflow.test_failover_workflow import fresh_cloud, make_plan
+from tests.workflow.test_failover_workflow import fresh_cloud, make_plan, refuse_the_dns_shift
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -33,9 +31,7 @@ async def record() -> None:
         for outcome in ("succeeded", "rolled_back"):
             cloud = fresh_cloud()
             if outcome == "rolled_back":
-                cloud.failures[ActivityName.SET_DNS_RECORD] = lambda input: (
-                    permanent("zone is locked") if input.desired.rrdatas == ["198.51.100.10"] else None
-                )
+                refuse_the_dns_shift(cloud)
             queue = f"record-{outcome}"
             async with running_worker(env.client, queue, cloud.activities()):
                 inputs = failover_inputs(make_plan(), topology, Trigger(by="history-fixture"))

@@ -48,6 +48,18 @@ def fresh_cloud() -> FakeCloud:
     )
 
 
+def refuse_the_dns_shift(cloud: FakeCloud) -> None:
+    """The DNS API refuses the shift to the target for good (its undo still goes through)."""
+    cloud.failures[ActivityName.SET_DNS_RECORD] = lambda input: (
+        permanent("zone is locked") if input.desired.rrdatas == ["198.51.100.10"] else None
+    )
+
+
+async def step_reaches(env, handle: WorkflowHandle, index: int, status: StepStatus) -> None:
+    while (await progress(env.client, handle.id)).steps[index].status != status:
+        await asyncio.sleep(0.05)
+
+
 async def start(env, task_queue: str, plan: Plan, topology: Topology) -> WorkflowHandle:
     [run] = await start_failover(env.client, failover_inputs(plan, topology, Trigger(by="test")), task_queue)
     return env.client.get_workflow_handle(run.workflow_id, run_id=run.run_id, result_type=FailoverProgress)
@@ -78,9 +90,7 @@ async def test_failure_at_step_k_compensates_k_to_1_in_reverse_with_before_state
     cloud = fresh_cloud()
     before = cloud.snapshot()
     # The last step (shift_dns, k=4) fails for good: the DNS API refuses the change.
-    cloud.failures[ActivityName.SET_DNS_RECORD] = lambda input: (
-        permanent("zone is locked") if input.desired.rrdatas == ["198.51.100.10"] else None
-    )
+    refuse_the_dns_shift(cloud)
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env, task_queue, make_plan(), demo_topology)
         with pytest.raises(WorkflowFailureError) as failure:
@@ -124,9 +134,7 @@ async def test_preflight_finds_a_missing_resource_before_anything_changes(env, t
 
 async def test_a_finished_run_s_record_is_read_from_history_when_no_worker_answers(env, task_queue, demo_topology):
     cloud = fresh_cloud()
-    cloud.failures[ActivityName.SET_DNS_RECORD] = lambda input: (
-        permanent("zone is locked") if input.desired.rrdatas == ["198.51.100.10"] else None
-    )
+    refuse_the_dns_shift(cloud)
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env, task_queue, make_plan(), demo_topology)
         with pytest.raises(WorkflowFailureError):
@@ -142,8 +150,7 @@ async def test_an_aborted_run_s_record_is_read_from_its_memo_when_no_worker_answ
     plan = make_plan({"name": "bake", "kind": "wait", "duration": "1h"})
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env, task_queue, plan, demo_topology)
-        while (await progress(env.client, handle.id)).steps[3].status != StepStatus.RUNNING:
-            await asyncio.sleep(0.05)
+        await step_reaches(env, handle, 3, StepStatus.RUNNING)
         await handle.signal("record_abort", AbortRequest(by="carol", reason="end of drill"))
         await handle.cancel()
         with pytest.raises(WorkflowFailureError):
@@ -197,8 +204,7 @@ async def test_abort_mid_step_compensates_and_ends_cancelled(env, task_queue, de
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env, task_queue, plan, demo_topology)
         # Wait (in server time, skipped) until the bake step runs, then abort.
-        while (await progress(env.client, handle.id)).steps[3].status != StepStatus.RUNNING:
-            await asyncio.sleep(0.05)
+        await step_reaches(env, handle, 3, StepStatus.RUNNING)
         await handle.signal("record_abort", AbortRequest(by="alice", reason="drill over"))
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
@@ -221,16 +227,13 @@ async def test_abort_mid_step_compensates_and_ends_cancelled(env, task_queue, de
 async def test_an_abort_during_rollback_does_not_interrupt_it(env, task_queue, demo_topology):
     cloud = fresh_cloud()
     before = cloud.snapshot()
-    cloud.failures[ActivityName.SET_DNS_RECORD] = lambda input: (
-        permanent("zone is locked") if input.desired.rrdatas == ["198.51.100.10"] else None
-    )
+    refuse_the_dns_shift(cloud)
     release = asyncio.Event()
     # Hold the undo of the scale-up (back to size 1) until the abort has been sent.
     cloud.gates[ActivityName.RESIZE_GROUP] = lambda input: release if input.desired.target_size == 1 else None
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env, task_queue, make_plan(), demo_topology)
-        while (await progress(env.client, handle.id)).steps[0].status != StepStatus.COMPENSATING:
-            await asyncio.sleep(0.05)
+        await step_reaches(env, handle, 0, StepStatus.COMPENSATING)
         await handle.signal("record_abort", AbortRequest(by="bob", reason="impatient"))
         await handle.cancel()
         await asyncio.sleep(1)  # ample time for a cancellation to reach the held undo, were it sent
@@ -249,9 +252,7 @@ async def test_a_compensation_that_keeps_failing_is_reported_with_what_was_left_
     env, task_queue, demo_topology
 ):
     cloud = fresh_cloud()
-    cloud.failures[ActivityName.SET_DNS_RECORD] = lambda input: (
-        permanent("zone is locked") if input.desired.rrdatas == ["198.51.100.10"] else None
-    )
+    refuse_the_dns_shift(cloud)
     # Restoring the drained backend (back to 1.0) fails every time.
     cloud.failures[ActivityName.SET_BACKEND_CAPACITY] = lambda input: (
         ApplicationError("503 backend unavailable", {"attempt": 1}) if input.desired.capacity_scaler == 1.0 else None
