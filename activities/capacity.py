@@ -23,16 +23,13 @@ class CapacityActivities:
     def _get(self, ref: GroupRef) -> compute_v1.InstanceGroupManager:
         self._clients.require_project(ref.project)
         # retry=None: Temporal retries; the client's own retry ignores the timeout.
+        client, location = self._clients.group_managers_for(ref)
         with cloud_call(f"read {ref}"):
-            if ref.zone:
-                return self._clients.zonal_instance_group_managers.get(
-                    project=ref.project, zone=ref.zone, instance_group_manager=ref.group,
-                    timeout=CALL_TIMEOUT_SECONDS, retry=None,
-                )  # fmt: skip
-            return self._clients.instance_group_managers.get(
-                project=ref.project, region=ref.region, instance_group_manager=ref.group,
+            manager: compute_v1.InstanceGroupManager = client.get(
+                project=ref.project, instance_group_manager=ref.group, **location,
                 timeout=CALL_TIMEOUT_SECONDS, retry=None,
             )  # fmt: skip
+        return manager
 
     def _resize(self, ref: GroupRef, size: int, request_id: str) -> compute_v1.Operation:
         if ref.zone:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import compute_v1, dns  # type: ignore[attr-defined]
 
 from activities.errors import permanent
+from evac.resources import BackendRef, GroupRef
 
 # Every API call gets a deadline: a hung connection must not hang a failover. Reads also pass
 # retry=None: the compute client would otherwise retry a 503 for up to 600 s whatever the
@@ -64,6 +66,18 @@ class GcpClients:
             project=project,
             _credentials=credentials,
         )
+
+    def backend_services_for(self, ref: BackendRef) -> tuple[Any, dict[str, str]]:
+        """The client for ``ref``'s backend service and the location its calls take."""
+        if ref.scope == "regional":
+            return self.region_backend_services, {"region": ref.group.region}
+        return self.backend_services, {}
+
+    def group_managers_for(self, ref: GroupRef) -> tuple[Any, dict[str, str]]:
+        """The client for ``ref``'s managed instance group and the location its calls take."""
+        if ref.zone:
+            return self.zonal_instance_group_managers, {"zone": ref.zone}
+        return self.instance_group_managers, {"region": ref.region}
 
     def require_project(self, project: str) -> None:
         """A worker configured for one project (EVAC_GCP_PROJECT) refuses to touch another."""

@@ -22,22 +22,14 @@ class HealthActivities:
         ref = input.backend
         self._clients.require_project(ref.project)
         with step_logging(input.context) as log, cloud_call(f"get health of {ref}"):
-            group = compute_v1.ResourceGroupReference(group=ref.group.url)
-            if ref.scope == "regional":
-                health = self._clients.region_backend_services.get_health(
-                    project=ref.project,
-                    region=ref.group.region,
-                    backend_service=ref.backend_service,
-                    resource_group_reference_resource=group,
-                    timeout=CALL_TIMEOUT_SECONDS,
-                )
-            else:
-                health = self._clients.backend_services.get_health(
-                    project=ref.project,
-                    backend_service=ref.backend_service,
-                    resource_group_reference_resource=group,
-                    timeout=CALL_TIMEOUT_SECONDS,
-                )
+            client, location = self._clients.backend_services_for(ref)
+            health = client.get_health(
+                project=ref.project,
+                backend_service=ref.backend_service,
+                **location,
+                resource_group_reference_resource=compute_v1.ResourceGroupReference(group=ref.group.url),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
             statuses = list(health.health_status)
             healthy = sum(1 for s in statuses if s.health_state == HEALTHY)
             log.info("backend health", healthy=healthy, total=len(statuses))

@@ -31,12 +31,6 @@ def _group_path(url: str) -> str:
     return url[url.find("projects/") :]
 
 
-def _service_text(ref: BackendRef) -> str:
-    if ref.scope == "regional":
-        return f"regional backend service {ref.group.region}/{ref.backend_service}"
-    return f"backend service {ref.backend_service}"
-
-
 class TrafficActivities:
     def __init__(self, clients: GcpClients):
         self._clients = clients
@@ -44,24 +38,20 @@ class TrafficActivities:
     def _get(self, ref: BackendRef) -> tuple[compute_v1.BackendService, compute_v1.Backend]:
         self._clients.require_project(ref.project)
         # retry=None: Temporal retries; the client's own retry ignores the timeout.
-        with cloud_call(f"read {_service_text(ref)}"):
-            if ref.scope == "regional":
-                service = self._clients.region_backend_services.get(
-                    project=ref.project,
-                    region=ref.group.region,
-                    backend_service=ref.backend_service,
-                    timeout=CALL_TIMEOUT_SECONDS,
-                    retry=None,
-                )
-            else:
-                service = self._clients.backend_services.get(
-                    project=ref.project, backend_service=ref.backend_service, timeout=CALL_TIMEOUT_SECONDS, retry=None
-                )
+        client, location = self._clients.backend_services_for(ref)
+        with cloud_call(f"read {ref.service_label}"):
+            service = client.get(
+                project=ref.project,
+                backend_service=ref.backend_service,
+                **location,
+                timeout=CALL_TIMEOUT_SECONDS,
+                retry=None,
+            )
         want = _group_path(ref.group.url)
         for backend in service.backends:
             if _group_path(backend.group) == want:
                 return service, backend
-        raise permanent(f"{_service_text(ref)} has no backend for {ref.group}")
+        raise permanent(f"{ref.service_label} has no backend for {ref.group}")
 
     def _patch(self, ref: BackendRef, resource: compute_v1.BackendService, request_id: str) -> compute_v1.Operation:
         if ref.scope == "regional":
@@ -112,7 +102,7 @@ class TrafficActivities:
                         copy.capacity_scaler = desired.capacity_scaler
                     backends.append(copy)
                 resource = compute_v1.BackendService(backends=backends, fingerprint=service.fingerprint)
-                with cloud_call(f"patch {_service_text(ref)}"):
+                with cloud_call(f"patch {ref.service_label}"):
                     try:
                         operation = self._patch(ref, resource, request_id(input.request_key, service.fingerprint))
                     except gexc.PreconditionFailed:
@@ -120,7 +110,7 @@ class TrafficActivities:
                 if operation is None:
                     log.warning("backend service changed under us; re-reading", fingerprint=service.fingerprint)
                     continue
-                wait_for_operation(self._clients, ref.project, operation, what=f"patch {_service_text(ref)}")
+                wait_for_operation(self._clients, ref.project, operation, what=f"patch {ref.service_label}")
                 log.info(
                     "capacity scaler set",
                     backend=str(ref),

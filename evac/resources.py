@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evac.topology import instance_group_url
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,8 +29,7 @@ class GroupRef(_Model):
 
     @property
     def url(self) -> str:
-        location = f"zones/{self.zone}" if self.zone else f"regions/{self.region}"
-        return f"https://www.googleapis.com/compute/v1/projects/{self.project}/{location}/instanceGroups/{self.group}"
+        return instance_group_url(self.project, self.group, region=self.region, zone=self.zone)
 
     def __str__(self) -> str:
         return f"instance group {self.zone or self.region}/{self.group}"
@@ -44,13 +45,14 @@ class BackendRef(_Model):
     )
     group: GroupRef
 
+    @property
+    def service_label(self) -> str:
+        if self.scope == "regional":
+            return f"regional backend service {self.group.region}/{self.backend_service}"
+        return f"backend service {self.backend_service}"
+
     def __str__(self) -> str:
-        service = (
-            f"regional backend service {self.group.region}/{self.backend_service}"
-            if self.scope == "regional"
-            else f"backend service {self.backend_service}"
-        )
-        return f"backend {self.group.zone or self.group.region}/{self.group.group} of {service}"
+        return f"backend {self.group.zone or self.group.region}/{self.group.group} of {self.service_label}"
 
 
 class DnsRecordRef(_Model):

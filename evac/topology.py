@@ -23,6 +23,12 @@ _PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 COMPUTE_URL = "https://www.googleapis.com/compute/v1"
 
 
+def instance_group_url(project: str, group: str, *, region: str, zone: str | None = None) -> str:
+    """The URL a backend names its instance group by: zonal when ``zone`` is set, else regional."""
+    location = f"zones/{zone}" if zone else f"regions/{region}"
+    return f"{COMPUTE_URL}/projects/{project}/{location}/instanceGroups/{group}"
+
+
 def _region(value: str) -> str:
     if not _REGION.match(value):
         raise ValueError(f"'{value}' is not a Google Cloud region name (like europe-west1)")
@@ -100,8 +106,7 @@ class RegionBinding(StrictModel):
         return value
 
     def group_url(self, project: str, region: str) -> str:
-        location = f"zones/{self.instance_group_zone}" if self.instance_group_zone else f"regions/{region}"
-        return f"{COMPUTE_URL}/projects/{project}/{location}/instanceGroups/{self.instance_group}"
+        return instance_group_url(project, self.instance_group, region=region, zone=self.instance_group_zone)
 
 
 class DnsBinding(StrictModel):
