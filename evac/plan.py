@@ -174,12 +174,22 @@ class Guards(StrictModel):
 
 
 class Retries(StrictModel):
-    """How hard Temporal retries a failing cloud call before the step (or its rollback) gives up."""
+    """How long Evac keeps retrying transient cloud errors (429, 5xx, timeouts) before a step,
+    or its rollback, gives up. Time, not counts: Temporal retries with unlimited attempts
+    inside the deadline; permanent errors (400, 403, 404) stop at once whatever the deadline."""
 
-    step_attempts: Count = Field(default=6, ge=1, le=100)
-    rollback_attempts: Count = Field(default=10, ge=1, le=1000, description="Rollback tries harder")
+    step_deadline: Annotated[Duration, AfterValidator(_longer_than_zero)] = Field(
+        default=timedelta(minutes=10), description="All attempts of one step's cloud call together"
+    )
+    rollback_deadline: Annotated[Duration, AfterValidator(_longer_than_zero)] = Field(
+        default=timedelta(hours=1), description="All attempts of one undo together: rollback tries harder"
+    )
     initial_interval: Annotated[Duration, AfterValidator(_longer_than_zero)] = timedelta(seconds=1)
     maximum_interval: Duration = timedelta(seconds=30)
+    # Replaced by the deadlines; still read from the inputs of runs recorded before, so that
+    # their histories replay. A plan file that sets them is refused (see structure_problems).
+    step_attempts: Count | None = Field(default=None, exclude_if=lambda v: v is None)
+    rollback_attempts: Count | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _intervals(self) -> "Retries":
@@ -219,6 +229,11 @@ class Plan(StrictModel):
     def structure_problems(self) -> list[Problem]:
         """Rules that need the whole valid plan (the field rules have been checked already)."""
         problems: list[Problem] = []
+        for old, new in (("step_attempts", "step_deadline"), ("rollback_attempts", "rollback_deadline")):
+            if getattr(self.retries, old) is not None:
+                problems.append(
+                    (("retries", old), f"'{old}' was replaced by '{new}': Evac retries transient errors until a deadline, e.g. {new}: 10m")
+                )
         for i, service in enumerate(self.services):
             if service in self.services[:i]:
                 problems.append((("services", i), f"service '{service}' is listed twice"))

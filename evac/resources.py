@@ -141,6 +141,29 @@ class CheckBackendHealth(_Model):
     backend: BackendRef
 
 
+class WaitForHealthy(_Model):
+    """Poll a region's backend health until ``min_healthy`` are healthy or ``timeout_seconds`` pass.
+
+    One heartbeating activity, however long the wait: the history holds one event pair, not
+    one per poll. Transient errors while polling are retried in place until the timeout.
+    """
+
+    context: StepContext
+    backend: BackendRef
+    min_healthy: int = Field(ge=0)
+    timeout_seconds: float = Field(gt=0)
+    interval_seconds: float = Field(gt=0)
+
+
+class HealthWait(_Model):
+    """What a :class:`WaitForHealthy` saw: the last report, whether it met the threshold, how many polls."""
+
+    report: HealthReport
+    reached: bool
+    polls: int
+    last_error: str | None = Field(default=None, description="The last transient error seen while polling, if any")
+
+
 class SetBackendCapacity(_Model):
     context: StepContext
     backend: BackendRef
@@ -183,3 +206,4 @@ class ActivityName:
     READ_DNS_RECORD = "read_dns_record"
     SET_DNS_RECORD = "set_dns_record"
     CHECK_BACKEND_HEALTH = "check_backend_health"
+    WAIT_FOR_HEALTHY = "wait_for_healthy_backends"

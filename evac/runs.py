@@ -58,6 +58,7 @@ class StepStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    ABORTED = "aborted"
     COMPENSATING = "compensating"
     COMPENSATED = "compensated"
     COMPENSATION_FAILED = "compensation_failed"
@@ -91,6 +92,11 @@ class StepRecord(_Model):
     detail: str = ""
     error: str | None = None
     compensation_error: str | None = None
+    undo_from: ResourceState | None = Field(
+        default=None, description="What the undo found before restoring (None: no undo ran)"
+    )
+    undo_to: ResourceState | None = Field(default=None, description="What the undo left: the recorded before-state")
+    undo_changed: bool | None = Field(default=None, description="False when the undo found nothing to restore")
 
     @property
     def duration_seconds(self) -> float | None:

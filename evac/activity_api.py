@@ -1,0 +1,95 @@
+"""The activity contract, typed: what workflows call and what the worker registers.
+
+Each function here is a stub that only carries an activity's registered name and its input
+and result types, so that ``workflow.execute_activity(activity_api.set_backend_capacity, …)``
+is checked by mypy at the call site. The implementations live in ``activities/`` (they need
+Google Cloud clients, which never enter the workflow sandbox) and register under the same
+names; workflow tests register stand-ins under them too. ``tests/unit`` checks that every
+stub has an implementation with the same input and result types.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from evac.resources import (
+    ActivityName,
+    BackendCapacity,
+    Change,
+    CheckBackendHealth,
+    DnsRecord,
+    GroupSize,
+    HealthReport,
+    HealthWait,
+    ReadBackendCapacity,
+    ReadDnsRecord,
+    ReadGroupSize,
+    ResizeGroup,
+    SetBackendCapacity,
+    SetDnsRecord,
+    WaitForHealthy,
+)
+
+
+def _stub(name: str) -> NotImplementedError:
+    return NotImplementedError(f"activity '{name}' is a contract stub; the worker registers the implementation")
+
+
+@activity.defn(name=ActivityName.READ_BACKEND_CAPACITY)
+def read_backend_capacity(input: ReadBackendCapacity) -> BackendCapacity:
+    """The capacity scaler of one region's backend in its backend service."""
+    raise _stub(ActivityName.READ_BACKEND_CAPACITY)
+
+
+@activity.defn(name=ActivityName.SET_BACKEND_CAPACITY)
+def set_backend_capacity(input: SetBackendCapacity) -> Change:
+    """Set the capacity scaler; waits until the cloud's operation is DONE; returns the before-state."""
+    raise _stub(ActivityName.SET_BACKEND_CAPACITY)
+
+
+@activity.defn(name=ActivityName.READ_GROUP_SIZE)
+def read_group_size(input: ReadGroupSize) -> GroupSize:
+    """The target size of one region's managed instance group."""
+    raise _stub(ActivityName.READ_GROUP_SIZE)
+
+
+@activity.defn(name=ActivityName.RESIZE_GROUP)
+def resize_group(input: ResizeGroup) -> Change:
+    """Resize the group; waits for the operation and for the group to be stable; returns the before-state."""
+    raise _stub(ActivityName.RESIZE_GROUP)
+
+
+@activity.defn(name=ActivityName.READ_DNS_RECORD)
+def read_dns_record(input: ReadDnsRecord) -> DnsRecord:
+    """The service's DNS record as Cloud DNS holds it now."""
+    raise _stub(ActivityName.READ_DNS_RECORD)
+
+
+@activity.defn(name=ActivityName.SET_DNS_RECORD)
+def set_dns_record(input: SetDnsRecord) -> Change:
+    """Replace the record in one atomic change; waits until the change is done; returns the before-state."""
+    raise _stub(ActivityName.SET_DNS_RECORD)
+
+
+@activity.defn(name=ActivityName.CHECK_BACKEND_HEALTH)
+def check_backend_health(input: CheckBackendHealth) -> HealthReport:
+    """How many of a region's backends the load balancer sees as healthy, once."""
+    raise _stub(ActivityName.CHECK_BACKEND_HEALTH)
+
+
+@activity.defn(name=ActivityName.WAIT_FOR_HEALTHY)
+def wait_for_healthy_backends(input: WaitForHealthy) -> HealthWait:
+    """Poll health until the threshold is met or the timeout passes (one heartbeating activity)."""
+    raise _stub(ActivityName.WAIT_FOR_HEALTHY)
+
+
+ALL = [
+    read_backend_capacity,
+    set_backend_capacity,
+    read_group_size,
+    resize_group,
+    read_dns_record,
+    set_dns_record,
+    check_backend_health,
+    wait_for_healthy_backends,
+]
