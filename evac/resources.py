@@ -7,6 +7,7 @@ before changing anything. Its compensation is the same activity with the two swa
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -142,16 +143,17 @@ class CheckBackendHealth(_Model):
 
 
 class WaitForHealthy(_Model):
-    """Poll a region's backend health until ``min_healthy`` are healthy or ``timeout_seconds`` pass.
+    """Poll a region's backend health until ``min_healthy`` are healthy or ``deadline`` passes.
 
     One heartbeating activity, however long the wait: the history holds one event pair, not
-    one per poll. Transient errors while polling are retried in place until the timeout.
+    one per poll. Transient errors while polling are retried in place until the deadline; a
+    retried attempt (a worker died) polls on until the same deadline.
     """
 
     context: StepContext
     backend: BackendRef
     min_healthy: int = Field(ge=0)
-    timeout_seconds: float = Field(gt=0)
+    deadline: datetime = Field(description="Wall-clock time (UTC) after which the wait reports what it saw")
     interval_seconds: float = Field(gt=0)
 
 
