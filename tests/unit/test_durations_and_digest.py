@@ -165,8 +165,8 @@ guards: {min_healthy_target: 1}
 retries:
   maximum_interval: 30s
   initial_interval: 1
-  rollback_attempts: 10
-  step_attempts: 6
+  rollback_deadline: 60m
+  step_deadline: 600
 steps:
   - {min_size: 3, kind: scale_target, name: null}
   - kind: verify_health
@@ -226,7 +226,7 @@ def test_digest_is_stable_across_loads_of_the_demo_plan(demo_topology: Topology)
         ("target: us-central1", "target: us-east1"),
         ("services: [checkout]", "services: [checkout, catalog]"),
         ("steps:", "guards: {min_healthy_target: 2}\nsteps:"),
-        ("steps:", "retries: {step_attempts: 3}\nsteps:"),
+        ("steps:", "retries: {step_deadline: 3m}\nsteps:"),
     ],
 )
 def test_digest_changes_when_the_plan_changes(tmp_path: Path, old: str, new: str) -> None:

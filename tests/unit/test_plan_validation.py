@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,7 @@ def test_demo_plan_is_valid_against_demo_topology(demo_topology: Topology) -> No
 def test_test_plan_is_valid_and_defaults_are_filled_in(tmp_path: Path, demo_topology: Topology) -> None:
     plan = load_plan(plan_file(tmp_path, PLAN), demo_topology)
     assert plan.guards.min_healthy_target == 1
-    assert plan.retries.step_attempts == 6 and plan.retries.rollback_attempts == 10
+    assert plan.retries.step_deadline == timedelta(minutes=10) and plan.retries.rollback_deadline == timedelta(hours=1)
     drain = plan.steps[2]
     assert isinstance(drain, DrainStep) and drain.region is None and drain.capacity_scaler == 0.5
 
@@ -652,8 +653,8 @@ def test_loaded_steps_have_their_types(tmp_path: Path, demo_topology: Topology) 
         ("capacity_scaler: 0.5", "capacity_scaler: false", "steps[2].capacity_scaler", "a number"),
         ("    kind: shift_dns\n", "    kind: shift_dns\n    ttl: true\n", "steps[4].ttl", "an integer"),
         ("steps:\n", "guards: {min_healthy_target: true}\nsteps:\n", "guards.min_healthy_target", "an integer"),
-        ("steps:\n", "retries: {step_attempts: on}\nsteps:\n", "retries.step_attempts", "an integer"),
-        ("steps:\n", "retries: {rollback_attempts: yes}\nsteps:\n", "retries.rollback_attempts", "an integer"),
+        ("steps:\n", "retries: {step_deadline: on}\nsteps:\n", "retries.step_deadline", None),
+        ("steps:\n", "retries: {rollback_deadline: yes}\nsteps:\n", "retries.rollback_deadline", None),
         ("duration: 3s", "duration: off", "steps[3].duration", None),
     ],
 )
@@ -697,12 +698,12 @@ def test_repeated_top_level_key_is_refused_at_the_repetition(tmp_path: Path, dem
 
 def test_repeated_keys_are_refused_at_any_depth_all_at_once(tmp_path: Path, demo_topology: Topology) -> None:
     text = edit(PLAN, "    capacity_scaler: 0.5\n", "    capacity_scaler: 0.5\n    capacity_scaler: 0  # again\n")
-    text = edit(text, "steps:\n", 'retries: {step_attempts: 3, "step_attempts": 4}\nsteps:\n')
+    text = edit(text, "steps:\n", 'retries: {step_deadline: 3m, "step_deadline": 4m}\nsteps:\n')
     path = plan_file(tmp_path, text)
     f = str(path)
     assert errors_of(load_plan, path, demo_topology) == [
         DocumentError(
-            f, "retries.step_attempts", f"duplicate key (first given on line {line_of(text, 'retries:')})", line_of(text, "retries:")
+            f, "retries.step_deadline", f"duplicate key (first given on line {line_of(text, 'retries:')})", line_of(text, "retries:")
         ),
         DocumentError(
             f,
@@ -738,18 +739,18 @@ def test_a_quoted_key_that_looks_like_a_number_is_text(tmp_path: Path, demo_topo
 
 
 def test_a_merge_key_is_not_a_repeated_key(tmp_path: Path, demo_topology: Topology) -> None:
-    text = edit(PLAN, "steps:\n", "retries: &retries {step_attempts: 3}\nguards: {<<: {}, min_healthy_target: 2}\nsteps:\n")
+    text = edit(PLAN, "steps:\n", "retries: &retries {step_deadline: 3m}\nguards: {<<: {}, min_healthy_target: 2}\nsteps:\n")
     plan = load_plan(plan_file(tmp_path, text), demo_topology)
-    assert plan.retries.step_attempts == 3 and plan.guards.min_healthy_target == 2
+    assert plan.retries.step_deadline == timedelta(minutes=3) and plan.guards.min_healthy_target == 2
 
 
 def test_errors_are_listed_in_line_order(tmp_path: Path) -> None:
     text = edit(PLAN, "    kind: shift_dns\n", "    kind: shift_dns\n    ttl: 0\n")
     text = edit(text, "min_size: 3", "min_size: 0")
     text = edit(text, "name: test-failover", "name: Test_Failover")
-    text = edit(text, "steps:\n", "retries: {step_attempts: 0}\nsteps:\n")
+    text = edit(text, "steps:\n", "retries: {step_deadline: 0}\nsteps:\n")
     errors = errors_of(load_plan, plan_file(tmp_path, text))
-    assert [e.path for e in errors] == ["name", "retries.step_attempts", "steps[0].min_size", "steps[4].ttl"]
+    assert [e.path for e in errors] == ["name", "retries.step_deadline", "steps[0].min_size", "steps[4].ttl"]
     assert [e.line for e in errors] == sorted(e.line for e in errors)
 
 
@@ -802,3 +803,13 @@ def test_a_control_character_is_reported_on_its_line(tmp_path: Path, demo_topolo
             line_of(text, "name: ba"),
         )
     ]
+
+
+@pytest.mark.parametrize(("old", "new"), [("step_attempts", "step_deadline"), ("rollback_attempts", "rollback_deadline")])
+def test_retry_counts_are_refused_with_the_deadline_that_replaced_them(
+    tmp_path: Path, demo_topology: Topology, old: str, new: str
+) -> None:
+    text = edit(PLAN, "steps:\n", f"retries: {{{old}: 6}}\nsteps:\n")
+    [error] = errors_of(load_plan, plan_file(tmp_path, text), demo_topology)
+    assert error.path == f"retries.{old}"
+    assert error.message.startswith(f"'{old}' was replaced by '{new}'")

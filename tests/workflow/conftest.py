@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from evac import search_attributes
 from evac.stack import find_binary
-from worker import WORKFLOWS
+from workflows import WORKFLOWS
 
 
 async def start_test_server() -> WorkflowEnvironment:

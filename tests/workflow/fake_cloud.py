@@ -22,12 +22,14 @@ from evac.resources import (
     DnsRecord,
     GroupSize,
     HealthReport,
+    HealthWait,
     ReadBackendCapacity,
     ReadDnsRecord,
     ReadGroupSize,
     ResizeGroup,
     SetBackendCapacity,
     SetDnsRecord,
+    WaitForHealthy,
 )
 
 
@@ -51,6 +53,18 @@ class FakeCloud:
     # activity name -> predicate on the input; when it returns an event, the call waits on it
     gates: dict[str, Callable[[object], asyncio.Event | None]] = field(default_factory=dict)
 
+    new_instances_get_healthy: bool = True
+    # activity names whose gated calls complete (with their result) even when cancelled
+    finish_despite_cancel: set[str] = field(default_factory=set)
+    entered: list[str] = field(default_factory=list)  # activity names, as calls arrive (before gates)
+    cancelled: list[str] = field(default_factory=list)  # activity names that saw a cancellation
+    # How many seconds of polling a health wait is allowed (None: until its deadline would pass
+    # on the workflow's clock, reckoned from the interval; the stand-in does not sleep for real).
+    health_timeout: float | None = None
+
+    def health_wait_budget(self, input: WaitForHealthy) -> float:
+        return self.health_timeout if self.health_timeout is not None else 3600.0
+
     def snapshot(self) -> tuple:
         return (dict(self.capacity), dict(self.sizes), self.record)
 
@@ -60,11 +74,18 @@ class FakeCloud:
     async def _enter(self, name: str, input: object, step: str, desired: object | None = None) -> None:
         hold = self.gates.get(name)
         gate = hold(input) if hold else None
+        self.entered.append(name)
         while gate is not None and not gate.is_set():
             # Heartbeat like the real activities do, so that a cancellation reaches this call
-            # (and raises CancelledError here).
+            # (and raises CancelledError here) — unless this call plays a mutation whose cloud
+            # operation was already sent: that one finishes despite the cancel, as the real ones do.
             activity.heartbeat()
-            await asyncio.sleep(0.05)
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                self.cancelled.append(name)
+                if name not in self.finish_despite_cancel:
+                    raise
         check = self.failures.get(name)
         error = check(input) if check else None
         self.calls.append(Call(name, step, desired))
@@ -99,7 +120,8 @@ class FakeCloud:
             region = input.group.region
             before = GroupSize(target_size=cloud.sizes[region])
             cloud.sizes[region] = input.desired.target_size
-            cloud.healthy[region] = input.desired.target_size
+            if cloud.new_instances_get_healthy:
+                cloud.healthy[region] = input.desired.target_size
             cloud.calls[-1].before = before
             return Change(before=before, after=input.desired, changed=before != input.desired)
 
@@ -122,7 +144,25 @@ class FakeCloud:
             region = input.backend.group.region
             return HealthReport(healthy=cloud.healthy[region], total=cloud.sizes[region])
 
+        @activity.defn(name=ActivityName.WAIT_FOR_HEALTHY)
+        async def wait_for_healthy_backends(input: WaitForHealthy) -> HealthWait:
+            """Polls the in-memory health every interval of workflow time until the deadline."""
+            region = input.backend.group.region
+            polls = 0
+            while True:
+                await cloud._enter(ActivityName.WAIT_FOR_HEALTHY, input, input.context.step)
+                polls += 1
+                report = HealthReport(healthy=cloud.healthy[region], total=cloud.sizes[region])
+                if report.healthy >= input.min_healthy:
+                    return HealthWait(report=report, reached=True, polls=polls)
+                # The test server's clock is the workflow's: the deadline is in that time.
+                if polls * input.interval_seconds >= cloud.health_wait_budget(input):
+                    return HealthWait(report=report, reached=False, polls=polls)
+                activity.heartbeat(polls)
+                await asyncio.sleep(0.01)
+
         return [
+            wait_for_healthy_backends,
             read_backend_capacity,
             set_backend_capacity,
             read_group_size,

@@ -14,7 +14,7 @@ from temporalio.worker import Replayer, Worker
 from evac.runs import FailoverProgress
 from tests.workflow.fake_cloud import FakeCloud
 from tests.workflow.test_failover_workflow import fresh_cloud, make_plan, start
-from worker import WORKFLOWS
+from workflows import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

@@ -1,0 +1,352 @@
+"""The step table: plan step kind → handler, and the engine the handlers share.
+
+The kinds are listed once, in the plan model's ``Step`` union; :data:`HANDLERS` maps each of
+its classes to a handler here (``tests/unit`` checks that none is missing), and a step whose
+class has no handler fails the run with ``UnknownStepKind`` instead of passing silently.
+Adding a step kind touches the plan model, one handler here, its activity and its docs.
+
+A handler reads and records the before-state of what it changes, pushes the undo onto the
+saga *before* sending the mutation, and leaves the step record (resource, before, after,
+detail) filled in. Guards are checked just before every drain and DNS shift.
+
+Workflow code only: no I/O, deterministic.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Awaitable, Callable, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from evac import activity_api
+    from evac.failures import NON_RETRYABLE_TYPES, FailureType, failure
+    from evac.plan import (
+        STEP_CLASSES,
+        DrainStep,
+        Retries,
+        ScaleTargetStep,
+        ShiftDnsStep,
+        Step,
+        VerifyHealthStep,
+        WaitStep,
+        format_duration,
+    )
+    from evac.resources import (
+        BackendCapacity,
+        BackendRef,
+        Change,
+        CheckBackendHealth,
+        DnsRecord,
+        DnsRecordRef,
+        GroupRef,
+        GroupSize,
+        HealthReport,
+        ReadBackendCapacity,
+        ReadDnsRecord,
+        ReadGroupSize,
+        ResizeGroup,
+        ResourceState,
+        SetBackendCapacity,
+        SetDnsRecord,
+        StepContext,
+        WaitForHealthy,
+    )
+    from evac.runs import FailoverInput, StepRecord
+    from workflows.saga import Saga
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+# Versioned changes (workflow.patched): runs recorded before them replay the old way.
+HEALTH_WAIT_IN_ONE_ACTIVITY = "health-wait-in-one-activity"
+
+# A mutating activity heartbeats (from a background thread while it blocks); a worker that
+# dies is noticed within this, and a cancellation reaches the activity within 80 % of it.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# One attempt of a read (which retries its calls in place a few times) takes at most this.
+READ_ATTEMPT_TIMEOUT = timedelta(minutes=2)
+# A health wait may run this much past its own deadline (a last poll, a retried attempt).
+HEALTH_WAIT_MARGIN = timedelta(minutes=2)
+
+
+def retry_policy(retries: Retries) -> RetryPolicy:
+    """Transient errors are retried without a count, until the call's deadline."""
+    return RetryPolicy(
+        initial_interval=retries.initial_interval,
+        maximum_interval=retries.maximum_interval,
+        maximum_attempts=0,
+        non_retryable_error_types=NON_RETRYABLE_TYPES,
+    )
+
+
+class Engine:
+    """What the step handlers of one run share: its input, record and saga, and typed calls."""
+
+    def __init__(self, input: FailoverInput, saga: Saga) -> None:
+        self.input = input
+        self.saga = saga
+
+    # --- resources of this run ----------------------------------------------------
+
+    def group(self, region: str) -> GroupRef:
+        binding = self.input.topology.regions[region]
+        return GroupRef(
+            project=self.input.project, region=region, group=binding.instance_group, zone=binding.instance_group_zone
+        )
+
+    def backend(self, region: str) -> BackendRef:
+        binding = self.input.topology.regions[region]
+        return BackendRef(
+            project=self.input.project,
+            backend_service=binding.backend_service,
+            scope=binding.backend_service_scope,
+            group=self.group(region),
+        )
+
+    def dns_ref(self) -> DnsRecordRef:
+        dns = self.input.topology.dns
+        return DnsRecordRef(project=self.input.project, managed_zone=dns.managed_zone, name=dns.record, type=dns.type)
+
+    def context(self, record: StepRecord | str) -> StepContext:
+        step = record if isinstance(record, str) else record.name
+        return StepContext(service=self.input.service, step=step)
+
+    def request_key(self, record: StepRecord, purpose: str) -> str:
+        info = workflow.info()
+        return f"{info.workflow_id}/{info.run_id}/step-{record.index}/{purpose}"
+
+    # --- calls --------------------------------------------------------------------
+
+    async def read(self, activity: Callable[[In], Out], arg: In) -> Out:
+        """A read: cheap, idempotent, retried until the step deadline; an abort stops after it."""
+        retries = self.input.plan.retries
+        result = await workflow.execute_activity(
+            activity,
+            arg,
+            start_to_close_timeout=READ_ATTEMPT_TIMEOUT,
+            schedule_to_close_timeout=retries.step_deadline,
+            retry_policy=retry_policy(retries),
+        )
+        self.saga.check_abort()
+        return result
+
+    def _mutation(
+        self, activity: Callable[[In], Change], arg: In, deadline: timedelta, summary: str
+    ) -> Awaitable[Change]:
+        return workflow.execute_activity(
+            activity,
+            arg,
+            schedule_to_close_timeout=deadline,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=retry_policy(self.input.plan.retries),
+            # An aborted mutation is waited for: its undo must not race its own operation.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=summary,
+        )
+
+    async def mutate(
+        self,
+        record: StepRecord,
+        activity: Callable[[In], Change],
+        make_input: Callable[[Any, Any, str], In],
+        before: ResourceState,
+        desired: ResourceState,
+        resource: str,
+    ) -> None:
+        """Record the before-state and push the undo, then apply ``desired``."""
+        record.resource = resource
+        record.before = before
+        retries = self.input.plan.retries
+        if before == desired:
+            record.after = before
+            record.detail = "already as desired; nothing to change"
+            return
+
+        def restore() -> Awaitable[Change]:
+            # record.before is the state the mutation itself found, once it has reported.
+            want = record.before or before
+            return self._mutation(
+                activity,
+                make_input(want, desired, self.request_key(record, "undo")),
+                retries.rollback_deadline,
+                f"undo '{record.name}': restore {resource} to {want.summary()}",
+            )
+
+        self.saga.push(record, restore)
+        change = await self._mutation(
+            activity,
+            make_input(desired, before, self.request_key(record, "apply")),
+            retries.step_deadline,
+            f"{record.name}: {resource} {before.summary()} → {desired.summary()}",
+        )
+        record.attempts = change.attempt
+        record.before = change.before
+        record.after = change.after
+        record.detail = "changed" if change.changed else "already as desired; nothing to change"
+        self.saga.check_abort()
+
+    async def health(self, record: StepRecord, region: str) -> HealthReport:
+        return await self.read(
+            activity_api.check_backend_health, CheckBackendHealth(context=self.context(record), backend=self.backend(region))
+        )
+
+    async def guard_target_healthy(self, record: StepRecord) -> None:
+        """Never move traffic into a region that cannot take it, nor drain the last healthy one."""
+        target = self.input.plan.target
+        need = self.input.plan.guards.min_healthy_target
+        report = await self.health(record, target)
+        if report.healthy < need:
+            raise failure(
+                FailureType.GUARD_REFUSED,
+                f"guard: target {target} has {report.healthy}/{report.total} healthy backends, "
+                f"the plan requires at least {need} before moving traffic there",
+            )
+        capacity = await self.read(
+            activity_api.read_backend_capacity,
+            ReadBackendCapacity(context=self.context(record), backend=self.backend(target)),
+        )
+        if capacity.capacity_scaler == 0:
+            raise failure(
+                FailureType.GUARD_REFUSED,
+                f"guard: target {target} is drained itself (capacity scaler 0); it would take no traffic",
+            )
+
+
+# --- handlers, one per step kind ----------------------------------------------------
+
+Handler = Callable[[Engine, StepRecord, Any], Awaitable[None]]
+
+
+async def scale_target(engine: Engine, record: StepRecord, step: ScaleTargetStep) -> None:
+    group = engine.group(engine.input.plan.target)
+    before = await engine.read(activity_api.read_group_size, ReadGroupSize(context=engine.context(record), group=group))
+    await engine.mutate(
+        record,
+        activity_api.resize_group,
+        lambda want, prior, key: ResizeGroup(
+            context=engine.context(record), group=group, desired=want, prior=prior, request_key=key
+        ),
+        before,
+        GroupSize(target_size=max(before.target_size, step.min_size)),
+        str(group),
+    )
+
+
+async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthStep) -> None:
+    region = step.region or engine.input.plan.target
+    backend = engine.backend(region)
+    record.resource = str(backend)
+    if not workflow.patched(HEALTH_WAIT_IN_ONE_ACTIVITY):
+        await _verify_health_by_polling(engine, record, step, region)
+        return
+    retries = engine.input.plan.retries
+    deadline = workflow.now() + step.timeout
+    wait = await workflow.execute_activity(
+        activity_api.wait_for_healthy_backends,
+        WaitForHealthy(
+            context=engine.context(record),
+            backend=backend,
+            min_healthy=step.min_healthy,
+            deadline=deadline,
+            interval_seconds=step.interval.total_seconds(),
+        ),
+        schedule_to_close_timeout=step.timeout + HEALTH_WAIT_MARGIN,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=retry_policy(retries),
+        summary=f"{record.name}: wait for {step.min_healthy} healthy in {region}",
+    )
+    engine.saga.check_abort()
+    record.attempts = wait.polls
+    record.after = wait.report
+    record.detail = f"{wait.report.healthy}/{wait.report.total} healthy, need {step.min_healthy}"
+    if not wait.reached:
+        seen = f"; last error: {wait.last_error}" if wait.last_error else ""
+        raise failure(
+            FailureType.HEALTH_CHECK_FAILED,
+            f"{region}: only {wait.report.healthy}/{wait.report.total} backends healthy after "
+            f"{format_duration(step.timeout)}, the step requires {step.min_healthy}{seen}",
+        )
+
+
+async def _verify_health_by_polling(engine: Engine, record: StepRecord, step: VerifyHealthStep, region: str) -> None:
+    """Runs recorded before HEALTH_WAIT_IN_ONE_ACTIVITY polled with one activity per poll."""
+    deadline = workflow.now() + step.timeout
+    while True:
+        report = await engine.health(record, region)
+        record.attempts += 1
+        record.after = report
+        record.detail = f"{report.healthy}/{report.total} healthy, need {step.min_healthy}"
+        if report.healthy >= step.min_healthy:
+            return
+        if workflow.now() + step.interval > deadline:
+            raise failure(
+                FailureType.HEALTH_CHECK_FAILED,
+                f"{region}: only {report.healthy}/{report.total} backends healthy after {format_duration(step.timeout)}, "
+                f"the step requires {step.min_healthy}",
+            )
+        await workflow.sleep(step.interval)
+
+
+async def drain(engine: Engine, record: StepRecord, step: DrainStep) -> None:
+    region = step.region or engine.input.plan.source
+    await engine.guard_target_healthy(record)
+    backend = engine.backend(region)
+    before = await engine.read(
+        activity_api.read_backend_capacity, ReadBackendCapacity(context=engine.context(record), backend=backend)
+    )
+    await engine.mutate(
+        record,
+        activity_api.set_backend_capacity,
+        lambda want, prior, key: SetBackendCapacity(
+            context=engine.context(record), backend=backend, desired=want, prior=prior, request_key=key
+        ),
+        before,
+        BackendCapacity(capacity_scaler=step.capacity_scaler),
+        str(backend),
+    )
+
+
+async def shift_dns(engine: Engine, record: StepRecord, step: ShiftDnsStep) -> None:
+    await engine.guard_target_healthy(record)
+    ref = engine.dns_ref()
+    before = await engine.read(activity_api.read_dns_record, ReadDnsRecord(context=engine.context(record), record=ref))
+    target_address = engine.input.topology.regions[engine.input.plan.target].address
+    desired = DnsRecord(ttl=step.ttl or engine.input.topology.dns.ttl, rrdatas=[target_address])
+    await engine.mutate(
+        record,
+        activity_api.set_dns_record,
+        lambda want, prior, _key: SetDnsRecord(context=engine.context(record), record=ref, desired=want, prior=prior),
+        before,
+        desired,
+        str(ref),
+    )
+
+
+async def wait(engine: Engine, record: StepRecord, step: WaitStep) -> None:
+    record.detail = f"waiting {format_duration(step.duration)}"
+    await workflow.sleep(step.duration)
+    record.detail = f"waited {format_duration(step.duration)}"
+
+
+HANDLERS: dict[type, Handler] = {
+    ScaleTargetStep: scale_target,
+    VerifyHealthStep: verify_health,
+    DrainStep: drain,
+    ShiftDnsStep: shift_dns,
+    WaitStep: wait,
+}
+MISSING_HANDLERS = [cls.__name__ for cls in STEP_CLASSES if cls not in HANDLERS]
+
+
+async def run_step(engine: Engine, record: StepRecord, step: Step) -> None:
+    handler = HANDLERS.get(type(step))
+    if handler is None:
+        raise failure(
+            FailureType.UNKNOWN_STEP_KIND,
+            f"step '{record.name}' has kind '{record.kind}', which this worker cannot run; "
+            "is the worker older than the plan?",
+        )
+    await handler(engine, record, step)
