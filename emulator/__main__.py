@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--operation-delay", type=float, default=0.5, help="seconds until an operation is DONE")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds until a new instance is HEALTHY")
     parser.add_argument("--state-file", default=None, help="JSON file that keeps the world across restarts")
-    parser.add_argument("--wait-deadline", type=float, default=3.0, help="longest an operations.wait call blocks")
+    parser.add_argument(
+        "--wait-deadline", type=float, default=120.0, help="longest an operations.wait call blocks (Google: about 2 min)"
+    )
     parser.add_argument("--dns-port", type=int, default=None, help="also answer DNS queries on this UDP port")
     args = parser.parse_args(argv)
     try:

@@ -34,15 +34,15 @@ def create_app(
     operation_delay: float = 0.5,
     warmup: float = 2.0,
     state_file: str | Path | None = None,
-    wait_deadline: float = 3.0,
+    wait_deadline: float = 120.0,
     dns_address: tuple[str, int] | None = None,
 ) -> FastAPI:
     """An emulator seeded from ``topology``, or resumed from ``state_file`` when that exists.
 
     ``operation_delay``: seconds an operation or DNS change takes to be DONE;
     ``warmup``: seconds a new instance takes to serve;
-    ``state_file``: JSON file the world is saved to after every change;
-    ``wait_deadline``: longest an ``operations.wait`` call blocks;
+    ``state_file``: JSON file the world is saved to after every change (written off the event loop);
+    ``wait_deadline``: longest an ``operations.wait`` call blocks (Google: about 2 minutes);
     ``dns_address``: (host, UDP port) for a name server answering from the managed zones,
     started with the app (port 0: any free port, then in ``app.state.dns_address``).
     Raises ``StateFileError`` when ``state_file`` is not a state file of this topology.
@@ -57,7 +57,7 @@ def create_app(
         settings=Settings(operation_delay=operation_delay, warmup=warmup, wait_deadline=wait_deadline),
         store=store,
     )
-    emulator.save()
+    emulator.save_now()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,7 +85,7 @@ def create_app(
         if not is_api_call(path):
             response = await _serve(request, call_next)
             if method != "GET" and response.status_code < 400:
-                emulator.save()
+                await emulator.save()
             return response
 
         strike = emulator.faults.strike(method, path)
@@ -102,7 +102,7 @@ def create_app(
         mutation = is_mutation(method, path)
         effect = None
         if mutation and response.status_code < 400:
-            emulator.save()
+            await emulator.save()
             effect = getattr(request.state, "effect", APPLIED)
         elif mutation:
             effect = f"refused: {response.status_code} {getattr(request.state, 'error_reason', '')}".strip()

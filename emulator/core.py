@@ -13,7 +13,7 @@ from fastapi import Request
 
 from emulator.errors import invalid, not_found
 from emulator.faults import FaultBook, operation_fault
-from emulator.persistence import StateStore
+from emulator.persistence import StateStore, StateWriter
 from emulator.requestlog import APPLIED, RequestLog
 from emulator.seed import seed_world
 from emulator.state import BackendService, HealthCheck, ManagedGroup, Operation, World, Zone, location_path
@@ -26,8 +26,9 @@ class Settings:
     """Seconds an operation (or DNS change) takes to go from PENDING to DONE."""
     warmup: float = 2.0
     """Seconds a new instance takes to become RUNNING and HEALTHY."""
-    wait_deadline: float = 3.0
-    """The longest ``operations.wait`` blocks before answering with a not-yet-DONE operation."""
+    wait_deadline: float = 120.0
+    """The longest ``operations.wait`` blocks before answering with a not-yet-DONE operation
+    (Google: "about 2 minutes")."""
 
 
 @dataclass
@@ -39,20 +40,32 @@ class Emulator:
     clock: Callable[[], float] = time.time
     requests: RequestLog = field(default_factory=RequestLog)
     faults: FaultBook = field(default_factory=FaultBook)
+    writer: StateWriter | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.store is not None:
+            self.writer = StateWriter(self.store, lambda: self.world)
 
     def now(self) -> float:
         return self.clock()
 
-    def save(self) -> None:
+    def save_now(self) -> None:
+        """Write the state file from this thread (before serving)."""
         if self.store is not None:
             self.store.save(self.world)
 
+    async def save(self) -> None:
+        """Write the state file without blocking the event loop; returns once it holds the
+        world as it is now (or newer)."""
+        if self.writer is not None:
+            await self.writer.save()
+
     def reset(self) -> None:
-        """Back to the world the topology seeds, with no faults and an empty request log."""
+        """Back to the world the topology seeds, with no faults and an empty request log.
+        (The route that calls it saves the state file, as after every admin change.)"""
         self.world = seed_world(self.topology, self.now())
         self.requests.clear()
         self.faults.clear()
-        self.save()
 
     def check_project(self, project: str) -> None:
         if project != self.world.project:

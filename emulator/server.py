@@ -22,7 +22,7 @@ def serve(
     operation_delay: float = 0.5,
     warmup: float = 2.0,
     state_file: str | Path | None = None,
-    wait_deadline: float = 3.0,
+    wait_deadline: float = 120.0,
     dns_port: int | None = None,
 ) -> None:
     """Serve the emulator for the topology in ``topology_path`` until SIGINT or SIGTERM.

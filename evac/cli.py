@@ -318,7 +318,7 @@ def emulator_serve(
     operation_delay: float = typer.Option(0.5, "--operation-delay", min=0, help="Seconds until an operation is DONE"),
     warmup: float = typer.Option(2.0, "--warmup", min=0, help="Seconds until a new instance is HEALTHY"),
     state_file: Path = typer.Option(None, "--state-file", help="JSON file that keeps the world across restarts"),
-    wait_deadline: float = typer.Option(3.0, "--wait-deadline", min=0, help="Longest an operations.wait call blocks"),
+    wait_deadline: float = typer.Option(120.0, "--wait-deadline", min=0, help="Longest an operations.wait call blocks (Google: about 2 min)"),
     dns_port: int = typer.Option(None, "--dns-port", min=1, max=65535, help="Also answer DNS queries on this UDP port"),
 ) -> None:
     """Serve the Google Cloud emulator (Compute + Cloud DNS subset, admin API) for a topology."""

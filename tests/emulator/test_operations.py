@@ -66,3 +66,33 @@ def test_regional_operation_is_found_only_in_its_region(compute: ComputeClients)
 def test_unknown_operation_is_not_found(compute: ComputeClients) -> None:
     with pytest.raises(exceptions.NotFound):
         compute.global_operations.wait(project=compute.project, operation="operation-does-not-exist")
+
+
+def test_by_default_wait_blocks_until_done_like_google(demo_topology: Topology) -> None:
+    """Google's operations.wait returns when the operation is DONE or after about two minutes:
+    an operation of a few seconds is waited for whole (the old 3 s default answered PENDING)."""
+    with running_emulator(demo_topology, operation_delay=4) as emulator:
+        assert emulator.settings.wait_deadline == 120
+        compute = ComputeClients.connect(emulator.url, emulator.project)
+        name = _drain(compute)
+
+        op = compute.global_operations.wait(project=compute.project, operation=name)
+
+        assert op.status == Status.DONE
+
+
+def test_pending_operations_on_a_target_are_listed_by_filter(compute: ComputeClients) -> None:
+    """What a retried mutation asks to learn whether an operation on its target is still pending."""
+    name = _drain(compute)
+    target = compute.backend_services.get(project=compute.project, backend_service="checkout-backend").self_link
+    query = f'(targetLink = "{target}") (status != "DONE")'
+
+    pending = compute.global_operations.list(
+        request=compute_v1.ListGlobalOperationsRequest(project=compute.project, filter=query)
+    )
+    assert [op.name for op in pending] == [name]
+
+    compute.wait(name)
+    assert list(
+        compute.global_operations.list(request=compute_v1.ListGlobalOperationsRequest(project=compute.project, filter=query))
+    ) == []

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from google.cloud import compute_v1
 
 from emulator.app import create_app
-from emulator.persistence import StateFileError
+from emulator.persistence import StateFileError, StateStore
 from emulator.testing import ComputeClients, running_emulator
 from evac.topology import Topology
 
@@ -53,3 +57,34 @@ def test_a_state_file_of_another_project_is_refused(demo_topology: Topology, tmp
 
     with pytest.raises(StateFileError, match="holds project 'evac-demo'"):
         create_app(other, state_file=state_file)
+
+
+def test_a_slow_state_file_write_holds_up_only_the_call_that_changed_the_world(
+    demo_topology: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state file is written off the event loop: while one write is stuck on a slow disk,
+    the emulator answers other calls; the changing call answers once its state is saved."""
+    state_file = tmp_path / "world.json"
+    stuck, writing, release = threading.Event(), threading.Event(), threading.Event()
+    write = StateStore.write
+
+    def slow_write(store: StateStore, text: str) -> None:
+        if stuck.is_set():
+            writing.set()
+            release.wait(30)
+        write(store, text)
+
+    monkeypatch.setattr(StateStore, "write", slow_write)
+    with running_emulator(demo_topology, state_file=state_file) as running, ThreadPoolExecutor(1) as pool:
+        stuck.set()
+        outage = pool.submit(httpx.post, f"{running.url}/emulator/v1/regions/europe-west1/outage", timeout=30)
+        assert writing.wait(10), "the outage was saved"
+        try:
+            assert running.admin.get("/emulator/v1/healthz").status_code == 200
+            assert running.state()["outages"] == ["europe-west1"]
+            assert not outage.done(), "the outage call answers only once its state is saved"
+        finally:
+            stuck.clear()
+            release.set()
+        assert outage.result(10).status_code == 200
+        assert json.loads(state_file.read_text())["outages"] == ["europe-west1"]
