@@ -29,6 +29,11 @@ async def test_stored_history_replays_on_the_current_workflow(path: Path):
 
 def test_both_outcomes_are_stored_for_the_current_and_the_earlier_version():
     assert {p.stem for p in HISTORIES} == {
+        # The step engine (saga + step table; health waits in one activity).
+        "engine_succeeded",
+        "engine_rolled_back",
+        "engine_cancelled",
+        # Before it: health polled with one activity per poll.
         "failover_succeeded",
         "failover_rolled_back",
         # Recorded before the final record went into the memo (workflow.patched).
