@@ -21,7 +21,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from evac import activity_api
+    from evac import activity_api, bindings
     from evac.failures import NON_RETRYABLE_TYPES, FailureType, failure
     from evac.plan import (
         STEP_CLASSES,
@@ -92,23 +92,13 @@ class Engine:
     # --- resources of this run ----------------------------------------------------
 
     def group(self, region: str) -> GroupRef:
-        binding = self.input.topology.regions[region]
-        return GroupRef(
-            project=self.input.project, region=region, group=binding.instance_group, zone=binding.instance_group_zone
-        )
+        return bindings.group_ref(self.input.project, self.input.topology, region)
 
     def backend(self, region: str) -> BackendRef:
-        binding = self.input.topology.regions[region]
-        return BackendRef(
-            project=self.input.project,
-            backend_service=binding.backend_service,
-            scope=binding.backend_service_scope,
-            group=self.group(region),
-        )
+        return bindings.backend_ref(self.input.project, self.input.topology, region)
 
     def dns_ref(self) -> DnsRecordRef:
-        dns = self.input.topology.dns
-        return DnsRecordRef(project=self.input.project, managed_zone=dns.managed_zone, name=dns.record, type=dns.type)
+        return bindings.dns_record_ref(self.input.project, self.input.topology)
 
     def context(self, record: StepRecord | str) -> StepContext:
         step = record if isinstance(record, str) else record.name
