@@ -7,12 +7,13 @@ query returns while the run goes on, and the run's result when it ends: the audi
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evac.drills import DrillReport
 from evac.plan import Plan
 from evac.resources import ResourceState
 from evac.topology import ServiceTopology
@@ -48,6 +49,12 @@ class FailoverInput(_Model):
     trigger: Trigger
 
 
+class DrillInput(FailoverInput):
+    """A drill of one service: the failover input, and the bake time if not the plan's."""
+
+    bake: timedelta | None = Field(default=None, description="Overrides the plan's drill.bake ('evac drill --bake')")
+
+
 class AbortRequest(_Model):
     by: str
     reason: str
@@ -72,6 +79,13 @@ class RunStatus(StrEnum):
     ROLLED_BACK = "rolled_back"
     CANCELLED = "cancelled"
     ROLLBACK_INCOMPLETE = "rollback_incomplete"
+    NOT_READY = "not_ready"  # a drill's readiness refused it: nothing was changed
+    # Ended by Temporal itself, not by the workflow (read from the workflow's Temporal status):
+    # `temporal workflow terminate`, a run timeout, or a failure outside Evac's own handling.
+    # Nothing was rolled back.
+    TERMINATED = "terminated"
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"
 
     @property
     def finished(self) -> bool:
@@ -108,6 +122,7 @@ class StepRecord(_Model):
 
 
 class FailoverProgress(_Model):
+    kind: Literal["failover", "drill"] = "failover"
     workflow_id: str
     run_id: str
     service: str
@@ -126,3 +141,4 @@ class FailoverProgress(_Model):
     left_changed: list[str] = Field(
         default_factory=list, description="Resources a failed rollback left changed: act on these by hand"
     )
+    drill: DrillReport | None = Field(default=None, description="A drill's readiness, bake, failback and report")
