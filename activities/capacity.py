@@ -9,7 +9,14 @@ from temporalio.exceptions import CancelledError
 from activities._common import attempt, found_before, request_id
 from activities.clients import CALL_TIMEOUT_SECONDS, GcpClients
 from activities.errors import cloud_call
-from activities.operations import wait_for_operation
+from activities.heartbeat import heartbeating
+from activities.operations import (
+    finish_earlier_attempt,
+    submitted,
+    wait_for_operation,
+    wait_for_pending_operations,
+)
+from activities.retry import idempotent, pause, stop_if_cancelled
 from evac.logging import step_logging
 from evac.resources import ActivityName, Change, GroupRef, GroupSize, ReadGroupSize, ResizeGroup
 
@@ -22,13 +29,15 @@ class CapacityActivities:
 
     def _get(self, ref: GroupRef) -> compute_v1.InstanceGroupManager:
         self._clients.require_project(ref.project)
-        # retry=None: Temporal retries; the client's own retry ignores the timeout.
+        # retry=None: the client's own retry ignores the timeout; idempotent() retries in place.
         client, location = self._clients.group_managers_for(ref)
-        with cloud_call(f"read {ref}"):
-            manager: compute_v1.InstanceGroupManager = client.get(
+        manager: compute_v1.InstanceGroupManager = idempotent(
+            f"read {ref}",
+            lambda: client.get(
                 project=ref.project, instance_group_manager=ref.group, **location,
                 timeout=CALL_TIMEOUT_SECONDS, retry=None,
-            )  # fmt: skip
+            ),
+        )  # fmt: skip
         return manager
 
     def _resize(self, ref: GroupRef, size: int, request_id: str) -> compute_v1.Operation:
@@ -49,36 +58,51 @@ class CapacityActivities:
         )  # fmt: skip
 
     def _wait_until_stable(self, ref: GroupRef) -> None:
+        """Poll until the group is stable; a cancel request stops the wait (nothing is pending)."""
         while True:
             manager = self._get(ref)
             if manager.status.is_stable:
                 return
-            activity.heartbeat(f"{ref} is not stable yet")
-            # Sleeps, but wakes at once when the activity is cancelled.
-            activity.wait_for_cancelled_sync(STABLE_POLL_SECONDS)
-            if activity.is_cancelled():
-                raise CancelledError(f"cancelled while waiting for {ref} to become stable")
+            # Sleeps, but wakes at once (raising CancelledError) when the activity is cancelled.
+            pause(STABLE_POLL_SECONDS, abandon_on_cancel=True)
 
-    @activity.defn(name=ActivityName.READ_GROUP_SIZE)
+    @activity.defn(name=ActivityName.READ_GROUP_SIZE, no_thread_cancel_exception=True)
     def read_group_size(self, input: ReadGroupSize) -> GroupSize:
         with step_logging(input.context):
             return GroupSize(target_size=self._get(input.group).target_size)
 
-    @activity.defn(name=ActivityName.RESIZE_GROUP)
+    @activity.defn(name=ActivityName.RESIZE_GROUP, no_thread_cancel_exception=True)
     def resize_group(self, input: ResizeGroup) -> Change:
-        """Resize a managed instance group (regional or zonal) and wait until it is stable."""
+        """Resize a managed instance group (regional or zonal) and wait until it is stable.
+
+        Reports only once the resize operation is DONE. A cancel request stops it before the
+        resize is submitted; after, it waits for the operation and reports at once (without
+        waiting for the new instances), so that the workflow can undo it.
+        """
         ref, desired = input.group, input.desired
-        with step_logging(input.context) as log:
-            current = GroupSize(target_size=self._get(ref).target_size)
+        what = f"resize {ref}"
+        region = None if ref.zone else ref.region
+        with step_logging(input.context) as log, heartbeating() as beat:
+            finish_earlier_attempt(self._clients, ref.project, beat, what=what)
+            manager = self._get(ref)
+            current = GroupSize(target_size=manager.target_size)
             if current.target_size == desired.target_size:
+                # Made already, perhaps by an earlier attempt or a forward step still in flight.
+                wait_for_pending_operations(
+                    self._clients, ref.project, manager.self_link, region=region, zone=ref.zone, what=what
+                )
                 self._wait_until_stable(ref)
                 log.info("group already at size", target_size=desired.target_size)
                 return Change(before=found_before(current, input.prior), after=current, changed=False, attempt=attempt())
-            with cloud_call(f"resize {ref}"):
+            stop_if_cancelled(what)
+            with cloud_call(what):
                 operation = self._resize(
                     ref, desired.target_size, request_id(input.request_key, f"size={current.target_size}")
                 )
-            wait_for_operation(self._clients, ref.project, operation, what=f"resize {ref}")
-            self._wait_until_stable(ref)
+            wait_for_operation(self._clients, ref.project, submitted(beat, operation), what=what)
+            try:
+                self._wait_until_stable(ref)
+            except CancelledError:
+                log.info("cancelled while the group settles; the resize itself is done", group=str(ref))
             log.info("group resized", group=str(ref), before=current.target_size, after=desired.target_size)
             return Change(before=current, after=desired, changed=True, attempt=attempt())

@@ -14,12 +14,14 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import compute_v1, dns  # type: ignore[attr-defined]
 
-from activities.errors import permanent
+from activities.errors import step_failure
+from evac.failures import FailureType
 from evac.resources import BackendRef, GroupRef
 
-# Every API call gets a deadline: a hung connection must not hang a failover. Reads also pass
-# retry=None: the compute client would otherwise retry a 503 for up to 600 s whatever the
-# timeout, out of sight of Temporal's retry policy and of cancellation.
+# Every API call gets a deadline: a hung connection must not hang a failover, and a call may
+# block only while the activity's background heartbeat runs. Reads also pass retry=None: the
+# compute client would otherwise retry a 503 for up to 600 s whatever the timeout, out of
+# sight of cancellation; activities.retry retries them in place instead, briefly.
 CALL_TIMEOUT_SECONDS = 30.0
 
 
@@ -82,10 +84,10 @@ class GcpClients:
     def require_project(self, project: str) -> None:
         """A worker configured for one project (EVAC_GCP_PROJECT) refuses to touch another."""
         if self.project and project != self.project:
-            raise permanent(
+            raise step_failure(
+                FailureType.WRONG_PROJECT,
                 f"this worker serves Google Cloud project '{self.project}' (EVAC_GCP_PROJECT); "
                 f"the run asks for project '{project}'",
-                type="WrongProject",
             )
 
     def dns_for(self, project: str) -> dns.Client:

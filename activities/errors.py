@@ -1,8 +1,15 @@
-"""Turning cloud API errors into Temporal failures that say whether a retry can help.
+"""The one place where cloud client errors become Evac failures (``evac/failures.py``).
 
-429, 5xx, timeouts and lost connections are transient: Temporal's retry policy retries
-them. 400, 403, 404 and other refusals cannot be fixed by retrying: they are raised as
-non-retryable with a message that names the resource and what the API said.
+Every call to a Google Cloud client runs inside :func:`cloud_call`, which maps what the
+client raised to a :class:`~evac.failures.FailureType` and keeps the client's exception as
+the cause (like httpx's ``_transports/default.py``):
+
+* 408, 429, 5xx — ``CloudTransientError``;
+* a refused or lost connection, a call past its timeout — ``CloudUnreachable``;
+* any other HTTP error (400, 403, 404, 409, 412 …) — ``CloudRequestRefused``, not retried.
+
+The first two are what :mod:`activities.retry` retries in place for idempotent calls and
+what Temporal retries for whole activities; the others fail the step at once.
 """
 
 from __future__ import annotations
@@ -15,39 +22,36 @@ from google.api_core import exceptions as gexc
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from evac.failures import FailureType, failure
+
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-# Temporal's payload limit is far above this; a cloud error body is not.
-MAX_ERROR_TEXT = 2000
+# The failures a repeated idempotent call can cure (ResourceContended needs a re-read, not a repeat).
+CALL_FAILURES_WORTH_REPEATING = frozenset({FailureType.CLOUD_TRANSIENT.value, FailureType.CLOUD_UNREACHABLE.value})
 
 
 def _attempt() -> int:
     return activity.info().attempt if activity.in_activity() else 1
 
 
-def _cap(text: str) -> str:
-    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
+def step_failure(kind: FailureType, message: str) -> ApplicationError:
+    """``failure(kind, message)`` with the activity attempt in its details (the workflow records it)."""
+    return failure(kind, message, {"attempt": _attempt()})
 
 
-def permanent(message: str, *, type: str = "CloudRequestRefused") -> ApplicationError:
-    """A failure that retrying cannot fix."""
-    return ApplicationError(_cap(message), {"attempt": _attempt()}, type=type, non_retryable=True)
-
-
-def transient(message: str, *, type: str = "CloudTransientError") -> ApplicationError:
-    """A failure that Temporal's retry policy should retry."""
-    return ApplicationError(_cap(message), {"attempt": _attempt()}, type=type)
+def worth_repeating(error: BaseException) -> bool:
+    """Whether the same idempotent call, made again, may succeed (a transient cloud failure)."""
+    return isinstance(error, ApplicationError) and error.type in CALL_FAILURES_WORTH_REPEATING
 
 
 @contextlib.contextmanager
 def cloud_call(what: str) -> Iterator[None]:
-    """Classify errors raised while doing ``what`` (e.g. "patch backend service web")."""
+    """Translate errors raised while doing ``what`` (e.g. "patch backend service web")."""
     try:
         yield
     except gexc.GoogleAPICallError as exc:
         code = int(exc.code) if exc.code is not None else 0
         text = f"{what}: HTTP {code} {exc.message}"
-        if code in TRANSIENT_STATUS:
-            raise transient(text) from None
-        raise permanent(text) from None
+        kind = FailureType.CLOUD_TRANSIENT if code in TRANSIENT_STATUS else FailureType.CLOUD_REFUSED
+        raise step_failure(kind, text) from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise transient(f"{what}: cannot reach the API: {exc}", type="CloudUnreachable") from None
+        raise step_failure(FailureType.CLOUD_UNREACHABLE, f"{what}: cannot reach the API: {exc}") from exc

@@ -1,14 +1,19 @@
-"""Health: how many of a region's backends the load balancer sees as healthy."""
+"""Health: how many of a region's backends the load balancer sees as healthy, once or until
+enough are."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 from google.cloud import compute_v1
 from temporalio import activity
 
 from activities.clients import CALL_TIMEOUT_SECONDS, GcpClients
-from activities.errors import cloud_call
+from activities.errors import cloud_call, worth_repeating
+from activities.heartbeat import heartbeating
+from activities.retry import idempotent, pause
 from evac.logging import step_logging
-from evac.resources import ActivityName, CheckBackendHealth, HealthReport
+from evac.resources import ActivityName, BackendRef, CheckBackendHealth, HealthReport, HealthWait, WaitForHealthy
 
 HEALTHY = "HEALTHY"
 
@@ -17,12 +22,11 @@ class HealthActivities:
     def __init__(self, clients: GcpClients):
         self._clients = clients
 
-    @activity.defn(name=ActivityName.CHECK_BACKEND_HEALTH)
-    def check_backend_health(self, input: CheckBackendHealth) -> HealthReport:
-        ref = input.backend
+    def _get_health(self, ref: BackendRef) -> HealthReport:
+        """One ``getHealth`` call (translated by ``cloud_call``)."""
         self._clients.require_project(ref.project)
-        with step_logging(input.context) as log, cloud_call(f"get health of {ref}"):
-            client, location = self._clients.backend_services_for(ref)
+        client, location = self._clients.backend_services_for(ref)
+        with cloud_call(f"get health of {ref}"):
             health = client.get_health(
                 project=ref.project,
                 backend_service=ref.backend_service,
@@ -30,7 +34,46 @@ class HealthActivities:
                 resource_group_reference_resource=compute_v1.ResourceGroupReference(group=ref.group.url),
                 timeout=CALL_TIMEOUT_SECONDS,
             )
-            statuses = list(health.health_status)
-            healthy = sum(1 for s in statuses if s.health_state == HEALTHY)
-            log.info("backend health", healthy=healthy, total=len(statuses))
-            return HealthReport(healthy=healthy, total=len(statuses))
+        statuses = list(health.health_status)
+        return HealthReport(healthy=sum(1 for s in statuses if s.health_state == HEALTHY), total=len(statuses))
+
+    @activity.defn(name=ActivityName.CHECK_BACKEND_HEALTH, no_thread_cancel_exception=True)
+    def check_backend_health(self, input: CheckBackendHealth) -> HealthReport:
+        with step_logging(input.context) as log:
+            report = idempotent(f"get health of {input.backend}", lambda: self._get_health(input.backend))
+            log.info("backend health", healthy=report.healthy, total=report.total)
+            return report
+
+    @activity.defn(name=ActivityName.WAIT_FOR_HEALTHY, no_thread_cancel_exception=True)
+    def wait_for_healthy_backends(self, input: WaitForHealthy) -> HealthWait:
+        """Poll ``getHealth`` every ``interval_seconds`` until ``min_healthy`` backends are
+        healthy (``reached``) or ``deadline`` passes (not reached: the workflow decides).
+
+        Transient errors are tolerated until the deadline (the last one is reported); a
+        refusal raises. Polls and the last report travel in the heartbeat, so a retried
+        attempt continues the count. A cancel request stops the wait at once.
+        """
+        ref = input.backend
+        with step_logging(input.context) as log, heartbeating() as beat:
+            polls = int(beat.earlier.get("polls", 0))
+            earlier_report = beat.earlier.get("report")
+            report = HealthReport.model_validate(earlier_report) if earlier_report else HealthReport(healthy=0, total=0)
+            last_error: str | None = beat.earlier.get("last_error")
+            while True:
+                polls += 1
+                try:
+                    report = self._get_health(ref)
+                except Exception as exc:
+                    if not worth_repeating(exc):
+                        raise
+                    last_error = str(exc)
+                    log.info("transient error polling health; polling on", error=last_error)
+                beat.record(polls=polls, report=report.model_dump(), last_error=last_error)
+                if report.healthy >= input.min_healthy:
+                    log.info("backends healthy", healthy=report.healthy, total=report.total, polls=polls)
+                    return HealthWait(report=report, reached=True, polls=polls, last_error=last_error)
+                left = (input.deadline - datetime.now(timezone.utc)).total_seconds()
+                if left <= 0:
+                    log.info("backends not healthy by the deadline", healthy=report.healthy, total=report.total)
+                    return HealthWait(report=report, reached=False, polls=polls, last_error=last_error)
+                pause(min(input.interval_seconds, left), abandon_on_cancel=True)

@@ -1,4 +1,8 @@
-"""Every activity the worker registers, bound to one set of clients."""
+"""Every activity the worker registers, bound to one set of clients.
+
+Each is registered under the name of its stub in ``evac/activity_api.py``, with the same input
+and result types (``tests/unit/test_activity_contract.py`` checks it).
+"""
 
 from __future__ import annotations
 
@@ -24,4 +28,5 @@ def all_activities(clients: GcpClients) -> list[Callable[..., object]]:
         dns.read_dns_record,
         dns.set_dns_record,
         health.check_backend_health,
+        health.wait_for_healthy_backends,
     ]

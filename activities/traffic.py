@@ -10,8 +10,16 @@ from temporalio import activity
 
 from activities._common import attempt, found_before, request_id
 from activities.clients import CALL_TIMEOUT_SECONDS, GcpClients
-from activities.errors import cloud_call, permanent, transient
-from activities.operations import wait_for_operation
+from activities.errors import cloud_call, step_failure
+from activities.heartbeat import heartbeating
+from activities.operations import (
+    finish_earlier_attempt,
+    submitted,
+    wait_for_operation,
+    wait_for_pending_operations,
+)
+from activities.retry import idempotent, stop_if_cancelled
+from evac.failures import FailureType
 from evac.logging import step_logging
 from evac.resources import (
     ActivityName,
@@ -37,21 +45,23 @@ class TrafficActivities:
 
     def _get(self, ref: BackendRef) -> tuple[compute_v1.BackendService, compute_v1.Backend]:
         self._clients.require_project(ref.project)
-        # retry=None: Temporal retries; the client's own retry ignores the timeout.
+        # retry=None: the client's own retry ignores the timeout; idempotent() retries in place.
         client, location = self._clients.backend_services_for(ref)
-        with cloud_call(f"read {ref.service_label}"):
-            service = client.get(
+        service: compute_v1.BackendService = idempotent(
+            f"read {ref.service_label}",
+            lambda: client.get(
                 project=ref.project,
                 backend_service=ref.backend_service,
                 **location,
                 timeout=CALL_TIMEOUT_SECONDS,
                 retry=None,
-            )
+            ),
+        )
         want = _group_path(ref.group.url)
         for backend in service.backends:
             if _group_path(backend.group) == want:
                 return service, backend
-        raise permanent(f"{ref.service_label} has no backend for {ref.group}")
+        raise step_failure(FailureType.CLOUD_REFUSED, f"{ref.service_label} has no backend for {ref.group}")
 
     def _patch(self, ref: BackendRef, resource: compute_v1.BackendService, request_id: str) -> compute_v1.Operation:
         if ref.scope == "regional":
@@ -75,21 +85,32 @@ class TrafficActivities:
             timeout=CALL_TIMEOUT_SECONDS,
         )
 
-    @activity.defn(name=ActivityName.READ_BACKEND_CAPACITY)
+    @activity.defn(name=ActivityName.READ_BACKEND_CAPACITY, no_thread_cancel_exception=True)
     def read_backend_capacity(self, input: ReadBackendCapacity) -> BackendCapacity:
         with step_logging(input.context):
             _, backend = self._get(input.backend)
             return BackendCapacity(capacity_scaler=backend.capacity_scaler)
 
-    @activity.defn(name=ActivityName.SET_BACKEND_CAPACITY)
+    @activity.defn(name=ActivityName.SET_BACKEND_CAPACITY, no_thread_cancel_exception=True)
     def set_backend_capacity(self, input: SetBackendCapacity) -> Change:
-        """Set the capacity scaler of one region's backend; returns what it found before."""
+        """Set the capacity scaler of one region's backend; returns what it found before.
+
+        Reports only once the patch's operation is DONE. A cancel request stops it before
+        the patch is submitted; after, it waits for the operation and reports as usual.
+        """
         ref, desired = input.backend, input.desired
-        with step_logging(input.context) as log:
+        what = f"patch {ref.service_label}"
+        region = ref.group.region if ref.scope == "regional" else None
+        with step_logging(input.context) as log, heartbeating() as beat:
+            finish_earlier_attempt(self._clients, ref.project, beat, what=what)
             for _ in range(FINGERPRINT_RETRIES):
                 service, backend = self._get(ref)
                 current = BackendCapacity(capacity_scaler=backend.capacity_scaler)
                 if math.isclose(current.capacity_scaler, desired.capacity_scaler, abs_tol=1e-9):
+                    # Made already, perhaps by an earlier attempt or a forward step still in flight.
+                    wait_for_pending_operations(
+                        self._clients, ref.project, service.self_link, region=region, zone=None, what=what
+                    )
                     log.info("backend already at capacity scaler", capacity_scaler=desired.capacity_scaler)
                     return Change(
                         before=found_before(current, input.prior), after=current, changed=False, attempt=attempt()
@@ -102,7 +123,8 @@ class TrafficActivities:
                         copy.capacity_scaler = desired.capacity_scaler
                     backends.append(copy)
                 resource = compute_v1.BackendService(backends=backends, fingerprint=service.fingerprint)
-                with cloud_call(f"patch {ref.service_label}"):
+                stop_if_cancelled(what)
+                with cloud_call(what):
                     try:
                         operation = self._patch(ref, resource, request_id(input.request_key, service.fingerprint))
                     except gexc.PreconditionFailed:
@@ -110,7 +132,7 @@ class TrafficActivities:
                 if operation is None:
                     log.warning("backend service changed under us; re-reading", fingerprint=service.fingerprint)
                     continue
-                wait_for_operation(self._clients, ref.project, operation, what=f"patch {ref.service_label}")
+                wait_for_operation(self._clients, ref.project, submitted(beat, operation), what=what)
                 log.info(
                     "capacity scaler set",
                     backend=str(ref),
@@ -118,4 +140,7 @@ class TrafficActivities:
                     after=desired.capacity_scaler,
                 )
                 return Change(before=current, after=desired, changed=True, attempt=attempt())
-            raise transient(f"{ref}: the backend service kept changing while we patched it (stale fingerprint)")
+            raise step_failure(
+                FailureType.RESOURCE_CONTENDED,
+                f"{ref}: the backend service kept changing while we patched it (stale fingerprint)",
+            )
