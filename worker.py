@@ -46,17 +46,22 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
 
 
 async def run_worker(settings: Settings, address: str | None = None, namespace: str | None = None) -> None:
-    client = await connect_temporal(address, namespace)
+    client = await connect_temporal(address, namespace, identity=f"worker {settings.identity}")
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, executor)
         loop = asyncio.get_running_loop()
+        # Kept referenced: the event loop holds tasks weakly, and a collected shutdown task
+        # would leave the worker running.
+        shutdown: set[asyncio.Task[None]] = set()
 
         def stop() -> None:
             # A second signal gets the default action: the process stops at once.
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             log.info("shutting down; a second signal forces it")
-            asyncio.ensure_future(worker.shutdown())
+            task = asyncio.create_task(worker.shutdown())
+            shutdown.add(task)
+            task.add_done_callback(shutdown.discard)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)

@@ -9,7 +9,10 @@ Secrets never go into plans, workflow inputs or histories.
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
+import socket
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -19,11 +22,23 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
+from evac.errors import ConfigError, TemporalUnreachable
+
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
+# host:port, the host a name, an IPv4 address or a bracketed IPv6 address.
+_ADDRESS = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[-A-Za-z0-9.]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
+MAX_IDENTITY = 200
+
+__all__ = ["ConfigError", "Settings", "TemporalUnreachable", "check_address", "connect_temporal", "default_identity"]
 
 
-class ConfigError(Exception):
-    """A setting that cannot be used; the message names it and where it came from."""
+def default_identity() -> str:
+    """Who is acting, as Temporal histories show it: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 @dataclass(frozen=True)
@@ -32,6 +47,10 @@ class Settings:
     gcp_project: str | None = None
     gcp_endpoint: str | None = None
     temporal_ui: str = "http://localhost:8233"
+    # Recorded as who started, aborted or approved a run (and the Temporal client identity).
+    identity: str = ""
+    # How long a follow waits for a worker to answer before giving up (exit 4), in seconds.
+    worker_wait: float = 60.0
 
     @classmethod
     def load(cls, **flags: Any) -> "Settings":
@@ -41,36 +60,59 @@ class Settings:
         if path.is_file():
             try:
                 data = tomllib.loads(path.read_text())
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"config file {path}: {exc}") from None
             known = {f.name for f in fields(cls)}
             unknown = set(data) - known
             if unknown:
-                raise ConfigError(f"config file {path}: unknown keys {', '.join(sorted(unknown))}")
+                raise ConfigError(f"config file {path}: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
             settings = replace(settings, **data)
-        env = {f.name: os.environ.get(f"EVAC_{f.name.upper()}") for f in fields(cls)}
+        env: dict[str, Any] = {f.name: os.environ.get(f"EVAC_{f.name.upper()}") for f in fields(cls)}
         settings = replace(settings, **{k: v for k, v in env.items() if v})
-        return replace(settings, **{k: v for k, v in flags.items() if v is not None})
+        settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
+        return settings._checked(path)
+
+    def _checked(self, path: Path) -> "Settings":
+        try:
+            worker_wait = float(self.worker_wait)
+        except (TypeError, ValueError):
+            raise ConfigError(f"worker_wait (EVAC_WORKER_WAIT or {path}) must be a number of seconds, not '{self.worker_wait}'") from None
+        if not 0 <= worker_wait <= 86400:
+            raise ConfigError(f"worker_wait (EVAC_WORKER_WAIT or {path}) must be between 0 and 86400 seconds")
+        identity = self.identity or default_identity()
+        if len(identity) > MAX_IDENTITY or not identity.isprintable():
+            raise ConfigError(f"identity (EVAC_IDENTITY or {path}) must be printable text of at most {MAX_IDENTITY} characters")
+        return replace(self, worker_wait=worker_wait, identity=identity)
 
 
-class TemporalUnreachable(Exception):
-    def __init__(self, address: str, detail: str):
-        reason = "connection refused" if "refused" in detail.lower() else detail
-        super().__init__(
-            f"cannot reach Temporal at {address} ({reason}); is it running? "
-            "('evac dev up' starts one locally; TEMPORAL_ADDRESS or --address points elsewhere)"
-        )
+def check_address(address: str, where: str) -> str:
+    """``host:port`` or a one-sentence ConfigError naming where the address came from."""
+    if "://" in address:
+        raise ConfigError(f"{where} '{address}' must be host:port without a scheme (e.g. localhost:7233; TLS comes from TEMPORAL_TLS)")
+    match = _ADDRESS.match(address)
+    if match is None:
+        raise ConfigError(f"{where} '{address}' is not host:port (e.g. localhost:7233)")
+    if not 1 <= int(match["port"]) <= 65535:
+        raise ConfigError(f"{where} '{address}' has port {match['port']}, outside 1-65535")
+    return address
 
 
-async def connect_temporal(address: str | None = None, namespace: str | None = None) -> Client:
+async def connect_temporal(address: str | None = None, namespace: str | None = None, identity: str | None = None) -> Client:
     """Connect with Temporal's own configuration (TEMPORAL_* variables, profile file)."""
-    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    try:
+        config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    except Exception as exc:  # a broken temporal.toml or TEMPORAL_* value: envconfig raises plain errors
+        raise ConfigError(f"Temporal client configuration (TEMPORAL_* variables or temporal.toml): {exc}") from None
     if address:
-        config["target_host"] = address
+        config["target_host"] = check_address(address, "--address")
+    elif "target_host" in config:
+        check_address(config["target_host"], "TEMPORAL_ADDRESS (or the temporal.toml profile)")
     if namespace:
         config["namespace"] = namespace
     config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
-    except RuntimeError as exc:
+        return await Client.connect(
+            **config, data_converter=pydantic_data_converter, identity=identity or default_identity()
+        )
+    except (RuntimeError, ValueError) as exc:
         raise TemporalUnreachable(config["target_host"], str(exc)) from None

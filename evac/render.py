@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any, Iterable
+from urllib.parse import quote
 
 from rich.console import Group
 from rich.table import Table
@@ -17,6 +18,7 @@ STEP_STYLE = {
     StepStatus.RUNNING: "bold cyan",
     StepStatus.SUCCEEDED: "green",
     StepStatus.FAILED: "bold red",
+    StepStatus.ABORTED: "bold yellow",
     StepStatus.COMPENSATING: "yellow",
     StepStatus.COMPENSATED: "yellow",
     StepStatus.COMPENSATION_FAILED: "bold red",
@@ -29,6 +31,9 @@ RUN_STYLE = {
     RunStatus.ROLLED_BACK: "bold yellow",
     RunStatus.CANCELLED: "bold yellow",
     RunStatus.ROLLBACK_INCOMPLETE: "bold red",
+    RunStatus.TERMINATED: "bold red",
+    RunStatus.TIMED_OUT: "bold red",
+    RunStatus.FAILED: "bold red",
 }
 
 
@@ -42,12 +47,30 @@ def _duration(step: StepRecord, now: datetime | None) -> str:
 
 
 def _change(step: StepRecord) -> str:
-    """``scaler 1 → 0``; the detail alone for steps that change nothing."""
+    """What the step did to its resource: ``size 1 → size 3``; once undone, what the undo did
+    (``restored size 3 → size 1``); the detail alone for steps that change nothing."""
+    if step.status in (StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED) and step.undo_to is not None:
+        if step.undo_changed is False or step.undo_from is None:
+            return f"undo: nothing to restore ({step.undo_to.summary()} already)"
+        return f"restored {step.undo_from.summary()} → {step.undo_to.summary()}"
+    if step.status == StepStatus.COMPENSATED and step.before is not None and step.kind != "verify_health":
+        return f"restored {step.before.summary()}"
     if step.before is None or step.kind == "verify_health":
         return step.detail
     if step.after is None or step.after == step.before:
         return f"{step.before.summary()} ({step.detail})" if step.detail else step.before.summary()
     return f"{step.before.summary()} → {step.after.summary()}"
+
+
+def _detail(step: StepRecord) -> str:
+    if step.compensation_error:
+        return f"rollback failed: {step.compensation_error}"
+    if step.status == StepStatus.FAILED and step.error:
+        return step.error
+    if step.status == StepStatus.ABORTED:
+        why = step.error if step.error and step.error != "aborted" else None  # the state already says aborted
+        return "; ".join(part for part in (why, _change(step)) if part)
+    return _change(step)
 
 
 def progress_table(progress: FailoverProgress, now: datetime | None = None) -> Table:
@@ -64,9 +87,7 @@ def progress_table(progress: FailoverProgress, now: datetime | None = None) -> T
     table.add_column("duration", justify="right")
     table.add_column("change / detail", overflow="fold")
     for step in progress.steps:
-        detail = step.error if step.status == StepStatus.FAILED and step.error else _change(step)
-        if step.compensation_error:
-            detail = f"rollback failed: {step.compensation_error}"
+        detail = _detail(step)
         table.add_row(
             str(step.index + 1),
             step.name,
@@ -86,6 +107,8 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
             f"  ({progress.workflow_id}, run {progress.run_id})",
         )
     ]
+    trigger = progress.trigger
+    lines.append(Text(f"  started by {trigger.by} ({trigger.kind})" + (f": {trigger.reason}" if trigger.reason else ""), "dim"))
     if progress.preflight:
         lines.append(Text(f"  preflight {progress.preflight}", "dim"))
     if progress.error:
@@ -102,10 +125,18 @@ def runs_view(runs: Iterable[FailoverProgress], now: datetime | None = None) -> 
 def step_line(progress: FailoverProgress, step: StepRecord) -> str:
     """One line per step transition, for terminals that are not interactive (CI, pipes)."""
     took = _duration(step, None)
-    tail = step.error if step.status == StepStatus.FAILED and step.error else _change(step)
+    tail = _detail(step)
     return f"{progress.service}: step {step.index + 1} '{step.name}' {step.status.value}" + (
         f" in {took}" if took else ""
     ) + (f": {tail}" if tail else "")
+
+
+def history_url(ui_base: str, namespace: str, workflow_id: str, run_id: str) -> str:
+    """The run's page in the Temporal Web UI, in the namespace the client is connected to."""
+    return (
+        f"{ui_base.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows/"
+        f"{quote(workflow_id, safe='')}/{quote(run_id, safe='')}/history"
+    )
 
 
 def to_json(value: Any) -> str:

@@ -202,6 +202,14 @@ class Stack:
             self.stop()
             raise
 
+    def exited(self) -> tuple[str, int] | None:
+        """The first process of the stack that has exited, and its status; None while all run."""
+        for name, process in self.processes.items():
+            code = process.poll()
+            if code is not None:
+                return name, code
+        return None
+
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM everything in reverse start order; SIGKILL what has not stopped in time."""
         for process in reversed(list(self.processes.values())):

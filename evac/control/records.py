@@ -1,153 +1,144 @@
-"""What the front doors (CLI, alert receiver) do with Temporal: start, inspect, abort runs.
+"""Reading a run as it is and acting on it: its record, its Temporal status, workers, abort.
 
-Plain async functions over a connected client; the CLI only turns options into calls.
+A run's record (:class:`FailoverProgress`) comes from the workflow's ``progress`` query while it
+runs (a worker answers), and from the memo it leaves when it ends (no worker needed). Temporal's
+own status has the last word: a run terminated or timed out in Temporal never wrote an ending,
+so its record is completed from the history (who ended it, why) and shows what it left changed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.api.enums.v1 import EventType, TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+    WorkflowQueryFailedError,
+)
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from evac import search_attributes
-from evac.plan import Plan
-from evac.runs import MEMO_PROGRESS, AbortRequest, FailoverInput, FailoverProgress, Trigger, failover_workflow_id
-from evac.topology import Topology
+from evac.errors import NoWorkerAnswered, NotRunning, RunNotFound, from_rpc
+from evac.runs import (
+    MEMO_PROGRESS,
+    AbortRequest,
+    FailoverInput,
+    FailoverProgress,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+)
+from workflows.failover import FailoverWorkflow
 
-WORKFLOW_NAME = "FailoverWorkflow"
-# A query waits for a worker; past this, a run that has ended is read from its history.
+# A query waits for a worker; past this, the run's record is read from Temporal instead.
 QUERY_TIMEOUT = timedelta(seconds=5)
+# A worker long-polls its task queue; one seen polling this recently is there.
+POLLER_FRESH = timedelta(seconds=90)
+
+# Temporal's status of a run that the workflow itself did not end (it wrote no final record).
+ENDED_BY_TEMPORAL = {
+    WorkflowExecutionStatus.TERMINATED: RunStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT: RunStatus.TIMED_OUT,
+    WorkflowExecutionStatus.FAILED: RunStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED: RunStatus.CANCELLED,
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: RunStatus.TERMINATED,
+}
 
 
-class ServiceBusy(Exception):
-    """A service already has a run; Evac never starts a second one for it."""
-
-    def __init__(self, service: str, workflow_id: str, run_id: str | None):
-        self.service, self.workflow_id, self.run_id = service, workflow_id, run_id
-        held = f" (run {run_id})" if run_id else ""
-        super().__init__(
-            f"service '{service}' already has a failover running: {workflow_id}{held}; "
-            f"watch it with 'evac status {workflow_id}' or stop it with 'evac abort {workflow_id}'"
-        )
+def handle(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHandle[FailoverWorkflow, FailoverProgress]:
+    return client.get_workflow_handle_for(FailoverWorkflow.run, workflow_id, run_id=run_id)
 
 
-class NoWorkerAnswered(Exception):
-    """A run's live record needs a worker to answer the query, and none did."""
-
-    def __init__(self, workflow_id: str, detail: str):
-        super().__init__(
-            f"no worker answered for run '{workflow_id}' ({detail}); start one with 'evac worker', "
-            "or read the run's history in the Temporal Web UI"
-        )
-
-
-class RunNotFound(Exception):
-    def __init__(self, workflow_id: str):
-        super().__init__(f"no failover run '{workflow_id}' (runs are named failover/<service>)")
-
-
-@dataclass(frozen=True)
-class StartedRun:
-    service: str
-    workflow_id: str
-    run_id: str
-
-
-def failover_inputs(plan: Plan, topology: Topology, trigger: Trigger) -> list[FailoverInput]:
-    """One input per service of the plan, each with its slice of the topology."""
-    digest = plan.digest()
-    return [
-        FailoverInput(
-            plan=plan,
-            plan_digest=digest,
-            service=service,
-            project=topology.project,
-            topology=topology.services[service],
-            trigger=trigger,
-        )
-        for service in plan.services
-    ]
+async def describe(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowExecutionDescription:
+    try:
+        return await handle(client, workflow_id, run_id).describe()
+    except RPCError as exc:
+        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id, run_id=run_id) from exc
 
 
 async def running_run_id(client: Client, workflow_id: str) -> str | None:
-    """The run id of the running execution under ``workflow_id``, or None."""
+    """The run id of the running execution under ``workflow_id``, or None (none, or ended)."""
     try:
-        description = await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
+        description = await describe(client, workflow_id)
+    except RunNotFound:
+        return None
     return description.run_id if description.status == WorkflowExecutionStatus.RUNNING else None
 
 
-async def start_failover(client: Client, inputs: list[FailoverInput], task_queue: str) -> list[StartedRun]:
-    """Start one run per service; refuse all of them if any service already has a run."""
-    for input in inputs:
-        workflow_id = failover_workflow_id(input.service)
-        run_id = await running_run_id(client, workflow_id)
-        if run_id is not None:
-            raise ServiceBusy(input.service, workflow_id, run_id)
-    started = []
-    for input in inputs:
-        workflow_id = failover_workflow_id(input.service)
-        try:
-            handle = await client.start_workflow(
-                WORKFLOW_NAME,
-                input,
-                id=workflow_id,
-                task_queue=task_queue,
-                # The id-conflict policy is the real guard: the check above only avoids
-                # starting some services of a plan and not others.
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=search_attributes.for_run(input),
-                static_summary=f"{input.plan.name}: {input.service} {input.plan.source} -> {input.plan.target}",
-                result_type=FailoverProgress,
-            )
-        except WorkflowAlreadyStartedError:
-            raise ServiceBusy(input.service, workflow_id, await running_run_id(client, workflow_id)) from None
-        started.append(StartedRun(input.service, workflow_id, handle.result_run_id or ""))
-    return started
-
-
-def _handle(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHandle[Any, FailoverProgress]:
-    return client.get_workflow_handle(workflow_id, run_id=run_id, result_type=FailoverProgress)
+async def worker_polling(client: Client, task_queue: str) -> bool:
+    """Whether a worker has polled the task queue for workflow tasks lately (Temporal's
+    task-queue description lists its pollers and when each last polled)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    try:
+        response = await client.workflow_service.describe_task_queue(request)
+    except RPCError as exc:
+        raise from_rpc(exc, namespace=client.namespace) from exc
+    now = datetime.now(timezone.utc)
+    return any(now - poller.last_access_time.ToDatetime(tzinfo=timezone.utc) < POLLER_FRESH for poller in response.pollers)
 
 
 async def progress(client: Client, workflow_id: str, run_id: str | None = None) -> FailoverProgress:
-    """The run's progress record (live while it runs, final once it ended).
+    """The run's record: live while it runs (a worker answers), final once it ended.
 
-    A query needs a worker. When none answers, a run that ended still has its record: in its
-    memo, or (runs from before the memo) as its result or in its failure's details.
+    Raises NoWorkerAnswered when a running run's record needs a worker and none answered.
     """
-    handle = _handle(client, workflow_id, run_id)
+    description = await describe(client, workflow_id, run_id)
+    workflow = handle(client, workflow_id, description.run_id)
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        record = await _query(client, workflow, workflow_id, description.run_id)
+        if record is None:
+            raise NoWorkerAnswered(workflow_id, f"nothing answered in {QUERY_TIMEOUT.total_seconds():.0f}s")
+        return record
+    record = await _recorded(description, workflow)
+    if record is None:
+        record = await _query(client, workflow, workflow_id, description.run_id)
+    if record is None:
+        record = await _from_input(client, workflow, description)
+    if not record.status.finished:
+        record = await _ended_by_temporal(record, description, workflow)
+    return record
+
+
+async def _query(
+    client: Client, workflow: WorkflowHandle[FailoverWorkflow, FailoverProgress], workflow_id: str, run_id: str
+) -> FailoverProgress | None:
+    """The ``progress`` query's answer; None when no worker answered in time."""
     try:
-        return await handle.query("progress", result_type=FailoverProgress, rpc_timeout=QUERY_TIMEOUT)
+        return await workflow.query(FailoverWorkflow.progress, rpc_timeout=QUERY_TIMEOUT)
+    except WorkflowQueryFailedError:
+        return None  # the worker could not answer (a workflow task failing): as good as none
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise RunNotFound(workflow_id) from None
-        recorded = await _recorded_progress(handle)
-        if recorded is None:
-            raise NoWorkerAnswered(workflow_id, exc.message) from None
-        return recorded
+        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return None
+        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id, run_id=run_id) from exc
 
 
-async def _recorded_progress(handle: WorkflowHandle[Any, FailoverProgress]) -> FailoverProgress | None:
-    description = await handle.describe()
+async def _recorded(
+    description: WorkflowExecutionDescription, workflow: WorkflowHandle[FailoverWorkflow, FailoverProgress]
+) -> FailoverProgress | None:
+    """An ended run's record without a worker: its memo, or (runs from before the memo) its
+    result or its failure's details."""
     recorded = await description.memo_value(MEMO_PROGRESS, None, type_hint=FailoverProgress)
     if recorded is not None:
         return recorded  # type: ignore[no-any-return]
-    status = description.status
-    if status == WorkflowExecutionStatus.COMPLETED:
-        return await handle.result()
-    if status == WorkflowExecutionStatus.FAILED:
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        return await workflow.result()
+    if description.status == WorkflowExecutionStatus.FAILED:
         try:
-            await handle.result()
+            await workflow.result()
         except WorkflowFailureError as failure:
             cause = failure.cause
             if isinstance(cause, ApplicationError) and cause.details:
@@ -155,27 +146,80 @@ async def _recorded_progress(handle: WorkflowHandle[Any, FailoverProgress]) -> F
     return None
 
 
-async def abort(client: Client, workflow_id: str, request: AbortRequest) -> str:
-    """Record who aborts and why, then cancel: the run compensates what it changed."""
-    run_id = await running_run_id(client, workflow_id)
-    if run_id is None:
-        raise RunNotFound(workflow_id) if not await _exists(client, workflow_id) else NotRunning(workflow_id)
-    handle = _handle(client, workflow_id, run_id)
-    await handle.signal("record_abort", request)
-    await handle.cancel()
-    return run_id
+async def _from_input(
+    client: Client, workflow: WorkflowHandle[FailoverWorkflow, FailoverProgress], description: WorkflowExecutionDescription
+) -> FailoverProgress:
+    """A record built from the run's input alone: its steps, none of them known to have run."""
+    async for event in workflow.fetch_history_events(page_size=1):
+        attributes = event.workflow_execution_started_event_attributes
+        [input] = await client.data_converter.decode(attributes.input.payloads, [FailoverInput])
+        return FailoverProgress(
+            workflow_id=description.id,
+            run_id=description.run_id,
+            service=input.service,
+            plan_name=input.plan.name,
+            plan_digest=input.plan_digest,
+            source=input.plan.source,
+            target=input.plan.target,
+            trigger=input.trigger,
+            started_at=description.start_time,
+            steps=[StepRecord(index=i, name=step.label(i), kind=step.kind) for i, step in enumerate(input.plan.steps)],
+        )
+    raise RunNotFound(description.id, description.run_id)
 
 
-class NotRunning(Exception):
-    def __init__(self, workflow_id: str):
-        super().__init__(f"run '{workflow_id}' has already ended; there is nothing to abort")
+async def _ended_by_temporal(
+    record: FailoverProgress, description: WorkflowExecutionDescription, workflow: WorkflowHandle[Any, Any]
+) -> FailoverProgress:
+    """The record of a run that Temporal ended (terminate, timeout) before the workflow wrote
+    its ending: Temporal's status, who ended it and why, and what its steps left changed."""
+    status = ENDED_BY_TEMPORAL.get(description.status, RunStatus.TERMINATED)  # type: ignore[arg-type]
+    why = f"{description.status.name.lower() if description.status else 'ended'} in Temporal"
+    async for event in workflow.fetch_history_events(event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+            attributes = event.workflow_execution_terminated_event_attributes
+            who = f" by {attributes.identity}" if attributes.identity else ""
+            reason = f": {attributes.reason}" if attributes.reason else ""
+            why = f"terminated in Temporal{who}{reason}"
+    steps, left = [], list(record.left_changed)
+    for step in record.steps:
+        if step.status in (StepStatus.RUNNING, StepStatus.COMPENSATING):
+            step = step.model_copy(update={"status": StepStatus.ABORTED, "error": f"stopped: the run was {why}"})
+        elif step.status == StepStatus.PENDING:
+            step = step.model_copy(update={"status": StepStatus.NOT_RUN})
+        if step.before is not None and step.after is not None and step.after != step.before and step.kind != "verify_health":
+            if step.status in (StepStatus.SUCCEEDED, StepStatus.ABORTED, StepStatus.FAILED):
+                left.append(f"{step.resource or step.name}: {step.after.summary()} (was {step.before.summary()})")
+        steps.append(step)
+    error = f"{why}; nothing was rolled back"
+    return record.model_copy(
+        update={"status": status, "steps": steps, "error": error, "left_changed": left, "ended_at": description.close_time}
+    )
 
 
-async def _exists(client: Client, workflow_id: str) -> bool:
+@dataclass(frozen=True)
+class AbortOutcome:
+    workflow_id: str
+    run_id: str
+    worker_polling: bool
+    """False: the abort is recorded and takes effect when a worker picks the run up."""
+
+
+async def abort(client: Client, workflow_id: str, request: AbortRequest) -> AbortOutcome:
+    """Record who aborts and why, then cancel: the run restores what it changed, newest first.
+
+    A run that ends between the check and the signal is NotRunning, like one that had ended.
+    """
+    description = await describe(client, workflow_id)
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        raise NotRunning(workflow_id)
+    workflow = handle(client, workflow_id, description.run_id)
     try:
-        await _handle(client, workflow_id).describe()
+        await workflow.signal(FailoverWorkflow.record_abort, request)
+        await workflow.cancel()
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+        if exc.status == RPCStatusCode.NOT_FOUND:  # "workflow execution already completed"
+            raise NotRunning(workflow_id) from exc
+        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id) from exc
+    polling = await worker_polling(client, description.task_queue)
+    return AbortOutcome(workflow_id, description.run_id, polling)

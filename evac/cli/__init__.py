@@ -1,0 +1,112 @@
+"""``evac``: the command line. Each command turns options into calls of plain functions
+(:mod:`evac.control`, :mod:`evac.stack`); this module only lays out the command table.
+
+Exit codes: 0 done (every run succeeded); 1 a run did not succeed (rolled back, aborted,
+rollback incomplete, terminated); 2 bad input (plan, topology, arguments); 3 refused (service
+busy, run unknown or ended); 4 Temporal unreachable, no worker, or the embedded stack could not
+start; 130 interrupted (the runs go on). With ``--output json`` errors are JSON on stdout too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from typing import Callable
+
+import typer
+
+from evac.cli import dev, run
+from evac.cli.base import EXIT_BAD_INPUT, EXIT_INTERRUPTED, State, address_option, connection, err, interrupted, namespace_option, out
+
+app = typer.Typer(help="Evac: regional failover and DR drills as Temporal workflows.", no_args_is_help=True)
+plan_app = typer.Typer(help="Work with plan files.", no_args_is_help=True)
+dev_app = typer.Typer(help="The embedded stack for a laptop: Temporal dev server, emulator, worker.", no_args_is_help=True)
+emulator_app = typer.Typer(help="Evac's Google Cloud emulator.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+app.add_typer(dev_app, name="dev")
+app.add_typer(emulator_app, name="emulator")
+
+# Run commands.
+app.command("failover")(run.failover)
+app.command("status")(run.status)
+app.command("abort")(run.abort)
+plan_app.command("check")(run.plan_check)
+# Dev-stack commands.
+app.command("worker")(dev.worker)
+app.command("demo")(dev.demo)
+dev_app.command("up")(dev.dev_up)
+emulator_app.command("serve")(dev.emulator_serve)
+
+
+def _version() -> str:
+    try:
+        return version("evac")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"evac {_version()}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    address: str = address_option(),
+    namespace: str = namespace_option(),
+    _version_flag: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit"),
+) -> None:
+    connection(address, namespace)
+
+
+def _wants_json(argv: list[str]) -> bool:
+    return any(a in ("--output=json", "-ojson") for a in argv) or any(
+        a in ("--output", "-o") and b == "json" for a, b in zip(argv, argv[1:])
+    )
+
+
+def _exit_code_of(action: Callable[[], object]) -> int:
+    try:
+        action()
+    except typer.Exit as exc:
+        return exc.exit_code
+    return EXIT_INTERRUPTED
+
+
+def main() -> None:
+    """Entry point of the ``evac`` script.
+
+    Ends with ``os._exit``: the Temporal client's native threads can outlive the event loop
+    and abort a normally finishing process during interpreter teardown
+    (temporalio/sdk-python#300). Output is flushed first; nothing else is left to clean up.
+    """
+    code = 0
+    try:
+        result = app(standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except (KeyboardInterrupt, typer.Abort):
+        code = _exit_code_of(interrupted)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except Exception as exc:
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        # A usage error (typer's click): its own message, or JSON for scripts.
+        code = exc.exit_code if exc.exit_code != 1 else EXIT_BAD_INPUT
+        if _wants_json(sys.argv[1:]):
+            out.print(json.dumps({"error": exc.format_message(), "exit_code": code}), highlight=False, soft_wrap=True)
+        else:
+            exc.show()  # type: ignore[attr-defined]
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+__all__ = ["app", "main", "State", "err"]

@@ -1,0 +1,126 @@
+"""What every command shares: consoles, ``--output``, connection options, and errors as one
+sentence with an exit code (JSON on stdout with ``--output json``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from enum import Enum
+from typing import Any, Awaitable, Callable, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from temporalio.client import Client
+
+from evac.config import Settings, connect_temporal
+from evac.control import StartedRun
+from evac.documents import InvalidDocument
+from evac.errors import BadInput, FrontDoorError, Refused, Unavailable
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+# One exit code per branch of the error tree (evac.errors).
+EXIT_CODES: dict[type[Exception], int] = {
+    BadInput: EXIT_BAD_INPUT,
+    InvalidDocument: EXIT_BAD_INPUT,
+    Refused: EXIT_REFUSED,
+    Unavailable: EXIT_UNAVAILABLE,
+}
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+
+class Output(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class State:
+    """Per-invocation state: how to speak, where to connect, what this process started."""
+
+    output: Output = Output.text
+    address: str | None = None
+    namespace: str | None = None
+    started: list[StartedRun] = []
+
+
+def set_output(output: Output) -> None:
+    State.output = output
+
+
+def output_option() -> Any:
+    return typer.Option(Output.text, "--output", "-o", help="text for people, json for scripts (errors too)")
+
+
+def address_option() -> Any:
+    return typer.Option(
+        None, "--address", help="Temporal frontend host:port (env TEMPORAL_ADDRESS; also before the command)"
+    )
+
+
+def namespace_option() -> Any:
+    return typer.Option(
+        None, "--namespace", help="Temporal namespace (env TEMPORAL_NAMESPACE; also before the command)"
+    )
+
+
+def connection(address: str | None, namespace: str | None) -> None:
+    """Flags given after the command win over the same flags before it."""
+    State.address = address or State.address
+    State.namespace = namespace or State.namespace
+
+
+def fail(message: str, code: int, **more: object) -> NoReturn:
+    if State.output == Output.json:
+        out.print(json.dumps({"error": message, "exit_code": code, **more}), highlight=False, soft_wrap=True)
+    else:
+        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    raise typer.Exit(code)
+
+
+def fail_with(exc: Exception) -> NoReturn:
+    """An error of the tree as one sentence and its exit code (a document's errors, each on its line)."""
+    code = next(code for kind, code in EXIT_CODES.items() if isinstance(exc, kind))
+    if isinstance(exc, InvalidDocument):
+        if State.output == Output.text:
+            for error in exc.errors:
+                err.print(f"[red]{error}[/]", highlight=False, soft_wrap=True)
+        noun = "error" if len(exc.errors) == 1 else "errors"
+        fail(f"{len(exc.errors)} {noun}; nothing was started", code, errors=[str(e) for e in exc.errors])
+    fail(str(exc), code)
+
+
+def interrupted() -> NoReturn:
+    runs = State.started
+    if not runs:
+        fail("interrupted; nothing was started", EXIT_INTERRUPTED)
+    names = " ".join(run.workflow_id for run in runs)
+    first = runs[0].workflow_id
+    fail(
+        f"interrupted; the run(s) continue: {names} — follow with 'evac status {first} --watch', "
+        f"abort with 'evac abort {first} --reason …'",
+        EXIT_INTERRUPTED,
+        runs=[run.workflow_id for run in runs],
+    )
+
+
+def run_async(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine, turning the errors a user can meet into one sentence and an exit code."""
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        interrupted()
+    except (FrontDoorError, InvalidDocument) as exc:
+        fail_with(exc)
+
+
+def settings() -> Settings:
+    try:
+        return Settings.load()
+    except FrontDoorError as exc:
+        fail_with(exc)
+
+
+async def client(config: Settings) -> Client:
+    return await connect_temporal(State.address, State.namespace, identity=config.identity)

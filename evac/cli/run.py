@@ -1,0 +1,294 @@
+"""Run commands: ``evac plan check``, ``evac failover``, ``evac status``, ``evac abort``.
+
+Each turns its options into calls of :mod:`evac.control` and shows the result; every wait is
+bounded, every error is one sentence with an exit code (see the table in README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+from rich.live import Live
+from temporalio.client import Client
+
+from evac import control, render
+from evac.cli.base import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    Output,
+    State,
+    address_option,
+    client,
+    connection,
+    err,
+    fail,
+    fail_with,
+    namespace_option,
+    out,
+    output_option,
+    run_async,
+    set_output,
+    settings,
+)
+from evac.config import Settings
+from evac.documents import InvalidDocument
+from evac.errors import FrontDoorError
+from evac.plan import Plan
+from evac.runs import WORKFLOW_ID_PREFIX, AbortRequest, FailoverProgress, RunStatus, Trigger, failover_workflow_id
+from evac.topology import Topology
+
+MAX_REASON = 1000
+
+
+def workflow_id_of(run: str) -> str:
+    """``failover/checkout`` or just ``checkout``."""
+    return run if run.startswith(WORKFLOW_ID_PREFIX) else failover_workflow_id(run)
+
+
+def _reason(reason: str, nothing: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        fail(f"--reason must say why (it is recorded in the run's history); {nothing}", EXIT_BAD_INPUT)
+    if len(reason) > MAX_REASON:
+        fail(f"--reason is {len(reason)} characters long; at most {MAX_REASON}", EXIT_BAD_INPUT)
+    return reason
+
+
+def exit_code(records: list[FailoverProgress]) -> int:
+    """0 when every run succeeded or is still going; 1 when any ended without succeeding.
+
+    ``evac status`` and ``evac status --watch`` agree on an ended run; ``evac failover`` waits
+    for the end, so 0 from it means every run succeeded.
+    """
+    ok = all(r.status == RunStatus.SUCCEEDED or not r.status.finished for r in records)
+    return EXIT_OK if ok else EXIT_RUN_FAILED
+
+
+def _url(config: Settings, client: Client, workflow_id: str, run_id: str) -> str:
+    return render.history_url(config.temporal_ui, client.namespace, workflow_id, run_id)
+
+
+# --- plan check ---------------------------------------------------------------------
+
+
+def plan_check(
+    file: Path = typer.Argument(..., help="The plan YAML file"),
+    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)"),
+    output: Output = output_option(),
+) -> None:
+    """Validate a plan against its topology; every error names file, line, place and problem."""
+    set_output(output)
+    try:
+        plan, _ = control.load_documents(file, topology)
+    except InvalidDocument as exc:
+        fail_with(exc)
+    if output == Output.json:
+        out.print_json(json.dumps({"file": str(file), "valid": True, "digest": plan.digest(), "plan": plan.model_dump(mode="json")}))
+        return
+    out.print(
+        f"[green]{file}: valid[/] — plan '{plan.name}': {', '.join(plan.services)} "
+        f"{plan.source} → {plan.target}, {len(plan.steps)} steps, digest {plan.digest()[:12]}",
+        highlight=False,
+    )
+
+
+# --- failover -------------------------------------------------------------------------
+
+
+async def follow_and_show(
+    client: Client, runs: list[control.RunRef], output: Output, config: Settings
+) -> list[FailoverProgress]:
+    """Show the runs' steps as they go (a live table on a terminal, one line per step transition
+    otherwise, nothing but the end with --output json) until every run has ended."""
+    interactive = output == Output.text and out.is_terminal
+    seen: dict[tuple[str, int], str] = {}
+    told_waiting: set[str] = set()
+    told_unavailable = False
+    live = Live(console=out, refresh_per_second=4, transient=False) if interactive else None
+    if live:
+        live.start()
+    try:
+        snapshot = control.Snapshot()
+        async for snapshot in control.follow(client, runs, worker_wait=config.worker_wait):
+            if output == Output.text:
+                for workflow_id in snapshot.waiting_for_worker:
+                    if workflow_id not in told_waiting:
+                        told_waiting.add(workflow_id)
+                        err.print(
+                            f"[yellow]waiting for a worker to answer for {workflow_id} "
+                            f"(giving up after {config.worker_wait:.0f}s)…[/]",
+                            highlight=False,
+                        )
+                if snapshot.temporal_unavailable and not told_unavailable:
+                    told_unavailable = True
+                    err.print(f"[yellow]{snapshot.temporal_unavailable}; still trying…[/]", highlight=False)
+            if live:
+                live.update(render.runs_view(snapshot.records.values(), now=datetime.now(timezone.utc)))
+            elif output == Output.text:
+                for record in snapshot.records.values():
+                    for step in record.steps:
+                        key = (record.workflow_id, step.index)
+                        if step.status.value != "pending" and seen.get(key) != step.status.value:
+                            seen[key] = step.status.value
+                            out.print(render.step_line(record, step), highlight=False, soft_wrap=True)
+        return [snapshot.records[run.workflow_id] for run in runs]
+    finally:
+        if live:
+            live.stop()
+
+
+def report(client: Client, results: list[FailoverProgress], output: Output, config: Settings, *, single: bool = False) -> int:
+    """Print the final records; the exit code says whether every run succeeded."""
+    if output == Output.json:
+        out.print(render.to_json(results[0] if single else results), highlight=False, soft_wrap=True)
+    else:
+        out.print()
+        for record in results:
+            for line in render.outcome_lines(record):
+                out.print(line, highlight=False, soft_wrap=True)
+            out.print(f"  Web UI: {_url(config, client, record.workflow_id, record.run_id)}", highlight=False)
+    return exit_code(results)
+
+
+async def failover_run(
+    plan: Plan,
+    topology: Topology,
+    trigger: Trigger,
+    config: Settings,
+    *,
+    wait: bool,
+    output: Output,
+    require_worker: bool = True,
+    connected: Client | None = None,
+) -> int:
+    temporal = connected or await client(config)
+    inputs = control.failover_inputs(plan, topology, trigger)
+    started = await control.start_failover(temporal, inputs, config.task_queue, require_worker=require_worker)
+    State.started = started
+    urls = {run.workflow_id: _url(config, temporal, run.workflow_id, run.run_id) for run in started}
+    if output == Output.text:
+        for run in started:
+            out.print(f"started [bold]{run.workflow_id}[/] (run {run.run_id})  Web UI: {urls[run.workflow_id]}", highlight=False)
+    if not wait:
+        if output == Output.json:
+            out.print_json(json.dumps([{**run.__dict__, "web_ui": urls[run.workflow_id]} for run in started]))
+        return EXIT_OK
+    results = await follow_and_show(temporal, [control.RunRef(r.workflow_id, r.run_id) for r in started], output, config)
+    return report(temporal, results, output, config)
+
+
+def failover(
+    plan_file: Path = typer.Option(..., "--plan", "-p", help="The plan YAML file"),
+    reason: str = typer.Option(..., "--reason", help="Why: recorded in the run's history with who started it"),
+    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)"),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the runs until they end (exit 0 only if all succeeded); --no-wait exits once they started"),
+    allow_no_worker: bool = typer.Option(False, "--allow-no-worker", help="Start even when no worker polls the task queue (the runs wait for one)"),
+    output: Output = output_option(),
+    address: str = address_option(),
+    namespace: str = namespace_option(),
+) -> None:
+    """Start a failover by a plan (one run per service, all or none) and follow it to its end."""
+    set_output(output)
+    connection(address, namespace)
+    config = settings()
+    why = _reason(reason, "nothing was started")
+    try:
+        plan, topo = control.load_documents(plan_file, topology)
+        control.check_project(topo, config)
+    except (InvalidDocument, FrontDoorError) as exc:
+        fail_with(exc)
+    trigger = Trigger(kind="manual", by=config.identity, reason=why)
+    code = run_async(
+        lambda: failover_run(plan, topo, trigger, config, wait=wait, output=output, require_worker=not allow_no_worker)
+    )
+    raise typer.Exit(code)
+
+
+# --- status, abort --------------------------------------------------------------------
+
+
+def status(
+    run: str = typer.Argument(..., help="Run id (failover/<service>) or service name"),
+    run_id: str = typer.Option(None, "--run-id", help="A specific earlier run (default: the latest)"),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Keep following until the run ends"),
+    output: Output = output_option(),
+    address: str = address_option(),
+    namespace: str = namespace_option(),
+) -> None:
+    """Show a run's steps: state, attempts, duration, what changed (exit 1 if it ended without succeeding)."""
+    set_output(output)
+    connection(address, namespace)
+    workflow_id = workflow_id_of(run)
+    if run_id is not None:
+        try:
+            uuid.UUID(run_id)
+        except ValueError:
+            fail(f"--run-id '{run_id}' is not a run id (a UUID, as 'evac failover' and the Web UI show it)", EXIT_BAD_INPUT)
+    config = settings()
+
+    async def show() -> int:
+        temporal = await client(config)
+        if watch:
+            results = await follow_and_show(temporal, [control.RunRef(workflow_id, run_id)], output, config)
+            return report(temporal, results, output, config, single=True)
+        record = await control.progress(temporal, workflow_id, run_id)
+        if output == Output.json:
+            out.print(render.to_json(record), highlight=False, soft_wrap=True)
+        else:
+            out.print(render.progress_table(record, now=datetime.now(timezone.utc)))
+            for line in render.outcome_lines(record):
+                out.print(line, highlight=False, soft_wrap=True)
+            out.print(f"  Web UI: {_url(config, temporal, record.workflow_id, record.run_id)}", highlight=False)
+        return exit_code([record])
+
+    raise typer.Exit(run_async(show))
+
+
+def abort(
+    run: str = typer.Argument(..., help="Run id (failover/<service>) or service name"),
+    reason: str = typer.Option(..., "--reason", help="Why: recorded in the run's history with who aborted it"),
+    output: Output = output_option(),
+    address: str = address_option(),
+    namespace: str = namespace_option(),
+) -> None:
+    """Abort a running failover: it stops and restores what it changed, newest first."""
+    set_output(output)
+    connection(address, namespace)
+    workflow_id = workflow_id_of(run)
+    why = _reason(reason, "nothing was aborted")
+    config = settings()
+    request = AbortRequest(by=config.identity, reason=why)
+
+    async def go() -> control.AbortOutcome:
+        return await control.abort(await client(config), workflow_id, request)
+
+    outcome = run_async(go)
+    if output == Output.json:
+        out.print_json(
+            json.dumps(
+                {
+                    "workflow_id": workflow_id,
+                    "run_id": outcome.run_id,
+                    "aborted_by": request.by,
+                    "reason": why,
+                    "worker_polling": outcome.worker_polling,
+                }
+            )
+        )
+    elif outcome.worker_polling:
+        out.print(
+            f"abort requested for {workflow_id} (run {outcome.run_id}); it is restoring what it changed. "
+            f"Follow: evac status {workflow_id} --watch",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"abort recorded for {workflow_id} (run {outcome.run_id}); no worker polls its task queue now, so it takes "
+            f"effect when a worker picks the run up (start one with 'evac worker'). Follow: evac status {workflow_id} --watch",
+            highlight=False,
+        )

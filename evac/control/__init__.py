@@ -1,0 +1,34 @@
+"""What the front doors (CLI, alert receiver, schedules) do with Temporal: load and check plans,
+start runs all or none, read and follow them, abort them.
+
+Plain functions over a connected client; a front door only turns its options into calls and
+its errors (the tree in :mod:`evac.errors`) into its own words.
+"""
+
+from evac.control.follow import RunRef, Snapshot, follow
+from evac.control.records import AbortOutcome, abort, describe, progress, running_run_id, worker_polling
+from evac.control.start import StartedRun, check_project, failover_inputs, load_documents, start_failover
+from evac.errors import NoWorker, NoWorkerAnswered, NotRunning, RunNotFound, ServiceBusy, WorkerWaitExpired
+
+__all__ = [
+    "AbortOutcome",
+    "NoWorker",
+    "NoWorkerAnswered",
+    "NotRunning",
+    "RunNotFound",
+    "ServiceBusy",
+    "WorkerWaitExpired",
+    "RunRef",
+    "Snapshot",
+    "StartedRun",
+    "abort",
+    "check_project",
+    "describe",
+    "failover_inputs",
+    "follow",
+    "load_documents",
+    "progress",
+    "running_run_id",
+    "start_failover",
+    "worker_polling",
+]

@@ -1,0 +1,112 @@
+"""Starting runs: load and check the plan, refuse what must not start, start all or none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from evac import search_attributes
+from evac.config import Settings
+from evac.control.records import running_run_id, worker_polling
+from evac.errors import FrontDoorError, NoWorker, ServiceBusy, WrongProject, from_rpc
+from evac.plan import Plan, default_topology_path, load_plan
+from evac.runs import AbortRequest, FailoverInput, FailoverProgress, Trigger, failover_workflow_id
+from evac.topology import Topology, load_topology
+from workflows.failover import FailoverWorkflow
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    service: str
+    workflow_id: str
+    run_id: str
+
+
+def load_documents(plan_path: Path, topology_path: Path | None = None) -> tuple[Plan, Topology]:
+    """The plan and its topology (default: ``topology.yaml`` beside the plan), both validated.
+
+    Raises InvalidDocument with every error found, each with file, line and path.
+    """
+    topology = load_topology(topology_path or default_topology_path(plan_path))
+    return load_plan(plan_path, topology), topology
+
+
+def check_project(topology: Topology, settings: Settings) -> None:
+    """The project guard: with EVAC_GCP_PROJECT set, only topologies of that project run."""
+    if settings.gcp_project and settings.gcp_project != topology.project:
+        raise WrongProject(topology.project, settings.gcp_project)
+
+
+def failover_inputs(plan: Plan, topology: Topology, trigger: Trigger) -> list[FailoverInput]:
+    """One input per service of the plan, each with its slice of the topology."""
+    digest = plan.digest()
+    return [
+        FailoverInput(
+            plan=plan,
+            plan_digest=digest,
+            service=service,
+            project=topology.project,
+            topology=topology.services[service],
+            trigger=trigger,
+        )
+        for service in plan.services
+    ]
+
+
+async def start_failover(
+    client: Client, inputs: list[FailoverInput], task_queue: str, *, require_worker: bool = False
+) -> list[StartedRun]:
+    """Start one run per service, all or none.
+
+    Refused before anything starts when a service already has a run, or (with
+    ``require_worker``, as the CLI asks) when no worker polls the task queue. The id-conflict policy is the
+    real guard: a run that appears between the check and the start refuses its start, and the
+    runs this call had already started are withdrawn (aborted with the reason recorded, so they
+    undo anything they did) before ServiceBusy is raised.
+    """
+    if require_worker and not await worker_polling(client, task_queue):
+        raise NoWorker(task_queue, client.namespace)
+    for input in inputs:
+        workflow_id = failover_workflow_id(input.service)
+        run_id = await running_run_id(client, workflow_id)
+        if run_id is not None:
+            raise ServiceBusy(input.service, workflow_id, run_id)
+    started: list[tuple[StartedRun, WorkflowHandle[FailoverWorkflow, FailoverProgress]]] = []
+    for input in inputs:
+        workflow_id = failover_workflow_id(input.service)
+        try:
+            handle = await client.start_workflow(
+                FailoverWorkflow.run,
+                input,
+                id=workflow_id,
+                task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=search_attributes.for_run(input),
+                static_summary=f"{input.plan.name}: {input.service} {input.plan.source} -> {input.plan.target}",
+            )
+        except (WorkflowAlreadyStartedError, RPCError) as exc:
+            if isinstance(exc, WorkflowAlreadyStartedError):
+                refusal: FrontDoorError = ServiceBusy(input.service, workflow_id, await running_run_id(client, workflow_id))
+            else:
+                refusal = from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id)
+            await _withdraw(client, [h for _, h in started], f"plan '{input.plan.name}' could not start every service ({refusal})")
+            raise refusal from exc
+        started.append((StartedRun(input.service, workflow_id, handle.result_run_id or ""), handle))
+    return [run for run, _ in started]
+
+
+async def _withdraw(client: Client, handles: list[WorkflowHandle[FailoverWorkflow, FailoverProgress]], why: str) -> None:
+    """Abort runs this call started, recording why: a plan starts all its services or none."""
+    request = AbortRequest(by=client.identity, reason=f"withdrawn at start: {why}"[:1000])
+    for handle in handles:
+        try:
+            await handle.signal(FailoverWorkflow.record_abort, request)
+            await handle.cancel()
+        except RPCError:
+            pass  # it ended already; the refusal that follows names the service that was busy
