@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -46,7 +48,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
 
 
 async def run_worker(settings: Settings, address: str | None = None, namespace: str | None = None) -> None:
-    client = await connect_temporal(address, namespace, identity=f"worker {settings.identity}")
+    client = await connect_temporal(address, namespace, identity=f"evac worker {os.getpid()}@{socket.gethostname()}")
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, executor)
         loop = asyncio.get_running_loop()

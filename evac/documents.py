@@ -6,6 +6,9 @@ the path inside the document (``steps[3].region``), the line when known, and wha
 
 from __future__ import annotations
 
+import difflib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
@@ -49,10 +52,12 @@ class DocumentError:
 
 
 class InvalidDocument(Exception):
-    """A document (plan, topology) that cannot be used; carries every error found, in line order."""
+    """A document (plan, topology) that cannot be used; carries every error found, in line order
+    (file by file when several documents were read)."""
 
     def __init__(self, errors: list[DocumentError]):
-        self.errors = sorted(errors, key=lambda e: e.line or 0)
+        files = list(dict.fromkeys(e.file for e in errors))  # each file's errors together, in line order
+        self.errors = sorted(errors, key=lambda e: (files.index(e.file), e.line or 0))
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
@@ -161,22 +166,92 @@ def _yaml_message(exc: yaml.YAMLError) -> str:
     return f"not valid YAML: {problem}"
 
 
-def read_yaml(path: str | Path) -> RawDocument:
-    """Read one YAML mapping; an unreadable or unparsable file, a repeated key or a key that is not
-    text is an InvalidDocument."""
+@dataclass(frozen=True)
+class Limits:
+    """Sizes no real plan or topology reaches, refused before the document is validated (a
+    50 MB plan of a million steps must not take minutes and gigabytes to be called valid).
+
+    The file size is checked before reading; the rest on the parsed YAML nodes, before any
+    Python object is built: ``nodes`` counts every value, aliases as often as they are used
+    (so an alias bomb is refused too)."""
+
+    file_bytes: int = 1024 * 1024
+    nodes: int = 100_000
+    text_chars: int = 10_000
+    depth: int = 50
+    # Top-level lists: a plan's steps and services.
+    items: tuple[tuple[str, int], ...] = (("steps", 200), ("services", 100))
+
+
+LIMITS = Limits()
+
+
+def _size_problem(node: yaml.Node, limits: Limits) -> tuple[str, int | None] | None:
+    """The first limit the composed document exceeds: (what, line)."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            for name, most in limits.items:
+                if isinstance(key, yaml.ScalarNode) and key.value == name and isinstance(value, yaml.SequenceNode):
+                    if len(value.value) > most:
+                        return f"'{name}' lists {len(value.value)} items; at most {most} are allowed", key.start_mark.line + 1
+    budget = limits.nodes
+    stack: list[tuple[yaml.Node, int]] = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return f"the document has more than {limits.nodes} values; no real plan or topology has so many", None
+        if depth > limits.depth:
+            return f"the document is nested more than {limits.depth} levels deep", current.start_mark.line + 1
+        if isinstance(current, yaml.ScalarNode):
+            if len(current.value) > limits.text_chars:
+                line = current.start_mark.line + 1
+                return f"a value is {len(current.value)} characters long; at most {limits.text_chars} are allowed", line
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in current.value)
+        elif isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+    return None
+
+
+def read_yaml(path: str | Path, limits: Limits = LIMITS) -> RawDocument:
+    """Read one YAML mapping; an unreadable, oversized or unparsable file, a repeated key or a
+    key that is not text is an InvalidDocument."""
     name = str(path)
+    file = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if file.is_dir():
+            raise InvalidDocument([DocumentError(name, "(document)", "is a directory, not a file")])
+        size = file.stat().st_size
+        if size > limits.file_bytes:
+            message = f"the file is {size:,} bytes; at most {limits.file_bytes:,} are allowed (no real plan or topology is so large)"
+            raise InvalidDocument([DocumentError(name, "(document)", message)])
+        raw = file.read_bytes()
     except FileNotFoundError:
         raise InvalidDocument([DocumentError(name, "(document)", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidDocument([DocumentError(name, "(document)", f"cannot read file: {exc}")]) from None
+    except OSError as exc:
+        raise InvalidDocument([DocumentError(name, "(document)", f"cannot read file: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"the file is not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}): is it a YAML file?"
+        raise InvalidDocument([DocumentError(name, "(document)", message)]) from None
+    if "\x00" in text:
+        raise InvalidDocument([DocumentError(name, "(document)", "the file is not text (it holds NUL bytes): is it a YAML file?")])
     loader = None
     try:
         loader = yaml.SafeLoader(text)
-        node = loader.get_single_node()
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise InvalidDocument([DocumentError(name, "(document)", f"the document is nested more than {limits.depth} levels deep")]) from None
         if node is None:
             raise InvalidDocument([DocumentError(name, "(document)", "the file is empty")])
+        too_big = _size_problem(node, limits)
+        if too_big:
+            raise InvalidDocument([DocumentError(name, "(document)", too_big[0], too_big[1])])
         problems = _key_problems(node, (), set())
         if problems:
             raise InvalidDocument([DocumentError(name, format_path(loc), msg, line) for loc, msg, line in problems])
@@ -204,12 +279,133 @@ def read_yaml(path: str | Path) -> RawDocument:
     return RawDocument(name, data, _Locator(node))
 
 
-def _located(err: Any, union_tags: frozenset[str]) -> tuple[list[str | int], str]:
+_TYPE_WORDS = {str: "text", int: "a whole number", float: "a number", bool: "true/false", list: "a list", dict: "a mapping", type(None): "nothing (null)"}
+
+
+def _kind_of(value: Any) -> str:
+    """What was written, in the document's words: ``text ('half')``, ``1.5``, ``a list``."""
+    if isinstance(value, str):
+        return f"text ('{value if len(value) <= 40 else value[:39] + '…'}')"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return next((word for kind, word in _TYPE_WORDS.items() if type(value) is kind), type(value).__name__)
+
+
+def _count(n: Any, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+
+
+def _plain(err: Any) -> str | None:
+    """Pydantic's wording in plain words (None: keep pydantic's)."""
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    noun = "entry" if isinstance(value, dict) else "item"
+    plural = "entries" if noun == "entry" else "items"
+    words: dict[str, Any] = {
+        "too_short": lambda: f"must have at least {_count(ctx.get('min_length'), noun, plural) if ctx.get('min_length') != 1 else 'one ' + noun} (it has {ctx.get('actual_length', 0)})",
+        "too_long": lambda: f"must have at most {ctx.get('max_length')} {plural} (it has {ctx.get('actual_length', '?')})",
+        "string_too_short": lambda: f"must be at least {_count(ctx.get('min_length'), 'character')} long",
+        "string_too_long": lambda: f"must be at most {_count(ctx.get('max_length'), 'character')} long",
+        "greater_than_equal": lambda: f"must be at least {ctx.get('ge')} (it is {value})",
+        "greater_than": lambda: f"must be more than {ctx.get('gt')} (it is {value})",
+        "less_than_equal": lambda: f"must be at most {ctx.get('le')} (it is {value})",
+        "less_than": lambda: f"must be less than {ctx.get('lt')} (it is {value})",
+        "int_type": lambda: f"expected a whole number, not {_kind_of(value)}",
+        "int_parsing": lambda: f"expected a whole number, not '{value}'",
+        "int_from_float": lambda: f"expected a whole number, not {value}",
+        "float_type": lambda: f"expected a number, not {_kind_of(value)}",
+        "float_parsing": lambda: f"expected a number, not '{value}'",
+        "string_type": lambda: f"expected text, not {_kind_of(value)}",
+        "list_type": lambda: f"expected a list, not {_kind_of(value)}",
+        "dict_type": lambda: f"expected a mapping of keys to values, not {_kind_of(value)}",
+        "model_type": lambda: f"expected a mapping of keys to values, not {_kind_of(value)}",
+        "model_attributes_type": lambda: f"expected a mapping of keys to values, not {_kind_of(value)}",
+        "bool_type": lambda: f"expected true or false, not {_kind_of(value)}",
+        "bool_parsing": lambda: f"expected true or false, not '{value}'",
+        "literal_error": lambda: f"'{value}' is not one of {ctx.get('expected')}{_did_you_mean(value, _literal_choices(ctx))}",
+        "enum": lambda: f"'{value}' is not one of {ctx.get('expected')}{_did_you_mean(value, _literal_choices(ctx))}",
+    }
+    make = words.get(kind)
+    return make() if make else None
+
+
+def _literal_choices(ctx: dict[str, Any]) -> list[str]:
+    return [part.strip().strip("'\"") for part in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")]
+
+
+def _did_you_mean(value: Any, choices: typing.Iterable[str]) -> str:
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_UNIONS = (typing.Union, types.UnionType)
+
+
+def _model_in(annotation: Any, value: Any) -> type[pydantic.BaseModel] | None:
+    """The model an annotation stands for, given the value written there (a discriminated
+    union's member by its ``kind``)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    if typing.get_origin(annotation) not in _UNIONS:
+        return None
+    members = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, pydantic.BaseModel)]
+    for member in members:
+        tag = member.model_fields.get("kind")
+        if tag is None or len(members) == 1:
+            return member
+        if isinstance(value, dict) and value.get("kind") in typing.get_args(tag.annotation):
+            return member
+    return None
+
+
+def _item_type(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (list, tuple, set, frozenset) and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    if origin in _UNIONS:
+        for arg in args:
+            inner = _item_type(arg)
+            if inner is not None:
+                return inner
+    return None
+
+
+def known_keys(model: type[pydantic.BaseModel], loc: Loc, data: Any) -> list[str]:
+    """The keys a document may hold at ``loc`` (a mapping's place), following the data through
+    lists, mappings and discriminated unions; empty when the place is not a model."""
+    annotation: Any = model
+    value = data
+    for part in loc:
+        found = _model_in(annotation, value)
+        if found is not None and isinstance(part, str) and part in found.model_fields:
+            annotation = found.model_fields[part].annotation
+        else:
+            annotation = _item_type(annotation)
+            if annotation is None:
+                return []
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            value = None
+    found = _model_in(annotation, value)
+    return list(found.model_fields) if found is not None else []
+
+
+def _located(err: Any, union_tags: frozenset[str], model: type[pydantic.BaseModel] | None = None, data: Any = None) -> tuple[list[str | int], str]:
     """A pydantic error's place in the document, and what to tell the user."""
     loc = _clean_loc(err["loc"], union_tags)
     kind = err["type"]
     if kind == "extra_forbidden":
-        return loc, "unknown key"
+        key = loc[-1] if loc else None
+        hint = _did_you_mean(key, known_keys(model, loc[:-1], data)) if model is not None else ""
+        return loc, f"unknown key{hint}"
     if kind == "missing":
         return loc, "required key is missing"
     if kind in ("union_tag_not_found", "union_tag_invalid"):
@@ -218,10 +414,15 @@ def _located(err: Any, union_tags: frozenset[str]) -> tuple[list[str | int], str
         if kind == "union_tag_not_found":
             return [*loc, discriminator], "required key is missing"
         ctx = err["ctx"]
-        return [*loc, discriminator], f"unknown {discriminator} '{ctx['tag']}' (known: {ctx['expected_tags']})"
+        tags = [t.strip().strip("'") for t in str(ctx["expected_tags"]).split(",")]
+        hint = _did_you_mean(ctx["tag"], tags)
+        return [*loc, discriminator], f"unknown {discriminator} '{ctx['tag']}'{hint} (known: {ctx['expected_tags']})"
     if kind in ("int_type", "float_type") and isinstance(err["input"], bool):
         word = "an integer" if kind == "int_type" else "a number"
         return loc, f"expected {word}, not a boolean (YAML reads true/false/yes/no/on/off as booleans)"
+    plain = _plain(err)
+    if plain is not None:
+        return loc, plain
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
@@ -239,9 +440,30 @@ def _clean_loc(loc: Loc, union_tags: frozenset[str]) -> list[str | int]:
     return out
 
 
+# What each kind of document has at its top level, to tell one passed for the other.
+DOCUMENT_KINDS = {"plan": ("steps", "source", "target"), "topology": ("dns_zones", "project")}
+
+
+def _wrong_kind(doc: RawDocument, expected: str) -> DocumentError | None:
+    if not isinstance(doc.data, dict) or expected not in DOCUMENT_KINDS:
+        return None
+    if any(key in doc.data for key in DOCUMENT_KINDS[expected]):
+        return None
+    for kind, keys in DOCUMENT_KINDS.items():
+        has = [key for key in keys if key in doc.data]
+        if kind != expected and has:
+            return DocumentError(
+                doc.file, "(document)", f"expected a {expected}, but this is a {kind} (it has {', '.join(has)})", 1
+            )
+    return None
+
+
 def validate(doc: RawDocument, model: type[M], union_tags: frozenset[str] = frozenset()) -> M:
     """Validate a raw document against a model, turning every pydantic error into a located one."""
     try:
         return model.model_validate(doc.data)
     except pydantic.ValidationError as exc:
-        raise InvalidDocument([doc.error(*_located(err, union_tags)) for err in exc.errors()]) from None
+        wrong = _wrong_kind(doc, model.__name__.lower())
+        if wrong is not None:
+            raise InvalidDocument([wrong]) from None
+        raise InvalidDocument([doc.error(*_located(err, union_tags, model, doc.data)) for err in exc.errors()]) from None

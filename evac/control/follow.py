@@ -60,18 +60,19 @@ async def follow(
         for run in runs:
             if run.workflow_id in snapshot.records and snapshot.records[run.workflow_id].status.finished:
                 continue
+            asked = time.monotonic()
             try:
                 snapshot.records[run.workflow_id] = await progress(client, run.workflow_id, run.run_id)
                 no_worker_since.pop(run.workflow_id, None)
                 unavailable_since = None
             except NoWorkerAnswered:
-                since = no_worker_since.setdefault(run.workflow_id, time.monotonic())
+                since = no_worker_since.setdefault(run.workflow_id, asked)
                 if time.monotonic() - since >= worker_wait:
                     waiting = sorted(no_worker_since)
                     raise WorkerWaitExpired(waiting, time.monotonic() - min(no_worker_since.values())) from None
                 snapshot.waiting_for_worker.append(run.workflow_id)
             except TemporalUnavailable as exc:
-                unavailable_since = unavailable_since or time.monotonic()
+                unavailable_since = unavailable_since or asked
                 if time.monotonic() - unavailable_since >= transient_wait:
                     raise
                 snapshot.temporal_unavailable = str(exc)

@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 from evac import search_attributes
 from evac.config import Settings
 from evac.control.records import running_run_id, worker_polling
+from evac.documents import DocumentError, InvalidDocument
 from evac.errors import FrontDoorError, NoWorker, ServiceBusy, WrongProject, from_rpc
 from evac.plan import Plan, default_topology_path, load_plan
 from evac.runs import AbortRequest, FailoverInput, FailoverProgress, Trigger, failover_workflow_id
@@ -30,10 +31,22 @@ class StartedRun:
 def load_documents(plan_path: Path, topology_path: Path | None = None) -> tuple[Plan, Topology]:
     """The plan and its topology (default: ``topology.yaml`` beside the plan), both validated.
 
-    Raises InvalidDocument with every error found, each with file, line and path.
+    Raises InvalidDocument with every error found in either, the plan's first, each with file,
+    line and path; a plan whose topology is unusable is still checked on its own.
     """
-    topology = load_topology(topology_path or default_topology_path(plan_path))
-    return load_plan(plan_path, topology), topology
+    errors: list[DocumentError] = []
+    topology: Topology | None = None
+    try:
+        topology = load_topology(topology_path or default_topology_path(plan_path))
+    except InvalidDocument as invalid:
+        errors = invalid.errors
+    try:
+        plan = load_plan(plan_path, topology)
+    except InvalidDocument as invalid:
+        errors = invalid.errors + errors
+    if errors or topology is None:
+        raise InvalidDocument(errors)
+    return plan, topology
 
 
 def check_project(topology: Topology, settings: Settings) -> None:

@@ -202,7 +202,7 @@ def test_record_type_other_than_a_or_aaaa(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "type: AAAA", "type: CNAME")
     f, errs = errors(tmp_path, text)
     assert errs == [
-        DocumentError(f, "services.catalog.dns.type", "Input should be 'A' or 'AAAA'", line_of(text, "type: CNAME"))
+        DocumentError(f, "services.catalog.dns.type", "'CNAME' is not one of 'A' or 'AAAA'", line_of(text, "type: CNAME"))
     ]
 
 
@@ -211,7 +211,7 @@ def test_ttl_out_of_range(tmp_path: Path) -> None:
     f, errs = errors(tmp_path, text)
     assert errs == [
         DocumentError(
-            f, "services.checkout.dns.ttl", "Input should be greater than or equal to 1", line_of(text, "ttl: 0")
+            f, "services.checkout.dns.ttl", "must be at least 1 (it is 0)", line_of(text, "ttl: 0")
         )
     ]
 
@@ -254,7 +254,7 @@ def test_service_with_one_region(tmp_path: Path) -> None:
         DocumentError(
             f,
             "services.catalog.regions",
-            "Dictionary should have at least 2 items after validation, not 1",
+            "must have at least 2 entries (it has 1)",
             line_of(text, "address: 2001:db8::20") - 4,  # the regions: key of catalog
         )
     ]
@@ -381,9 +381,9 @@ def test_several_field_errors_are_all_reported_each_located(tmp_path: Path) -> N
     assert sorted(errs, key=lambda e: e.line or 0) == [
         DocumentError(f, "project", "'X' is not a valid Google Cloud project id", line_of(text, "project:")),
         DocumentError(
-            f, "services.checkout.dns.ttl", "Input should be less than or equal to 86400", line_of(text, "ttl:")
+            f, "services.checkout.dns.ttl", "must be at most 86400 (it is 100000)", line_of(text, "ttl:")
         ),
-        DocumentError(f, "services.catalog.dns.type", "Input should be 'A' or 'AAAA'", line_of(text, "type: MX")),
+        DocumentError(f, "services.catalog.dns.type", "'MX' is not one of 'A' or 'AAAA'", line_of(text, "type: MX")),
         DocumentError(f, "emulator.seed", "unknown key", line_of(text, "seed: 7")),
     ]
 
@@ -490,7 +490,7 @@ def test_negative_group_size_is_refused(tmp_path: Path) -> None:
         DocumentError(
             f,
             "emulator.group_sizes.us-central1/checkout-uc1",
-            "Input should be greater than or equal to 0",
+            "must be at least 0 (it is -1)",
             line_of(text, "checkout-uc1: -1"),
         )
     ]
