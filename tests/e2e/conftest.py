@@ -31,13 +31,19 @@ class E2E:
     def env(self) -> dict[str, str]:
         return {**os.environ, **self.stack.config.client_env(), "COLUMNS": "200"}
 
-    def evac(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def evac(self, *args: str, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the CLI as a script would: no terminal, output captured."""
         return subprocess.run(
-            [find_binary("evac"), *args], env=self.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            [find_binary("evac"), *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
 
-    def evac_json(self, *args: str, expect: int = 0) -> Any:
-        result = self.evac(*args, "--output", "json")
+    def evac_json(self, *args: str, expect: int = 0, env: dict[str, str] | None = None) -> Any:
+        result = self.evac(*args, "--output", "json", env=env)
         assert result.returncode == expect, result.stderr + result.stdout
         return json.loads(result.stdout)
 

@@ -42,13 +42,13 @@ def test_the_demo_plan_drains_the_source_and_moves_dns_to_the_target(e2e: E2E):
 
 def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, drill_plan):
     before = e2e.state()
-    started = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait")
+    started = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait", "--reason", "e2e drill")
     assert started.returncode == 0, started.stderr
     e2e.wait_for("the bake step", lambda: e2e.step_status("checkout", 4) == "running")
     assert e2e.state() != before  # drained and shifted by now
 
     # A second run for the same service is refused while this one holds it.
-    second = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait")
+    second = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait", "--reason", "e2e second")
     assert second.returncode == 3
     assert "already has a failover running: failover/checkout" in second.stderr
     assert "Traceback" not in second.stderr
@@ -59,8 +59,15 @@ def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, drill_plan)
 
     assert final["status"] == "cancelled"
     assert final["error"].endswith(": drill over")
-    assert [s["status"] for s in final["steps"]] == ["compensated", "succeeded", "compensated", "compensated", "failed"]
+    assert [s["status"] for s in final["steps"]] == ["compensated", "succeeded", "compensated", "compensated", "aborted"]
     assert e2e.state() == before
+    # What the screen shows: the undo's own change, and the bake step aborted (not failed).
+    shown = e2e.evac("status", "checkout")
+    assert shown.returncode == 1, shown.stderr  # as with --watch: the run did not succeed
+    lines = {line.split("│")[2].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 5}
+    assert "restored size 3 → size 1" in lines["scale"]
+    assert "restored scaler 0 → scaler 1" in lines["drain"]
+    assert "aborted" in lines["bake"] and "failed" not in lines["bake"]
 
 
 def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_double_mutations(
@@ -69,7 +76,7 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_doub
     (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
     plan = tmp_path / "short-drill.yaml"
     plan.write_text(drill_plan.read_text().replace("duration: 10m", "duration: 1s"))
-    e2e.evac("failover", "--plan", str(plan), "--no-wait")
+    e2e.evac("failover", "--plan", str(plan), "--no-wait", "--reason", "e2e worker killed")
     # Kill the worker while the resize waits for the new instances to warm up.
     e2e.wait_for(
         "the resize to be sent",
@@ -94,7 +101,7 @@ def test_throttling_is_retried_by_temporal_and_the_run_still_completes(e2e: E2E)
     fault = {"method": "PATCH", "path": "*/backendServices/checkout-backend", "status": 503, "count": 2}
     e2e.admin.post("/emulator/v1/faults", json=fault).raise_for_status()
 
-    results = e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--wait")
+    results = e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--reason", "e2e throttled")
 
     checkout = next(r for r in results if r["service"] == "checkout")
     assert checkout["status"] == "succeeded"
@@ -113,7 +120,7 @@ def test_an_outage_in_the_target_fails_verify_health_and_the_run_rolls_back(e2e:
     e2e.admin.post("/emulator/v1/regions/us-central1/outage").raise_for_status()
     before = e2e.state()
 
-    result = e2e.evac("failover", "--plan", str(plan), "--wait", "--output", "json")
+    result = e2e.evac("failover", "--plan", str(plan), "--reason", "e2e outage", "--output", "json")
 
     assert result.returncode == 1, result.stderr
     [run] = json.loads(result.stdout)
@@ -121,6 +128,9 @@ def test_an_outage_in_the_target_fails_verify_health_and_the_run_rolls_back(e2e:
     assert run["error"].startswith("us-central1: only 0/3 backends healthy after")
     assert [s["status"] for s in run["steps"]] == ["compensated", "failed", "not_run", "not_run", "not_run"]
     assert e2e.state() == before  # the scale-up was undone; nothing was drained or shifted
+    # `evac status` and `evac status --watch` agree on the ended run: exit 1.
+    assert e2e.evac("status", "checkout").returncode == 1
+    assert e2e.evac("status", "checkout", "--watch").returncode == 1
 
 
 def test_cli_errors_are_one_sentence_with_a_meaningful_exit_code(e2e: E2E, tmp_path):
@@ -128,7 +138,7 @@ def test_cli_errors_are_one_sentence_with_a_meaningful_exit_code(e2e: E2E, tmp_p
     assert unknown.returncode == 3
     assert "no failover run 'failover/no-such-service'" in unknown.stderr
 
-    e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--wait")
+    e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--reason", "e2e")
     ended = e2e.evac("abort", "checkout", "--reason", "too late")
     assert ended.returncode == 3
     assert "has already ended; there is nothing to abort" in ended.stderr
@@ -136,7 +146,7 @@ def test_cli_errors_are_one_sentence_with_a_meaningful_exit_code(e2e: E2E, tmp_p
     bad = tmp_path / "bad.yaml"
     bad.write_text((DEMO / "failover.yaml").read_text().replace("target: us-central1", "target: europe-west1"))
     (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
-    refused = e2e.evac("failover", "--plan", str(bad), "--wait")
+    refused = e2e.evac("failover", "--plan", str(bad), "--reason", "e2e")
     assert refused.returncode == 2
     assert "nothing was started" in refused.stderr
     assert f"{bad}:" in refused.stderr and "target" in refused.stderr
@@ -146,7 +156,7 @@ def test_cli_errors_are_one_sentence_with_a_meaningful_exit_code(e2e: E2E, tmp_p
 
 
 def test_regional_load_balancers_with_zonal_groups_fail_over_by_dns(e2e: E2E):
-    results = e2e.evac_json("failover", "--plan", str(REGIONAL / "failover.yaml"), "--wait")
+    results = e2e.evac_json("failover", "--plan", str(REGIONAL / "failover.yaml"), "--reason", "e2e regional")
 
     [run] = results
     assert run["status"] == "succeeded", run["error"]
@@ -158,7 +168,7 @@ def test_regional_load_balancers_with_zonal_groups_fail_over_by_dns(e2e: E2E):
 
 
 def test_worker_log_lines_are_json_with_run_service_and_step(e2e: E2E):
-    e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--wait")
+    e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--reason", "e2e logs")
 
     # Every line is JSON (the SDK core's own warnings are forwarded through the same logging).
     lines = [json.loads(line) for line in e2e.stack.log_path("worker").read_text().splitlines()]
