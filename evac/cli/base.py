@@ -94,7 +94,7 @@ def fail_with(exc: Exception) -> NoReturn:
 def interrupted() -> NoReturn:
     runs = State.started
     if not runs:
-        fail("interrupted; nothing was started", EXIT_INTERRUPTED)
+        fail("interrupted (this command started no run)", EXIT_INTERRUPTED)
     names = " ".join(run.workflow_id for run in runs)
     first = runs[0].workflow_id
     fail(

@@ -198,7 +198,10 @@ def demo(
 
         async def go() -> int:
             client = await connect_temporal(config.temporal_address, "default", identity=demo_settings.identity)
-            return await failover_run(plan, topology, trigger, demo_settings, wait=True, output=Output.text, connected=client)
+            # The worker was just started here: it may not have polled yet, and need not have.
+            return await failover_run(
+                plan, topology, trigger, demo_settings, wait=True, output=Output.text, require_worker=False, connected=client
+            )
 
         code = run_async(go)
         _show_world(config, plan, topology)

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from evac import search_attributes
 from evac.config import Settings
 from evac.control.records import running_run_id, worker_polling
-from evac.documents import DocumentError, InvalidDocument
+from evac.documents import DocumentError, InvalidDocument, read_yaml
 from evac.errors import FrontDoorError, NoWorker, ServiceBusy, WrongProject, from_rpc
 from evac.plan import Plan, default_topology_path, load_plan
 from evac.runs import AbortRequest, FailoverInput, FailoverProgress, Trigger, failover_workflow_id
@@ -34,6 +34,7 @@ def load_documents(plan_path: Path, topology_path: Path | None = None) -> tuple[
     Raises InvalidDocument with every error found in either, the plan's first, each with file,
     line and path; a plan whose topology is unusable is still checked on its own.
     """
+    read_yaml(plan_path)  # a plan that cannot be read at all (missing, a directory, binary) is the one error
     errors: list[DocumentError] = []
     topology: Topology | None = None
     try:

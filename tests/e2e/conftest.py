@@ -3,6 +3,7 @@ processes, and the ``evac`` CLI driven as a user would, all on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,6 +17,8 @@ import httpx
 import pytest
 import yaml
 
+from evac.config import connect_temporal
+from evac.control import worker_polling
 from evac.stack import Stack, StackConfig, find_binary, free_port
 from tests.conftest import DEMO, REGIONAL
 
@@ -101,7 +104,15 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         task_queue="evac-e2e",
     )
     with Stack(config) as stack, httpx.Client(base_url=config.emulator_url, timeout=10) as admin:
-        yield E2E(stack, admin)
+        e2e = E2E(stack, admin)
+        # `evac failover` refuses to start when no worker polls: wait for the first poll.
+        e2e.wait_for("the worker to poll its task queue", lambda: asyncio.run(_worker_polls(config)))
+        yield e2e
+
+
+async def _worker_polls(config: StackConfig) -> bool:
+    client = await connect_temporal(config.temporal_address, "default")
+    return await worker_polling(client, config.task_queue)
 
 
 @pytest.fixture
