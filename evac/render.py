@@ -77,7 +77,7 @@ def progress_table(progress: FailoverProgress, now: datetime | None = None) -> T
     title = Text.assemble(
         (progress.service, "bold"),
         f"  {progress.source} → {progress.target}  ",
-        (progress.status.value, RUN_STYLE[progress.status]),
+        (progress.status.value, RUN_STYLE.get(progress.status, "bold")),
     )
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("#", justify="right")
@@ -91,7 +91,7 @@ def progress_table(progress: FailoverProgress, now: datetime | None = None) -> T
         table.add_row(
             str(step.index + 1),
             step.name,
-            Text(step.status.value, STEP_STYLE[step.status]),
+            Text(step.status.value, STEP_STYLE.get(step.status, "")),
             str(step.attempts or ""),
             _duration(step, now),
             detail,
@@ -103,7 +103,7 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
     lines = [
         Text.assemble(
             (f"{progress.service}: ", "bold"),
-            (progress.status.value, RUN_STYLE[progress.status]),
+            (progress.status.value, RUN_STYLE.get(progress.status, "bold")),
             f"  ({progress.workflow_id}, run {progress.run_id})",
         )
     ]
