@@ -25,9 +25,8 @@ from activities.clients import GcpClients
 from activities.registry import all_activities
 from evac.config import Settings, connect_temporal
 from evac.logging import configure_logging
-from workflows.failover import FailoverWorkflow
+from workflows import WORKFLOWS
 
-WORKFLOWS = [FailoverWorkflow]
 # The Google Cloud clients are synchronous: activities run in this many threads.
 ACTIVITY_THREADS = 32
 
@@ -40,7 +39,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=all_activities(clients),
+        activities=all_activities(clients, settings.prometheus_url),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         graceful_shutdown_timeout=timedelta(seconds=10),

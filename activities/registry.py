@@ -12,14 +12,16 @@ from activities.capacity import CapacityActivities
 from activities.clients import GcpClients
 from activities.dns import DnsActivities
 from activities.health import HealthActivities
+from activities.probes import ProbeActivities
 from activities.traffic import TrafficActivities
 
 
-def all_activities(clients: GcpClients) -> list[Callable[..., object]]:
+def all_activities(clients: GcpClients, prometheus_url: str | None = None) -> list[Callable[..., object]]:
     traffic = TrafficActivities(clients)
     capacity = CapacityActivities(clients)
     dns = DnsActivities(clients)
     health = HealthActivities(clients)
+    probes = ProbeActivities(health, prometheus_url)
     return [
         traffic.read_backend_capacity,
         traffic.set_backend_capacity,
@@ -29,4 +31,5 @@ def all_activities(clients: GcpClients) -> list[Callable[..., object]]:
         dns.set_dns_record,
         health.check_backend_health,
         health.wait_for_healthy_backends,
+        probes.check_stop_conditions,
     ]

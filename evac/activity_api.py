@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from evac.drills import ConditionReadings
 from evac.resources import (
     ActivityName,
     BackendCapacity,
     Change,
     CheckBackendHealth,
+    CheckStopConditions,
     DnsRecord,
     GroupSize,
     HealthReport,
@@ -83,6 +85,12 @@ def wait_for_healthy_backends(input: WaitForHealthy) -> HealthWait:
     raise _stub(ActivityName.WAIT_FOR_HEALTHY)
 
 
+@activity.defn(name=ActivityName.CHECK_STOP_CONDITIONS)
+def check_stop_conditions(input: CheckStopConditions) -> ConditionReadings:
+    """Measure every stop condition of a drill once: healthy backends, HTTP status, PromQL value."""
+    raise _stub(ActivityName.CHECK_STOP_CONDITIONS)
+
+
 ALL = [
     read_backend_capacity,
     set_backend_capacity,
@@ -92,4 +100,5 @@ ALL = [
     set_dns_record,
     check_backend_health,
     wait_for_healthy_backends,
+    check_stop_conditions,
 ]

@@ -51,6 +51,8 @@ class Settings:
     identity: str = ""
     # How long a follow waits for a worker to answer before giving up (exit 4), in seconds.
     worker_wait: float = 60.0
+    # The Prometheus server a drill's `prometheus` stop conditions query (the worker reads it).
+    prometheus_url: str | None = None
 
     @classmethod
     def load(cls, **flags: Any) -> "Settings":

@@ -20,6 +20,8 @@ carries it through Temporal, what it means, and whether Temporal retries it.
       HealthCheckFailed     a verify_health step did not see enough healthy backends in time
       PreflightFailed       a resource the plan touches could not be read before the run changed anything
       UnknownStepKind       the plan holds a step kind this worker does not know (a newer plan?)
+      NotReady              a drill's readiness check refused it (every reason listed); nothing changed
+      StopConditionBreached a drill's stop condition failed during the bake (value and threshold named)
 
 Cancellation (``evac abort``) is not a failure: it ends the run ``cancelled``.
 Raise these with :func:`failure`; keep the cause chained (``raise failure(...) from exc``)
@@ -49,6 +51,8 @@ class FailureType(StrEnum):
     HEALTH_CHECK_FAILED = "HealthCheckFailed"
     PREFLIGHT_FAILED = "PreflightFailed"
     UNKNOWN_STEP_KIND = "UnknownStepKind"
+    NOT_READY = "NotReady"
+    STOP_CONDITION_BREACHED = "StopConditionBreached"
 
     @property
     def retryable(self) -> bool:

@@ -202,8 +202,117 @@ class Retries(StrictModel):
         return self
 
 
+# --- drills ----------------------------------------------------------------------------
+
+
+class _Condition(StrictModel):
+    name: str | None = Field(default=None, description="A label shown in checks and the report")
+
+    def label(self, index: int) -> str:
+        return self.name or f"{index + 1}. {self.kind}"  # type: ignore[attr-defined]
+
+
+class BackendHealthCondition(_Condition):
+    """Holds while at least ``min_healthy`` backends of ``region`` are healthy."""
+
+    kind: Literal["backend_health"]
+    region: Region | None = Field(default=None, description="Defaults to the plan's target")
+    min_healthy: Count = Field(ge=1, le=1000)
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ValueError(f"'{value}' is not an http:// or https:// URL")
+    return value
+
+
+def _probe_timeout(value: timedelta) -> timedelta:
+    if not timedelta(0) < value <= timedelta(minutes=1):
+        raise ValueError("must be longer than 0s and at most 1m")
+    return value
+
+
+class HttpProbeCondition(_Condition):
+    """Holds while ``url`` answers ``expect_status`` within ``timeout``."""
+
+    kind: Literal["http_probe"]
+    url: Annotated[str, AfterValidator(_http_url)]
+    expect_status: Count = Field(default=200, ge=100, le=599)
+    timeout: Annotated[Duration, AfterValidator(_probe_timeout)] = timedelta(seconds=5)
+
+
+class PrometheusCondition(_Condition):
+    """Holds while the PromQL instant query's value is within ``at_least`` / ``at_most``.
+
+    The Prometheus server is configuration (``EVAC_PROMETHEUS_URL``), not plan data. A query
+    that returns no sample, or several, cannot prove the service healthy: it counts as a breach.
+    """
+
+    kind: Literal["prometheus"]
+    query: str = Field(min_length=1, max_length=4000)
+    at_least: Annotated[float, Strict()] | None = None
+    at_most: Annotated[float, Strict()] | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> "PrometheusCondition":
+        if self.at_least is None and self.at_most is None:
+            raise rule_violations(type(self).__name__, [(("at_least",), "give at_least, at_most or both")])
+        if self.at_least is not None and self.at_most is not None and self.at_most < self.at_least:
+            raise rule_violations(type(self).__name__, [(("at_most",), "at_most must not be below at_least")])
+        return self
+
+
+StopCondition = Annotated[
+    Union[BackendHealthCondition, HttpProbeCondition, PrometheusCondition],
+    Field(discriminator="kind"),
+]
+CONDITION_CLASSES: tuple[type[_Condition], ...] = get_args(get_args(StopCondition)[0])
+CONDITION_KINDS = frozenset(get_args(cls.model_fields["kind"].annotation)[0] for cls in CONDITION_CLASSES)
+# A bake checks its conditions at most this often over its whole length: a check is a few
+# history events, and a run's history must stay far below Temporal's limits.
+MAX_BAKE_CHECKS = 1000
+
+
+class Readiness(StrictModel):
+    """What a drill proves before it changes anything."""
+
+    min_target_ratio: Annotated[float, Strict()] = Field(
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description="After the plan's scale_target steps, the target's healthy backends must be at least "
+        "this share of the source's healthy backends now",
+    )
+
+
+class DrillSettings(StrictModel):
+    """How a drill holds the failed-over state, what stops it, and the recovery target."""
+
+    bake: Annotated[Duration, AfterValidator(_longer_than_zero)] = timedelta(minutes=10)
+    check_interval: Annotated[Duration, AfterValidator(_longer_than_zero)] = timedelta(seconds=10)
+    stop_conditions: list[StopCondition] = Field(default_factory=list, max_length=50)
+    readiness: Readiness = Field(default_factory=Readiness)
+    rto_target: Duration | None = Field(default=None, description="Recovery time objective: the report compares")
+    fail_over_rto: Annotated[bool, Strict()] = Field(
+        default=False, description="true: a recovery slower than rto_target fails the drill"
+    )
+
+    @model_validator(mode="after")
+    def _checks(self) -> "DrillSettings":
+        if self.bake / self.check_interval > MAX_BAKE_CHECKS:
+            message = (
+                f"a {format_duration(self.bake)} bake checked every {format_duration(self.check_interval)} "
+                f"makes more than {MAX_BAKE_CHECKS} checks; check less often"
+            )
+            raise rule_violations(type(self).__name__, [(("check_interval",), message)])
+        return self
+
+
 class Plan(StrictModel):
     name: ResourceName
+    kind: Literal["failover", "drill"] = Field(
+        default="failover", description="drill: run with 'evac drill' (fail over, bake under watch, fail back, report)"
+    )
     description: str = ""
     services: list[ResourceName] = Field(min_length=1)
     source: Region
@@ -211,6 +320,7 @@ class Plan(StrictModel):
     guards: Guards = Field(default_factory=Guards)
     retries: Retries = Field(default_factory=Retries)
     steps: list[Step] = Field(min_length=1)
+    drill: DrillSettings | None = Field(default=None, description="Drill settings; defaults apply to a kind: drill plan")
 
     @model_validator(mode="before")
     @classmethod
@@ -239,12 +349,19 @@ class Plan(StrictModel):
         for i, service in enumerate(self.services):
             if service in self.services[:i]:
                 problems.append((("services", i), f"service '{service}' is listed twice"))
+        if self.drill is not None and self.kind != "drill":
+            problems.append((("drill",), "a drill section belongs to a plan with kind: drill"))
         for i, step in enumerate(self.steps):
             if isinstance(step, DrainStep) and step.region == self.target:
                 problems.append(
                     (("steps", i, "region"), f"'{self.target}' is the plan's target; a drain must not drain the target")
                 )
         return problems
+
+    @property
+    def drill_settings(self) -> DrillSettings:
+        """The drill section, or its defaults."""
+        return self.drill or DrillSettings()
 
     def digest(self) -> str:
         """SHA-256 of the canonical plan (validated, defaults filled in, keys sorted)."""
@@ -271,6 +388,12 @@ def check_plan(plan: Plan, topology: Topology) -> list[Problem]:
             region = getattr(step, "region", None)
             if region is not None and region not in spec.regions:
                 problems.append((("steps", j, "region"), f"service '{service}' has no region '{region}' {has}"))
+        if plan.drill is not None:
+            for j, condition in enumerate(plan.drill.stop_conditions):
+                region = getattr(condition, "region", None)
+                if region is not None and region not in spec.regions:
+                    loc = ("drill", "stop_conditions", j, "region")
+                    problems.append((loc, f"service '{service}' has no region '{region}' {has}"))
     return problems
 
 
@@ -287,7 +410,7 @@ def load_plan(path: str | Path, topology: Topology | None = None) -> Plan:
     elif "service" in doc.data:
         doc.written_as[("services", 0)] = ("service",)  # errors about the one service are at its key
     try:
-        plan = validate(doc, Plan, union_tags=STEP_KINDS)
+        plan = validate(doc, Plan, union_tags=STEP_KINDS | CONDITION_KINDS)
     except InvalidDocument as invalid:
         raise InvalidDocument(errors + invalid.errors) from None
     problems = check_plan(plan, topology) if topology is not None else plan.structure_problems()

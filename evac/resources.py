@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evac.plan import StopCondition
 from evac.topology import instance_group_url
 
 
@@ -166,6 +167,14 @@ class HealthWait(_Model):
     last_error: str | None = Field(default=None, description="The last transient error seen while polling, if any")
 
 
+class CheckStopConditions(_Model):
+    """Measure each stop condition once (the workflow judges the readings)."""
+
+    context: StepContext
+    conditions: list[StopCondition]
+    backends: dict[str, BackendRef] = Field(description="Region → backend, for backend_health conditions")
+
+
 class SetBackendCapacity(_Model):
     context: StepContext
     backend: BackendRef
@@ -209,3 +218,4 @@ class ActivityName:
     SET_DNS_RECORD = "set_dns_record"
     CHECK_BACKEND_HEALTH = "check_backend_health"
     WAIT_FOR_HEALTHY = "wait_for_healthy_backends"
+    CHECK_STOP_CONDITIONS = "check_stop_conditions"

@@ -1,9 +1,11 @@
 """Workflows: deterministic orchestration, no I/O. One module per workflow; the engine they
-compose is ``saga.py`` (undos and rollback) and ``steps.py`` (the step table)."""
+compose is ``saga.py`` (undos and rollback), ``steps.py`` (the step table) and
+``plan_run.py`` (preflight, steps, rollback and the end of a run)."""
 
 from __future__ import annotations
 
+from workflows.drill import DrillWorkflow
 from workflows.failover import FailoverWorkflow
 
 # Every workflow the worker registers (and the replay tests replay against).
-WORKFLOWS = [FailoverWorkflow]
+WORKFLOWS = [FailoverWorkflow, DrillWorkflow]

@@ -27,7 +27,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, FailureErro
 
 with workflow.unsafe.imports_passed_through():
     from evac.logging import workflow_log_extra
-    from evac.resources import Change
+    from evac.resources import Change, ResourceState
     from evac.runs import AbortRequest, StepRecord, StepStatus
 
 T = TypeVar("T")
@@ -39,16 +39,19 @@ class Aborted(asyncio.CancelledError):
 
 @dataclass
 class Undo:
-    """The compensation of one step: restore its resource to the recorded before-state."""
+    """The compensation of one step: restore its resource to the recorded before-state, and
+    (for a drill's verification) read the resource back afterwards."""
 
     record: StepRecord
     restore: Callable[[], Awaitable[Change]]
+    read_back: Callable[[], Awaitable[ResourceState]] | None = None
 
 
 class Saga:
     def __init__(self, service: str) -> None:
         self._service = service
         self._undos: list[Undo] = []
+        self.undone: list[Undo] = []  # the undos that ran, in the order they ran
         self._forward: asyncio.Task[None] | None = None
         self.abort: AbortRequest | None = None
         self.abort_requested = False
@@ -97,8 +100,19 @@ class Saga:
 
     # --- undos --------------------------------------------------------------------
 
-    def push(self, record: StepRecord, restore: Callable[[], Awaitable[Change]]) -> None:
-        self._undos.append(Undo(record, restore))
+    def push(
+        self,
+        record: StepRecord,
+        restore: Callable[[], Awaitable[Change]],
+        read_back: Callable[[], Awaitable[ResourceState]] | None = None,
+    ) -> None:
+        self._undos.append(Undo(record, restore, read_back))
+
+    @property
+    def first_change(self) -> StepRecord | None:
+        """The record of the first step that pushed an undo (the run's first mutation)."""
+        undos = self._undos or list(reversed(self.undone))
+        return undos[0].record if undos else None
 
     @property
     def has_undos(self) -> bool:
@@ -126,6 +140,7 @@ class Saga:
                 continue
             record.undo_from, record.undo_to, record.undo_changed = change.before, change.after, change.changed
             record.status = StepStatus.COMPENSATED
+        self.undone.extend(reversed(self._undos))
         self._undos.clear()
         return left_changed
 

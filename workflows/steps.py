@@ -145,8 +145,10 @@ class Engine:
         before: ResourceState,
         desired: ResourceState,
         resource: str,
+        read_back: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
-        """Record the before-state and push the undo, then apply ``desired``."""
+        """Record the before-state and push the undo, then apply ``desired``. ``read_back``
+        reads the resource again (a drill verifies with it after failing back)."""
         record.resource = resource
         record.before = before
         retries = self.input.plan.retries
@@ -165,7 +167,7 @@ class Engine:
                 f"undo '{record.name}': restore {resource} to {want.summary()}",
             )
 
-        self.saga.push(record, restore)
+        self.saga.push(record, restore, read_back)
         change = await self._mutation(
             activity,
             make_input(desired, before, self.request_key(record, "apply")),
@@ -178,7 +180,7 @@ class Engine:
         record.detail = "changed" if change.changed else "already as desired; nothing to change"
         self.saga.check_abort()
 
-    async def health(self, record: StepRecord, region: str) -> HealthReport:
+    async def health(self, record: StepRecord | str, region: str) -> HealthReport:
         return await self.read(
             activity_api.check_backend_health, CheckBackendHealth(context=self.context(record), backend=self.backend(region))
         )
@@ -212,7 +214,8 @@ Handler = Callable[[Engine, StepRecord, Any], Awaitable[None]]
 
 async def scale_target(engine: Engine, record: StepRecord, step: ScaleTargetStep) -> None:
     group = engine.group(engine.input.plan.target)
-    before = await engine.read(activity_api.read_group_size, ReadGroupSize(context=engine.context(record), group=group))
+    read = ReadGroupSize(context=engine.context(record), group=group)
+    before = await engine.read(activity_api.read_group_size, read)
     await engine.mutate(
         record,
         activity_api.resize_group,
@@ -222,6 +225,7 @@ async def scale_target(engine: Engine, record: StepRecord, step: ScaleTargetStep
         before,
         GroupSize(target_size=max(before.target_size, step.min_size)),
         str(group),
+        lambda: engine.read(activity_api.read_group_size, read),
     )
 
 
@@ -246,6 +250,8 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
         schedule_to_close_timeout=step.timeout + HEALTH_WAIT_MARGIN,
         heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=retry_policy(retries),
+        # It heartbeats, so a cancel reaches it at once: wait for it to stop, leaving nothing running.
+        cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         summary=f"{record.name}: wait for {step.min_healthy} healthy in {region}",
     )
     engine.saga.check_abort()
@@ -284,9 +290,8 @@ async def drain(engine: Engine, record: StepRecord, step: DrainStep) -> None:
     region = step.region or engine.input.plan.source
     await engine.guard_target_healthy(record)
     backend = engine.backend(region)
-    before = await engine.read(
-        activity_api.read_backend_capacity, ReadBackendCapacity(context=engine.context(record), backend=backend)
-    )
+    read = ReadBackendCapacity(context=engine.context(record), backend=backend)
+    before = await engine.read(activity_api.read_backend_capacity, read)
     await engine.mutate(
         record,
         activity_api.set_backend_capacity,
@@ -296,13 +301,15 @@ async def drain(engine: Engine, record: StepRecord, step: DrainStep) -> None:
         before,
         BackendCapacity(capacity_scaler=step.capacity_scaler),
         str(backend),
+        lambda: engine.read(activity_api.read_backend_capacity, read),
     )
 
 
 async def shift_dns(engine: Engine, record: StepRecord, step: ShiftDnsStep) -> None:
     await engine.guard_target_healthy(record)
     ref = engine.dns_ref()
-    before = await engine.read(activity_api.read_dns_record, ReadDnsRecord(context=engine.context(record), record=ref))
+    read = ReadDnsRecord(context=engine.context(record), record=ref)
+    before = await engine.read(activity_api.read_dns_record, read)
     target_address = engine.input.topology.regions[engine.input.plan.target].address
     desired = DnsRecord(ttl=step.ttl or engine.input.topology.dns.ttl, rrdatas=[target_address])
     await engine.mutate(
@@ -312,6 +319,7 @@ async def shift_dns(engine: Engine, record: StepRecord, step: ShiftDnsStep) -> N
         before,
         desired,
         str(ref),
+        lambda: engine.read(activity_api.read_dns_record, read),
     )
 
 

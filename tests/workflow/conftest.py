@@ -44,6 +44,16 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
+async def own_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server of the test's own, for a test that leaves an activity abandoned (a read
+    that a cancelled run no longer waits for): the test server counts such an activity as
+    running until its timeout and skips no time meanwhile, which would stall later tests."""
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
+        yield env
+
+
+@pytest.fixture
 def task_queue() -> str:
     return f"evac-test-{uuid.uuid4()}"
 

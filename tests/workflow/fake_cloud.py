@@ -14,11 +14,13 @@ from typing import Callable
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from evac.drills import ConditionReading, ConditionReadings
 from evac.resources import (
     ActivityName,
     BackendCapacity,
     Change,
     CheckBackendHealth,
+    CheckStopConditions,
     DnsRecord,
     GroupSize,
     HealthReport,
@@ -54,6 +56,10 @@ class FakeCloud:
     gates: dict[str, Callable[[object], asyncio.Event | None]] = field(default_factory=dict)
 
     new_instances_get_healthy: bool = True
+    # check number (1, 2, …) and condition index -> the value a stop-condition check measures;
+    # None: every condition reads the target's healthy backends
+    condition_value: Callable[[int, int], float | None] | None = None
+    condition_checks: int = 0
     # activity names whose gated calls complete (with their result) even when cancelled
     finish_despite_cancel: set[str] = field(default_factory=set)
     entered: list[str] = field(default_factory=list)  # activity names, as calls arrive (before gates)
@@ -161,7 +167,22 @@ class FakeCloud:
                 activity.heartbeat(polls)
                 await asyncio.sleep(0.01)
 
+        @activity.defn(name=ActivityName.CHECK_STOP_CONDITIONS)
+        async def check_stop_conditions(input: CheckStopConditions) -> ConditionReadings:
+            await cloud._enter(ActivityName.CHECK_STOP_CONDITIONS, input, input.context.step)
+            cloud.condition_checks += 1
+            readings = []
+            for index, _ in enumerate(input.conditions):
+                if cloud.condition_value is not None:
+                    value = cloud.condition_value(cloud.condition_checks, index)
+                else:
+                    [backend] = input.backends.values()
+                    value = float(cloud.healthy[backend.group.region])
+                readings.append(ConditionReading(index=index, value=value, detail="fake"))
+            return ConditionReadings(readings=readings)
+
         return [
+            check_stop_conditions,
             wait_for_healthy_backends,
             read_backend_capacity,
             set_backend_capacity,

@@ -40,7 +40,7 @@ async def record() -> None:
             queue = f"record-{outcome}"
             async with running_worker(env.client, queue, cloud.activities()):
                 inputs = failover_inputs(plan, topology, Trigger(by="history-fixture"))
-                [run] = await start_failover(env.client, inputs, queue)
+                [run] = await start_failover(env.client, inputs, queue, require_worker=False)
                 handle: WorkflowHandle = env.client.get_workflow_handle(run.workflow_id, run_id=run.run_id)
                 if outcome == "cancelled":
                     await step_reaches(env, handle, 3, StepStatus.RUNNING)

@@ -98,8 +98,24 @@ async def abort(handle: WorkflowHandle, by: str = "alice", reason: str = "game d
     await handle.cancel()
 
 
-@pytest.mark.parametrize("moment", MOMENTS, ids=[f"{m.step}-{m.when}" for m in MOMENTS])
+HELD_READS = [m for m in MOMENTS if m.when == "before"]
+HELD_OTHERWISE = [m for m in MOMENTS if m.when != "before"]
+
+
+@pytest.mark.parametrize("moment", HELD_OTHERWISE, ids=[f"{m.step}-{m.when}" for m in HELD_OTHERWISE])
 async def test_an_abort_stops_the_run_at_once_and_restores_everything(env, task_queue, demo_topology, moment: Moment):
+    await abort_at(env, task_queue, demo_topology, moment)
+
+
+@pytest.mark.parametrize("moment", HELD_READS, ids=[f"{m.step}-{m.when}" for m in HELD_READS])
+async def test_an_abort_before_a_step_s_mutation_stops_the_run_and_restores_everything(
+    own_env, task_queue, demo_topology, moment: Moment
+):
+    # The held read is abandoned by the abort (reads are not waited for): a server of its own.
+    await abort_at(own_env, task_queue, demo_topology, moment)
+
+
+async def abort_at(env, task_queue: str, demo_topology, moment: Moment) -> None:
     cloud = fresh_cloud()
     before = cloud.snapshot()
     release = asyncio.Event()
@@ -158,7 +174,8 @@ async def test_an_in_flight_mutation_that_completes_despite_the_abort_is_undone(
     assert cloud.capacity[SOURCE] == 1.0
 
 
-async def test_an_abort_during_preflight_ends_cancelled_with_who_and_why(env, task_queue, demo_topology):
+async def test_an_abort_during_preflight_ends_cancelled_with_who_and_why(own_env, task_queue, demo_topology):
+    env = own_env  # the held read is abandoned by the abort
     cloud = fresh_cloud()
     arrived, release = hold_first_call(cloud, Moment("preflight", "before", ActivityName.READ_DNS_RECORD))
     async with running_worker(env.client, task_queue, cloud.activities()):

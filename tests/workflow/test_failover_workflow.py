@@ -9,7 +9,8 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from evac.control import ServiceBusy, failover_inputs, progress, start_failover
+from evac.control import failover_inputs, progress, start_failover
+from evac.errors import ServiceBusy
 from evac.plan import Plan
 from evac.resources import ActivityName, DnsRecord
 from evac.runs import AbortRequest, FailoverProgress, RunStatus, StepStatus, Trigger
@@ -62,7 +63,9 @@ async def step_reaches(env, handle: WorkflowHandle, index: int, status: StepStat
 
 
 async def start(env, task_queue: str, plan: Plan, topology: Topology) -> WorkflowHandle:
-    [run] = await start_failover(env.client, failover_inputs(plan, topology, Trigger(by="test")), task_queue)
+    [run] = await start_failover(
+        env.client, failover_inputs(plan, topology, Trigger(by="test")), task_queue, require_worker=False
+    )
     return env.client.get_workflow_handle(run.workflow_id, run_id=run.run_id, result_type=FailoverProgress)
 
 

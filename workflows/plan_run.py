@@ -1,0 +1,161 @@
+"""One run of a plan for one service: its record, its saga and engine, and the phases every
+workflow composes — preflight, the plan's steps, the rollback and the end of the run.
+
+``FailoverWorkflow`` is preflight + steps; ``DrillWorkflow`` adds readiness, a bake under stop
+conditions, a failback and a verification around the same pieces. Workflow code only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from evac import activity_api
+    from evac.failures import FailureType, failure
+    from evac.logging import workflow_log_extra
+    from evac.plan import ShiftDnsStep
+    from evac.resources import ReadBackendCapacity, ReadDnsRecord, ReadGroupSize
+    from evac.runs import MEMO_PROGRESS, FailoverInput, FailoverProgress, RunStatus, StepRecord, StepStatus
+    from workflows.saga import Saga, failure_text
+    from workflows.steps import Engine, run_step
+
+# Versioned change: runs started before it did not write their final record to the memo.
+FINAL_RECORD_IN_MEMO = "final-record-in-memo"
+
+
+class PlanRun:
+    def __init__(self, input: FailoverInput, kind: str = "failover") -> None:
+        info = workflow.info()
+        self.input = input
+        self.saga = Saga(input.service)
+        self.engine = Engine(input, self.saga)
+        self.progress = FailoverProgress(
+            kind=kind,  # type: ignore[arg-type]
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            service=input.service,
+            plan_name=input.plan.name,
+            plan_digest=input.plan_digest,
+            source=input.plan.source,
+            target=input.plan.target,
+            trigger=input.trigger,
+            steps=[StepRecord(index=i, name=s.label(i), kind=s.kind) for i, s in enumerate(input.plan.steps)],
+        )
+
+    def log(self, message: str, step: str = "-", **extra: Any) -> None:
+        workflow.logger.info(message, extra={**workflow_log_extra(self.input.service, step), **extra})
+
+    def is_abort(self, err: BaseException) -> bool:
+        return self.saga.abort_requested or is_cancelled_exception(err)
+
+    # --- preflight and steps --------------------------------------------------------
+
+    async def preflight(self) -> None:
+        """Read every resource the plan will touch before changing any: a missing backend,
+        group or record fails the run here, with nothing changed."""
+        engine, plan = self.engine, self.input.plan
+        context = engine.context("preflight")
+        reads: list[Awaitable[Any]] = []
+        for region in dict.fromkeys([plan.source, plan.target]):
+            backend = engine.backend(region)
+            reads.append(engine.read(activity_api.read_backend_capacity, ReadBackendCapacity(context=context, backend=backend)))
+            reads.append(engine.read(activity_api.read_group_size, ReadGroupSize(context=context, group=backend.group)))
+        if any(isinstance(step, ShiftDnsStep) for step in plan.steps):
+            reads.append(engine.read(activity_api.read_dns_record, ReadDnsRecord(context=context, record=engine.dns_ref())))
+        try:
+            await asyncio.gather(*reads)
+        except (FailureError, asyncio.CancelledError) as err:
+            if self.is_abort(err):
+                self.progress.preflight = "aborted"
+                raise
+            self.progress.preflight = f"failed: {failure_text(err)}"
+            raise failure(FailureType.PREFLIGHT_FAILED, f"preflight: {failure_text(err)}; nothing was changed") from None
+        self.progress.preflight = f"passed: {len(reads)} resources readable"
+
+    async def run_steps(self) -> None:
+        for index, step in enumerate(self.input.plan.steps):
+            self.saga.check_abort()
+            await self.run_step(self.progress.steps[index], step)
+
+    async def run_step(self, record: StepRecord, step: Any) -> None:
+        record.status = StepStatus.RUNNING
+        record.started_at = workflow.now()
+        self.log("step started", record.name)
+        try:
+            await run_step(self.engine, record, step)
+        except BaseException as err:
+            record.ended_at = workflow.now()
+            if self.is_abort(err):
+                record.status = StepStatus.ABORTED
+                record.error = self.abort_text()
+            else:
+                record.status = StepStatus.FAILED
+                record.error = failure_text(err)
+                record.attempts = max(record.attempts, _attempts_of(err))
+            workflow.logger.warning(
+                "step stopped",
+                extra={**workflow_log_extra(self.input.service, record.name), "status": record.status.value, "error": record.error},
+            )
+            raise
+        record.status = StepStatus.SUCCEEDED
+        record.ended_at = workflow.now()
+        self.log("step succeeded", record.name)
+
+    # --- the end of a run -----------------------------------------------------------
+
+    def abort_text(self) -> str:
+        abort = self.progress.abort
+        if abort is None:
+            return "aborted: cancelled through Temporal (no 'evac abort' record of who or why)"
+        return f"aborted by {abort.by}: {abort.reason}"
+
+    async def roll_back(self, err: BaseException, aborted: bool) -> RunStatus:
+        """Undo what the run changed; the status it ends with."""
+        self.progress.error = self.abort_text() if aborted else failure_text(err)
+        self.progress.status = RunStatus.ROLLING_BACK
+        self.progress.left_changed = await self.saga.compensate()
+        if self.progress.left_changed:
+            return RunStatus.ROLLBACK_INCOMPLETE
+        return RunStatus.CANCELLED if aborted else RunStatus.ROLLED_BACK
+
+    def finish(self, status: RunStatus) -> None:
+        self.progress.status = status
+        self.progress.ended_at = workflow.now()
+        for record in self.progress.steps:
+            if record.status == StepStatus.PENDING:
+                record.status = StepStatus.NOT_RUN
+        if workflow.patched(FINAL_RECORD_IN_MEMO):
+            # The final record in the memo: `describe` reads it, no worker needed, whatever the outcome.
+            workflow.upsert_memo({MEMO_PROGRESS: self.progress})
+        self.log(f"{self.progress.kind} ended", status=status.value)
+
+    async def end(self, status: RunStatus) -> FailoverProgress:
+        """Finish the run: return its record on success, else end it as Temporal should show it."""
+        self.finish(status)
+        await self.saga.shielded(workflow.wait_condition(workflow.all_handlers_finished))
+        if status == RunStatus.SUCCEEDED:
+            return self.progress
+        if status == RunStatus.CANCELLED and self.saga.cancel_requested:
+            raise CancelledError(self.progress.error or "cancelled")  # Temporal shows the run CANCELED
+        raise ApplicationError(
+            self.summary(), self.progress.model_dump(mode="json"), type=status.value, non_retryable=True
+        ) from None
+
+    def summary(self) -> str:
+        p = self.progress
+        if p.status == RunStatus.ROLLBACK_INCOMPLETE:
+            return f"{p.error}; rollback incomplete, left changed: {'; '.join(p.left_changed)}"
+        if p.status in (RunStatus.ROLLED_BACK, RunStatus.CANCELLED):
+            return f"{p.error}; rolled back"
+        return p.error or p.status.value
+
+
+def _attempts_of(err: BaseException) -> int:
+    cause = err.cause if isinstance(err, ActivityError) else None
+    if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+        return int(cause.details[0].get("attempt", 0))
+    return 0
