@@ -96,9 +96,7 @@ class CapacityActivities:
                 return Change(before=found_before(current, input.prior), after=current, changed=False, attempt=attempt())
             stop_if_cancelled(what)
             with cloud_call(what):
-                operation = self._resize(
-                    ref, desired.target_size, request_id(input.request_key, f"size={current.target_size}")
-                )
+                operation = self._resize(ref, desired.target_size, request_id(input.request_key, f"size={current.target_size}"))
             wait_for_operation(self._clients, ref.project, submitted(beat, operation), what=what)
             try:
                 self._wait_until_stable(ref)

@@ -41,7 +41,7 @@ class GcpClients:
     _dns_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def create(cls, endpoint: str | None = None, project: str | None = None) -> "GcpClients":
+    def create(cls, endpoint: str | None = None, project: str | None = None) -> GcpClients:
         """Clients for Google Cloud (endpoint None) or for an emulator at ``endpoint``.
 
         With ``project`` set, the worker acts on that project only (see :meth:`require_project`).
@@ -50,15 +50,9 @@ class GcpClients:
         options = ClientOptions(api_endpoint=endpoint) if endpoint else None
         return cls(
             backend_services=compute_v1.BackendServicesClient(credentials=credentials, client_options=options),
-            region_backend_services=compute_v1.RegionBackendServicesClient(
-                credentials=credentials, client_options=options
-            ),
-            instance_group_managers=compute_v1.RegionInstanceGroupManagersClient(
-                credentials=credentials, client_options=options
-            ),
-            zonal_instance_group_managers=compute_v1.InstanceGroupManagersClient(
-                credentials=credentials, client_options=options
-            ),
+            region_backend_services=compute_v1.RegionBackendServicesClient(credentials=credentials, client_options=options),
+            instance_group_managers=compute_v1.RegionInstanceGroupManagersClient(credentials=credentials, client_options=options),
+            zonal_instance_group_managers=compute_v1.InstanceGroupManagersClient(credentials=credentials, client_options=options),
             # Operations are awaited with our own clients: ExtendedOperation.result() would
             # ignore the endpoint override (see shared/GCP.md).
             global_operations=compute_v1.GlobalOperationsClient(credentials=credentials, client_options=options),

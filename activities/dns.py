@@ -109,7 +109,7 @@ class DnsActivities:
         client = self._clients.dns_for(ref.project)
 
         def scan() -> list[str]:
-            iterator = page_iterator.HTTPIterator(
+            iterator = page_iterator.HTTPIterator(  # type: ignore[no-untyped-call]
                 client=client,
                 api_request=client._connection.api_request,
                 path=f"/projects/{ref.project}/managedZones/{ref.managed_zone}/changes",
@@ -151,9 +151,7 @@ class DnsActivities:
                         log.info("waiting for a pending DNS change of the record", change=change_id)
                         self._wait_done(self._zone(ref), change_id, ref)
                     log.info("record already as desired", rrdatas=desired.rrdatas, ttl=desired.ttl)
-                    return Change(
-                        before=found_before(current, input.prior), after=current, changed=False, attempt=attempt()
-                    )
+                    return Change(before=found_before(current, input.prior), after=current, changed=False, attempt=attempt())
                 zone = self._zone(ref)
                 change = zone.changes()
                 # Cloud DNS deletes only an exact match of the current record.

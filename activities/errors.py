@@ -15,7 +15,7 @@ what Temporal retries for whole activities; the others fail the step at once.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import requests
 from google.api_core import exceptions as gexc

@@ -3,7 +3,7 @@ enough are."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.cloud import compute_v1
 from temporalio import activity
@@ -72,7 +72,7 @@ class HealthActivities:
                 if report.healthy >= input.min_healthy:
                     log.info("backends healthy", healthy=report.healthy, total=report.total, polls=polls)
                     return HealthWait(report=report, reached=True, polls=polls, last_error=last_error)
-                left = (input.deadline - datetime.now(timezone.utc)).total_seconds()
+                left = (input.deadline - datetime.now(UTC)).total_seconds()
                 if left <= 0:
                     log.info("backends not healthy by the deadline", healthy=report.healthy, total=report.total)
                     return HealthWait(report=report, reached=False, polls=polls, last_error=last_error)

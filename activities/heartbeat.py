@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import structlog
 from temporalio import activity

@@ -42,7 +42,7 @@ class OperationRef(BaseModel):
     zone: str | None = None
 
     @classmethod
-    def of(cls, operation: compute_v1.Operation) -> "OperationRef":
+    def of(cls, operation: compute_v1.Operation) -> OperationRef:
         return cls(
             name=operation.name,
             region=operation.region.rsplit("/", 1)[-1] if operation.region else None,
@@ -61,9 +61,7 @@ def _get(clients: GcpClients, project: str, ref: OperationRef) -> compute_v1.Ope
             project=project, region=ref.region, operation=ref.name, timeout=CALL_TIMEOUT_SECONDS, retry=None
         )
     else:
-        operation = clients.global_operations.get(
-            project=project, operation=ref.name, timeout=CALL_TIMEOUT_SECONDS, retry=None
-        )
+        operation = clients.global_operations.get(project=project, operation=ref.name, timeout=CALL_TIMEOUT_SECONDS, retry=None)
     return operation
 
 

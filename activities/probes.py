@@ -42,7 +42,9 @@ class ProbeActivities:
             region = condition.region or next(iter(backends))
             backend = backends.get(region)
             if backend is None:
-                raise failure(FailureType.CLOUD_REFUSED, f"no backend known for region {region} (a bug: the workflow passes them)")
+                raise failure(
+                    FailureType.CLOUD_REFUSED, f"no backend known for region {region} (a bug: the workflow passes them)"
+                )
             # A getHealth that keeps failing raises: Temporal retries the check, as for any read.
             report = self._health.check_backend_health(CheckBackendHealth(context=context, backend=backend))
             return ConditionReading(index=index, value=float(report.healthy), detail=report.summary())

@@ -6,7 +6,7 @@ and result types (``tests/unit/test_activity_contract.py`` checks it).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from activities.capacity import CapacityActivities
 from activities.clients import GcpClients

@@ -112,9 +112,7 @@ class TrafficActivities:
                         self._clients, ref.project, service.self_link, region=region, zone=None, what=what
                     )
                     log.info("backend already at capacity scaler", capacity_scaler=desired.capacity_scaler)
-                    return Change(
-                        before=found_before(current, input.prior), after=current, changed=False, attempt=attempt()
-                    )
+                    return Change(before=found_before(current, input.prior), after=current, changed=False, attempt=attempt())
                 # backendServices.patch replaces the backends list whole: send every backend.
                 backends = []
                 for b in service.backends:

@@ -76,12 +76,9 @@ async def run(config: StackConfig, plan_path: Path, topology_path: Path) -> tupl
     plan = load_plan(plan_path, topology)
     client = await connect_temporal(config.temporal_address, "default")
     started_at = time.monotonic()
-    runs = await control.start_failover(
-        client, control.failover_inputs(plan, topology, Trigger(by="bench")), config.task_queue
-    )
+    runs = await control.start_failover(client, control.failover_inputs(plan, topology, Trigger(by="bench")), config.task_queue)
     results = [
-        await client.get_workflow_handle(r.workflow_id, run_id=r.run_id, result_type=FailoverProgress).result()
-        for r in runs
+        await client.get_workflow_handle(r.workflow_id, run_id=r.run_id, result_type=FailoverProgress).result() for r in runs
     ]
     return time.monotonic() - started_at, results
 
@@ -114,7 +111,9 @@ def main() -> None:
     print(f"services failed over:         {len(results)} (one workflow each, one worker)")
     print(f"emulator operation delay:     {args.operation_delay:.2f}s, warm-up {args.warmup:.2f}s")
     print(f"wall time, start to all done: {wall:.2f}s")
-    print(f"per-run duration p50 / p95:   {statistics.median(durations):.2f}s / {durations[int(0.95 * (len(durations) - 1))]:.2f}s")
+    print(
+        f"per-run duration p50 / p95:   {statistics.median(durations):.2f}s / {durations[int(0.95 * (len(durations) - 1))]:.2f}s"
+    )
     print(f"drain/shift_dns step p50:     {statistics.median(mutating):.2f}s (includes guard reads and one operation)")
 
 

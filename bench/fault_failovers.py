@@ -111,7 +111,10 @@ def main() -> None:
                 started = time.monotonic()
                 outcome, detail = run_once(config, admin, args.rate, args.seed + i)
                 outcomes[outcome] += 1
-                print(f"run {i + 1:>3}/{args.runs} seed {args.seed + i}: {outcome:<9} {time.monotonic() - started:6.1f}s  {detail}", flush=True)
+                print(
+                    f"run {i + 1:>3}/{args.runs} seed {args.seed + i}: {outcome:<9} {time.monotonic() - started:6.1f}s  {detail}",
+                    flush=True,
+                )
     print(
         f"faults rate {args.rate:g}: succeeded {outcomes['succeeded']}/{args.runs}, "
         f"restored {outcomes['restored']}, other {outcomes['other']}"

@@ -34,9 +34,7 @@ def _known_region(emulator: Emulator, region: str) -> None:
 
 
 @router.post("/regions/{region}/outage")
-async def start_outage(
-    region: str, spec: OutageSpec | None = Body(None), emulator: Emulator = Depends(get_emulator)
-) -> Any:
+async def start_outage(region: str, spec: OutageSpec | None = Body(None), emulator: Emulator = Depends(get_emulator)) -> Any:
     """Every instance in the region reports UNHEALTHY until ``/recover``."""
     _known_region(emulator, region)
     api_errors = spec is not None and spec.api_errors

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
@@ -71,9 +70,7 @@ def create_app(
         finally:
             transport.close()
 
-    app = FastAPI(
-        title="Evac Google Cloud emulator", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
-    )
+    app = FastAPI(title="Evac Google Cloud emulator", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.emulator = emulator
     install_error_handlers(app)
     for router in (*GOOGLE_API_ROUTERS, admin.router, traffic.router):

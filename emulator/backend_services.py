@@ -80,10 +80,7 @@ def _checked_backend_service(
         where = f"resource.backends[{index}]"
         scaler = backend.capacity_scaler
         if not (scaler == 0 or 0.1 <= scaler <= 1.0):
-            raise invalid(
-                f"Invalid value for field '{where}.capacityScaler': '{scaler}'. "
-                "Must be 0 or between 0.1 and 1.0."
-            )
+            raise invalid(f"Invalid value for field '{where}.capacityScaler': '{scaler}'. Must be 0 or between 0.1 and 1.0.")
         if scaler == 0 and len(updated.backends) == 1:
             raise invalid(
                 f"Invalid value for field '{where}.capacityScaler': '0'. "
@@ -160,9 +157,7 @@ def _write_backend_service(
     return operation_json(op, project, emulator.now())
 
 
-def _list_backend_services(
-    emulator: Emulator, project: str, region: str | None, query: ListQuery
-) -> dict[str, Any]:
+def _list_backend_services(emulator: Emulator, project: str, region: str | None, query: ListQuery) -> dict[str, Any]:
     emulator.check_project(project)
     where = location_path(region)
     return compute_list(
@@ -202,9 +197,7 @@ def _backend_service_health(
 
 
 @router.get("/global/backendServices")
-async def list_backend_services(
-    project: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
-) -> Any:
+async def list_backend_services(project: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)) -> Any:
     return _list_backend_services(emulator, project, None, query)
 
 
@@ -249,9 +242,7 @@ async def patch_region_backend_service(
     request_id: str | None = Query(None, alias="requestId"),
     emulator: Emulator = Depends(get_emulator),
 ) -> Any:
-    return _write_backend_service(
-        request, emulator, project, backend_service, body, request_id, replace=False, region=region
-    )
+    return _write_backend_service(request, emulator, project, backend_service, body, request_id, replace=False, region=region)
 
 
 @router.put("/global/backendServices/{backend_service}")
@@ -276,9 +267,7 @@ async def update_region_backend_service(
     request_id: str | None = Query(None, alias="requestId"),
     emulator: Emulator = Depends(get_emulator),
 ) -> Any:
-    return _write_backend_service(
-        request, emulator, project, backend_service, body, request_id, replace=True, region=region
-    )
+    return _write_backend_service(request, emulator, project, backend_service, body, request_id, replace=True, region=region)
 
 
 @router.post("/global/backendServices/{backend_service}/getHealth")
@@ -334,9 +323,7 @@ def _list_health_checks(emulator: Emulator, project: str, region: str | None, qu
 
 
 @router.get("/global/healthChecks")
-async def list_health_checks(
-    project: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
-) -> Any:
+async def list_health_checks(project: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)) -> Any:
     return _list_health_checks(emulator, project, None, query)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from collections.abc import Iterable
-from typing import Callable, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from fastapi import Request
 

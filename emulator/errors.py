@@ -14,7 +14,8 @@ never a traceback.
 from __future__ import annotations
 
 import traceback
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pydantic
 import structlog

@@ -50,7 +50,7 @@ class FaultSpec(BaseModel):
     seed: int = 0
 
     @model_validator(mode="after")
-    def _does_something(self) -> "FaultSpec":
+    def _does_something(self) -> FaultSpec:
         if self.status is None and self.latency == 0 and self.operation is None:
             raise ValueError("a fault needs a status, a latency or an operation outcome")
         if self.status is not None and self.operation is not None:

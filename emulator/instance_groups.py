@@ -152,9 +152,7 @@ async def list_zone_group_managers(
 
 
 @router.get("/regions/{region}/instanceGroupManagers/{manager}")
-async def get_region_group_manager(
-    project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)
-) -> Any:
+async def get_region_group_manager(project: str, region: str, manager: str, emulator: Emulator = Depends(get_emulator)) -> Any:
     return group_manager_json(emulator.group(project, manager, region=region), project, emulator.now())
 
 
@@ -197,9 +195,7 @@ async def list_region_managed_instances(
 
 
 @router.post("/zones/{zone}/instanceGroupManagers/{manager}/listManagedInstances")
-async def list_zone_managed_instances(
-    project: str, zone: str, manager: str, emulator: Emulator = Depends(get_emulator)
-) -> Any:
+async def list_zone_managed_instances(project: str, zone: str, manager: str, emulator: Emulator = Depends(get_emulator)) -> Any:
     return _managed_instances(emulator, project, manager, zone=zone)
 
 

@@ -71,7 +71,7 @@ def compute_filter(expression: str | None) -> Predicate:
         return _conjunction([[_term(expression, expression)]])
     between = _GROUP.split(expression)[::2]  # the text around the groups
     clauses: list[list[Predicate]] = [[_term(groups[0], expression)]]
-    for connector, group in zip(between[1:-1], groups[1:]):
+    for connector, group in zip(between[1:-1], groups[1:], strict=False):
         joined = _CONNECTOR.match(connector)
         if joined is None:
             raise _bad(expression)
@@ -125,7 +125,7 @@ def _term(text: str, expression: str) -> Predicate:
         try:
             re.compile(value)
         except re.error:
-            raise invalid(f"Invalid value for field 'filter': '{expression}'. '{value}' is not a regular expression.")
+            raise invalid(f"Invalid value for field 'filter': '{expression}'. '{value}' is not a regular expression.") from None
     return predicate
 
 

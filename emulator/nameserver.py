@@ -88,11 +88,7 @@ def reply(emulator: Emulator, packet: bytes) -> bytes | None:
             code = NXDOMAIN
         elif found.record is not None and qtype in _TYPES:
             version = 4 if qtype == 1 else 6
-            answers = [
-                _answer_record(qtype, found.record.ttl, data)
-                for data in found.rrdatas
-                if _is_ip(data, version)
-            ]
+            answers = [_answer_record(qtype, found.record.ttl, data) for data in found.rrdatas if _is_ip(data, version)]
     return _HEADER.pack(head[0], head[1] | code, 1, len(answers), 0, 0) + question + b"".join(answers)
 
 

@@ -91,18 +91,14 @@ def _get(emulator: Emulator, project: str, name: str, *, region: str | None = No
     return operation_json(emulator.operation(project, name, region=region, zone=zone), project, emulator.now())
 
 
-async def _wait_for(
-    emulator: Emulator, project: str, name: str, *, region: str | None = None, zone: str | None = None
-) -> Any:
+async def _wait_for(emulator: Emulator, project: str, name: str, *, region: str | None = None, zone: str | None = None) -> Any:
     op = emulator.operation(project, name, region=region, zone=zone)
     await _wait(emulator, op)
     return operation_json(op, project, emulator.now())
 
 
 @router.get("/global/operations")
-async def list_global_operations(
-    project: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)
-) -> Any:
+async def list_global_operations(project: str, query: ListQuery = Depends(), emulator: Emulator = Depends(get_emulator)) -> Any:
     return _list(emulator, project, query)
 
 
@@ -131,16 +127,12 @@ async def wait_global_operation(project: str, operation: str, emulator: Emulator
 
 
 @router.get("/regions/{region}/operations/{operation}")
-async def get_region_operation(
-    project: str, region: str, operation: str, emulator: Emulator = Depends(get_emulator)
-) -> Any:
+async def get_region_operation(project: str, region: str, operation: str, emulator: Emulator = Depends(get_emulator)) -> Any:
     return _get(emulator, project, operation, region=region)
 
 
 @router.post("/regions/{region}/operations/{operation}/wait")
-async def wait_region_operation(
-    project: str, region: str, operation: str, emulator: Emulator = Depends(get_emulator)
-) -> Any:
+async def wait_region_operation(project: str, region: str, operation: str, emulator: Emulator = Depends(get_emulator)) -> Any:
     return await _wait_for(emulator, project, operation, region=region)
 
 
@@ -150,7 +142,5 @@ async def get_zone_operation(project: str, zone: str, operation: str, emulator: 
 
 
 @router.post("/zones/{zone}/operations/{operation}/wait")
-async def wait_zone_operation(
-    project: str, zone: str, operation: str, emulator: Emulator = Depends(get_emulator)
-) -> Any:
+async def wait_zone_operation(project: str, zone: str, operation: str, emulator: Emulator = Depends(get_emulator)) -> Any:
     return await _wait_for(emulator, project, operation, zone=zone)

@@ -41,7 +41,7 @@ async def refuse_unknown_parameters(request: Request) -> None:
             raise ApiError(
                 400,
                 "badRequest",
-                f"Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter. "
+                f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
                 f"Field '{name}' could not be found in request message.",
             )
 

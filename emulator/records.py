@@ -69,9 +69,7 @@ def _same(current: RecordSet, wanted: RecordSet) -> bool:
     )
 
 
-def apply_change(
-    zone: Zone, additions: list[ResourceRecordSetBody], deletions: list[ResourceRecordSetBody]
-) -> list[RecordSet]:
+def apply_change(zone: Zone, additions: list[ResourceRecordSetBody], deletions: list[ResourceRecordSetBody]) -> list[RecordSet]:
     """The zone's record sets after the change, or the API's refusal; the zone is not touched.
 
     Each deletion must match the current record set exactly (missing: 404 ``notFound``,
@@ -84,9 +82,7 @@ def apply_change(
         where = f"entity.change.deletions[{index}]"
         current = records.get(wanted.key)
         if current is None:
-            raise ApiError(
-                404, "notFound", f"The '{where}' resource named '{wanted.name} ({wanted.type})' does not exist."
-            )
+            raise ApiError(404, "notFound", f"The '{where}' resource named '{wanted.name} ({wanted.type})' does not exist.")
         if not _same(current, wanted):
             raise condition_not_met(f"Precondition not met for '{where}'")
         del records[wanted.key]

@@ -77,7 +77,7 @@ class RoutingPolicy(ApiModel):
     health_check: str | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "RoutingPolicy":
+    def _exactly_one(self) -> RoutingPolicy:
         given = [name for name in ("wrr", "geo", "primary_backup") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("a routing policy has exactly one of wrr, geo or primaryBackup")

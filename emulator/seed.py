@@ -3,7 +3,6 @@ every DNS record pointing at its service's primary region."""
 
 from __future__ import annotations
 
-from evac.topology import Topology
 from emulator.state import (
     COMPUTE_URL,
     Backend,
@@ -17,6 +16,7 @@ from emulator.state import (
     new_fingerprint,
     rfc3339,
 )
+from evac.topology import Topology
 
 NAME_SERVERS = [f"ns-cloud-a{n}.googledomains.com." for n in range(1, 5)]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
@@ -29,7 +29,7 @@ Uint64 = Annotated[int, PlainSerializer(str, return_type=str)]
 
 def rfc3339(timestamp: float) -> str:
     """Seconds since the epoch -> ``2026-11-26T14:42:35.123Z``."""
-    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -149,7 +149,7 @@ class ManagedGroup(BaseModel):
     def self_link(self, project: str) -> str:
         return f"{COMPUTE_URL}/projects/{project}/{self.location}/instanceGroupManagers/{self.name}"
 
-    def resize(self, size: int, *, now: float, warmup: float, world: "World") -> None:
+    def resize(self, size: int, *, now: float, warmup: float, world: World) -> None:
         """Set the target size at once: shrinking removes the newest instances, growing adds
         instances (in the lowest free slots) that serve after ``warmup`` seconds."""
         self.target_size = size
@@ -269,9 +269,7 @@ class World(BaseModel):
     operations: dict[str, Operation] = Field(default_factory=dict)
     request_ids: dict[str, str] = Field(default_factory=dict, description="requestId -> operation name")
     outages: list[str] = Field(default_factory=list, description="Regions whose instances are all unhealthy")
-    api_outages: list[str] = Field(
-        default_factory=list, description="Regions whose resources also answer API calls with 503"
-    )
+    api_outages: list[str] = Field(default_factory=list, description="Regions whose resources also answer API calls with 503")
     last_id: int = 4_000_000_000_000_000_000
 
     def next_id(self) -> int:
@@ -304,9 +302,7 @@ class World(BaseModel):
             "project": self.project,
             "outages": sorted(self.outages),
             "backendServices": {name: backends(service) for name, service in sorted(self.backend_services.items())},
-            "regionBackendServices": {
-                key: backends(service) for key, service in sorted(self.region_backend_services.items())
-            },
+            "regionBackendServices": {key: backends(service) for key, service in sorted(self.region_backend_services.items())},
             "instanceGroupManagers": {
                 key: {
                     "targetSize": group.target_size,

@@ -41,10 +41,12 @@ class RunningEmulator:
         return self.topology.project
 
     def state(self) -> dict[str, Any]:
-        return self.admin.get("/emulator/v1/state").raise_for_status().json()
+        state: dict[str, Any] = self.admin.get("/emulator/v1/state").raise_for_status().json()
+        return state
 
     def requests(self) -> list[dict[str, Any]]:
-        return self.admin.get("/emulator/v1/requests").raise_for_status().json()["requests"]
+        requests: list[dict[str, Any]] = self.admin.get("/emulator/v1/requests").raise_for_status().json()["requests"]
+        return requests
 
     def outage(self, region: str, *, api_errors: bool = False) -> None:
         self.admin.post(f"/emulator/v1/regions/{region}/outage", json={"apiErrors": api_errors}).raise_for_status()
@@ -54,7 +56,8 @@ class RunningEmulator:
 
     def add_fault(self, **spec: Any) -> dict[str, Any]:
         """Inject a fault (see ``emulator.faults.FaultSpec`` for the fields, in camelCase)."""
-        return self.admin.post("/emulator/v1/faults", json=spec).raise_for_status().json()
+        fault: dict[str, Any] = self.admin.post("/emulator/v1/faults", json=spec).raise_for_status().json()
+        return fault
 
     def reset(self) -> None:
         """Back to the seeded world, with no faults and an empty request log."""
@@ -105,9 +108,9 @@ class ComputeClients:
     zone_operations: compute_v1.ZoneOperationsClient
 
     @classmethod
-    def connect(cls, url: str, project: str) -> "ComputeClients":
+    def connect(cls, url: str, project: str) -> ComputeClients:
         options: dict[str, Any] = {
-            "credentials": AnonymousCredentials(),
+            "credentials": AnonymousCredentials(),  # type: ignore[no-untyped-call]
             "client_options": ClientOptions(api_endpoint=url),
         }
         return cls(
@@ -140,6 +143,5 @@ class ComputeClients:
 
 
 def dns_client(url: str, project: str) -> cloud_dns.Client:
-    return cloud_dns.Client(
-        project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
-    )
+    credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+    return cloud_dns.Client(project=project, credentials=credentials, client_options={"api_endpoint": url})

@@ -55,7 +55,7 @@ class Settings:
     prometheus_url: str | None = None
 
     @classmethod
-    def load(cls, **flags: Any) -> "Settings":
+    def load(cls, **flags: Any) -> Settings:
         """Defaults < config file < EVAC_* environment < flags (None flags are ignored)."""
         settings = cls()
         path = Path(os.environ.get("EVAC_CONFIG", Path.home() / ".config" / "evac" / "config.toml"))
@@ -67,18 +67,22 @@ class Settings:
             known = {f.name for f in fields(cls)}
             unknown = set(data) - known
             if unknown:
-                raise ConfigError(f"config file {path}: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+                raise ConfigError(
+                    f"config file {path}: unknown keys {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})"
+                )
             settings = replace(settings, **data)
         env: dict[str, Any] = {f.name: os.environ.get(f"EVAC_{f.name.upper()}") for f in fields(cls)}
         settings = replace(settings, **{k: v for k, v in env.items() if v})
         settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
         return settings._checked(path)
 
-    def _checked(self, path: Path) -> "Settings":
+    def _checked(self, path: Path) -> Settings:
         try:
             worker_wait = float(self.worker_wait)
         except (TypeError, ValueError):
-            raise ConfigError(f"worker_wait (EVAC_WORKER_WAIT or {path}) must be a number of seconds, not '{self.worker_wait}'") from None
+            raise ConfigError(
+                f"worker_wait (EVAC_WORKER_WAIT or {path}) must be a number of seconds, not '{self.worker_wait}'"
+            ) from None
         if not 0 <= worker_wait <= 86400:
             raise ConfigError(f"worker_wait (EVAC_WORKER_WAIT or {path}) must be between 0 and 86400 seconds")
         identity = self.identity or default_identity()
@@ -90,7 +94,9 @@ class Settings:
 def check_address(address: str, where: str) -> str:
     """``host:port`` or a one-sentence ConfigError naming where the address came from."""
     if "://" in address:
-        raise ConfigError(f"{where} '{address}' must be host:port without a scheme (e.g. localhost:7233; TLS comes from TEMPORAL_TLS)")
+        raise ConfigError(
+            f"{where} '{address}' must be host:port without a scheme (e.g. localhost:7233; TLS comes from TEMPORAL_TLS)"
+        )
     match = _ADDRESS.match(address)
     if match is None:
         raise ConfigError(f"{where} '{address}' is not host:port (e.g. localhost:7233)")
@@ -113,8 +119,6 @@ async def connect_temporal(address: str | None = None, namespace: str | None = N
         config["namespace"] = namespace
     config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
     try:
-        return await Client.connect(
-            **config, data_converter=pydantic_data_converter, identity=identity or default_identity()
-        )
+        return await Client.connect(**config, data_converter=pydantic_data_converter, identity=identity or default_identity())
     except (RuntimeError, ValueError) as exc:
         raise TemporalUnreachable(config["target_host"], str(exc)) from None

@@ -9,9 +9,10 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 import yaml
@@ -148,9 +149,7 @@ def _key_problems(node: yaml.Node, loc: tuple[str | int, ...], seen: set[int]) -
                 found.append(((*loc, key.value), message, line))
                 continue
             if key.value in first_line:
-                found.append(
-                    ((*loc, key.value), f"duplicate key (first given on line {first_line[key.value]})", line)
-                )
+                found.append(((*loc, key.value), f"duplicate key (first given on line {first_line[key.value]})", line))
             else:
                 first_line[key.value] = line
             found += _key_problems(value, (*loc, key.value), seen)
@@ -226,7 +225,9 @@ def read_yaml(path: str | Path, limits: Limits = LIMITS) -> RawDocument:
             raise InvalidDocument([DocumentError(name, "(document)", "is a directory, not a file")])
         size = file.stat().st_size
         if size > limits.file_bytes:
-            message = f"the file is {size:,} bytes; at most {limits.file_bytes:,} are allowed (no real plan or topology is so large)"
+            message = (
+                f"the file is {size:,} bytes; at most {limits.file_bytes:,} are allowed (no real plan or topology is so large)"
+            )
             raise InvalidDocument([DocumentError(name, "(document)", message)])
         raw = file.read_bytes()
     except FileNotFoundError:
@@ -239,14 +240,18 @@ def read_yaml(path: str | Path, limits: Limits = LIMITS) -> RawDocument:
         message = f"the file is not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}): is it a YAML file?"
         raise InvalidDocument([DocumentError(name, "(document)", message)]) from None
     if "\x00" in text:
-        raise InvalidDocument([DocumentError(name, "(document)", "the file is not text (it holds NUL bytes): is it a YAML file?")])
+        raise InvalidDocument(
+            [DocumentError(name, "(document)", "the file is not text (it holds NUL bytes): is it a YAML file?")]
+        )
     loader = None
     try:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
         except RecursionError:
-            raise InvalidDocument([DocumentError(name, "(document)", f"the document is nested more than {limits.depth} levels deep")]) from None
+            raise InvalidDocument(
+                [DocumentError(name, "(document)", f"the document is nested more than {limits.depth} levels deep")]
+            ) from None
         if node is None:
             raise InvalidDocument([DocumentError(name, "(document)", "the file is empty")])
         too_big = _size_problem(node, limits)
@@ -279,7 +284,15 @@ def read_yaml(path: str | Path, limits: Limits = LIMITS) -> RawDocument:
     return RawDocument(name, data, _Locator(node))
 
 
-_TYPE_WORDS = {str: "text", int: "a whole number", float: "a number", bool: "true/false", list: "a list", dict: "a mapping", type(None): "nothing (null)"}
+_TYPE_WORDS = {
+    str: "text",
+    int: "a whole number",
+    float: "a number",
+    bool: "true/false",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "nothing (null)",
+}
 
 
 def _kind_of(value: Any) -> str:
@@ -301,7 +314,11 @@ def _plain(err: Any) -> str | None:
     noun = "entry" if isinstance(value, dict) else "item"
     plural = "entries" if noun == "entry" else "items"
     words: dict[str, Any] = {
-        "too_short": lambda: f"must have at least {_count(ctx.get('min_length'), noun, plural) if ctx.get('min_length') != 1 else 'one ' + noun} (it has {ctx.get('actual_length', 0)})",
+        "too_short": lambda: (
+            f"must have at least "
+            f"{_count(ctx.get('min_length'), noun, plural) if ctx.get('min_length') != 1 else 'one ' + noun} "
+            f"(it has {ctx.get('actual_length', 0)})"
+        ),
         "too_long": lambda: f"must have at most {ctx.get('max_length')} {plural} (it has {ctx.get('actual_length', '?')})",
         "string_too_short": lambda: f"must be at least {_count(ctx.get('min_length'), 'character')} long",
         "string_too_long": lambda: f"must be at most {_count(ctx.get('max_length'), 'character')} long",
@@ -398,7 +415,9 @@ def known_keys(model: type[pydantic.BaseModel], loc: Loc, data: Any) -> list[str
     return list(found.model_fields) if found is not None else []
 
 
-def _located(err: Any, union_tags: frozenset[str], model: type[pydantic.BaseModel] | None = None, data: Any = None) -> tuple[list[str | int], str]:
+def _located(
+    err: Any, union_tags: frozenset[str], model: type[pydantic.BaseModel] | None = None, data: Any = None
+) -> tuple[list[str | int], str]:
     """A pydantic error's place in the document, and what to tell the user."""
     loc = _clean_loc(err["loc"], union_tags)
     kind = err["type"]

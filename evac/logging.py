@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import Any, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import structlog
 from temporalio import activity, workflow
 
 from evac.resources import StepContext
-
 
 # Keys that workflow code passes in ``extra=`` and that every rendered line should show.
 WORKFLOW_EXTRA_KEYS = ("service", "step", "plan", "digest", "status", "error")

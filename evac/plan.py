@@ -11,7 +11,7 @@ import json
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -119,7 +119,7 @@ class VerifyHealthStep(_Step):
     interval: Annotated[Duration, AfterValidator(_longer_than_zero)] = timedelta(seconds=5)
 
     @model_validator(mode="after")
-    def _timeout(self) -> "VerifyHealthStep":
+    def _timeout(self) -> VerifyHealthStep:
         if self.timeout < self.interval:
             message = f"timeout must be at least one interval ({format_duration(self.interval)}) long"
             raise rule_violations(type(self).__name__, [(("timeout",), message)])
@@ -157,7 +157,7 @@ class WaitStep(_Step):
 
 
 Step = Annotated[
-    Union[ScaleTargetStep, VerifyHealthStep, DrainStep, ShiftDnsStep, WaitStep],
+    ScaleTargetStep | VerifyHealthStep | DrainStep | ShiftDnsStep | WaitStep,
     Field(discriminator="kind"),
 ]
 # The kinds, derived from the union: a new kind is added there and nowhere else in this file.
@@ -194,7 +194,7 @@ class Retries(StrictModel):
     rollback_attempts: Count | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
-    def _intervals(self) -> "Retries":
+    def _intervals(self) -> Retries:
         if self.maximum_interval < self.initial_interval:
             initial = format_duration(self.initial_interval)
             message = f"maximum_interval must not be shorter than initial_interval ({initial})"
@@ -254,7 +254,7 @@ class PrometheusCondition(_Condition):
     at_most: Annotated[float, Strict()] | None = None
 
     @model_validator(mode="after")
-    def _bound(self) -> "PrometheusCondition":
+    def _bound(self) -> PrometheusCondition:
         if self.at_least is None and self.at_most is None:
             raise rule_violations(type(self).__name__, [(("at_least",), "give at_least, at_most or both")])
         if self.at_least is not None and self.at_most is not None and self.at_most < self.at_least:
@@ -263,7 +263,7 @@ class PrometheusCondition(_Condition):
 
 
 StopCondition = Annotated[
-    Union[BackendHealthCondition, HttpProbeCondition, PrometheusCondition],
+    BackendHealthCondition | HttpProbeCondition | PrometheusCondition,
     Field(discriminator="kind"),
 ]
 CONDITION_CLASSES: tuple[type[_Condition], ...] = get_args(get_args(StopCondition)[0])
@@ -298,7 +298,7 @@ class DrillSettings(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _checks(self) -> "DrillSettings":
+    def _checks(self) -> DrillSettings:
         if self.bake / self.check_interval > MAX_BAKE_CHECKS:
             message = (
                 f"a {format_duration(self.bake)} bake checked every {format_duration(self.check_interval)} "
@@ -344,7 +344,10 @@ class Plan(StrictModel):
         for old, new in (("step_attempts", "step_deadline"), ("rollback_attempts", "rollback_deadline")):
             if getattr(self.retries, old) is not None:
                 problems.append(
-                    (("retries", old), f"'{old}' was replaced by '{new}': Evac retries transient errors until a deadline, e.g. {new}: 10m")
+                    (
+                        ("retries", old),
+                        f"'{old}' was replaced by '{new}': Evac retries transient errors until a deadline, e.g. {new}: 10m",
+                    )
                 )
         for i, service in enumerate(self.services):
             if service in self.services[:i]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from rich.console import Group
@@ -126,9 +127,11 @@ def step_line(progress: FailoverProgress, step: StepRecord) -> str:
     """One line per step transition, for terminals that are not interactive (CI, pipes)."""
     took = _duration(step, None)
     tail = _detail(step)
-    return f"{progress.service}: step {step.index + 1} '{step.name}' {step.status.value}" + (
-        f" in {took}" if took else ""
-    ) + (f": {tail}" if tail else "")
+    return (
+        f"{progress.service}: step {step.index + 1} '{step.name}' {step.status.value}"
+        + (f" in {took}" if took else "")
+        + (f": {tail}" if tail else "")
+    )
 
 
 def history_url(ui_base: str, namespace: str, workflow_id: str, run_id: str) -> str:
@@ -143,5 +146,5 @@ def to_json(value: Any) -> str:
     if isinstance(value, list):
         return json.dumps([v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value], indent=2)
     if hasattr(value, "model_dump"):
-        return value.model_dump_json(indent=2)
+        return str(value.model_dump_json(indent=2))
     return json.dumps(value, indent=2)

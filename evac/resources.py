@@ -8,7 +8,7 @@ before changing anything. Its compensation is the same activity with the two swa
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -108,9 +108,7 @@ class HealthReport(_Model):
         return f"{self.healthy}/{self.total} healthy"
 
 
-ResourceState = Annotated[
-    Union[BackendCapacity, GroupSize, DnsRecord, HealthReport], Field(discriminator="kind")
-]
+ResourceState = Annotated[BackendCapacity | GroupSize | DnsRecord | HealthReport, Field(discriminator="kind")]
 
 
 # --- Activity inputs and results -----------------------------------------------------

@@ -106,9 +106,7 @@ class StepRecord(_Model):
     detail: str = ""
     error: str | None = None
     compensation_error: str | None = None
-    undo_from: ResourceState | None = Field(
-        default=None, description="What the undo found before restoring (None: no undo ran)"
-    )
+    undo_from: ResourceState | None = Field(default=None, description="What the undo found before restoring (None: no undo ran)")
     undo_to: ResourceState | None = Field(default=None, description="What the undo left: the recorded before-state")
     undo_changed: bool | None = Field(default=None, description="False when the undo found nothing to restore")
 

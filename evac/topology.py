@@ -37,9 +37,7 @@ def _region(value: str) -> str:
 
 def _resource(value: str) -> str:
     if not _RESOURCE.match(value):
-        raise ValueError(
-            f"'{value}' is not a valid resource name (lowercase letters, digits and '-', 1-63 characters)"
-        )
+        raise ValueError(f"'{value}' is not a valid resource name (lowercase letters, digits and '-', 1-63 characters)")
     return value
 
 
@@ -79,17 +77,13 @@ class StrictModel(BaseModel):
 class RegionBinding(StrictModel):
     """What serves one service in one region."""
 
-    backend_service: ResourceName = Field(
-        description="Backend service whose backends include this region's instance group"
-    )
+    backend_service: ResourceName = Field(description="Backend service whose backends include this region's instance group")
     backend_service_scope: Literal["global", "regional"] = Field(
         default="global",
         description="global: a global backend service (backendServices); "
         "regional: a regional backend service in this region (regionBackendServices)",
     )
-    instance_group: ResourceName = Field(
-        description="Managed instance group (and its instance group) serving in this region"
-    )
+    instance_group: ResourceName = Field(description="Managed instance group (and its instance group) serving in this region")
     instance_group_zone: Zone | None = Field(
         default=None,
         description="The zone of a zonal managed instance group; unset: a regional managed instance group",
@@ -113,9 +107,7 @@ class DnsBinding(StrictModel):
     """The DNS record that sends clients of a service to the serving region."""
 
     managed_zone: ResourceName
-    record: Annotated[str, AfterValidator(_fully_qualified)] = Field(
-        description="Fully qualified record name, ending with '.'"
-    )
+    record: Annotated[str, AfterValidator(_fully_qualified)] = Field(description="Fully qualified record name, ending with '.'")
     type: Literal["A", "AAAA"] = "A"
     ttl: Count = Field(default=300, ge=1, le=86400)
 
@@ -126,7 +118,7 @@ class ServiceTopology(StrictModel):
     regions: dict[Region, RegionBinding] = Field(min_length=2)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ServiceTopology":
+    def _consistent(self) -> ServiceTopology:
         """Rules across the service's fields, each reported at the field it concerns."""
         problems: list[Problem] = []
         if self.primary_region not in self.regions:
@@ -154,9 +146,7 @@ class ServiceTopology(StrictModel):
 
 
 class ManagedZone(StrictModel):
-    dns_name: Annotated[str, AfterValidator(_fully_qualified)] = Field(
-        description="The zone's DNS name, ending with '.'"
-    )
+    dns_name: Annotated[str, AfterValidator(_fully_qualified)] = Field(description="The zone's DNS name, ending with '.'")
 
 
 class EmulatorSeed(StrictModel):
@@ -192,9 +182,7 @@ class Topology(StrictModel):
                 groups.add(f"{region}/{binding.instance_group}")
         for key in self.emulator.group_sizes:
             if key not in groups:
-                problems.append(
-                    (("emulator", "group_sizes", key), "names no '<region>/<instance_group>' of any service")
-                )
+                problems.append((("emulator", "group_sizes", key), "names no '<region>/<instance_group>' of any service"))
         return problems
 
 

@@ -233,7 +233,9 @@ class DrillWorkflow:
         for undo, now in zip(undos, reads, strict=True):
             record, before = undo.record, undo.record.before
             if before is not None and now != before:
-                self._report.mismatches.append(f"{record.resource} reads {now.summary()}, before the drill it was {before.summary()}")
+                self._report.mismatches.append(
+                    f"{record.resource} reads {now.summary()}, before the drill it was {before.summary()}"
+                )
             else:
                 self._report.verification.append(f"{record.resource}: {now.summary()}, as before the drill")
 

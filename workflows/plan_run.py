@@ -8,7 +8,8 @@ conditions, a failback and a verification around the same pieces. Workflow code 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError, is_cancelled_exception
@@ -98,7 +99,11 @@ class PlanRun:
                 record.attempts = max(record.attempts, _attempts_of(err))
             workflow.logger.warning(
                 "step stopped",
-                extra={**workflow_log_extra(self.input.service, record.name), "status": record.status.value, "error": record.error},
+                extra={
+                    **workflow_log_extra(self.input.service, record.name),
+                    "status": record.status.value,
+                    "error": record.error,
+                },
             )
             raise
         record.status = StepStatus.SUCCEEDED

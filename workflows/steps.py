@@ -14,8 +14,9 @@ Workflow code only: no I/O, deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -123,9 +124,7 @@ class Engine:
         self.saga.check_abort()
         return result
 
-    def _mutation(
-        self, activity: Callable[[In], Change], arg: In, deadline: timedelta, summary: str
-    ) -> Awaitable[Change]:
+    def _mutation(self, activity: Callable[[In], Change], arg: In, deadline: timedelta, summary: str) -> Awaitable[Change]:
         return workflow.execute_activity(
             activity,
             arg,
@@ -344,7 +343,6 @@ async def run_step(engine: Engine, record: StepRecord, step: Step) -> None:
     if handler is None:
         raise failure(
             FailureType.UNKNOWN_STEP_KIND,
-            f"step '{record.name}' has kind '{record.kind}', which this worker cannot run; "
-            "is the worker older than the plan?",
+            f"step '{record.name}' has kind '{record.kind}', which this worker cannot run; is the worker older than the plan?",
         )
     await handler(engine, record, step)

@@ -12,14 +12,23 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
-
-from typing import Callable
 
 import typer
 
 from evac.cli import dev, run
-from evac.cli.base import EXIT_BAD_INPUT, EXIT_INTERRUPTED, State, address_option, connection, err, interrupted, namespace_option, out
+from evac.cli.base import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    State,
+    address_option,
+    connection,
+    err,
+    interrupted,
+    namespace_option,
+    out,
+)
 
 app = typer.Typer(help="Evac: regional failover and DR drills as Temporal workflows.", no_args_is_help=True)
 plan_app = typer.Typer(help="Work with plan files.", no_args_is_help=True)
@@ -58,14 +67,16 @@ def _show_version(value: bool) -> None:
 def _root(
     address: str = address_option(),
     namespace: str = namespace_option(),
-    _version_flag: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit"),
+    _version_flag: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit"
+    ),
 ) -> None:
     connection(address, namespace)
 
 
 def _wants_json(argv: list[str]) -> bool:
     return any(a in ("--output=json", "-ojson") for a in argv) or any(
-        a in ("--output", "-o") and b == "json" for a, b in zip(argv, argv[1:])
+        a in ("--output", "-o") and b == "json" for a, b in zip(argv, argv[1:], strict=False)
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Any, Awaitable, Callable, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,7 +32,7 @@ err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 
-class Output(str, Enum):
+class Output(str, Enum):  # noqa: UP042 (typer offers the members of a (str, Enum) as choices)
     text = "text"
     json = "json"
 
@@ -54,15 +55,11 @@ def output_option() -> Any:
 
 
 def address_option() -> Any:
-    return typer.Option(
-        None, "--address", help="Temporal frontend host:port (env TEMPORAL_ADDRESS; also before the command)"
-    )
+    return typer.Option(None, "--address", help="Temporal frontend host:port (env TEMPORAL_ADDRESS; also before the command)")
 
 
 def namespace_option() -> Any:
-    return typer.Option(
-        None, "--namespace", help="Temporal namespace (env TEMPORAL_NAMESPACE; also before the command)"
-    )
+    return typer.Option(None, "--namespace", help="Temporal namespace (env TEMPORAL_NAMESPACE; also before the command)")
 
 
 def connection(address: str | None, namespace: str | None) -> None:

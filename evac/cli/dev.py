@@ -68,7 +68,9 @@ def emulator_serve(
     operation_delay: float = typer.Option(0.5, "--operation-delay", min=0, help="Seconds until an operation is DONE"),
     warmup: float = typer.Option(2.0, "--warmup", min=0, help="Seconds until a new instance is HEALTHY"),
     state_file: Path = typer.Option(None, "--state-file", help="JSON file that keeps the world across restarts"),
-    wait_deadline: float = typer.Option(120.0, "--wait-deadline", min=0, help="Longest an operations.wait call blocks (Google: about 2 min)"),
+    wait_deadline: float = typer.Option(
+        120.0, "--wait-deadline", min=0, help="Longest an operations.wait call blocks (Google: about 2 min)"
+    ),
     dns_port: int = typer.Option(None, "--dns-port", min=1, max=65535, help="Also answer DNS queries on this UDP port"),
 ) -> None:
     """Serve the Google Cloud emulator (Compute + Cloud DNS subset, admin API) for a topology."""
@@ -81,7 +83,11 @@ def emulator_serve(
         fail_with(exc)
     taken = _port_taken(host, port)
     if taken:
-        fail(f"cannot serve the emulator on {host}:{port}: {taken.lower()} (another emulator or 'evac dev up'? choose another --port)", EXIT_UNAVAILABLE)
+        fail(
+            f"cannot serve the emulator on {host}:{port}: {taken.lower()} "
+            "(another emulator or 'evac dev up'? choose another --port)",
+            EXIT_UNAVAILABLE,
+        )
     try:
         serve(
             topology,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -88,7 +88,9 @@ def plan_check(
     except InvalidDocument as exc:
         fail_with(exc)
     if output == Output.json:
-        out.print_json(json.dumps({"file": str(file), "valid": True, "digest": plan.digest(), "plan": plan.model_dump(mode="json")}))
+        out.print_json(
+            json.dumps({"file": str(file), "valid": True, "digest": plan.digest(), "plan": plan.model_dump(mode="json")})
+        )
         return
     out.print(
         f"[green]{file}: valid[/] — plan '{plan.name}': {', '.join(plan.services)} "
@@ -100,9 +102,7 @@ def plan_check(
 # --- failover -------------------------------------------------------------------------
 
 
-async def follow_and_show(
-    client: Client, runs: list[control.RunRef], output: Output, config: Settings
-) -> list[FailoverProgress]:
+async def follow_and_show(client: Client, runs: list[control.RunRef], output: Output, config: Settings) -> list[FailoverProgress]:
     """Show the runs' steps as they go (a live table on a terminal, one line per step transition
     otherwise, nothing but the end with --output json) until every run has ended."""
     interactive = output == Output.text and out.is_terminal
@@ -128,7 +128,7 @@ async def follow_and_show(
                     told_unavailable = True
                     err.print(f"[yellow]{snapshot.temporal_unavailable}; still trying…[/]", highlight=False)
             if live:
-                live.update(render.runs_view(snapshot.records.values(), now=datetime.now(timezone.utc)))
+                live.update(render.runs_view(snapshot.records.values(), now=datetime.now(UTC)))
             elif output == Output.text:
                 for record in snapshot.records.values():
                     for step in record.steps:
@@ -186,8 +186,14 @@ def failover(
     plan_file: Path = typer.Option(..., "--plan", "-p", help="The plan YAML file"),
     reason: str = typer.Option(..., "--reason", help="Why: recorded in the run's history with who started it"),
     topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)"),
-    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the runs until they end (exit 0 only if all succeeded); --no-wait exits once they started"),
-    allow_no_worker: bool = typer.Option(False, "--allow-no-worker", help="Start even when no worker polls the task queue (the runs wait for one)"),
+    wait: bool = typer.Option(
+        True,
+        "--wait/--no-wait",
+        help="Follow the runs until they end (exit 0 only if all succeeded); --no-wait exits once they started",
+    ),
+    allow_no_worker: bool = typer.Option(
+        False, "--allow-no-worker", help="Start even when no worker polls the task queue (the runs wait for one)"
+    ),
     output: Output = output_option(),
     address: str = address_option(),
     namespace: str = namespace_option(),
@@ -240,7 +246,7 @@ def status(
         if output == Output.json:
             out.print(render.to_json(record), highlight=False, soft_wrap=True)
         else:
-            out.print(render.progress_table(record, now=datetime.now(timezone.utc)))
+            out.print(render.progress_table(record, now=datetime.now(UTC)))
             for line in render.outcome_lines(record):
                 out.print(line, highlight=False, soft_wrap=True)
             out.print(f"  Web UI: {_url(config, temporal, record.workflow_id, record.run_id)}", highlight=False)

@@ -9,7 +9,7 @@ so its record is completed from the history (who ended it, why) and shows what i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType, TaskQueueKind, TaskQueueType
@@ -27,7 +27,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from evac.errors import NoWorkerAnswered, NotRunning, RunNotFound, from_rpc
+from evac.errors import NotRunning, NoWorkerAnswered, RunNotFound, from_rpc
 from evac.runs import (
     MEMO_PROGRESS,
     AbortRequest,
@@ -88,8 +88,8 @@ async def worker_polling(client: Client, task_queue: str) -> bool:
         if exc.status == RPCStatusCode.UNIMPLEMENTED:
             return True  # a server that cannot tell (the time-skipping test server): let the query decide
         raise from_rpc(exc, namespace=client.namespace) from exc
-    now = datetime.now(timezone.utc)
-    return any(now - poller.last_access_time.ToDatetime(tzinfo=timezone.utc) < POLLER_FRESH for poller in response.pollers)
+    now = datetime.now(UTC)
+    return any(now - poller.last_access_time.ToDatetime(tzinfo=UTC) < POLLER_FRESH for poller in response.pollers)
 
 
 async def progress(client: Client, workflow_id: str, run_id: str | None = None) -> FailoverProgress:
@@ -137,7 +137,7 @@ async def _recorded(
     result or its failure's details."""
     recorded = await description.memo_value(MEMO_PROGRESS, None, type_hint=FailoverProgress)
     if recorded is not None:
-        return recorded  # type: ignore[no-any-return]
+        return recorded
     if description.status == WorkflowExecutionStatus.COMPLETED:
         return await workflow.result()
     if description.status == WorkflowExecutionStatus.FAILED:

@@ -109,7 +109,9 @@ async def start_failover(
                 refusal: FrontDoorError = ServiceBusy(input.service, workflow_id, await running_run_id(client, workflow_id))
             else:
                 refusal = from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id)
-            await _withdraw(client, [h for _, h in started], f"plan '{input.plan.name}' could not start every service ({refusal})")
+            await _withdraw(
+                client, [h for _, h in started], f"plan '{input.plan.name}' could not start every service ({refusal})"
+            )
             raise refusal from exc
         started.append((StartedRun(input.service, workflow_id, handle.result_run_id or ""), handle))
     return [run for run, _ in started]

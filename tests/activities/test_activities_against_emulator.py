@@ -48,7 +48,11 @@ def clients(emulator: RunningEmulator) -> GcpClients:
 
 
 def mutations(emulator: RunningEmulator) -> list[dict]:
-    return [r for r in emulator.requests() if r["method"] in ("POST", "PATCH", "PUT", "DELETE") and not r["path"].endswith(("/wait", "/getHealth"))]
+    return [
+        r
+        for r in emulator.requests()
+        if r["method"] in ("POST", "PATCH", "PUT", "DELETE") and not r["path"].endswith(("/wait", "/getHealth"))
+    ]
 
 
 def test_set_backend_capacity_twice_changes_once_and_returns_the_before_state(emulator, clients):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from google.cloud import compute_v1
@@ -206,7 +207,7 @@ def test_a_mutation_slower_than_the_heartbeat_timeout_heartbeats_throughout_and_
     assert change.changed
     assert pending_work(slow_clients) == [], "it reported before the cloud was done"
     moments = [started, *beats.times, ended]
-    longest_silence = max(b - a for a, b in zip(moments, moments[1:]))
+    longest_silence = max(b - a for a, b in zip(moments, moments[1:], strict=False))
     assert longest_silence < HEARTBEAT_TIMEOUT.total_seconds(), "Temporal would have timed the attempt out"
     assert any(isinstance(d, dict) and ({"operation", "dns_change"} & d.keys()) for d in beats.details), (
         "the submitted operation is in the heartbeat, for a retry to find"
@@ -218,9 +219,7 @@ def test_a_mutation_slower_than_the_heartbeat_timeout_heartbeats_throughout_and_
 
 @pytest.mark.parametrize("recorded", [True, False], ids=["recorded-in-heartbeat", "found-by-listing"])
 @pytest.mark.parametrize("mutation", MUTATIONS)
-def test_a_retry_that_finds_the_change_made_waits_for_the_operation_that_made_it(
-    slow_emulator, slow_clients, mutation, recorded
-):
+def test_a_retry_that_finds_the_change_made_waits_for_the_operation_that_made_it(slow_emulator, slow_clients, mutation, recorded):
     """Attempt 1 submitted the change and was lost (its heartbeat timed out, say); attempt 2
     finds the resource as desired. It reports only once the earlier operation is DONE —
     found through attempt 1's last heartbeat, or, when that heartbeat never arrived, by
@@ -264,9 +263,7 @@ def test_a_cancel_before_the_mutation_is_submitted_stops_it_with_nothing_changed
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS)
-def test_a_cancel_after_the_mutation_is_submitted_waits_for_it_to_be_done_and_reports_it(
-    slow_emulator, slow_clients, mutation
-):
+def test_a_cancel_after_the_mutation_is_submitted_waits_for_it_to_be_done_and_reports_it(slow_emulator, slow_clients, mutation):
     """The workflow compensates right after: an undo racing a pending forward operation
     would read the old value and do nothing, then the forward change would land."""
     run, _ = MUTATIONS[mutation]
@@ -301,7 +298,9 @@ def test_a_burst_of_transient_errors_on_a_read_is_absorbed_in_place(emulator, cl
 def test_a_read_that_keeps_failing_gives_up_after_a_few_tries_as_a_retryable_failure(emulator, clients):
     emulator.add_fault(method="GET", path="*/backendServices/checkout-backend", status=503)
     with pytest.raises(ApplicationError) as error:
-        ActivityEnvironment().run(TrafficActivities(clients).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=BACKEND))
+        ActivityEnvironment().run(
+            TrafficActivities(clients).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=BACKEND)
+        )
     assert error.value.type == FailureType.CLOUD_TRANSIENT and not error.value.non_retryable
     assert isinstance(error.value.__cause__, Exception), "the client's error is kept as the cause"
     assert len(emulator.requests()) == 5
@@ -310,7 +309,9 @@ def test_a_read_that_keeps_failing_gives_up_after_a_few_tries_as_a_retryable_fai
 def test_a_refusal_is_not_called_again(emulator, clients):
     missing = BackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
     with pytest.raises(ApplicationError) as error:
-        ActivityEnvironment().run(TrafficActivities(clients).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=missing))
+        ActivityEnvironment().run(
+            TrafficActivities(clients).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=missing)
+        )
     assert error.value.type == FailureType.CLOUD_REFUSED and error.value.non_retryable
     assert len(emulator.requests()) == 1
 
@@ -346,7 +347,7 @@ def wait_for(clients: GcpClients, env: ActivityEnvironment, backend: BackendRef,
             context=CTX,
             backend=backend,
             min_healthy=min_healthy,
-            deadline=datetime.now(timezone.utc) + timedelta(seconds=seconds),
+            deadline=datetime.now(UTC) + timedelta(seconds=seconds),
             interval_seconds=0.2,
         ),
     )

@@ -71,14 +71,10 @@ def test_a_regional_backend_is_patched_with_its_fingerprint_and_restored(regiona
     assert half.changed and half.before == BackendCapacity(capacity_scaler=1.0)
     env.run(
         traffic.set_backend_capacity,
-        SetBackendCapacity(
-            context=CTX, backend=EW1_BACKEND, desired=half.before, prior=half.after, request_key="r/1-undo"
-        ),
+        SetBackendCapacity(context=CTX, backend=EW1_BACKEND, desired=half.before, prior=half.after, request_key="r/1-undo"),
     )
     assert regional.state() == start
-    assert applied(regional) == [
-        "/compute/v1/projects/evac-demo/regions/europe-west1/backendServices/payments-ew1"
-    ] * 2
+    assert applied(regional) == ["/compute/v1/projects/evac-demo/regions/europe-west1/backendServices/payments-ew1"] * 2
 
 
 def test_health_of_a_zonal_group_follows_an_outage(regional, clients):

@@ -210,7 +210,9 @@ def test_version_and_emulator_on_a_port_in_use(e2e: E2E):
     version = e2e.evac("--version")
     assert version.returncode == 0 and re.fullmatch(r"evac \d+\.\d+\.\d+\S*\n", version.stdout)
 
-    taken = e2e.evac("emulator", "serve", "--topology", str(DEMO / "topology.yaml"), "--port", str(e2e.stack.config.emulator_port), timeout=30)
+    taken = e2e.evac(
+        "emulator", "serve", "--topology", str(DEMO / "topology.yaml"), "--port", str(e2e.stack.config.emulator_port), timeout=30
+    )
     assert taken.returncode == 4
     assert f":{e2e.stack.config.emulator_port}" in one_sentence(taken)
     assert taken.stdout == ""

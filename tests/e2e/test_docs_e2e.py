@@ -100,7 +100,7 @@ def script(path: Path, emulator: str) -> str:
         out += [
             text,
             f"rc=$?; if [ $rc -ne {command.expected_exit} ]; then "
-            f"echo \"exited $rc, expected {command.expected_exit}: \"{where} >&2; exit 99; fi",
+            f'echo "exited $rc, expected {command.expected_exit}: "{where} >&2; exit 99; fi',
         ]
     return "\n".join(out) + "\n"
 

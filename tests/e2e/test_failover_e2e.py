@@ -70,9 +70,7 @@ def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, drill_plan)
     assert "aborted" in lines["bake"] and "failed" not in lines["bake"]
 
 
-def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_double_mutations(
-    e2e: E2E, drill_plan, tmp_path
-):
+def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_double_mutations(e2e: E2E, drill_plan, tmp_path):
     (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
     plan = tmp_path / "short-drill.yaml"
     plan.write_text(drill_plan.read_text().replace("duration: 10m", "duration: 1s"))

@@ -15,15 +15,11 @@ def _set_scaler(compute: ComputeClients, index: int, scaler: float) -> None:
     current = compute.backend_services.get(project=compute.project, backend_service=SERVICE)
     changed = compute_v1.BackendService(current)
     changed.backends[index].capacity_scaler = scaler
-    op = compute.backend_services.patch(
-        project=compute.project, backend_service=SERVICE, backend_service_resource=changed
-    )
+    op = compute.backend_services.patch(project=compute.project, backend_service=SERVICE, backend_service_resource=changed)
     compute.wait(op.name)
 
 
-def test_snapshot_after_a_change_and_its_undo_equals_the_one_before(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_snapshot_after_a_change_and_its_undo_equals_the_one_before(emulator: RunningEmulator, compute: ComputeClients) -> None:
     before = emulator.state()
 
     _set_scaler(compute, 0, 0.0)
@@ -46,9 +42,9 @@ def test_snapshot_describes_the_world(emulator: RunningEmulator) -> None:
     assert standby["targetSize"] == 1
     assert [(i["status"], i["health"]) for i in standby["instances"]] == [("RUNNING", "HEALTHY")]
     assert standby["instances"][0]["name"].startswith("checkout-uc1-")
-    assert {"name": "checkout.shop.example.com.", "type": "A", "ttl": 300, "rrdatas": ["203.0.113.10"]} in state[
-        "managedZones"
-    ]["shop-zone"]["rrsets"]
+    assert {"name": "checkout.shop.example.com.", "type": "A", "ttl": 300, "rrdatas": ["203.0.113.10"]} in state["managedZones"][
+        "shop-zone"
+    ]["rrsets"]
 
 
 def test_outage_is_in_the_snapshot_until_recovery(emulator: RunningEmulator) -> None:
@@ -68,9 +64,7 @@ def test_outage_of_an_unknown_region_is_not_found(emulator: RunningEmulator) -> 
     assert response.json()["error"]["errors"][0]["reason"] == "notFound"
 
 
-def test_request_log_lists_api_calls_in_order_and_can_be_cleared(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_request_log_lists_api_calls_in_order_and_can_be_cleared(emulator: RunningEmulator, compute: ComputeClients) -> None:
     _set_scaler(compute, 1, 0.5)
 
     log = emulator.requests()

@@ -22,9 +22,7 @@ def _get(compute: ComputeClients) -> compute_v1.BackendService:
     return compute.backend_services.get(project=compute.project, backend_service=SERVICE)
 
 
-def _patch(
-    compute: ComputeClients, resource: compute_v1.BackendService, request_id: str | None = None
-) -> compute_v1.Operation:
+def _patch(compute: ComputeClients, resource: compute_v1.BackendService, request_id: str | None = None) -> compute_v1.Operation:
     request = compute_v1.PatchBackendServiceRequest(
         project=compute.project, backend_service=SERVICE, backend_service_resource=resource, request_id=request_id
     )
@@ -58,9 +56,7 @@ def test_seeded_backend_service_has_one_backend_per_region(compute: ComputeClien
     assert service.fingerprint
 
 
-def test_draining_a_region_takes_effect_and_its_operation_completes(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_draining_a_region_takes_effect_and_its_operation_completes(emulator: RunningEmulator, compute: ComputeClients) -> None:
     before = _get(compute)
 
     op = _patch(compute, _with_scalers(before, **{"europe-west1": 0.0}), request_id=str(uuid.uuid4()))
@@ -73,9 +69,7 @@ def test_draining_a_region_takes_effect_and_its_operation_completes(
     assert _get(compute).fingerprint != before.fingerprint
 
 
-def test_capacity_scaler_of_one_tenth_from_the_client_is_accepted(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_capacity_scaler_of_one_tenth_from_the_client_is_accepted(emulator: RunningEmulator, compute: ComputeClients) -> None:
     _patch(compute, _with_scalers(_get(compute), **{"europe-west1": 0.1}))
 
     assert _scalers(emulator)[EW1] == pytest.approx(0.1)
@@ -93,9 +87,7 @@ def test_capacity_scaler_outside_0_or_tenth_to_one_is_refused(
     assert _scalers(emulator) == {EW1: 1.0, UC1: 1.0}
 
 
-def test_stale_fingerprint_is_refused_with_412_and_changes_nothing(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_stale_fingerprint_is_refused_with_412_and_changes_nothing(emulator: RunningEmulator, compute: ComputeClients) -> None:
     read_by_a = _get(compute)
     _patch(compute, _with_scalers(read_by_a, **{"us-central1": 0.5}))  # someone else changes it first
 
@@ -196,9 +188,7 @@ def test_update_replaces_the_whole_resource(emulator: RunningEmulator, compute: 
         timeout_sec=10,
     )
 
-    op = compute.backend_services.update(
-        project=compute.project, backend_service=SERVICE, backend_service_resource=replacement
-    )
+    op = compute.backend_services.update(project=compute.project, backend_service=SERVICE, backend_service_resource=replacement)
 
     assert compute.wait(op.name).operation_type == "update"
     updated = _get(compute)
@@ -213,9 +203,7 @@ def test_update_with_a_stale_or_no_fingerprint_is_refused(compute: ComputeClient
 
     for resource in (stale, without_fingerprint):
         with pytest.raises(exceptions.PreconditionFailed):
-            compute.backend_services.update(
-                project=compute.project, backend_service=SERVICE, backend_service_resource=resource
-            )
+            compute.backend_services.update(project=compute.project, backend_service=SERVICE, backend_service_resource=resource)
 
 
 def test_health_checks_are_served_and_must_exist_to_be_referenced(compute: ComputeClients) -> None:
@@ -230,16 +218,12 @@ def test_health_checks_are_served_and_must_exist_to_be_referenced(compute: Compu
         _patch(compute, changed)
 
 
-def test_a_backend_service_is_also_addressed_by_its_numeric_id(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_a_backend_service_is_also_addressed_by_its_numeric_id(emulator: RunningEmulator, compute: ComputeClients) -> None:
     by_name = _get(compute)
     by_id = compute.backend_services.get(project=compute.project, backend_service=str(by_name.id))
     drained = _with_scalers(by_id, **{"europe-west1": 0.0})
 
-    compute.backend_services.patch(
-        project=compute.project, backend_service=str(by_name.id), backend_service_resource=drained
-    )
+    compute.backend_services.patch(project=compute.project, backend_service=str(by_name.id), backend_service_resource=drained)
 
     assert by_id.self_link == by_name.self_link
     assert list(emulator.state()["backendServices"]) == ["catalog-backend", "checkout-backend"]

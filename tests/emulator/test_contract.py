@@ -369,14 +369,32 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
         client.get(f"{rrsets}/api.shop.example.com./A")
         client.patch(f"{rrsets}/api.shop.example.com./A", json={"ttl": 30})
         client.delete(f"{rrsets}/api.shop.example.com./A")
-        client.post(rrsets, json={"name": "wrr.shop.example.com.", "type": "A", "ttl": 60, "routingPolicy": {"wrr": {
-            "items": [{"weight": 3, "rrdatas": ["203.0.113.10"]}, {"weight": 1, "rrdatas": ["198.51.100.10"]}]}}})
-        client.post(rrsets, json={"name": "failover.shop.example.com.", "type": "A", "ttl": 60, "routingPolicy": {
-            "primaryBackup": {
-                "primaryTargets": {"externalEndpoints": ["203.0.113.10"]},
-                "backupGeoTargets": {"items": [{"location": "us-central1", "rrdatas": ["198.51.100.10"]}]},
-                "trickleTraffic": 0.1,
-            }}})
+        client.post(
+            rrsets,
+            json={
+                "name": "wrr.shop.example.com.",
+                "type": "A",
+                "ttl": 60,
+                "routingPolicy": {
+                    "wrr": {"items": [{"weight": 3, "rrdatas": ["203.0.113.10"]}, {"weight": 1, "rrdatas": ["198.51.100.10"]}]}
+                },
+            },
+        )
+        client.post(
+            rrsets,
+            json={
+                "name": "failover.shop.example.com.",
+                "type": "A",
+                "ttl": 60,
+                "routingPolicy": {
+                    "primaryBackup": {
+                        "primaryTargets": {"externalEndpoints": ["203.0.113.10"]},
+                        "backupGeoTargets": {"items": [{"location": "us-central1", "rrdatas": ["198.51.100.10"]}]},
+                        "trickleTraffic": 0.1,
+                    }
+                },
+            },
+        )
         client.get(rrsets)
         client.get(f"{zone}/changes", params={"maxResults": 1, "sortOrder": "descending", "sortBy": "changeSequence"})
     return exchanges
@@ -455,8 +473,9 @@ def test_requests_in_the_exercise_are_valid_for_the_api(exchanges: list[Exchange
 def _numbers_as_sent_by_google_clients(value: Any) -> Any:
     """google-cloud-dns sends ttl as a string; the API accepts either for an integer."""
     if isinstance(value, dict):
-        return {k: (int(v) if k == "ttl" and isinstance(v, str) else _numbers_as_sent_by_google_clients(v))
-                for k, v in value.items()}
+        return {
+            k: (int(v) if k == "ttl" and isinstance(v, str) else _numbers_as_sent_by_google_clients(v)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_numbers_as_sent_by_google_clients(v) for v in value]
     return value

@@ -31,9 +31,7 @@ def _record(zone: ManagedZone, ttl: int, *rrdatas: str) -> ResourceRecordSet:
     return zone.resource_record_set(RECORD, "A", ttl, list(rrdatas))
 
 
-def test_zone_is_seeded_with_each_service_pointing_at_its_primary_region(
-    dns: cloud_dns.Client, zone: ManagedZone
-) -> None:
+def test_zone_is_seeded_with_each_service_pointing_at_its_primary_region(dns: cloud_dns.Client, zone: ManagedZone) -> None:
     assert [z.name for z in dns.list_zones()] == ["shop-zone"]
     records = _records(zone)
     assert records[(RECORD, "A")] == (300, [PRIMARY])

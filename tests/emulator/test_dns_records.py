@@ -56,9 +56,7 @@ def test_record_set_lifecycle(emulator: RunningEmulator, rrsets: Any) -> None:
     record = {"name": "api.shop.example.com.", "type": "A", "ttl": 60, "rrdatas": ["203.0.113.99"]}
 
     created = rrsets.create(project=emulator.project, managedZone=ZONE, body=record).execute()
-    patched = rrsets.patch(
-        project=emulator.project, managedZone=ZONE, name=record["name"], type="A", body={"ttl": 30}
-    ).execute()
+    patched = rrsets.patch(project=emulator.project, managedZone=ZONE, name=record["name"], type="A", body={"ttl": 30}).execute()
     fetched = rrsets.get(project=emulator.project, managedZone=ZONE, name=record["name"], type="A").execute()
     rrsets.delete(project=emulator.project, managedZone=ZONE, name=record["name"], type="A").execute()
 
@@ -91,9 +89,7 @@ def test_routing_policy_is_stored_and_returned_as_the_api_defines_it(emulator: R
     assert "rrdatas" not in fetched, "a routing-policy record holds no rrdatas"
 
 
-def test_failover_policy_answers_the_backup_while_the_primary_region_is_down(
-    emulator: RunningEmulator, rrsets: Any
-) -> None:
+def test_failover_policy_answers_the_backup_while_the_primary_region_is_down(emulator: RunningEmulator, rrsets: Any) -> None:
     rrsets.create(project=emulator.project, managedZone=ZONE, body=FAILOVER).execute()
     assert _resolve(emulator, FAILOVER["name"])["rrdatas"] == ["203.0.113.10"]
 
@@ -104,10 +100,27 @@ def test_failover_policy_answers_the_backup_while_the_primary_region_is_down(
 
 
 def test_weighted_and_geo_policies_answer_by_weight_and_location(emulator: RunningEmulator, rrsets: Any) -> None:
-    wrr = {"name": "wrr.shop.example.com.", "type": "A", "ttl": 30, "routingPolicy": {"wrr": {"items": [
-        {"weight": 3, "rrdatas": ["203.0.113.10"]}, {"weight": 1, "rrdatas": ["198.51.100.10"]}]}}}
-    geo = {"name": "geo.shop.example.com.", "type": "A", "ttl": 30, "routingPolicy": {"geo": {"items": [
-        {"location": "europe-west1", "rrdatas": ["203.0.113.10"]}, {"location": "us-central1", "rrdatas": ["198.51.100.10"]}]}}}
+    wrr = {
+        "name": "wrr.shop.example.com.",
+        "type": "A",
+        "ttl": 30,
+        "routingPolicy": {
+            "wrr": {"items": [{"weight": 3, "rrdatas": ["203.0.113.10"]}, {"weight": 1, "rrdatas": ["198.51.100.10"]}]}
+        },
+    }
+    geo = {
+        "name": "geo.shop.example.com.",
+        "type": "A",
+        "ttl": 30,
+        "routingPolicy": {
+            "geo": {
+                "items": [
+                    {"location": "europe-west1", "rrdatas": ["203.0.113.10"]},
+                    {"location": "us-central1", "rrdatas": ["198.51.100.10"]},
+                ]
+            }
+        },
+    }
     for body in (wrr, geo):
         rrsets.create(project=emulator.project, managedZone=ZONE, body=body).execute()
 
@@ -122,15 +135,18 @@ def test_weighted_and_geo_policies_answer_by_weight_and_location(emulator: Runni
     "routing_policy",
     [
         pytest.param({}, id="no-policy-kind"),
-        pytest.param({"wrr": {"items": [{"weight": 1, "rrdatas": ["1.2.3.4"]}]}, "geo": {"items": [
-            {"location": "x", "rrdatas": ["1.2.3.4"]}]}}, id="two-policy-kinds"),
+        pytest.param(
+            {
+                "wrr": {"items": [{"weight": 1, "rrdatas": ["1.2.3.4"]}]},
+                "geo": {"items": [{"location": "x", "rrdatas": ["1.2.3.4"]}]},
+            },
+            id="two-policy-kinds",
+        ),
         pytest.param({"wrr": {"items": [{"weight": -1, "rrdatas": ["1.2.3.4"]}]}}, id="negative-weight"),
         pytest.param({"wrr": {"items": [{"weight": 1, "rrdatas": ["not-an-ip"]}]}}, id="bad-address"),
     ],
 )
-def test_malformed_routing_policies_are_refused(
-    emulator: RunningEmulator, rrsets: Any, routing_policy: dict[str, Any]
-) -> None:
+def test_malformed_routing_policies_are_refused(emulator: RunningEmulator, rrsets: Any, routing_policy: dict[str, Any]) -> None:
     body = {"name": "bad.shop.example.com.", "type": "A", "ttl": 30, "routingPolicy": routing_policy}
 
     with pytest.raises(HttpError) as refused:

@@ -52,9 +52,7 @@ def test_injected_error_reaches_the_caller_of_a_mutation(
     assert _target_size(compute) == 3
 
 
-def test_the_compute_client_retries_a_read_through_transient_503s(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_the_compute_client_retries_a_read_through_transient_503s(emulator: RunningEmulator, compute: ComputeClients) -> None:
     emulator.add_fault(method="GET", path=SERVICE_PATH, status=503, count=2)
 
     assert _get_service(compute).name == "checkout-backend"
@@ -80,9 +78,7 @@ def test_a_mutation_refused_by_a_fault_changes_nothing(emulator: RunningEmulator
     ]
 
 
-def test_faults_with_a_rate_strike_the_same_calls_given_the_same_seed(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_faults_with_a_rate_strike_the_same_calls_given_the_same_seed(emulator: RunningEmulator, compute: ComputeClients) -> None:
     def pattern() -> list[bool]:
         emulator.reset()
         emulator.add_fault(method="GET", path=SERVICE_PATH, status=503, rate=0.5, seed=7)
@@ -110,9 +106,7 @@ def test_latency_delays_the_answer(emulator: RunningEmulator, compute: ComputeCl
     assert time.monotonic() - started >= 0.3
 
 
-def test_operation_that_ends_in_error_reports_it_and_changes_nothing(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_operation_that_ends_in_error_reports_it_and_changes_nothing(emulator: RunningEmulator, compute: ComputeClients) -> None:
     emulator.add_fault(path="*/resize", operation="error", operationErrorCode="ZONE_RESOURCE_POOL_EXHAUSTED")
 
     done = compute.wait(_resize(compute, 3), region="us-central1")
@@ -123,9 +117,7 @@ def test_operation_that_ends_in_error_reports_it_and_changes_nothing(
     assert emulator.requests()[0]["effect"].startswith("not applied: operation ends in error")
 
 
-def test_operation_that_never_completes_stays_running_past_every_wait(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_operation_that_never_completes_stays_running_past_every_wait(emulator: RunningEmulator, compute: ComputeClients) -> None:
     emulator.add_fault(path="*/resize", operation="never_done", count=1)
     name = _resize(compute, 2)
 
@@ -149,9 +141,7 @@ def test_dns_change_that_never_completes_stays_pending(emulator: RunningEmulator
     assert change.status == "pending"
 
 
-def test_regional_api_outage_refuses_calls_about_that_region_only(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_regional_api_outage_refuses_calls_about_that_region_only(emulator: RunningEmulator, compute: ComputeClients) -> None:
     emulator.outage("us-central1", api_errors=True)
 
     with pytest.raises(exceptions.ServiceUnavailable):
@@ -179,9 +169,7 @@ def test_a_fault_that_makes_no_sense_is_refused(emulator: RunningEmulator, spec:
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
 
 
-def test_faults_are_listed_with_their_counts_and_can_be_removed(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_faults_are_listed_with_their_counts_and_can_be_removed(emulator: RunningEmulator, compute: ComputeClients) -> None:
     fault = emulator.add_fault(method="GET", path=SERVICE_PATH, status=503, rate=0.0)
     _get_service(compute)
 

@@ -43,9 +43,7 @@ def _instances(emulator: RunningEmulator) -> list[dict[str, str]]:
 
 def test_groups_are_seeded_with_the_topology_sizes(compute: ComputeClients) -> None:
     standby = _get(compute)
-    primary = compute.region_groups.get(
-        project=compute.project, region="europe-west1", instance_group_manager="checkout-ew1"
-    )
+    primary = compute.region_groups.get(project=compute.project, region="europe-west1", instance_group_manager="checkout-ew1")
 
     assert (standby.target_size, primary.target_size) == (1, 3)
     assert standby.instance_group == GROUP_URL
@@ -79,9 +77,7 @@ def test_scaling_down_removes_the_newest_instances(emulator: RunningEmulator, co
     assert _get(compute).target_size == 1
 
 
-def test_a_group_scaled_down_and_up_again_has_the_instances_it_had(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_a_group_scaled_down_and_up_again_has_the_instances_it_had(emulator: RunningEmulator, compute: ComputeClients) -> None:
     before = emulator.state()
     primary = dict(project=compute.project, region="europe-west1", instance_group_manager="checkout-ew1")
     compute.region_groups.resize(request=compute_v1.ResizeRegionInstanceGroupManagerRequest(**primary, size=1))
@@ -91,9 +87,7 @@ def test_a_group_scaled_down_and_up_again_has_the_instances_it_had(
     assert emulator.state() == before
 
 
-def test_resize_retried_with_the_same_request_id_happens_once(
-    emulator: RunningEmulator, compute: ComputeClients
-) -> None:
+def test_resize_retried_with_the_same_request_id_happens_once(emulator: RunningEmulator, compute: ComputeClients) -> None:
     request_id = str(uuid.uuid4())
     first = _resize(compute, 2, request_id=request_id)
     _resize(compute, 1)  # a later change
@@ -118,9 +112,7 @@ def test_negative_size_is_refused(compute: ComputeClients) -> None:
 def test_managed_instances_show_creation_in_progress(compute: ComputeClients) -> None:
     _resize(compute, 2)
 
-    listed = compute.region_groups.list_managed_instances(
-        project=compute.project, region=REGION, instance_group_manager=GROUP
-    )
+    listed = compute.region_groups.list_managed_instances(project=compute.project, region=REGION, instance_group_manager=GROUP)
 
     assert sorted(i.current_action for i in listed) == ["CREATING", "NONE"]
 

@@ -15,9 +15,7 @@ from emulator.testing import ComputeClients
 
 
 def _service_names(compute: ComputeClients, **request: Any) -> list[str]:
-    listed = compute.backend_services.list(
-        request=compute_v1.ListBackendServicesRequest(project=compute.project, **request)
-    )
+    listed = compute.backend_services.list(request=compute_v1.ListBackendServicesRequest(project=compute.project, **request))
     return [service.name for service in listed]
 
 
@@ -41,9 +39,7 @@ def test_backend_services_can_be_filtered(compute: ComputeClients, filter_: str,
 
 
 def test_the_client_pages_through_a_list_with_max_results(compute: ComputeClients) -> None:
-    pager = compute.backend_services.list(
-        request=compute_v1.ListBackendServicesRequest(project=compute.project, max_results=1)
-    )
+    pager = compute.backend_services.list(request=compute_v1.ListBackendServicesRequest(project=compute.project, max_results=1))
 
     pages = [[service.name for service in page.items] for page in pager.pages]
 
@@ -62,9 +58,7 @@ def test_groups_filtered_by_size_and_operations_by_status(compute: ComputeClient
         )
     )
     done = compute.region_operations.list(
-        request=compute_v1.ListRegionOperationsRequest(
-            project=compute.project, region="us-central1", filter="status = DONE"
-        )
+        request=compute_v1.ListRegionOperationsRequest(project=compute.project, region="us-central1", filter="status = DONE")
     )
 
     assert [group.name for group in large] == ["checkout-uc1"]

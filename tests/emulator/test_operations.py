@@ -93,6 +93,9 @@ def test_pending_operations_on_a_target_are_listed_by_filter(compute: ComputeCli
     assert [op.name for op in pending] == [name]
 
     compute.wait(name)
-    assert list(
-        compute.global_operations.list(request=compute_v1.ListGlobalOperationsRequest(project=compute.project, filter=query))
-    ) == []
+    assert (
+        list(
+            compute.global_operations.list(request=compute_v1.ListGlobalOperationsRequest(project=compute.project, filter=query))
+        )
+        == []
+    )

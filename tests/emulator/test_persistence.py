@@ -31,9 +31,9 @@ def test_restart_on_the_same_state_file_keeps_the_world(demo_topology: Topology,
     with running_emulator(demo_topology, state_file=state_file) as second:
         compute = ComputeClients.connect(second.url, second.project)
         assert second.state() == before
-        assert compute.backend_services.get(
-            project=second.project, backend_service="checkout-backend"
-        ).fingerprint == fingerprint, "a fingerprint read before the restart is still current"
+        assert (
+            compute.backend_services.get(project=second.project, backend_service="checkout-backend").fingerprint == fingerprint
+        ), "a fingerprint read before the restart is still current"
         done = compute.region_operations.get(project=second.project, region="us-central1", operation=op.name)
         assert done.status == compute_v1.Operation.Status.DONE
 

@@ -29,9 +29,7 @@ def _service(compute: ComputeClients) -> compute_v1.BackendService:
     return compute.region_backend_services.get(project=compute.project, region=REGION, backend_service=SERVICE)
 
 
-def _patch(
-    compute: ComputeClients, resource: compute_v1.BackendService, request_id: str | None = None
-) -> compute_v1.Operation:
+def _patch(compute: ComputeClients, resource: compute_v1.BackendService, request_id: str | None = None) -> compute_v1.Operation:
     request = compute_v1.PatchRegionBackendServiceRequest(
         project=compute.project,
         region=REGION,
@@ -76,9 +74,7 @@ def _health(compute: ComputeClients, region: str, service: str, group_url: str) 
     return list(result.health_status)
 
 
-def test_regional_world_is_seeded_from_the_topology(
-    regional_emulator: RunningEmulator, regional_compute: ComputeClients
-) -> None:
+def test_regional_world_is_seeded_from_the_topology(regional_emulator: RunningEmulator, regional_compute: ComputeClients) -> None:
     compute = regional_compute
     service = _service(compute)
     check = compute.region_health_checks.get(project=compute.project, region=REGION, health_check=f"{SERVICE}-hc")
@@ -140,7 +136,9 @@ def test_regional_update_with_the_current_fingerprint_replaces_the_service(
 ) -> None:
     compute = regional_compute
     op = compute.region_backend_services.update(
-        project=compute.project, region=REGION, backend_service=SERVICE,
+        project=compute.project,
+        region=REGION,
+        backend_service=SERVICE,
         backend_service_resource=_with_scaler(_service(compute), 0.25),
     )
 
@@ -198,9 +196,7 @@ def test_zonal_resize_warms_up_then_the_group_is_stable(
     assert warming.current_actions.creating == 2
     health = _health(compute, "us-central1", "payments-uc1", UC1_GROUP_URL)
     assert sorted(s.health_state for s in health) == ["HEALTHY", "UNHEALTHY", "UNHEALTHY"]
-    managed = compute.zone_groups.list_managed_instances(
-        project=compute.project, zone=UC1_ZONE, instance_group_manager=UC1_GROUP
-    )
+    managed = compute.zone_groups.list_managed_instances(project=compute.project, zone=UC1_ZONE, instance_group_manager=UC1_GROUP)
     assert sorted(i.current_action for i in managed) == ["CREATING", "CREATING", "NONE"]
 
     done = compute.wait(operation, zone=UC1_ZONE)
@@ -287,9 +283,7 @@ def test_traffic_of_a_regional_backend_service(regional_emulator: RunningEmulato
         "backendService": SERVICE,
         "region": REGION,
         "served": True,
-        "regions": {
-            REGION: {"group": EW1_GROUP_URL, "capacityScaler": 1.0, "instances": 3, "healthyInstances": 3, "share": 1.0}
-        },
+        "regions": {REGION: {"group": EW1_GROUP_URL, "capacityScaler": 1.0, "instances": 3, "healthyInstances": 3, "share": 1.0}},
     }
     assert elsewhere.status_code == 404
 

@@ -33,8 +33,19 @@ def test_module_serves_and_on_sigterm_finishes_the_calls_in_flight_before_exitin
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--topology", str(DEMO_TOPOLOGY), "--port", str(port),
-         "--operation-delay", "30", "--wait-deadline", "1"],
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "--topology",
+            str(DEMO_TOPOLOGY),
+            "--port",
+            str(port),
+            "--operation-delay",
+            "30",
+            "--wait-deadline",
+            "1",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -43,8 +54,9 @@ def test_module_serves_and_on_sigterm_finishes_the_calls_in_flight_before_exitin
         service = f"{url}/compute/v1/projects/evac-demo/global/backendServices/checkout-backend"
         operation = httpx.patch(service, json={}).raise_for_status().json()
         with ThreadPoolExecutor(1) as pool:
-            waiting = pool.submit(httpx.post, f"{url}/compute/v1/projects/evac-demo/global/operations/"
-                                  f"{operation['name']}/wait", timeout=10)
+            waiting = pool.submit(
+                httpx.post, f"{url}/compute/v1/projects/evac-demo/global/operations/{operation['name']}/wait", timeout=10
+            )
             time.sleep(0.3)  # the wait call is now in flight
 
             process.send_signal(signal.SIGTERM)
@@ -80,8 +92,17 @@ def test_module_refuses_a_foreign_state_file_in_one_message(tmp_path: Path) -> N
     state_file.write_text('{"hello": "world"}')
 
     result = subprocess.run(
-        [sys.executable, "-m", "emulator", "--topology", str(DEMO_TOPOLOGY), "--port", str(free_port()),
-         "--state-file", str(state_file)],
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "--topology",
+            str(DEMO_TOPOLOGY),
+            "--port",
+            str(free_port()),
+            "--state-file",
+            str(state_file),
+        ],
         capture_output=True,
         timeout=30,
     )

@@ -257,6 +257,4 @@ def test_durations_that_differ_by_a_microsecond_have_different_digests(tmp_path:
 def test_bad_duration_in_a_plan_is_a_located_error(tmp_path: Path, written: str, message: str) -> None:
     text = edit(PLAN, "duration: 90s", f"duration: {written}")
     path = write(tmp_path, text, "plan.yaml")
-    assert errors_of(load_plan, path) == [
-        DocumentError(str(path), "steps[3].duration", message, line_of(text, "duration:"))
-    ]
+    assert errors_of(load_plan, path) == [DocumentError(str(path), "steps[3].duration", message, line_of(text, "duration:"))]

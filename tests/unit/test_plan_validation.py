@@ -124,9 +124,7 @@ def test_singular_service_with_a_bad_name_is_located_at_the_service_key(tmp_path
     assert (err.path, err.line) == ("service", line_of(text, "service: Check_Out"))
 
 
-def test_service_and_services_together_are_refused_at_the_service_key(
-    tmp_path: Path, demo_topology: Topology
-) -> None:
+def test_service_and_services_together_are_refused_at_the_service_key(tmp_path: Path, demo_topology: Topology) -> None:
     text = edit(PLAN, "services: [checkout, catalog]", "service: checkout\nservices: [catalog]")
     path = plan_file(tmp_path, text)
     assert errors_of(load_plan, path, demo_topology) == [
@@ -192,7 +190,9 @@ def test_unknown_key_inside_guards(tmp_path: Path, demo_topology: Topology) -> N
     text = edit(PLAN, "steps:\n", "guards:\n  min_healthy: 2\nsteps:\n")
     path = plan_file(tmp_path, text)
     assert errors_of(load_plan, path, demo_topology) == [
-        DocumentError(str(path), "guards.min_healthy", "unknown key (did you mean 'min_healthy_target'?)", line_of(text, "  min_healthy: 2"))
+        DocumentError(
+            str(path), "guards.min_healthy", "unknown key (did you mean 'min_healthy_target'?)", line_of(text, "  min_healthy: 2")
+        )
     ]
 
 
@@ -217,9 +217,7 @@ def test_missing_required_top_level_key(tmp_path: Path, demo_topology: Topology)
     text = edit(PLAN, "target: us-central1\n", "")
     path = plan_file(tmp_path, text)
     # Reported where the document's mapping begins (line 1 is a comment).
-    assert errors_of(load_plan, path, demo_topology) == [
-        DocumentError(str(path), "target", "required key is missing", 2)
-    ]
+    assert errors_of(load_plan, path, demo_topology) == [DocumentError(str(path), "target", "required key is missing", 2)]
 
 
 def test_missing_required_key_in_a_step(tmp_path: Path, demo_topology: Topology) -> None:
@@ -241,9 +239,7 @@ def test_empty_steps_are_refused(tmp_path: Path, demo_topology: Topology) -> Non
     text = PLAN[: PLAN.index("steps:")] + "steps: []\n"
     path = plan_file(tmp_path, text)
     assert errors_of(load_plan, path, demo_topology) == [
-        DocumentError(
-            str(path), "steps", "must have at least one item (it has 0)", line_of(text, "steps:")
-        )
+        DocumentError(str(path), "steps", "must have at least one item (it has 0)", line_of(text, "steps:"))
     ]
 
 
@@ -264,9 +260,7 @@ def test_min_size_out_of_range(tmp_path: Path, demo_topology: Topology) -> None:
     text = edit(PLAN, "min_size: 3", "min_size: 0")
     path = plan_file(tmp_path, text)
     assert errors_of(load_plan, path, demo_topology) == [
-        DocumentError(
-            str(path), "steps[0].min_size", "must be at least 1 (it is 0)", line_of(text, "min_size:")
-        )
+        DocumentError(str(path), "steps[0].min_size", "must be at least 1 (it is 0)", line_of(text, "min_size:"))
     ]
 
 
@@ -337,9 +331,7 @@ def test_plan_source_no_service_has_is_reported_for_each_service(tmp_path: Path,
     path = plan_file(tmp_path, text)
     line = line_of(text, "source:")
     assert errors_of(load_plan, path, demo_topology) == [
-        DocumentError(
-            str(path), "source", f"service '{s}' has no region 'asia-east1' (it has: europe-west1, us-central1)", line
-        )
+        DocumentError(str(path), "source", f"service '{s}' has no region 'asia-east1' (it has: europe-west1, us-central1)", line)
         for s in ("checkout", "catalog")
     ]
 
@@ -428,15 +420,11 @@ def test_verify_health_timeout_shorter_than_interval(tmp_path: Path, demo_topolo
     text = edit(PLAN, "timeout: 2m", "timeout: 0.5s")
     path = plan_file(tmp_path, text)
     assert errors_of(load_plan, path, demo_topology) == [
-        DocumentError(
-            str(path), "steps[1].timeout", "timeout must be at least one interval (1s) long", line_of(text, "timeout:")
-        )
+        DocumentError(str(path), "steps[1].timeout", "timeout must be at least one interval (1s) long", line_of(text, "timeout:"))
     ]
 
 
-def test_verify_health_default_timeout_shorter_than_interval_is_at_the_step(
-    tmp_path: Path, demo_topology: Topology
-) -> None:
+def test_verify_health_default_timeout_shorter_than_interval_is_at_the_step(tmp_path: Path, demo_topology: Topology) -> None:
     text = edit(PLAN, "    timeout: 2m\n    interval: 1s\n", "    interval: 10m\n")
     path = plan_file(tmp_path, text)
     # The default timeout (5m) is not written: the error is on the step, where timeout would be written.
@@ -481,9 +469,7 @@ def test_retries_zero_initial_interval(tmp_path: Path, demo_topology: Topology) 
 
 def test_file_not_found(tmp_path: Path, demo_topology: Topology) -> None:
     path = tmp_path / "missing.yaml"
-    assert errors_of(load_plan, path, demo_topology) == [
-        DocumentError(str(path), "(document)", "file not found", None)
-    ]
+    assert errors_of(load_plan, path, demo_topology) == [DocumentError(str(path), "(document)", "file not found", None)]
 
 
 def test_directory_instead_of_file(tmp_path: Path, demo_topology: Topology) -> None:
@@ -517,9 +503,7 @@ def test_empty_file(tmp_path: Path, demo_topology: Topology, text: str) -> None:
     assert errors_of(load_plan, path, demo_topology) == [DocumentError(str(path), "(document)", "the file is empty")]
 
 
-def test_invalid_yaml_reports_its_line_and_where_the_construct_began(
-    tmp_path: Path, demo_topology: Topology
-) -> None:
+def test_invalid_yaml_reports_its_line_and_where_the_construct_began(tmp_path: Path, demo_topology: Topology) -> None:
     # The step's keys are indented less than the step: YAML cannot parse that.
     text = edit(PLAN, "    duration: 3s", "  duration: 3s")
     path = plan_file(tmp_path, text)
@@ -615,9 +599,7 @@ def test_several_plan_rule_errors_are_all_reported_each_located(tmp_path: Path, 
     ]
 
 
-def test_invalid_document_message_lists_every_error_with_file_and_line(
-    tmp_path: Path, demo_topology: Topology
-) -> None:
+def test_invalid_document_message_lists_every_error_with_file_and_line(tmp_path: Path, demo_topology: Topology) -> None:
     text = edit(PLAN, "target: us-central1\n", "target: us-central1\nsoruce: x\n")
     text = edit(text, "min_size: 3", "min_size: 0")
     path = plan_file(tmp_path, text)
@@ -694,7 +676,10 @@ def test_repeated_top_level_key_is_refused_at_the_repetition(tmp_path: Path, dem
     path = plan_file(tmp_path, text)
     assert errors_of(load_plan, path, demo_topology) == [
         DocumentError(
-            str(path), "source", f"duplicate key (first given on line {line_of(text, 'source: europe')})", line_of(text, "# again")
+            str(path),
+            "source",
+            f"duplicate key (first given on line {line_of(text, 'source: europe')})",
+            line_of(text, "# again"),
         )
     ]
 
@@ -706,7 +691,10 @@ def test_repeated_keys_are_refused_at_any_depth_all_at_once(tmp_path: Path, demo
     f = str(path)
     assert errors_of(load_plan, path, demo_topology) == [
         DocumentError(
-            f, "retries.step_deadline", f"duplicate key (first given on line {line_of(text, 'retries:')})", line_of(text, "retries:")
+            f,
+            "retries.step_deadline",
+            f"duplicate key (first given on line {line_of(text, 'retries:')})",
+            line_of(text, "retries:"),
         ),
         DocumentError(
             f,
@@ -718,9 +706,7 @@ def test_repeated_keys_are_refused_at_any_depth_all_at_once(tmp_path: Path, demo
 
 
 @pytest.mark.parametrize(("key", "path"), [("1", "1"), ("yes", "yes"), ("~", "~"), ("2024-01-01", "2024-01-01")])
-def test_a_key_that_is_not_text_is_refused_on_its_line(
-    tmp_path: Path, demo_topology: Topology, key: str, path: str
-) -> None:
+def test_a_key_that_is_not_text_is_refused_on_its_line(tmp_path: Path, demo_topology: Topology, key: str, path: str) -> None:
     text = edit(PLAN, "    duration: 3s\n", f"    duration: 3s\n    {key}: 4\n")
     file = plan_file(tmp_path, text)
     assert errors_of(load_plan, file, demo_topology) == [
@@ -765,12 +751,8 @@ def test_target_equal_to_source_is_reported_with_field_errors(tmp_path: Path, de
     text = edit(text, "min_size: 3", "min_size: 0")
     path = plan_file(tmp_path, text)
     assert errors_of(load_plan, path, demo_topology) == [
-        DocumentError(
-            str(path), "target", "the target must differ from the source ('europe-west1')", line_of(text, "target:")
-        ),
-        DocumentError(
-            str(path), "steps[0].min_size", "must be at least 1 (it is 0)", line_of(text, "min_size:")
-        ),
+        DocumentError(str(path), "target", "the target must differ from the source ('europe-west1')", line_of(text, "target:")),
+        DocumentError(str(path), "steps[0].min_size", "must be at least 1 (it is 0)", line_of(text, "min_size:")),
     ]
 
 

@@ -10,7 +10,7 @@ import pytest
 from evac.documents import DocumentError, format_path
 from evac.topology import Topology, load_topology
 from tests.conftest import DEMO
-from tests.unit.docs import edit, errors_of, line_of, only_error, write
+from tests.unit.docs import edit, errors_of, line_of, write
 
 TOPOLOGY = """\
 # A topology for the tests.
@@ -120,9 +120,7 @@ def test_bad_region_name_as_a_region_key(tmp_path: Path) -> None:
 
 
 def test_a_path_through_a_dictionary_key_ends_at_the_key() -> None:
-    assert format_path(("services", "checkout", "regions", "us_central1", "[key]")) == (
-        "services.checkout.regions.us_central1"
-    )
+    assert format_path(("services", "checkout", "regions", "us_central1", "[key]")) == ("services.checkout.regions.us_central1")
 
 
 def test_bad_primary_region_name(tmp_path: Path) -> None:
@@ -141,9 +139,7 @@ def test_bad_primary_region_name(tmp_path: Path) -> None:
 def test_bad_project_id(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "project: evac-test", "project: Evac_Test")
     f, errs = errors(tmp_path, text)
-    assert errs == [
-        DocumentError(f, "project", "'Evac_Test' is not a valid Google Cloud project id", line_of(text, "project:"))
-    ]
+    assert errs == [DocumentError(f, "project", "'Evac_Test' is not a valid Google Cloud project id", line_of(text, "project:"))]
 
 
 def test_bad_resource_name(tmp_path: Path) -> None:
@@ -209,11 +205,7 @@ def test_record_type_other_than_a_or_aaaa(tmp_path: Path) -> None:
 def test_ttl_out_of_range(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "ttl: 300", "ttl: 0")
     f, errs = errors(tmp_path, text)
-    assert errs == [
-        DocumentError(
-            f, "services.checkout.dns.ttl", "must be at least 1 (it is 0)", line_of(text, "ttl: 0")
-        )
-    ]
+    assert errs == [DocumentError(f, "services.checkout.dns.ttl", "must be at least 1 (it is 0)", line_of(text, "ttl: 0"))]
 
 
 def test_record_that_is_not_fully_qualified(tmp_path: Path) -> None:
@@ -264,9 +256,7 @@ def test_unknown_key_in_a_region_binding(tmp_path: Path) -> None:
     text = edit(TOPOLOGY, "address: 198.51.100.10\n", "address: 198.51.100.10\n        zone: us-central1-a\n")
     f, errs = errors(tmp_path, text)
     assert errs == [
-        DocumentError(
-            f, "services.checkout.regions.us-central1.zone", "unknown key", line_of(text, "zone: us-central1-a")
-        )
+        DocumentError(f, "services.checkout.regions.us-central1.zone", "unknown key", line_of(text, "zone: us-central1-a"))
     ]
 
 
@@ -380,9 +370,7 @@ def test_several_field_errors_are_all_reported_each_located(tmp_path: Path) -> N
     f, errs = errors(tmp_path, text)
     assert sorted(errs, key=lambda e: e.line or 0) == [
         DocumentError(f, "project", "'X' is not a valid Google Cloud project id", line_of(text, "project:")),
-        DocumentError(
-            f, "services.checkout.dns.ttl", "must be at most 86400 (it is 100000)", line_of(text, "ttl:")
-        ),
+        DocumentError(f, "services.checkout.dns.ttl", "must be at most 86400 (it is 100000)", line_of(text, "ttl:")),
         DocumentError(f, "services.catalog.dns.type", "'MX' is not one of 'A' or 'AAAA'", line_of(text, "type: MX")),
         DocumentError(f, "emulator.seed", "unknown key", line_of(text, "seed: 7")),
     ]
@@ -529,9 +517,7 @@ def test_two_services_may_share_an_address(tmp_path: Path) -> None:
     text = in_service(TOPOLOGY, "catalog", "type: AAAA", "type: A")
     text = edit(text, "address: 2001:db8::20", "address: 203.0.113.10")
     text = edit(text, "address: 2001:db8:1::20", "address: 198.51.100.10")
-    assert load_topology(topology_file(tmp_path, text)).services["catalog"].regions["us-east1"].address == (
-        "198.51.100.10"
-    )
+    assert load_topology(topology_file(tmp_path, text)).services["catalog"].regions["us-east1"].address == ("198.51.100.10")
 
 
 @pytest.mark.parametrize(

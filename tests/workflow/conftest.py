@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable
+from datetime import timedelta
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType

@@ -8,8 +8,8 @@ records every call, so workflow tests can assert order and before-states.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError

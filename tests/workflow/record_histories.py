@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 
 from evac.control import failover_inputs, start_failover
 from evac.runs import AbortRequest, StepStatus, Trigger
@@ -52,6 +51,7 @@ async def record() -> None:
                     pass
                 history = await handle.fetch_history()
             (HISTORIES / f"engine_{outcome}.json").write_text(history.to_json())
+
 
 if __name__ == "__main__":
     asyncio.run(record())

@@ -214,9 +214,7 @@ async def test_a_bare_temporal_cancel_is_an_abort_too(env, task_queue, demo_topo
     assert cloud.snapshot() == before
 
 
-async def test_transient_errors_are_retried_past_any_attempt_count_until_the_step_succeeds(
-    env, task_queue, demo_topology
-):
+async def test_transient_errors_are_retried_past_any_attempt_count_until_the_step_succeeds(env, task_queue, demo_topology):
     cloud = fresh_cloud()
     failures = iter(range(12))
 
@@ -256,9 +254,7 @@ def test_every_step_kind_of_the_plan_model_has_a_handler():
     assert steps.MISSING_HANDLERS == []
 
 
-async def test_a_failed_health_wait_is_one_activity_and_undos_are_named_in_the_history(
-    env, task_queue, demo_topology
-):
+async def test_a_failed_health_wait_is_one_activity_and_undos_are_named_in_the_history(env, task_queue, demo_topology):
     cloud = fresh_cloud()
     cloud.health_timeout = 600  # the wait reports after its 10 minutes
     cloud.new_instances_get_healthy = False  # the scale-up never gets healthy

@@ -204,9 +204,7 @@ async def test_a_resource_that_does_not_read_back_as_before_fails_the_drill(env,
         record = await progress(env.client, handle.id)
     assert failure.value.cause.type == "failed"
     assert record.drill.outcome == DrillOutcome.FAILED
-    assert record.drill.mismatches == [
-        "instance group us-central1/checkout-uc1 reads size 5, before the drill it was size 1"
-    ]
+    assert record.drill.mismatches == ["instance group us-central1/checkout-uc1 reads size 5, before the drill it was size 1"]
 
 
 def _resize_by_hand(cloud: FakeCloud) -> None:

@@ -252,9 +252,7 @@ async def test_an_abort_during_rollback_does_not_interrupt_it(env, task_queue, d
     assert cloud.snapshot() == before
 
 
-async def test_a_compensation_that_keeps_failing_is_reported_with_what_was_left_changed(
-    env, task_queue, demo_topology
-):
+async def test_a_compensation_that_keeps_failing_is_reported_with_what_was_left_changed(env, task_queue, demo_topology):
     cloud = fresh_cloud()
     plan = make_plan()
     # The undo is retried until its deadline; keep that short here (the default is an hour).
