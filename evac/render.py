@@ -12,6 +12,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from evac.drills import DrillReport
 from evac.runs import FailoverProgress, RunStatus, StepRecord, StepStatus
 
 STEP_STYLE = {
@@ -100,6 +101,32 @@ def progress_table(progress: FailoverProgress, now: datetime | None = None) -> T
     return table
 
 
+def dry_run_table(progress: FailoverProgress) -> Table:
+    """What a run would change, step by step: the live state now → what the step would leave,
+    and each guard's verdict. Nothing was changed."""
+    title = Text.assemble(
+        (progress.service, "bold"), f"  {progress.source} → {progress.target}  ", ("dry run: nothing was changed", "bold")
+    )
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("#", justify="right")
+    table.add_column("step")
+    table.add_column("resource", overflow="fold")
+    table.add_column("now → would be", overflow="fold")
+    table.add_column("guard", overflow="fold")
+    for step in progress.steps:
+        if step.before is not None and step.after is not None and step.kind != "verify_health":
+            change = (
+                f"{step.before.summary()} → {step.after.summary()}"
+                if step.after != step.before
+                else f"{step.before.summary()} (already as desired)"
+            )
+        else:
+            change = step.error or step.detail
+        guard = Text(step.guard or "", "bold red" if (step.guard or "").startswith("refuses") else "green")
+        table.add_row(str(step.index + 1), step.name, step.resource, change, guard)
+    return table
+
+
 def outcome_lines(progress: FailoverProgress) -> list[Text]:
     lines = [
         Text.assemble(
@@ -116,6 +143,35 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
         lines.append(Text(f"  cause: {progress.error}"))
     for resource in progress.left_changed:
         lines.append(Text(f"  LEFT CHANGED, restore by hand: {resource}", "bold red"))
+    if progress.drill is not None:
+        lines += drill_lines(progress.drill)
+    return lines
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def drill_lines(report: DrillReport) -> list[Text]:
+    """A drill's report: outcome, readiness, measured times against the RTO, checks, verification."""
+    outcome = report.outcome.value if report.outcome else f"in progress ({report.phase.value})"
+    lines = [Text.assemble("  drill: ", (outcome, "bold"))]
+    for line in report.readiness:
+        lines.append(Text(f"  readiness: {line}", "dim" if report.ready else "yellow"))
+    rto = ""
+    if report.rto_target_seconds is not None:
+        rto = f" (RTO target {report.rto_target_seconds:g}s{', OVER TARGET' if report.over_rto else ', met'})"
+    lines.append(Text(f"  recovery {_seconds(report.recovery_seconds)}{rto}; failback {_seconds(report.failback_seconds)}"))
+    lines.append(Text(f"  bake {report.bake_seconds:g}s, stop conditions checked every {report.check_interval_seconds:g}s"))
+    for c in report.conditions:
+        worst = "-" if c.worst is None else f"{c.worst:g}"
+        lines.append(Text(f"    {c.label}: {c.rule}: {c.checks} checks, {c.breaches} breaches, worst {worst}", "dim"))
+    if report.breach:
+        lines.append(Text(f"  {report.breach}", "bold yellow"))
+    for line in report.verification:
+        lines.append(Text(f"  verified: {line}", "dim"))
+    for line in report.mismatches:
+        lines.append(Text(f"  NOT AS BEFORE: {line}", "bold red"))
     return lines
 
 

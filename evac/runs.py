@@ -19,6 +19,7 @@ from evac.resources import ResourceState
 from evac.topology import ServiceTopology
 
 WORKFLOW_ID_PREFIX = "failover/"
+DRY_RUN_PREFIX = "dry-run/"
 # The memo key under which a run leaves its final FailoverProgress.
 MEMO_PROGRESS = "progress"
 
@@ -26,6 +27,11 @@ MEMO_PROGRESS = "progress"
 def failover_workflow_id(service: str) -> str:
     """One run per service at a time: the id is derived from the service alone."""
     return f"{WORKFLOW_ID_PREFIX}{service}"
+
+
+def dry_run_workflow_id(service: str, token: str) -> str:
+    """A dry run changes nothing, so it holds no lock: its id is its own (``token``: unique)."""
+    return f"{DRY_RUN_PREFIX}{service}/{token}"
 
 
 class _Model(BaseModel):
@@ -47,6 +53,9 @@ class FailoverInput(_Model):
     project: str
     topology: ServiceTopology = Field(description="The service's slice of the topology, as it was at start")
     trigger: Trigger
+    dry_run: bool = Field(
+        default=False, description="Plan mode: read live state and record the change each step would make; change nothing"
+    )
 
 
 class DrillInput(FailoverInput):
@@ -109,6 +118,7 @@ class StepRecord(_Model):
     undo_from: ResourceState | None = Field(default=None, description="What the undo found before restoring (None: no undo ran)")
     undo_to: ResourceState | None = Field(default=None, description="What the undo left: the recorded before-state")
     undo_changed: bool | None = Field(default=None, description="False when the undo found nothing to restore")
+    guard: str | None = Field(default=None, description="The guard's verdict before this step (dry runs show every one)")
 
     @property
     def duration_seconds(self) -> float | None:
@@ -140,3 +150,4 @@ class FailoverProgress(_Model):
         default_factory=list, description="Resources a failed rollback left changed: act on these by hand"
     )
     drill: DrillReport | None = Field(default=None, description="A drill's readiness, bake, failback and report")
+    dry_run: bool = Field(default=False, description="A plan-mode run: nothing was changed")

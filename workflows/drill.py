@@ -89,6 +89,8 @@ class DrillWorkflow:
         run, report = self._run, self._report
         run.progress.started_at = workflow.now()
         run.log("drill started", plan=input.plan.name, digest=input.plan_digest, bake=self._bake.total_seconds())
+        if input.dry_run:
+            return await self._dry_run()
         try:
             await run.saga.run(self._forward)
         except BaseException as err:
@@ -106,6 +108,25 @@ class DrillWorkflow:
             return await self._end(DrillOutcome.ABORTED if aborted else DrillOutcome.ROLLED_BACK)
         return await self._fail_back_and_verify()
 
+    async def _dry_run(self) -> FailoverProgress:
+        """Plan mode: readiness (its verdict shown, not enforced) and the steps' would-be
+        changes; no bake, no failback: nothing was changed."""
+        run = self._run
+
+        async def forward() -> None:
+            await self._readiness(enforce=False)
+            self._report.phase = DrillPhase.FAILOVER
+            await run.run_steps()
+
+        try:
+            await run.saga.run(forward)
+        except BaseException as err:
+            if not run.is_abort(err) and not isinstance(err, FailureError):
+                raise
+            return await run.end(await run.roll_back(err, run.is_abort(err)))
+        self._report.phase = DrillPhase.DONE
+        return await run.end(RunStatus.SUCCEEDED)
+
     async def _forward(self) -> None:
         await self._readiness()
         self._report.phase = DrillPhase.FAILOVER
@@ -115,7 +136,7 @@ class DrillWorkflow:
 
     # --- phases ---------------------------------------------------------------------
 
-    async def _readiness(self) -> None:
+    async def _readiness(self, enforce: bool = True) -> None:
         run, plan, report = self._run, self._input.plan, self._report
         reasons: list[str] = []
         try:
@@ -154,7 +175,9 @@ class DrillWorkflow:
         if reasons:
             report.ready = False
             report.readiness = reasons
-            raise failure(FailureType.NOT_READY, "not ready: " + "; ".join(reasons))
+            if enforce:
+                raise failure(FailureType.NOT_READY, "not ready: " + "; ".join(reasons))
+            return
         report.readiness.append(f"the service is held by this run ({run.progress.workflow_id}); no other run can start")
         report.ready = True
 

@@ -45,6 +45,7 @@ class PlanRun:
             target=input.plan.target,
             trigger=input.trigger,
             steps=[StepRecord(index=i, name=s.label(i), kind=s.kind) for i, s in enumerate(input.plan.steps)],
+            dry_run=input.dry_run,
         )
 
     def log(self, message: str, step: str = "-", **extra: Any) -> None:

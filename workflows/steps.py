@@ -155,6 +155,11 @@ class Engine:
             record.after = before
             record.detail = "already as desired; nothing to change"
             return
+        if self.input.dry_run:
+            # Plan mode: the live before-state was read; record the change and make none.
+            record.after = desired
+            record.detail = "dry run: would change"
+            return
 
         def restore() -> Awaitable[Change]:
             # record.before is the state the mutation itself found, once it has reported.
@@ -185,25 +190,32 @@ class Engine:
         )
 
     async def guard_target_healthy(self, record: StepRecord) -> None:
-        """Never move traffic into a region that cannot take it, nor drain the last healthy one."""
+        """Never move traffic into a region that cannot take it, nor drain the last healthy one.
+
+        The verdict is recorded on the step; a refusal fails it, except in a dry run, which
+        shows the verdict and goes on (it changes nothing)."""
         target = self.input.plan.target
         need = self.input.plan.guards.min_healthy_target
         report = await self.health(record, target)
+        refusal = None
         if report.healthy < need:
-            raise failure(
-                FailureType.GUARD_REFUSED,
+            refusal = (
                 f"guard: target {target} has {report.healthy}/{report.total} healthy backends, "
-                f"the plan requires at least {need} before moving traffic there",
+                f"the plan requires at least {need} before moving traffic there"
             )
-        capacity = await self.read(
-            activity_api.read_backend_capacity,
-            ReadBackendCapacity(context=self.context(record), backend=self.backend(target)),
-        )
-        if capacity.capacity_scaler == 0:
-            raise failure(
-                FailureType.GUARD_REFUSED,
-                f"guard: target {target} is drained itself (capacity scaler 0); it would take no traffic",
+        else:  # (the capacity is read only once health passed: runs in flight replay this order)
+            capacity = await self.read(
+                activity_api.read_backend_capacity,
+                ReadBackendCapacity(context=self.context(record), backend=self.backend(target)),
             )
+            if capacity.capacity_scaler == 0:
+                refusal = f"guard: target {target} is drained itself (capacity scaler 0); it would take no traffic"
+        if refusal is None:
+            record.guard = f"passed: target {target} has {report.summary()} backends (need {need}), {capacity.summary()}"
+            return
+        record.guard = f"refuses: {refusal.removeprefix('guard: ')}" if self.input.dry_run else refusal
+        if not self.input.dry_run:
+            raise failure(FailureType.GUARD_REFUSED, refusal)
 
 
 # --- handlers, one per step kind ----------------------------------------------------
@@ -234,6 +246,13 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
     record.resource = str(backend)
     if not workflow.patched(HEALTH_WAIT_IN_ONE_ACTIVITY):
         await _verify_health_by_polling(engine, record, step, region)
+        return
+    if engine.input.dry_run:
+        report = await engine.health(record, region)
+        record.after = report
+        record.detail = (
+            f"dry run: now {report.summary()}; would wait up to {format_duration(step.timeout)} for {step.min_healthy}"
+        )
         return
     retries = engine.input.plan.retries
     deadline = workflow.now() + step.timeout
@@ -323,6 +342,9 @@ async def shift_dns(engine: Engine, record: StepRecord, step: ShiftDnsStep) -> N
 
 
 async def wait(engine: Engine, record: StepRecord, step: WaitStep) -> None:
+    if engine.input.dry_run:
+        record.detail = f"dry run: would wait {format_duration(step.duration)}"
+        return
     record.detail = f"waiting {format_duration(step.duration)}"
     await workflow.sleep(step.duration)
     record.detail = f"waited {format_duration(step.duration)}"

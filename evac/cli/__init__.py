@@ -40,6 +40,7 @@ app.add_typer(emulator_app, name="emulator")
 
 # Run commands.
 app.command("failover")(run.failover)
+app.command("drill")(run.drill)
 app.command("status")(run.status)
 app.command("abort")(run.abort)
 plan_app.command("check")(run.plan_check)

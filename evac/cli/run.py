@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -38,8 +39,16 @@ from evac.cli.base import (
 from evac.config import Settings
 from evac.documents import InvalidDocument
 from evac.errors import FrontDoorError
-from evac.plan import Plan
-from evac.runs import WORKFLOW_ID_PREFIX, AbortRequest, FailoverProgress, RunStatus, Trigger, failover_workflow_id
+from evac.plan import MAX_BAKE_CHECKS, Plan, format_duration, parse_duration
+from evac.runs import (
+    WORKFLOW_ID_PREFIX,
+    AbortRequest,
+    FailoverInput,
+    FailoverProgress,
+    RunStatus,
+    Trigger,
+    failover_workflow_id,
+)
 from evac.topology import Topology
 
 MAX_REASON = 1000
@@ -149,6 +158,8 @@ def report(client: Client, results: list[FailoverProgress], output: Output, conf
     else:
         out.print()
         for record in results:
+            if record.dry_run:
+                out.print(render.dry_run_table(record))
             for line in render.outcome_lines(record):
                 out.print(line, highlight=False, soft_wrap=True)
             out.print(f"  Web UI: {_url(config, client, record.workflow_id, record.run_id)}", highlight=False)
@@ -165,9 +176,17 @@ async def failover_run(
     output: Output,
     require_worker: bool = True,
     connected: Client | None = None,
+    drill: bool = False,
+    bake: timedelta | None = None,
+    dry_run: bool = False,
 ) -> int:
     temporal = connected or await client(config)
-    inputs = control.failover_inputs(plan, topology, trigger)
+    inputs: Sequence[FailoverInput] = (
+        control.drill_inputs(plan, topology, trigger, bake, dry_run=dry_run)
+        if drill
+        else control.failover_inputs(plan, topology, trigger, dry_run=dry_run)
+    )
+    wait = wait or dry_run  # a dry run's result is the point: always shown
     started = await control.start_failover(temporal, inputs, config.task_queue, require_worker=require_worker)
     State.started = started
     urls = {run.workflow_id: _url(config, temporal, run.workflow_id, run.run_id) for run in started}
@@ -194,6 +213,9 @@ def failover(
     allow_no_worker: bool = typer.Option(
         False, "--allow-no-worker", help="Start even when no worker polls the task queue (the runs wait for one)"
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Plan mode: read live state, show what each step would change and each guard's verdict"
+    ),
     output: Output = output_option(),
     address: str = address_option(),
     namespace: str = namespace_option(),
@@ -208,9 +230,89 @@ def failover(
         control.check_project(topo, config)
     except (InvalidDocument, FrontDoorError) as exc:
         fail_with(exc)
+    if plan.kind == "drill":
+        fail(
+            f"plan '{plan.name}' is a drill (kind: drill): run it with 'evac drill --plan {plan_file}'; nothing was started",
+            EXIT_BAD_INPUT,
+        )
     trigger = Trigger(kind="manual", by=config.identity, reason=why)
     code = run_async(
-        lambda: failover_run(plan, topo, trigger, config, wait=wait, output=output, require_worker=not allow_no_worker)
+        lambda: failover_run(
+            plan, topo, trigger, config, wait=wait, output=output, require_worker=not allow_no_worker, dry_run=dry_run
+        )
+    )
+    raise typer.Exit(code)
+
+
+# --- drill ------------------------------------------------------------------------------
+
+
+def drill(
+    plan_file: Path = typer.Option(..., "--plan", "-p", help="The drill plan YAML file (kind: drill)"),
+    bake: str = typer.Option(None, "--bake", help="Hold the failed-over state this long (e.g. 30m); default: the plan's"),
+    reason: str = typer.Option("DR drill", "--reason", help="Why: recorded in the run's history with who started it"),
+    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)"),
+    wait: bool = typer.Option(
+        True,
+        "--wait/--no-wait",
+        help="Follow the drills until they end (exit 0 only if all passed); --no-wait exits once started",
+    ),
+    allow_no_worker: bool = typer.Option(
+        False, "--allow-no-worker", help="Start even when no worker polls the task queue (the runs wait for one)"
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Plan mode: readiness and what each step would change; no bake, nothing changed"
+    ),
+    output: Output = output_option(),
+    address: str = address_option(),
+    namespace: str = namespace_option(),
+) -> None:
+    """Run a DR drill (one run per service, all or none): readiness, failover, bake under the stop
+    conditions, failback, verification, and a report with measured recovery and failback times."""
+    set_output(output)
+    connection(address, namespace)
+    config = settings()
+    why = _reason(reason, "nothing was started")
+    bake_time: timedelta | None = None
+    if bake is not None:
+        try:
+            bake_time = parse_duration(bake)
+        except ValueError as exc:
+            fail(f"--bake: {exc}; nothing was started", EXIT_BAD_INPUT)
+        if bake_time <= timedelta(0):
+            fail("--bake must be longer than 0s; nothing was started", EXIT_BAD_INPUT)
+    try:
+        plan, topo = control.load_documents(plan_file, topology)
+        control.check_project(topo, config)
+    except (InvalidDocument, FrontDoorError) as exc:
+        fail_with(exc)
+    if plan.kind != "drill":
+        fail(
+            f"plan '{plan.name}' is a failover plan: a drill needs 'kind: drill' (and, optionally, a drill section "
+            "with bake, stop_conditions, readiness, rto_target); nothing was started",
+            EXIT_BAD_INPUT,
+        )
+    settings_of = plan.drill_settings
+    if bake_time is not None and bake_time / settings_of.check_interval > MAX_BAKE_CHECKS:
+        fail(
+            f"--bake {bake} checked every {format_duration(settings_of.check_interval)} makes more than "
+            f"{MAX_BAKE_CHECKS} checks; give a shorter bake; nothing was started",
+            EXIT_BAD_INPUT,
+        )
+    trigger = Trigger(kind="drill", by=config.identity, reason=why)
+    code = run_async(
+        lambda: failover_run(
+            plan,
+            topo,
+            trigger,
+            config,
+            wait=wait,
+            output=output,
+            require_worker=not allow_no_worker,
+            drill=True,
+            bake=bake_time,
+            dry_run=dry_run,
+        )
     )
     raise typer.Exit(code)
 

@@ -7,7 +7,7 @@ its errors (the tree in :mod:`evac.errors`) into its own words.
 
 from evac.control.follow import RunRef, Snapshot, follow
 from evac.control.records import AbortOutcome, abort, describe, progress, running_run_id, worker_polling
-from evac.control.start import StartedRun, check_project, failover_inputs, load_documents, start_failover
+from evac.control.start import StartedRun, check_project, drill_inputs, failover_inputs, load_documents, start_failover
 from evac.errors import NotRunning, NoWorker, NoWorkerAnswered, RunNotFound, ServiceBusy, WorkerWaitExpired
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "abort",
     "check_project",
     "describe",
+    "drill_inputs",
     "failover_inputs",
     "follow",
     "load_documents",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -16,8 +20,17 @@ from evac.control.records import running_run_id, worker_polling
 from evac.documents import DocumentError, InvalidDocument, read_yaml
 from evac.errors import FrontDoorError, NoWorker, ServiceBusy, WrongProject, from_rpc
 from evac.plan import Plan, default_topology_path, load_plan
-from evac.runs import AbortRequest, FailoverInput, FailoverProgress, Trigger, failover_workflow_id
+from evac.runs import (
+    AbortRequest,
+    DrillInput,
+    FailoverInput,
+    FailoverProgress,
+    Trigger,
+    dry_run_workflow_id,
+    failover_workflow_id,
+)
 from evac.topology import Topology, load_topology
+from workflows.drill import DrillWorkflow
 from workflows.failover import FailoverWorkflow
 
 
@@ -56,7 +69,7 @@ def check_project(topology: Topology, settings: Settings) -> None:
         raise WrongProject(topology.project, settings.gcp_project)
 
 
-def failover_inputs(plan: Plan, topology: Topology, trigger: Trigger) -> list[FailoverInput]:
+def failover_inputs(plan: Plan, topology: Topology, trigger: Trigger, *, dry_run: bool = False) -> list[FailoverInput]:
     """One input per service of the plan, each with its slice of the topology."""
     digest = plan.digest()
     return [
@@ -67,15 +80,39 @@ def failover_inputs(plan: Plan, topology: Topology, trigger: Trigger) -> list[Fa
             project=topology.project,
             topology=topology.services[service],
             trigger=trigger,
+            dry_run=dry_run,
         )
         for service in plan.services
     ]
 
 
+def drill_inputs(
+    plan: Plan, topology: Topology, trigger: Trigger, bake: timedelta | None = None, *, dry_run: bool = False
+) -> list[DrillInput]:
+    """One drill input per service of the plan; ``bake`` overrides the plan's bake time."""
+    return [
+        DrillInput(**input.model_dump(), bake=bake)
+        for input in failover_inputs(plan, topology, trigger.model_copy(update={"kind": "drill"}), dry_run=dry_run)
+    ]
+
+
+def workflow_id_for(input: FailoverInput) -> str:
+    """The service's lock for a real run; an id of its own for a dry run (it changes nothing)."""
+    if input.dry_run:
+        return dry_run_workflow_id(input.service, uuid.uuid4().hex[:12])
+    return failover_workflow_id(input.service)
+
+
 async def start_failover(
-    client: Client, inputs: list[FailoverInput], task_queue: str, *, require_worker: bool = False
+    client: Client,
+    inputs: Sequence[FailoverInput],
+    task_queue: str,
+    *,
+    require_worker: bool = False,
 ) -> list[StartedRun]:
-    """Start one run per service, all or none.
+    """Start one run per service, all or none: a ``DrillWorkflow`` for drill inputs, else a
+    ``FailoverWorkflow``. Both hold the same per-service id, so a drill and a failover of one
+    service never run at once.
 
     Refused before anything starts when a service already has a run, or (with
     ``require_worker``, as the CLI asks) when no worker polls the task queue. The id-conflict policy is the
@@ -86,23 +123,21 @@ async def start_failover(
     if require_worker and not await worker_polling(client, task_queue):
         raise NoWorker(task_queue, client.namespace)
     for input in inputs:
+        if input.dry_run:
+            continue
         workflow_id = failover_workflow_id(input.service)
         run_id = await running_run_id(client, workflow_id)
         if run_id is not None:
             raise ServiceBusy(input.service, workflow_id, run_id)
-    started: list[tuple[StartedRun, WorkflowHandle[FailoverWorkflow, FailoverProgress]]] = []
+    started: list[tuple[StartedRun, WorkflowHandle[Any, FailoverProgress]]] = []
     for input in inputs:
-        workflow_id = failover_workflow_id(input.service)
+        workflow_id = workflow_id_for(input)
         try:
-            handle = await client.start_workflow(
-                FailoverWorkflow.run,
-                input,
-                id=workflow_id,
-                task_queue=task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=search_attributes.for_run(input),
-                static_summary=f"{input.plan.name}: {input.service} {input.plan.source} -> {input.plan.target}",
+            # Typed by reference: the workflow name and its input type are checked here.
+            handle = await (
+                client.start_workflow(DrillWorkflow.run, input, **_start_options(input, workflow_id, task_queue))
+                if isinstance(input, DrillInput)
+                else client.start_workflow(FailoverWorkflow.run, input, **_start_options(input, workflow_id, task_queue))
             )
         except (WorkflowAlreadyStartedError, RPCError) as exc:
             if isinstance(exc, WorkflowAlreadyStartedError):
@@ -117,7 +152,19 @@ async def start_failover(
     return [run for run, _ in started]
 
 
-async def _withdraw(client: Client, handles: list[WorkflowHandle[FailoverWorkflow, FailoverProgress]], why: str) -> None:
+def _start_options(input: FailoverInput, workflow_id: str, task_queue: str) -> dict[str, Any]:
+    kind = ("drill" if isinstance(input, DrillInput) else "failover") + (", dry run" if input.dry_run else "")
+    return dict(
+        id=workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=search_attributes.for_run(input),
+        static_summary=f"{input.plan.name} ({kind}): {input.service} {input.plan.source} -> {input.plan.target}",
+    )
+
+
+async def _withdraw(client: Client, handles: list[WorkflowHandle[Any, FailoverProgress]], why: str) -> None:
     """Abort runs this call started, recording why: a plan starts all its services or none."""
     request = AbortRequest(by=client.identity, reason=f"withdrawn at start: {why}"[:1000])
     for handle in handles:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.requestlog import is_api_call, is_mutation
 from tests.e2e.conftest import E2E
-
-MUTATING = ("POST", "PATCH", "PUT", "DELETE")
 
 
 def mutations(e2e: E2E) -> list[dict[str, Any]]:
-    return [r for r in e2e.requests() if r["method"] in MUTATING and "/emulator/" not in r["path"]]
+    return [r for r in e2e.requests() if is_api_call(r["path"]) and is_mutation(r["method"], r["path"])]
 
 
 def test_an_abort_during_the_scale_up_stops_the_run_before_any_traffic_moves(e2e: E2E, drill_plan):

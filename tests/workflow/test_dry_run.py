@@ -1,0 +1,67 @@
+"""Dry runs on the time-skipping server: every step in plan mode, nothing changed."""
+
+from __future__ import annotations
+
+from evac.control import drill_inputs, failover_inputs, start_failover
+from evac.plan import Plan
+from evac.resources import DnsRecord
+from evac.runs import FailoverProgress, RunStatus, StepStatus, Trigger
+from tests.workflow.conftest import running_worker
+from tests.workflow.test_drill_workflow import drill_plan
+from tests.workflow.test_failover_workflow import SOURCE, TARGET, fresh_cloud, make_plan
+
+
+async def dry_run(env, task_queue, plan: Plan, topology, *, drill: bool = False) -> FailoverProgress:
+    trigger = Trigger(by="test")
+    inputs = (
+        drill_inputs(plan, topology, trigger, dry_run=True) if drill else failover_inputs(plan, topology, trigger, dry_run=True)
+    )
+    [run] = await start_failover(env.client, inputs, task_queue)
+    assert run.workflow_id.startswith("dry-run/checkout/")
+    handle = env.client.get_workflow_handle(run.workflow_id, run_id=run.run_id, result_type=FailoverProgress)
+    return await handle.result()
+
+
+async def test_a_dry_run_records_every_change_it_would_make_and_makes_none(env, task_queue, demo_topology):
+    cloud = fresh_cloud()
+    before = cloud.snapshot()
+    plan = make_plan({"name": "bake", "kind": "wait", "duration": "1h"})
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        result = await dry_run(env, task_queue, plan, demo_topology)
+
+    assert result.status == RunStatus.SUCCEEDED and result.dry_run
+    assert cloud.mutations() == [] and cloud.snapshot() == before
+    scale, verify, drain, bake, dns = result.steps
+    assert (scale.before.target_size, scale.after.target_size, scale.detail) == (1, 3, "dry run: would change")
+    assert verify.detail == "dry run: now 1/1 healthy; would wait up to 10m for 3"
+    assert (drain.before.capacity_scaler, drain.after.capacity_scaler) == (1.0, 0.0)
+    assert bake.detail == "dry run: would wait 1h"
+    assert dns.after == DnsRecord(ttl=60, rrdatas=["198.51.100.10"])
+    assert all(s.status == StepStatus.SUCCEEDED for s in result.steps)
+    # Guards are evaluated against the live state and shown (the scale-up did not happen).
+    assert drain.guard == "passed: target us-central1 has 1/1 healthy backends (need 1), scaler 1"
+
+
+async def test_a_dry_run_shows_a_guard_that_would_refuse_and_goes_on(env, task_queue, demo_topology):
+    cloud = fresh_cloud()
+    cloud.healthy[TARGET] = 0
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        result = await dry_run(env, task_queue, make_plan(), demo_topology)
+    assert result.status == RunStatus.SUCCEEDED
+    assert result.steps[2].guard == (
+        "refuses: target us-central1 has 0/1 healthy backends, the plan requires at least 1 before moving traffic there"
+    )
+    assert result.steps[3].after is not None  # the DNS step was still planned
+    assert cloud.mutations() == []
+
+
+async def test_a_drill_dry_run_shows_readiness_and_planned_steps_without_baking(env, task_queue, demo_topology):
+    cloud = fresh_cloud()
+    before = cloud.snapshot()
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        result = await dry_run(env, task_queue, drill_plan(), demo_topology, drill=True)
+    assert result.status == RunStatus.SUCCEEDED and result.kind == "drill" and result.dry_run
+    assert result.drill.ready is True and result.drill.outcome is None
+    assert result.drill.conditions[0].checks == 0  # no bake
+    assert cloud.mutations() == [] and cloud.snapshot() == before
+    assert cloud.capacity[SOURCE] == 1.0
