@@ -11,9 +11,10 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-from emulator import admin, backend_services, dns, instance_groups, operations, traffic
+from emulator import admin, backend_services, dns, instance_groups, monitoring, operations, traffic
 from emulator.core import Emulator, Settings
 from emulator.errors import ApiError, install_error_handlers, unexpected_error
+from emulator.load import SimulatedLoad
 from emulator.nameserver import start_name_server
 from emulator.persistence import StateFileError, StateStore
 from emulator.requestlog import APPLIED, LoggedRequest, is_api_call, is_mutation
@@ -35,6 +36,7 @@ def create_app(
     state_file: str | Path | None = None,
     wait_deadline: float = 120.0,
     dns_address: tuple[str, int] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """An emulator seeded from ``topology``, or resumed from ``state_file`` when that exists.
 
@@ -43,11 +45,12 @@ def create_app(
     ``state_file``: JSON file the world is saved to after every change (written off the event loop);
     ``wait_deadline``: longest an ``operations.wait`` call blocks (Google: about 2 minutes);
     ``dns_address``: (host, UDP port) for a name server answering from the managed zones,
-    started with the app (port 0: any free port, then in ``app.state.dns_address``).
+    started with the app (port 0: any free port, then in ``app.state.dns_address``);
+    ``clock``: the emulator's time (a test can move it to count the simulated load exactly).
     Raises ``StateFileError`` when ``state_file`` is not a state file of this topology.
     """
     store = StateStore(state_file) if state_file is not None else None
-    world = (store.load() if store else None) or seed_world(topology, time.time())
+    world = (store.load() if store else None) or seed_world(topology, clock())
     if world.project != topology.project:
         raise StateFileError(f"{state_file} holds project '{world.project}', the topology '{topology.project}'")
     emulator = Emulator(
@@ -55,6 +58,7 @@ def create_app(
         world=world,
         settings=Settings(operation_delay=operation_delay, warmup=warmup, wait_deadline=wait_deadline),
         store=store,
+        clock=clock,
     )
     emulator.save_now()
 
@@ -72,14 +76,17 @@ def create_app(
 
     app = FastAPI(title="Evac Google Cloud emulator", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.emulator = emulator
+    # The simulated clients' requests, counted up to each call the emulator serves.
+    load = app.state.load = SimulatedLoad(emulator, since=emulator.now())
     install_error_handlers(app)
-    for router in (*GOOGLE_API_ROUTERS, admin.router, traffic.router):
+    for router in (*GOOGLE_API_ROUTERS, admin.router, traffic.router, monitoring.router):
         app.include_router(router)
 
     @app.middleware("http")
     async def around_every_call(request: Request, call_next: Handler) -> Response:
         path, method = request.url.path, request.method
         if not is_api_call(path):
+            load.advance()
             response = await _serve(request, call_next)
             if method != "GET" and response.status_code < 400:
                 await emulator.save()
@@ -94,6 +101,7 @@ def create_app(
             request.state.error_reason = refusal.reason
             response = refusal.response()
         else:
+            load.advance()
             response = await _serve(request, call_next)
 
         mutation = is_mutation(method, path)

@@ -57,13 +57,14 @@ def served_record_sets(zone: Zone, now: float) -> dict[tuple[str, str], RecordSe
     return records
 
 
-def resolve(emulator: Emulator, name: str, type_: str, location: str | None = None) -> Resolution:
+def resolve(emulator: Emulator, name: str, type_: str, location: str | None = None, at: float | None = None) -> Resolution:
+    """What ``name`` answers now (or at the time ``at``, for the world as it is)."""
     fqdn = (name if name.endswith(".") else name + ".").lower()
     zones = [z for z in emulator.world.zones.values() if fqdn == z.dns_name or fqdn.endswith("." + z.dns_name)]
     if not zones:
         return Resolution(fqdn, type_, zone=None, record=None)
     zone = max(zones, key=lambda z: len(z.dns_name))
-    served = served_record_sets(zone, emulator.now())
+    served = served_record_sets(zone, emulator.now() if at is None else at)
     record = served.get((fqdn, type_))
     exists = any(served_name == fqdn for served_name, _ in served)
     if record is None:

@@ -10,6 +10,7 @@ a drain or a failover take effect.)
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -40,35 +41,62 @@ def _backend_service(world: World, name: str, region: str | None) -> BackendServ
     return regional[0]
 
 
+@dataclass(frozen=True)
+class RegionSplit:
+    """How much of a backend service's traffic one region's backend receives now."""
+
+    group: str
+    capacity_scaler: float
+    instances: int
+    healthy_instances: int
+    share: float
+    """``capacity_scaler × healthy_instances`` over the sum of that product for every backend."""
+
+
+def split(world: World, service: BackendService, now: float) -> dict[str, RegionSplit]:
+    """Each backend's share of the service's requests, by region (the model above); every
+    share is 0 when no backend can take traffic."""
+    weighed: list[tuple[str, RegionSplit, float]] = []
+    for backend in service.backends:
+        group = world.group_by_url(backend.group)
+        if group is None:
+            continue
+        healthy = sum(1 for i in group.instances if world.instance_health(group, i, now) == HEALTHY)
+        entry = RegionSplit(backend.group, backend.capacity_scaler, len(group.instances), healthy, 0.0)
+        weighed.append((group.region, entry, backend.capacity_scaler * healthy))
+    total = sum(weight for _, _, weight in weighed)
+    return {region: replace(entry, share=round(weight / total, 4) if total else 0.0) for region, entry, weight in weighed}
+
+
+def served(regions: dict[str, RegionSplit]) -> bool:
+    """Whether any backend can take traffic."""
+    return any(entry.capacity_scaler * entry.healthy_instances > 0 for entry in regions.values())
+
+
 @router.get("/traffic/{backend_service}")
 async def traffic(
     backend_service: str,
     region: str | None = Query(None, description="The region of a regional backend service"),
     emulator: Emulator = Depends(get_emulator),
 ) -> Any:
-    world = emulator.world
-    service = _backend_service(world, backend_service, region)
-    now = emulator.now()
-    regions: dict[str, dict[str, Any]] = {}
-    for backend in service.backends:
-        group = world.group_by_url(backend.group)
-        if group is None:
-            continue
-        healthy = sum(1 for i in group.instances if world.instance_health(group, i, now) == HEALTHY)
-        regions[group.region] = {
-            "group": backend.group,
-            "capacityScaler": backend.capacity_scaler,
-            "instances": len(group.instances),
-            "healthyInstances": healthy,
-            "weight": backend.capacity_scaler * healthy,
-        }
-    total = sum(r["weight"] for r in regions.values())
-    for entry in regions.values():
-        entry["share"] = round(entry.pop("weight") / total, 4) if total else 0.0
+    service = _backend_service(emulator.world, backend_service, region)
+    regions = split(emulator.world, service, emulator.now())
     body: dict[str, Any] = {"backendService": backend_service}
     if service.region is not None:
         body["region"] = service.region.rsplit("/", 1)[-1]
-    return body | {"served": total > 0, "regions": regions}
+    return body | {
+        "served": served(regions),
+        "regions": {
+            name: {
+                "group": entry.group,
+                "capacityScaler": entry.capacity_scaler,
+                "instances": entry.instances,
+                "healthyInstances": entry.healthy_instances,
+                "share": entry.share,
+            }
+            for name, entry in regions.items()
+        },
+    }
 
 
 @router.get("/resolve")
