@@ -338,8 +338,8 @@ def _plain(err: Any) -> str | None:
         "model_attributes_type": lambda: f"expected a mapping of keys to values, not {_kind_of(value)}",
         "bool_type": lambda: f"expected true or false, not {_kind_of(value)}",
         "bool_parsing": lambda: f"expected true or false, not '{value}'",
-        "literal_error": lambda: f"'{value}' is not one of {ctx.get('expected')}{_did_you_mean(value, _literal_choices(ctx))}",
-        "enum": lambda: f"'{value}' is not one of {ctx.get('expected')}{_did_you_mean(value, _literal_choices(ctx))}",
+        "literal_error": lambda: f"'{value}' is not one of {ctx.get('expected')}{did_you_mean(value, _literal_choices(ctx))}",
+        "enum": lambda: f"'{value}' is not one of {ctx.get('expected')}{did_you_mean(value, _literal_choices(ctx))}",
     }
     make = words.get(kind)
     return make() if make else None
@@ -349,10 +349,11 @@ def _literal_choices(ctx: dict[str, Any]) -> list[str]:
     return [part.strip().strip("'\"") for part in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")]
 
 
-def _did_you_mean(value: Any, choices: typing.Iterable[str]) -> str:
+def did_you_mean(value: Any, choices: typing.Iterable[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` when ``value`` is close to one of ``choices``, else empty."""
     if not isinstance(value, str):
         return ""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -423,7 +424,7 @@ def _located(
     kind = err["type"]
     if kind == "extra_forbidden":
         key = loc[-1] if loc else None
-        hint = _did_you_mean(key, known_keys(model, loc[:-1], data)) if model is not None else ""
+        hint = did_you_mean(key, known_keys(model, loc[:-1], data)) if model is not None else ""
         return loc, f"unknown key{hint}"
     if kind == "missing":
         return loc, "required key is missing"
@@ -434,7 +435,7 @@ def _located(
             return [*loc, discriminator], "required key is missing"
         ctx = err["ctx"]
         tags = [t.strip().strip("'") for t in str(ctx["expected_tags"]).split(",")]
-        hint = _did_you_mean(ctx["tag"], tags)
+        hint = did_you_mean(ctx["tag"], tags)
         return [*loc, discriminator], f"unknown {discriminator} '{ctx['tag']}'{hint} (known: {ctx['expected_tags']})"
     if kind in ("int_type", "float_type") and isinstance(err["input"], bool):
         word = "an integer" if kind == "int_type" else "a number"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -24,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from evac.documents import DocumentError, InvalidDocument, Problem, read_yaml, rule_violations, validate
+from evac.documents import DocumentError, InvalidDocument, Problem, did_you_mean, read_yaml, rule_violations, validate
 from evac.topology import Count, Region, ResourceName, StrictModel, Topology
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
@@ -372,6 +373,15 @@ class Plan(StrictModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Region names all look alike (us-east1, us-central1): suggest one only for a plain typo.
+REGION_TYPO = 0.85
+
+
+def no_region(service: str, region: str, regions: Iterable[str]) -> str:
+    has = f"(it has: {', '.join(regions)})"
+    return f"service '{service}' has no region '{region}'{did_you_mean(region, regions, REGION_TYPO)} {has}"
+
+
 def check_plan(plan: Plan, topology: Topology) -> list[Problem]:
     """Problems of a structurally valid plan against a topology, each with its location."""
     problems = plan.structure_problems()
@@ -380,23 +390,19 @@ def check_plan(plan: Plan, topology: Topology) -> list[Problem]:
         spec = topology.services.get(service)
         if spec is None:
             known = ", ".join(sorted(topology.services))
-            problems.append((("services", i), f"unknown service '{service}' (the topology has: {known})"))
+            hint = did_you_mean(service, topology.services)
+            problems.append((("services", i), f"unknown service '{service}'{hint} (the topology has: {known})"))
             continue
-        has = f"(it has: {', '.join(spec.regions)})"
-        for key in ("source", "target"):
-            region = getattr(plan, key)
-            if region not in spec.regions:
-                problems.append(((key,), f"service '{service}' has no region '{region}' {has}"))
-        for j, step in enumerate(plan.steps):
-            region = getattr(step, "region", None)
-            if region is not None and region not in spec.regions:
-                problems.append((("steps", j, "region"), f"service '{service}' has no region '{region}' {has}"))
+        places: list[tuple[tuple[str | int, ...], str | None]] = [((key,), getattr(plan, key)) for key in ("source", "target")]
+        places += [(("steps", j, "region"), getattr(step, "region", None)) for j, step in enumerate(plan.steps)]
         if plan.drill is not None:
-            for j, condition in enumerate(plan.drill.stop_conditions):
-                region = getattr(condition, "region", None)
-                if region is not None and region not in spec.regions:
-                    loc = ("drill", "stop_conditions", j, "region")
-                    problems.append((loc, f"service '{service}' has no region '{region}' {has}"))
+            places += [
+                (("drill", "stop_conditions", j, "region"), getattr(condition, "region", None))
+                for j, condition in enumerate(plan.drill.stop_conditions)
+            ]
+        for loc, region in places:
+            if region is not None and region not in spec.regions:
+                problems.append((loc, no_region(service, region, spec.regions)))
     return problems
 
 

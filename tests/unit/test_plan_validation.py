@@ -112,7 +112,7 @@ def test_singular_service_is_still_checked_against_the_topology(tmp_path: Path, 
         DocumentError(
             str(path),
             "service",
-            "unknown service 'chekout' (the topology has: catalog, checkout)",
+            "unknown service 'chekout' (did you mean 'checkout'?) (the topology has: catalog, checkout)",
             line_of(text, "service: chekout"),
         )
     ]
@@ -300,7 +300,7 @@ def test_unknown_service(tmp_path: Path, demo_topology: Topology) -> None:
         DocumentError(
             str(path),
             "services[1]",
-            "unknown service 'catlog' (the topology has: catalog, checkout)",
+            "unknown service 'catlog' (did you mean 'catalog'?) (the topology has: catalog, checkout)",
             line_of(text, "services:"),
         )
     ]
@@ -798,3 +798,9 @@ def test_retry_counts_are_refused_with_the_deadline_that_replaced_them(
     [error] = errors_of(load_plan, plan_file(tmp_path, text), demo_topology)
     assert error.path == f"retries.{old}"
     assert error.message.startswith(f"'{old}' was replaced by '{new}'")
+
+
+def test_a_region_typo_gets_a_suggestion_but_another_region_does_not(tmp_path: Path, demo_topology: Topology) -> None:
+    text = edit(PLAN, "target: us-central1", "target: us-centrl1")
+    errors = errors_of(load_plan, plan_file(tmp_path, text), demo_topology)
+    assert errors and all("has no region 'us-centrl1' (did you mean 'us-central1'?)" in e.message for e in errors)
