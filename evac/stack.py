@@ -65,6 +65,9 @@ class StackConfig:
     operation_delay: float = 0.5
     warmup: float = 2.0
     task_queue: str = "evac"
+    # The Prometheus server the worker's drills query (EVAC_PROMETHEUS_URL); None: the worker
+    # takes it from this process's environment or config file, as any worker does.
+    prometheus_url: str | None = None
 
     @property
     def temporal_address(self) -> str:
@@ -87,6 +90,14 @@ class StackConfig:
             "EVAC_TASK_QUEUE": self.task_queue,
             "EVAC_TEMPORAL_UI": self.ui_url,
         }
+
+    def worker_env(self) -> dict[str, str]:
+        """What a worker of this stack runs with: the client's environment, and the Prometheus
+        server when one is configured here."""
+        env = self.client_env()
+        if self.prometheus_url is not None:
+            env["EVAC_PROMETHEUS_URL"] = self.prometheus_url
+        return env
 
 
 @dataclass
@@ -189,7 +200,7 @@ class Stack:
                 f.seek(offset)
                 return b"worker started" in f.read()
 
-        process = self._spawn(name, [sys.executable, str(ROOT / "worker.py")], env=self.config.client_env())
+        process = self._spawn(name, [sys.executable, str(ROOT / "worker.py")], env=self.config.worker_env())
         self._wait(name, polling, timeout=60)
         return process
 
