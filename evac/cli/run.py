@@ -201,6 +201,22 @@ async def failover_run(
     return report(temporal, results, output, config)
 
 
+def _prepare(
+    plan_file: Path, topology: Path | None, reason: str, output: Output, address: str | None, namespace: str | None
+) -> tuple[Settings, str, Plan, Topology]:
+    """What starting any run needs first: settings, the reason, the plan and topology checked."""
+    set_output(output)
+    connection(address, namespace)
+    config = settings()
+    why = _reason(reason, "nothing was started")
+    try:
+        plan, topo = control.load_documents(plan_file, topology)
+        control.check_project(topo, config)
+    except (InvalidDocument, FrontDoorError) as exc:
+        fail_with(exc)
+    return config, why, plan, topo
+
+
 def failover(
     plan_file: Path = typer.Option(..., "--plan", "-p", help="The plan YAML file"),
     reason: str = typer.Option(..., "--reason", help="Why: recorded in the run's history with who started it"),
@@ -221,15 +237,7 @@ def failover(
     namespace: str = namespace_option(),
 ) -> None:
     """Start a failover by a plan (one run per service, all or none) and follow it to its end."""
-    set_output(output)
-    connection(address, namespace)
-    config = settings()
-    why = _reason(reason, "nothing was started")
-    try:
-        plan, topo = control.load_documents(plan_file, topology)
-        control.check_project(topo, config)
-    except (InvalidDocument, FrontDoorError) as exc:
-        fail_with(exc)
+    config, why, plan, topo = _prepare(plan_file, topology, reason, output, address, namespace)
     if plan.kind == "drill":
         fail(
             f"plan '{plan.name}' is a drill (kind: drill): run it with 'evac drill --plan {plan_file}'; nothing was started",
@@ -269,10 +277,7 @@ def drill(
 ) -> None:
     """Run a DR drill (one run per service, all or none): readiness, failover, bake under the stop
     conditions, failback, verification, and a report with measured recovery and failback times."""
-    set_output(output)
-    connection(address, namespace)
-    config = settings()
-    why = _reason(reason, "nothing was started")
+    config, why, plan, topo = _prepare(plan_file, topology, reason, output, address, namespace)
     bake_time: timedelta | None = None
     if bake is not None:
         try:
@@ -281,11 +286,6 @@ def drill(
             fail(f"--bake: {exc}; nothing was started", EXIT_BAD_INPUT)
         if bake_time <= timedelta(0):
             fail("--bake must be longer than 0s; nothing was started", EXIT_BAD_INPUT)
-    try:
-        plan, topo = control.load_documents(plan_file, topology)
-        control.check_project(topo, config)
-    except (InvalidDocument, FrontDoorError) as exc:
-        fail_with(exc)
     if plan.kind != "drill":
         fail(
             f"plan '{plan.name}' is a failover plan: a drill needs 'kind: drill' (and, optionally, a drill section "

@@ -31,6 +31,7 @@ from evac.errors import NotRunning, NoWorkerAnswered, RunNotFound, from_rpc
 from evac.runs import (
     MEMO_PROGRESS,
     AbortRequest,
+    DrillInput,
     FailoverInput,
     FailoverProgress,
     RunStatus,
@@ -156,8 +157,10 @@ async def _from_input(
     """A record built from the run's input alone: its steps, none of them known to have run."""
     async for event in workflow.fetch_history_events(page_size=1):
         attributes = event.workflow_execution_started_event_attributes
-        [input] = await client.data_converter.decode(attributes.input.payloads, [FailoverInput])
+        drill = description.workflow_type == "DrillWorkflow"
+        [input] = await client.data_converter.decode(attributes.input.payloads, [DrillInput if drill else FailoverInput])
         return FailoverProgress(
+            kind="drill" if drill else "failover",
             workflow_id=description.id,
             run_id=description.run_id,
             service=input.service,

@@ -174,7 +174,7 @@ def test_worker_log_lines_are_json_with_run_service_and_step(e2e: E2E):
     step_lines = [line for line in lines if line["event"] in ("step started", "step succeeded")]
     assert ours and step_lines
     for line in ours + step_lines:
-        assert line["workflow_id"].startswith("failover/"), line
+        assert line["workflow_id"].startswith(("failover/", "dry-run/")), line
         assert line["run_id"] and line["service"] in ("checkout", "catalog", "payments") and line["step"], line
     # The SDK's own lines about activities (a retried 503, say) name the run and service too.
     for line in lines:
