@@ -208,16 +208,19 @@ class DrillWorkflow:
                     activity_api.check_stop_conditions,
                     CheckStopConditions(context=run.engine.context("bake"), conditions=conditions, backends=backends),
                 )
-                for reading in measured.readings:
+                breaches: list[str] = []
+                for reading in measured.readings:  # every reading counts, even after a breach
                     condition, summary = conditions[reading.index], report.conditions[reading.index]
                     summary.checks += 1
                     summary.worst = worse(condition, summary.worst, reading.value)
                     summary.last = reading.detail
                     if not holds(condition, reading):
                         summary.breaches += 1
-                        report.breach = breach_text(condition, summary.label, reading, self._input.plan.target)
-                        run.log("stop condition breached", "bake", breach=report.breach)
-                        raise failure(FailureType.STOP_CONDITION_BREACHED, report.breach)
+                        breaches.append(breach_text(condition, summary.label, reading, self._input.plan.target))
+                if breaches:
+                    report.breach = "; ".join(breaches)
+                    run.log("stop condition breached", "bake", breach=report.breach)
+                    raise failure(FailureType.STOP_CONDITION_BREACHED, report.breach)
             remaining = ends - workflow.now()
             if remaining <= timedelta(0):
                 return

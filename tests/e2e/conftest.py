@@ -123,6 +123,6 @@ def e2e(e2e_stack: E2E) -> E2E:
 
 
 @pytest.fixture
-def drill_plan() -> Path:
+def bake_plan() -> Path:
     """The demo drill: the failover steps, then a 10-minute bake (time to abort, or to be busy)."""
-    return DEMO / "drill.yaml"
+    return DEMO / "bake.yaml"

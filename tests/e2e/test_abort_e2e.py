@@ -16,9 +16,9 @@ def mutations(e2e: E2E) -> list[dict[str, Any]]:
     return [r for r in e2e.requests() if is_api_call(r["path"]) and is_mutation(r["method"], r["path"])]
 
 
-def test_an_abort_during_the_scale_up_stops_the_run_before_any_traffic_moves(e2e: E2E, drill_plan):
+def test_an_abort_during_the_scale_up_stops_the_run_before_any_traffic_moves(e2e: E2E, bake_plan):
     before = e2e.state()
-    started = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait", "--reason", "e2e abort")
+    started = e2e.evac("failover", "--plan", str(bake_plan), "--no-wait", "--reason", "e2e abort")
     assert started.returncode == 0, started.stderr + started.stdout
     e2e.wait_for("the resize to be sent", lambda: any(r["path"].endswith("/resize") for r in mutations(e2e)))
 
@@ -36,13 +36,13 @@ def test_an_abort_during_the_scale_up_stops_the_run_before_any_traffic_moves(e2e
     assert e2e.state() == before
 
 
-def test_an_abort_during_preflight_ends_cancelled_with_who_and_why(e2e: E2E, drill_plan):
+def test_an_abort_during_preflight_ends_cancelled_with_who_and_why(e2e: E2E, bake_plan):
     before = e2e.state()
     # Slow reads: the preflight is still reading when the abort arrives.
     fault = {"method": "GET", "path": "*/backendServices/*", "latency": 4, "count": 4}
     e2e.admin.post("/emulator/v1/faults", json=fault).raise_for_status()
     try:
-        started = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait", "--reason", "e2e preflight")
+        started = e2e.evac("failover", "--plan", str(bake_plan), "--no-wait", "--reason", "e2e preflight")
         assert started.returncode == 0, started.stderr + started.stdout
         aborted = e2e.evac("abort", "checkout", "--reason", "wrong plan")
         assert aborted.returncode == 0, aborted.stderr + aborted.stdout

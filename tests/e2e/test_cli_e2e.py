@@ -73,13 +73,13 @@ def test_with_no_worker_nothing_hangs_and_the_words_say_what_happens(e2e: E2E):
     nobody = {"EVAC_TASK_QUEUE": f"nobody-{uuid.uuid4().hex[:8]}", "EVAC_WORKER_WAIT": "2"}
     before = latest_run_id(e2e, "checkout")
 
-    refused = e2e.evac("failover", "--plan", str(DEMO / "drill.yaml"), "--reason", "no worker", env=nobody, timeout=30)
+    refused = e2e.evac("failover", "--plan", str(DEMO / "bake.yaml"), "--reason", "no worker", env=nobody, timeout=30)
     assert refused.returncode == 4
     assert "no worker polls task queue" in one_sentence(refused) and "nothing was started" in refused.stderr
     assert latest_run_id(e2e, "checkout") == before
 
     queued = e2e.evac(
-        "failover", "--plan", str(DEMO / "drill.yaml"), "--reason", "queued", "--allow-no-worker", env=nobody, timeout=30
+        "failover", "--plan", str(DEMO / "bake.yaml"), "--reason", "queued", "--allow-no-worker", env=nobody, timeout=30
     )
     try:
         assert queued.returncode == 4, queued.stderr
@@ -101,9 +101,9 @@ def test_with_no_worker_nothing_hangs_and_the_words_say_what_happens(e2e: E2E):
     assert e2e.evac("status", "checkout", "--watch", env=nobody).returncode == 1
 
 
-def test_ctrl_c_leaves_the_runs_going_and_says_how_to_follow_and_abort_them(e2e: E2E, drill_plan):
+def test_ctrl_c_leaves_the_runs_going_and_says_how_to_follow_and_abort_them(e2e: E2E, bake_plan):
     process = subprocess.Popen(
-        [find_binary("evac"), "failover", "--plan", str(drill_plan), "--reason", "ctrl-c"],
+        [find_binary("evac"), "failover", "--plan", str(bake_plan), "--reason", "ctrl-c"],
         env={**e2e.env, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -127,9 +127,9 @@ def test_ctrl_c_leaves_the_runs_going_and_says_how_to_follow_and_abort_them(e2e:
     assert e2e.evac_json("status", "checkout", "--watch", expect=1)["status"] == "cancelled"
 
 
-def test_identity_is_who_the_history_shows_for_start_and_abort(e2e: E2E, drill_plan):
+def test_identity_is_who_the_history_shows_for_start_and_abort(e2e: E2E, bake_plan):
     alice = {"EVAC_IDENTITY": "alice@oncall-laptop"}
-    started = e2e.evac("failover", "--plan", str(drill_plan), "--reason", "identity", "--no-wait", env=alice)
+    started = e2e.evac("failover", "--plan", str(bake_plan), "--reason", "identity", "--no-wait", env=alice)
     assert started.returncode == 0, started.stderr
     e2e.wait_for("the run to start", lambda: e2e.step_status("checkout", 0) not in (None, "pending"))
     assert e2e.evac("abort", "checkout", "--reason", "identity check", env={"EVAC_IDENTITY": "bob@desk"}).returncode == 0
@@ -199,7 +199,7 @@ def test_plan_check_says_what_is_wrong_with_the_file_itself(e2e: E2E, tmp_path):
     (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
     refused = e2e.evac("plan", "check", str(binary))
     assert refused.returncode == 2 and "not UTF-8 text" in refused.stderr
-    swapped = e2e.evac("plan", "check", str(DEMO / "failover.yaml"), "--topology", str(DEMO / "drill.yaml"))
+    swapped = e2e.evac("plan", "check", str(DEMO / "failover.yaml"), "--topology", str(DEMO / "bake.yaml"))
     assert swapped.returncode == 2
     assert "expected a topology" in swapped.stderr and "this is a plan" in swapped.stderr
     for result in (directory, refused, swapped):
@@ -257,7 +257,7 @@ async def test_a_plan_starts_all_its_services_or_none_even_when_a_run_appears_af
 
     before = e2e.state()
     plan_path = tmp_path / "catalog-drill.yaml"
-    plan_path.write_text((DEMO / "drill.yaml").read_text().replace("service: checkout", "service: catalog"))
+    plan_path.write_text((DEMO / "bake.yaml").read_text().replace("service: checkout", "service: catalog"))
     (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
     held = e2e.evac("failover", "--plan", str(plan_path), "--reason", "holds catalog", "--no-wait")
     assert held.returncode == 0, held.stderr

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from emulator.requestlog import is_api_call, is_mutation
 from tests.conftest import DEMO
 from tests.e2e.conftest import E2E
 
-DRILL = DEMO / "dr-drill.yaml"
+
+@pytest.fixture
+def drill_file(e2e: E2E, tmp_path: Path) -> Path:
+    """The demo drill, its probe pointed at this test's emulator (it names :8480, evac dev up's)."""
+    (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
+    plan = tmp_path / "drill.yaml"
+    emulator = e2e.stack.config.emulator_url.removeprefix("http://")
+    plan.write_text((DEMO / "drill.yaml").read_text().replace("localhost:8480", emulator))
+    return plan
 
 
-def test_a_drill_passes_reports_its_times_and_leaves_the_world_as_it_was(e2e: E2E):
+def test_a_drill_passes_reports_its_times_and_leaves_the_world_as_it_was(e2e: E2E, drill_file: Path):
     before = e2e.state()
-    [result] = e2e.evac_json("drill", "--plan", str(DRILL), "--bake", "3s")
+    [result] = e2e.evac_json("drill", "--plan", str(drill_file), "--bake", "3s")
 
     assert result["kind"] == "drill" and result["status"] == "succeeded"
     report = result["drill"]
@@ -22,15 +33,15 @@ def test_a_drill_passes_reports_its_times_and_leaves_the_world_as_it_was(e2e: E2
     assert report["bake_seconds"] == 3
     assert report["recovery_seconds"] > 0 and report["failback_seconds"] > 0
     assert report["rto_target_seconds"] == 120 and report["over_rto"] is False
-    [condition] = report["conditions"]
-    assert condition["checks"] >= 1 and condition["breaches"] == 0
+    assert [c["kind"] for c in report["conditions"]] == ["backend_health", "http_probe"]
+    assert all(c["checks"] >= 1 and c["breaches"] == 0 for c in report["conditions"])
     assert report["mismatches"] == [] and len(report["verification"]) == 3
     assert result["trigger"]["kind"] == "drill"
     # Everything the drill moved is back: scalers, sizes, DNS.
     assert e2e.state() == before
 
 
-def test_an_outage_in_the_target_during_the_bake_breaches_and_rolls_back(e2e: E2E):
+def test_an_outage_in_the_target_during_the_bake_breaches_and_rolls_back(e2e: E2E, drill_file: Path):
     before = e2e.state()
 
     def outage_once_baking() -> None:
@@ -44,30 +55,32 @@ def test_an_outage_in_the_target_during_the_bake_breaches_and_rolls_back(e2e: E2
 
     injector = threading.Thread(target=outage_once_baking)
     injector.start()
-    result = e2e.evac("drill", "--plan", str(DRILL), "--bake", "2m", "--output", "json")
+    result = e2e.evac("drill", "--plan", str(drill_file), "--bake", "2m", "--output", "json")
     injector.join()
     e2e.admin.post("/emulator/v1/regions/us-central1/recover").raise_for_status()
 
     assert result.returncode == 1, result.stderr + result.stdout
     assert '"outcome": "rolled_back"' in result.stdout
+    # Both conditions see the outage: no healthy backend, and the probe answers 503.
     assert "stop condition 'us-central1 serving' breached: observed 0" in result.stdout
+    assert "stop condition 'checkout answers' breached: observed 503" in result.stdout
     after = e2e.state()
     assert {k: v for k, v in after.items() if k in ("backendServices", "managedZones")} == {
         k: v for k, v in before.items() if k in ("backendServices", "managedZones")
     }
 
 
-def test_a_failover_plan_is_not_a_drill_and_a_drill_plan_is_not_a_failover(e2e: E2E):
+def test_a_failover_plan_is_not_a_drill_and_a_drill_plan_is_not_a_failover(e2e: E2E, drill_file: Path):
     drill = e2e.evac("drill", "--plan", str(DEMO / "failover.yaml"))
     assert drill.returncode == 2 and "is a failover plan: a drill needs 'kind: drill'" in drill.stderr
-    failover = e2e.evac("failover", "--plan", str(DRILL), "--reason", "x")
+    failover = e2e.evac("failover", "--plan", str(drill_file), "--reason", "x")
     assert failover.returncode == 2 and "is a drill (kind: drill): run it with 'evac drill" in failover.stderr
 
 
-def test_a_dry_run_shows_what_would_change_and_changes_nothing(e2e: E2E):
+def test_a_dry_run_shows_what_would_change_and_changes_nothing(e2e: E2E, drill_file: Path):
     before = e2e.state()
     records = e2e.evac_json("failover", "--plan", str(DEMO / "failover.yaml"), "--dry-run", "--reason", "preview")
-    drill = e2e.evac("drill", "--plan", str(DRILL), "--dry-run")
+    drill = e2e.evac("drill", "--plan", str(drill_file), "--dry-run")
 
     assert {r["service"]: (r["status"], r["dry_run"]) for r in records} == {
         "checkout": ("succeeded", True),

@@ -105,7 +105,7 @@ class Watched:
 
     def plan(self, name: str, conditions: list[dict[str, Any]]) -> Path:
         """The demo drill with these stop conditions, beside a copy of the demo topology."""
-        drill = yaml.safe_load((DEMO / "dr-drill.yaml").read_text())
+        drill = yaml.safe_load((DEMO / "drill.yaml").read_text())
         # Monitoring sees the failed-over state one scrape (1 s) after it is reached: let it
         # catch up before the bake judges it.
         drill["steps"].append({"name": "let monitoring catch up", "kind": "wait", "duration": "2s"})

@@ -40,15 +40,15 @@ def test_the_demo_plan_drains_the_source_and_moves_dns_to_the_target(e2e: E2E):
     assert status["status"] == "succeeded" and len(status["steps"]) == 7
 
 
-def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, drill_plan):
+def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, bake_plan):
     before = e2e.state()
-    started = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait", "--reason", "e2e drill")
+    started = e2e.evac("failover", "--plan", str(bake_plan), "--no-wait", "--reason", "e2e drill")
     assert started.returncode == 0, started.stderr
     e2e.wait_for("the bake step", lambda: e2e.step_status("checkout", 4) == "running")
     assert e2e.state() != before  # drained and shifted by now
 
     # A second run for the same service is refused while this one holds it.
-    second = e2e.evac("failover", "--plan", str(drill_plan), "--no-wait", "--reason", "e2e second")
+    second = e2e.evac("failover", "--plan", str(bake_plan), "--no-wait", "--reason", "e2e second")
     assert second.returncode == 3
     assert "already has a failover running: failover/checkout" in second.stderr
     assert "Traceback" not in second.stderr
@@ -70,10 +70,10 @@ def test_an_aborted_run_leaves_the_world_exactly_as_it_was(e2e: E2E, drill_plan)
     assert "aborted" in lines["bake"] and "failed" not in lines["bake"]
 
 
-def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_double_mutations(e2e: E2E, drill_plan, tmp_path):
+def test_a_worker_killed_mid_step_is_replaced_and_the_run_completes_without_double_mutations(e2e: E2E, bake_plan, tmp_path):
     (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
     plan = tmp_path / "short-drill.yaml"
-    plan.write_text(drill_plan.read_text().replace("duration: 10m", "duration: 1s"))
+    plan.write_text(bake_plan.read_text().replace("duration: 10m", "duration: 1s"))
     e2e.evac("failover", "--plan", str(plan), "--no-wait", "--reason", "e2e worker killed")
     # Kill the worker while the resize waits for the new instances to warm up.
     e2e.wait_for(
@@ -113,7 +113,7 @@ def test_an_outage_in_the_target_fails_verify_health_and_the_run_rolls_back(e2e:
     (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
     plan = tmp_path / "into-outage.yaml"
     plan.write_text(
-        (DEMO / "drill.yaml").read_text().replace("timeout: 1m", "timeout: 3s").replace("duration: 10m", "duration: 1s")
+        (DEMO / "bake.yaml").read_text().replace("timeout: 1m", "timeout: 3s").replace("duration: 10m", "duration: 1s")
     )
     e2e.admin.post("/emulator/v1/regions/us-central1/outage").raise_for_status()
     before = e2e.state()
