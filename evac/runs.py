@@ -151,3 +151,20 @@ class FailoverProgress(_Model):
     )
     drill: DrillReport | None = Field(default=None, description="A drill's readiness, bake, failback and report")
     dry_run: bool = Field(default=False, description="A plan-mode run: nothing was changed")
+
+    @classmethod
+    def for_input(cls, input: FailoverInput, workflow_id: str, run_id: str) -> FailoverProgress:
+        """The record of a run that has not done anything yet: every step pending."""
+        return cls(
+            kind="drill" if isinstance(input, DrillInput) else "failover",
+            workflow_id=workflow_id,
+            run_id=run_id,
+            service=input.service,
+            plan_name=input.plan.name,
+            plan_digest=input.plan_digest,
+            source=input.plan.source,
+            target=input.plan.target,
+            trigger=input.trigger,
+            steps=[StepRecord(index=i, name=s.label(i), kind=s.kind) for i, s in enumerate(input.plan.steps)],
+            dry_run=input.dry_run,
+        )

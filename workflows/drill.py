@@ -42,8 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from evac.failures import FailureType, failure
     from evac.plan import BackendHealthCondition, ScaleTargetStep
     from evac.resources import CheckStopConditions, HealthReport
-    from evac.runs import AbortRequest, DrillInput, FailoverProgress, RunStatus
-    from workflows.plan_run import PlanRun
+    from evac.runs import DrillInput, FailoverProgress, RunStatus
+    from workflows.plan_run import PlanRun, PlanWorkflow
     from workflows.saga import failure_text
 
 OUTCOME_STATUS = {
@@ -56,11 +56,13 @@ OUTCOME_STATUS = {
 
 
 @workflow.defn(name="DrillWorkflow")
-class DrillWorkflow:
+class DrillWorkflow(PlanWorkflow):
+    """Answers the ``progress`` query and the ``record_abort`` signal (see PlanWorkflow)."""
+
     @workflow.init
     def __init__(self, input: DrillInput) -> None:
         self._input = input
-        self._run = PlanRun(input, kind="drill")
+        self._run = PlanRun(input)
         settings = input.plan.drill_settings
         self._bake = input.bake if input.bake is not None else settings.bake
         self._report = DrillReport(
@@ -73,16 +75,6 @@ class DrillWorkflow:
             ],
         )
         self._run.progress.drill = self._report
-
-    @workflow.query
-    def progress(self) -> FailoverProgress:
-        return self._run.progress
-
-    @workflow.signal
-    def record_abort(self, request: AbortRequest) -> None:
-        """Who aborts and why; ``evac abort`` sends this, then cancels the run."""
-        if self._run.progress.abort is None:
-            self._run.progress.abort = request
 
     @workflow.run
     async def run(self, input: DrillInput) -> FailoverProgress:
@@ -254,9 +246,9 @@ class DrillWorkflow:
 
     async def _verify(self) -> None:
         """Every resource the failback restored must read back equal to its before-state."""
-        undos = [u for u in self._run.saga.undone if u.read_back is not None]
-        reads = await asyncio.gather(*(u.read_back() for u in undos if u.read_back is not None))
-        for undo, now in zip(undos, reads, strict=True):
+        checks = [(u, u.read_back) for u in self._run.saga.undone if u.read_back is not None]
+        reads = await asyncio.gather(*(read_back() for _, read_back in checks))
+        for (undo, _), now in zip(checks, reads, strict=True):
             record, before = undo.record, undo.record.before
             if before is not None and now != before:
                 self._report.mismatches.append(

@@ -13,25 +13,17 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from evac.runs import AbortRequest, FailoverInput, FailoverProgress, RunStatus
-    from workflows.plan_run import PlanRun
+    from evac.runs import FailoverInput, FailoverProgress, RunStatus
+    from workflows.plan_run import PlanRun, PlanWorkflow
 
 
 @workflow.defn(name="FailoverWorkflow")
-class FailoverWorkflow:
+class FailoverWorkflow(PlanWorkflow):
+    """Answers the ``progress`` query and the ``record_abort`` signal (see PlanWorkflow)."""
+
     @workflow.init
     def __init__(self, input: FailoverInput) -> None:
         self._run = PlanRun(input)
-
-    @workflow.query
-    def progress(self) -> FailoverProgress:
-        return self._run.progress
-
-    @workflow.signal
-    def record_abort(self, request: AbortRequest) -> None:
-        """Who aborts and why; ``evac abort`` sends this, then cancels the run."""
-        if self._run.progress.abort is None:
-            self._run.progress.abort = request
 
     @workflow.run
     async def run(self, input: FailoverInput) -> FailoverProgress:

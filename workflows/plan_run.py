@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.logging import workflow_log_extra
     from evac.plan import ShiftDnsStep
     from evac.resources import ReadBackendCapacity, ReadDnsRecord, ReadGroupSize
-    from evac.runs import MEMO_PROGRESS, FailoverInput, FailoverProgress, RunStatus, StepRecord, StepStatus
+    from evac.runs import MEMO_PROGRESS, AbortRequest, FailoverInput, FailoverProgress, RunStatus, StepRecord, StepStatus
     from workflows.saga import Saga, failure_text
     from workflows.steps import Engine, run_step
 
@@ -29,24 +29,12 @@ FINAL_RECORD_IN_MEMO = "final-record-in-memo"
 
 
 class PlanRun:
-    def __init__(self, input: FailoverInput, kind: str = "failover") -> None:
+    def __init__(self, input: FailoverInput) -> None:
         info = workflow.info()
         self.input = input
         self.saga = Saga(input.service)
         self.engine = Engine(input, self.saga)
-        self.progress = FailoverProgress(
-            kind=kind,  # type: ignore[arg-type]
-            workflow_id=info.workflow_id,
-            run_id=info.run_id,
-            service=input.service,
-            plan_name=input.plan.name,
-            plan_digest=input.plan_digest,
-            source=input.plan.source,
-            target=input.plan.target,
-            trigger=input.trigger,
-            steps=[StepRecord(index=i, name=s.label(i), kind=s.kind) for i, s in enumerate(input.plan.steps)],
-            dry_run=input.dry_run,
-        )
+        self.progress = FailoverProgress.for_input(input, info.workflow_id, info.run_id)
 
     def log(self, message: str, step: str = "-", **extra: Any) -> None:
         workflow.logger.info(message, extra={**workflow_log_extra(self.input.service, step), **extra})
@@ -158,6 +146,22 @@ class PlanRun:
         if p.status in (RunStatus.ROLLED_BACK, RunStatus.CANCELLED):
             return f"{p.error}; rolled back"
         return p.error or p.status.value
+
+
+class PlanWorkflow:
+    """The messages every plan workflow answers (subclasses set ``_run`` in their init)."""
+
+    _run: PlanRun
+
+    @workflow.query
+    def progress(self) -> FailoverProgress:
+        return self._run.progress
+
+    @workflow.signal
+    def record_abort(self, request: AbortRequest) -> None:
+        """Who aborts and why; ``evac abort`` sends this, then cancels the run."""
+        if self._run.progress.abort is None:
+            self._run.progress.abort = request
 
 
 def _attempts_of(err: BaseException) -> int:

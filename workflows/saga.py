@@ -69,10 +69,7 @@ class Saga:
         in flight when the caller compensates.
         """
 
-        async def body() -> None:
-            await forward()
-
-        self._forward = asyncio.ensure_future(body())
+        self._forward = asyncio.ensure_future(forward())
         try:
             await asyncio.shield(self._forward)
         except asyncio.CancelledError:
@@ -114,10 +111,6 @@ class Saga:
         """The record of the first step that pushed an undo (the run's first mutation)."""
         undos = self._undos or list(reversed(self.undone))
         return undos[0].record if undos else None
-
-    @property
-    def has_undos(self) -> bool:
-        return bool(self._undos)
 
     async def compensate(self) -> list[str]:
         """Run every recorded undo, newest first; return the resources left changed.

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.live import Live
@@ -68,6 +69,14 @@ def _reason(reason: str, nothing: str) -> str:
     return reason
 
 
+def topology_option() -> Any:
+    return typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)")
+
+
+def allow_no_worker_option() -> Any:
+    return typer.Option(False, "--allow-no-worker", help="Start even when no worker polls the task queue (the runs wait for one)")
+
+
 def exit_code(records: list[FailoverProgress]) -> int:
     """0 when every run succeeded or is still going; 1 when any ended without succeeding.
 
@@ -87,7 +96,7 @@ def _url(config: Settings, client: Client, workflow_id: str, run_id: str) -> str
 
 def plan_check(
     file: Path = typer.Argument(..., help="The plan YAML file"),
-    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)"),
+    topology: Path = topology_option(),
     output: Output = output_option(),
 ) -> None:
     """Validate a plan against its topology; every error names file, line, place and problem."""
@@ -220,15 +229,13 @@ def _prepare(
 def failover(
     plan_file: Path = typer.Option(..., "--plan", "-p", help="The plan YAML file"),
     reason: str = typer.Option(..., "--reason", help="Why: recorded in the run's history with who started it"),
-    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)"),
+    topology: Path = topology_option(),
     wait: bool = typer.Option(
         True,
         "--wait/--no-wait",
         help="Follow the runs until they end (exit 0 only if all succeeded); --no-wait exits once they started",
     ),
-    allow_no_worker: bool = typer.Option(
-        False, "--allow-no-worker", help="Start even when no worker polls the task queue (the runs wait for one)"
-    ),
+    allow_no_worker: bool = allow_no_worker_option(),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Plan mode: read live state, show what each step would change and each guard's verdict"
     ),
@@ -259,15 +266,13 @@ def drill(
     plan_file: Path = typer.Option(..., "--plan", "-p", help="The drill plan YAML file (kind: drill)"),
     bake: str = typer.Option(None, "--bake", help="Hold the failed-over state this long (e.g. 30m); default: the plan's"),
     reason: str = typer.Option("DR drill", "--reason", help="Why: recorded in the run's history with who started it"),
-    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML (default: topology.yaml beside the plan)"),
+    topology: Path = topology_option(),
     wait: bool = typer.Option(
         True,
         "--wait/--no-wait",
         help="Follow the drills until they end (exit 0 only if all passed); --no-wait exits once started",
     ),
-    allow_no_worker: bool = typer.Option(
-        False, "--allow-no-worker", help="Start even when no worker polls the task queue (the runs wait for one)"
-    ),
+    allow_no_worker: bool = allow_no_worker_option(),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Plan mode: readiness and what each step would change; no bake, nothing changed"
     ),

@@ -35,7 +35,6 @@ from evac.runs import (
     FailoverInput,
     FailoverProgress,
     RunStatus,
-    StepRecord,
     StepStatus,
 )
 from workflows.failover import FailoverWorkflow
@@ -159,19 +158,9 @@ async def _from_input(
         attributes = event.workflow_execution_started_event_attributes
         drill = description.workflow_type == "DrillWorkflow"
         [input] = await client.data_converter.decode(attributes.input.payloads, [DrillInput if drill else FailoverInput])
-        return FailoverProgress(
-            kind="drill" if drill else "failover",
-            workflow_id=description.id,
-            run_id=description.run_id,
-            service=input.service,
-            plan_name=input.plan.name,
-            plan_digest=input.plan_digest,
-            source=input.plan.source,
-            target=input.plan.target,
-            trigger=input.trigger,
-            started_at=description.start_time,
-            steps=[StepRecord(index=i, name=step.label(i), kind=step.kind) for i, step in enumerate(input.plan.steps)],
-        )
+        record = FailoverProgress.for_input(input, description.id, description.run_id)
+        record.started_at = description.start_time
+        return record
     raise RunNotFound(description.id, description.run_id)
 
 
