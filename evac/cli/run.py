@@ -369,7 +369,7 @@ def abort(
     address: str = address_option(),
     namespace: str = namespace_option(),
 ) -> None:
-    """Abort a running failover: it stops and restores what it changed, newest first."""
+    """Abort a running failover or drill: it stops and restores what it changed, newest first."""
     set_output(output)
     connection(address, namespace)
     workflow_id = workflow_id_of(run)
