@@ -16,8 +16,9 @@ EVAC_PLAN = SearchAttributeKey.for_keyword("EvacPlan")
 EVAC_TRIGGER = SearchAttributeKey.for_keyword("EvacTrigger")
 EVAC_SOURCE_REGION = SearchAttributeKey.for_keyword("EvacSourceRegion")
 EVAC_TARGET_REGION = SearchAttributeKey.for_keyword("EvacTargetRegion")
+EVAC_SCHEDULE_ID = SearchAttributeKey.for_keyword("EvacScheduleId")
 
-ALL = [EVAC_SERVICE, EVAC_PLAN, EVAC_TRIGGER, EVAC_SOURCE_REGION, EVAC_TARGET_REGION]
+ALL = [EVAC_SERVICE, EVAC_PLAN, EVAC_TRIGGER, EVAC_SOURCE_REGION, EVAC_TARGET_REGION, EVAC_SCHEDULE_ID]
 
 
 def dev_server_flags() -> list[str]:
@@ -26,12 +27,13 @@ def dev_server_flags() -> list[str]:
 
 
 def for_run(input: FailoverInput) -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(EVAC_SERVICE, input.service),
-            SearchAttributePair(EVAC_PLAN, input.plan.name),
-            SearchAttributePair(EVAC_TRIGGER, input.trigger.kind),
-            SearchAttributePair(EVAC_SOURCE_REGION, input.plan.source),
-            SearchAttributePair(EVAC_TARGET_REGION, input.plan.target),
-        ]
-    )
+    pairs: list[SearchAttributePair[str]] = [
+        SearchAttributePair(EVAC_SERVICE, input.service),
+        SearchAttributePair(EVAC_PLAN, input.plan.name),
+        SearchAttributePair(EVAC_TRIGGER, input.trigger.kind),
+        SearchAttributePair(EVAC_SOURCE_REGION, input.plan.source),
+        SearchAttributePair(EVAC_TARGET_REGION, input.plan.target),
+    ]
+    if input.trigger.schedule_id:
+        pairs.append(SearchAttributePair(EVAC_SCHEDULE_ID, input.trigger.schedule_id))
+    return TypedSearchAttributes(pairs)

@@ -68,6 +68,9 @@ class StackConfig:
     # The Prometheus server the worker's drills query (EVAC_PROMETHEUS_URL); None: the worker
     # takes it from this process's environment or config file, as any worker does.
     prometheus_url: str | None = None
+    # The blackouts file the worker and the CLI of this stack read (EVAC_BLACKOUTS); None: each
+    # takes it from its own environment or config file, as any worker or CLI does.
+    blackouts: Path | None = None
 
     @property
     def temporal_address(self) -> str:
@@ -83,13 +86,16 @@ class StackConfig:
 
     def client_env(self) -> dict[str, str]:
         """The environment a worker or the CLI needs to use this stack."""
-        return {
+        env = {
             "TEMPORAL_ADDRESS": self.temporal_address,
             "TEMPORAL_NAMESPACE": "default",
             "EVAC_GCP_ENDPOINT": self.emulator_url,
             "EVAC_TASK_QUEUE": self.task_queue,
             "EVAC_TEMPORAL_UI": self.ui_url,
         }
+        if self.blackouts is not None:
+            env["EVAC_BLACKOUTS"] = str(Path(self.blackouts).resolve())
+        return env
 
     def worker_env(self) -> dict[str, str]:
         """What a worker of this stack runs with: the client's environment, and the Prometheus

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from workflows.drill import DrillWorkflow
 from workflows.failover import FailoverWorkflow
+from workflows.scheduled import ScheduledDrillWorkflow
 
 # Every workflow the worker registers (and the replay tests replay against).
-WORKFLOWS = [FailoverWorkflow, DrillWorkflow]
+WORKFLOWS = [FailoverWorkflow, DrillWorkflow, ScheduledDrillWorkflow]

@@ -102,6 +102,7 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         operation_delay=0.2,
         warmup=2.0,
         task_queue="evac-e2e",
+        blackouts=state_dir / "blackouts.yaml",  # none until a test writes one
     )
     with Stack(config) as stack, httpx.Client(base_url=config.emulator_url, timeout=10) as admin:
         e2e = E2E(stack, admin)
