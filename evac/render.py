@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from rich.console import Group
+from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from evac.drills import DrillReport
-from evac.runs import FailoverProgress, RunStatus, StepRecord, StepStatus
+from evac.drills import DrillPhase, DrillReport
+from evac.plan import format_duration
+from evac.runs import ApprovalRecord, FailoverProgress, PauseRecord, RunStatus, StepRecord, StepStatus
 
 STEP_STYLE = {
     StepStatus.PENDING: "dim",
@@ -143,9 +145,146 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
         lines.append(Text(f"  cause: {progress.error}"))
     for resource in progress.left_changed:
         lines.append(Text(f"  LEFT CHANGED, restore by hand: {resource}", "bold red"))
+    lines += operator_lines(progress)
     if progress.drill is not None:
         lines += drill_lines(progress.drill)
     return lines
+
+
+# --- operator controls: approvals, pauses, and what a run waits for ------------------------
+
+
+def _at(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _left(until: datetime | None, now: datetime | None) -> str:
+    if until is None or now is None:
+        return ""
+    seconds = max(0.0, (until - now).total_seconds())
+    return format_duration(timedelta(seconds=round(seconds)))
+
+
+def approval_text(step: StepRecord, approval: ApprovalRecord) -> str:
+    """An approval step's decision (or wait) in one line."""
+    who = ", ".join(approval.approvers)
+    why = f": {approval.reason}" if approval.reason else ""
+    if approval.decision == "timed_out":
+        then = "continued" if approval.on_timeout == "continue" else "the run rolled back"
+        return f"approval '{step.name}': nobody of {who} decided within {format_duration(approval.timeout)}; {then}"
+    if approval.decision is not None:
+        return f"approval '{step.name}': {approval.decision} by {approval.by} at {_at(approval.at)}{why}"
+    return f"approval '{step.name}': waiting for {who} until {_at(approval.deadline)} (then {approval.on_timeout})"
+
+
+def pause_text(pause: PauseRecord) -> str:
+    """One pause in one line: who, why, where it held, who resumed it."""
+    text = f"paused by {pause.by} at {_at(pause.at)}: {pause.reason}"
+    if pause.held_before is not None:
+        text += f"; held before step '{pause.held_before}' from {_at(pause.held_at)}"
+    if pause.resumed_by is not None:
+        text += f"; resumed by {pause.resumed_by} at {_at(pause.resumed_at)}"
+        text += f" ({pause.resume_reason})" if pause.resume_reason else ""
+    elif pause.resume_reason:
+        text += f"; {pause.resume_reason}"
+    return text
+
+
+def operator_lines(progress: FailoverProgress) -> list[Text]:
+    """Approvals decided or awaited, and every pause, for `evac status` and the end of a run."""
+    lines: list[Text] = []
+    for step in progress.steps:
+        if step.approval is not None:
+            style = "bold yellow" if step.approval.decision is None else "dim"
+            lines.append(Text(f"  {approval_text(step, step.approval)}", style))
+    for pause in progress.pauses:
+        style = "bold yellow" if pause == progress.pause else "dim"
+        lines.append(Text(f"  {pause_text(pause)}", style))
+    return lines
+
+
+def current_step(progress: FailoverProgress) -> StepRecord | None:
+    """The step in flight (or being undone), if any."""
+    for status in (StepStatus.COMPENSATING, StepStatus.RUNNING):
+        for step in progress.steps:
+            if step.status == status:
+                return step
+    return None
+
+
+def waiting_for(progress: FailoverProgress, now: datetime | None = None) -> str:
+    """What the run waits for now, in words: a pause, an approval, the bake, a step, the end.
+
+    With ``now`` the time left is shown (a live view); without it the text changes only when
+    the run does (one line per change)."""
+    if progress.status.finished:
+        return f"nothing: the run ended {progress.status.value}"
+    if progress.status == RunStatus.ROLLING_BACK:
+        step = current_step(progress)
+        return f"the rollback{f' (undoing {step.name!r})' if step else ''}"
+    pause = progress.pause
+    if pause is not None and pause.held_at is not None:
+        return f"a resume: paused by {pause.by} before step '{pause.held_before}' ({pause.reason}); 'evac resume' goes on"
+    parts: list[str] = []
+    step = current_step(progress)
+    approval = step.approval if step is not None else None
+    if step is not None and approval is not None and approval.decision is None:
+        left = _left(approval.deadline, now)
+        until = f"{left} left" if left else f"until {_at(approval.deadline)}"
+        parts.append(f"approval of step '{step.name}' by {', '.join(approval.approvers)} ({until}, then {approval.on_timeout})")
+    elif step is not None:
+        parts.append(f"step {step.index + 1} '{step.name}' to finish")
+    drill = progress.drill
+    if drill is not None and drill.phase == DrillPhase.BAKE and drill.bake_ends_at is not None:
+        left = _left(drill.bake_ends_at, now)
+        parts.append(f"the bake ({left} left)" if left else f"the bake (until {_at(drill.bake_ends_at)})")
+    elif drill is not None and step is None and drill.phase != DrillPhase.DONE:
+        parts.append(f"the drill's {drill.phase.value}")
+    if not parts and not progress.preflight:
+        parts.append("the preflight")
+    if pause is not None:
+        parts.append(f"then a hold: pause requested by {pause.by} ({pause.reason})")
+    return "; ".join(parts) or "the next step"
+
+
+def condition_lines(report: DrillReport) -> list[str]:
+    """The stop conditions' last and worst values, one line each."""
+    lines = []
+    for c in report.conditions:
+        worst = "-" if c.worst is None else f"{c.worst:g}"
+        last = c.last or "-"
+        lines.append(f"{c.label} ({c.rule}): last {last}, worst {worst}, {c.checks} checks, {c.breaches} breaches")
+    return lines
+
+
+def watch_line(progress: FailoverProgress) -> str:
+    """One line of ``evac watch`` when not on a terminal: printed whenever it changes."""
+    if progress.status.finished:
+        return f"{progress.service}: ended {progress.status.value}" + (f": {progress.error}" if progress.error else "")
+    line = f"{progress.service}: {progress.status.value}; waiting for {waiting_for(progress)}"
+    if progress.drill is not None and progress.drill.conditions and progress.drill.phase == DrillPhase.BAKE:
+        line += "; " + "; ".join(condition_lines(progress.drill))
+    return line
+
+
+def watch_view(progress: FailoverProgress, now: datetime | None = None) -> Group:
+    """``evac watch`` on a terminal: what the run waits for, its stop conditions, its steps."""
+    step = current_step(progress)
+    body = [
+        Text.assemble(("current step: ", "bold"), step.name if step else "-"),
+        Text.assemble(("waiting for: ", "bold"), waiting_for(progress, now)),
+    ]
+    if progress.drill is not None:
+        body.append(Text.assemble(("drill phase: ", "bold"), progress.drill.phase.value))
+        body += [Text(f"  {line}", "dim") for line in condition_lines(progress.drill)]
+        if progress.drill.breach:
+            body.append(Text(f"  {progress.drill.breach}", "bold yellow"))
+    body += operator_lines(progress)
+    title = Text.assemble(
+        (progress.service, "bold"), f"  {progress.kind}  ", (progress.status.value, RUN_STYLE.get(progress.status, "bold"))
+    )
+    panel = Panel(Group(*body), title=title, title_align="left", expand=False)
+    return Group(panel, progress_table(progress, now))
 
 
 def _seconds(value: float | None) -> str:

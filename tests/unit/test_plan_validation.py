@@ -60,7 +60,7 @@ services:
       us-east1: {backend_service: catalog-backend, instance_group: catalog-ue1, address: 198.51.100.20}
 """
 
-KINDS = ("scale_target", "verify_health", "drain", "shift_dns", "wait")
+KINDS = ("scale_target", "verify_health", "drain", "shift_dns", "wait", "approval")
 
 
 @pytest.fixture(scope="module")
