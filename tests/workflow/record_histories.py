@@ -2,8 +2,9 @@
 
 Run ``.venv/bin/python -m tests.workflow.record_histories`` only after a deliberate, versioned
 change to FailoverWorkflow: the stored histories stand for runs already in production, and a
-change that cannot replay them would break those runs. It writes ``engine_<outcome>.json``
-(succeeded, rolled_back, cancelled) and leaves the histories of earlier versions alone.
+change that cannot replay them would break those runs. It writes ``notifications_<outcome>.json``
+(succeeded, rolled_back, cancelled: runs that notify a webhook and Slack) and leaves the
+histories of earlier versions alone (``engine_*``: before notifications).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from evac.control import failover_inputs, start_failover
+from evac.notifications import TargetKind
 from evac.runs import AbortRequest, StepStatus, Trigger
 from evac.topology import load_topology
 from tests.conftest import DEMO
@@ -31,6 +33,7 @@ async def record() -> None:
         await register_search_attributes(env.client)
         for outcome in ("succeeded", "rolled_back", "cancelled"):
             cloud = fresh_cloud()
+            cloud.notify_targets = [TargetKind.WEBHOOK, TargetKind.SLACK]
             plan = make_plan()
             if outcome == "rolled_back":
                 refuse_the_dns_shift(cloud)
@@ -50,7 +53,7 @@ async def record() -> None:
                 except WorkflowFailureError:
                     pass
                 history = await handle.fetch_history()
-            (HISTORIES / f"engine_{outcome}.json").write_text(history.to_json())
+            (HISTORIES / f"notifications_{outcome}.json").write_text(history.to_json())
 
 
 if __name__ == "__main__":

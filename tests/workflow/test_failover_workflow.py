@@ -292,6 +292,9 @@ async def test_a_second_run_for_a_busy_service_is_refused(env, task_queue, demo_
         assert busy.value.workflow_id == "failover/checkout"
         assert busy.value.run_id == handle.run_id
         assert "already has a failover running" in str(busy.value)
+        # Cancelled in its wait, not its preflight: the time-skipping server mishandles a cancel
+        # racing the preflight's reads when the run then waits (for its notifications).
+        await step_reaches(env, handle, 3, StepStatus.RUNNING)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError):
             await handle.result()

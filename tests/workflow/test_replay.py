@@ -29,6 +29,10 @@ async def test_stored_history_replays_on_the_current_workflow(path: Path):
 
 def test_both_outcomes_are_stored_for_the_current_and_the_earlier_version():
     assert {p.stem for p in HISTORIES} == {
+        # Runs that notify (started, rollback_started, ended) a webhook and Slack.
+        "notifications_succeeded",
+        "notifications_rolled_back",
+        "notifications_cancelled",
         # The step engine (saga + step table; health waits in one activity).
         "engine_succeeded",
         "engine_rolled_back",
