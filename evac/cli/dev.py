@@ -1,4 +1,5 @@
-"""Dev-stack commands: ``evac worker``, ``evac emulator serve``, ``evac dev up``, ``evac demo``."""
+"""Dev-stack commands: ``evac worker``, ``evac emulator serve``, ``evac dev up``, ``evac dev webhook``,
+``evac demo``."""
 
 from __future__ import annotations
 
@@ -172,6 +173,48 @@ def dev_up(
     if died:
         fail(f"{died}; stopped the rest of the stack", EXIT_UNAVAILABLE)
     out.print("stopped", highlight=False)
+
+
+def dev_webhook(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(9000, "--port", min=1, max=65535),
+    status: int = typer.Option(
+        200, "--status", min=200, max=599, help="Answer every POST with this (500: rehearse a failing receiver)"
+    ),
+    output: Output = typer.Option(
+        Output.text, "--output", "-o", help="text: one summary line each; json: each body as one JSON line"
+    ),
+) -> None:
+    """Receive notifications on a local webhook and print each one, until Ctrl-C (point
+    EVAC_NOTIFY_WEBHOOK_URL or EVAC_SLACK_WEBHOOK_URL of the worker at it)."""
+    import json
+    import threading
+    from datetime import datetime
+
+    from evac.dev_webhook import make_server, summary
+
+    taken = _port_taken(host, port)
+    if taken:
+        fail(f"cannot receive on {host}:{port}: {taken.lower()} (choose another --port)", EXIT_UNAVAILABLE)
+    lock = threading.Lock()
+
+    def received(_path: str, body: Any) -> None:
+        with lock:
+            if output == Output.json:
+                out.print(json.dumps(body, separators=(",", ":")), highlight=False, soft_wrap=True)
+            else:
+                out.print(f"{datetime.now():%H:%M:%S}  {summary(body)}", highlight=False, soft_wrap=True)
+
+    server = make_server(host, port, status, received)
+    thread = threading.Thread(target=server.serve_forever, name="webhook", daemon=True)
+    thread.start()
+    err.print(f"receiving notifications on http://{host}:{port}/ (answering {status}); Ctrl-C stops", highlight=False)
+    try:
+        _watch(None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    err.print("stopped", highlight=False)
 
 
 def demo(

@@ -30,7 +30,8 @@ EXIT = re.compile(r"\s#\s.*?\bexit (\d+)")
 SKIPPED = {
     r"^make (demo|test)\b": "the two commands: `make test` is this suite, `make demo` runs `evac demo` on fixed ports",
     r"^make venv && \. \.venv/bin/activate$": "sets up the shell this test already runs in",
-    r"^evac dev up\b": "serves until Ctrl-C: test_cli_e2e.py::test_dev_up_stops_and_says_so_when_a_piece_of_the_stack_dies",
+    r"^(\w+=\S+ )?evac dev up\b": "serves until Ctrl-C: test_cli_e2e.py::test_dev_up_stops_and_says_so_when_a_piece_of_the_stack_dies",  # noqa: E501
+    r"^evac dev webhook\b": "serves until Ctrl-C: test_dev_webhook_e2e.py",
     r"^evac emulator serve\b": "serves until stopped: tests/emulator serve the same app; test_cli_e2e.py checks a port in use",
     r"^python -m emulator .*&$": "a second emulator for `dig`: tests/emulator/test_nameserver.py",
     r"^dig\b": "needs dig: tests/emulator/test_nameserver.py asks the name server directly",
