@@ -22,6 +22,7 @@ from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, Tele
 from temporalio.worker import Worker
 
 from activities.clients import GcpClients
+from activities.notify import NotificationTargets
 from activities.registry import all_activities
 from evac.config import Settings, connect_temporal
 from evac.logging import configure_logging
@@ -39,7 +40,11 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=all_activities(clients, settings.prometheus_url),
+        activities=all_activities(
+            clients,
+            settings.prometheus_url,
+            NotificationTargets(settings.notify_webhook_url, settings.slack_webhook_url, settings.temporal_ui),
+        ),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         graceful_shutdown_timeout=timedelta(seconds=10),

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from activities.blackouts import BlackoutActivities
 from activities.capacity import CapacityActivities
 from activities.clients import GcpClients
 from activities.dns import DnsActivities
 from activities.health import HealthActivities
+from activities.notify import NotificationTargets, NotifyActivities
 from activities.probes import ProbeActivities
 from activities.traffic import TrafficActivities
 
 
-def all_activities(clients: GcpClients, prometheus_url: str | None = None) -> list[Callable[..., object]]:
+def all_activities(
+    clients: GcpClients, prometheus_url: str | None = None, notification_targets: NotificationTargets | None = None
+) -> list[Callable[..., object]]:
     traffic = TrafficActivities(clients)
     capacity = CapacityActivities(clients)
     dns = DnsActivities(clients)
     health = HealthActivities(clients)
     probes = ProbeActivities(health, prometheus_url)
+    blackouts = BlackoutActivities()
+    notify = NotifyActivities(notification_targets or NotificationTargets())
     return [
         traffic.read_backend_capacity,
         traffic.set_backend_capacity,
@@ -32,4 +38,6 @@ def all_activities(clients: GcpClients, prometheus_url: str | None = None) -> li
         health.check_backend_health,
         health.wait_for_healthy_backends,
         probes.check_stop_conditions,
+        blackouts.check_blackouts,
+        notify.send_notification,
     ]

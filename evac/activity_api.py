@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from evac.blackouts import CHECK_BLACKOUTS, BlackoutCheck, BlackoutVerdict
 from evac.drills import ConditionReadings
+from evac.notifications import SEND_NOTIFICATION, Notification, NotificationResult
 from evac.resources import (
     ActivityName,
     BackendCapacity,
@@ -91,7 +93,21 @@ def check_stop_conditions(input: CheckStopConditions) -> ConditionReadings:
     raise _stub(ActivityName.CHECK_STOP_CONDITIONS)
 
 
+@activity.defn(name=SEND_NOTIFICATION)
+def send_notification(input: Notification) -> NotificationResult:
+    """Post one notification to every target the worker is configured with, each retried in
+    place a few times; a delivery failure is in the result, never raised."""
+    raise _stub(SEND_NOTIFICATION)
+
+
+@activity.defn(name=CHECK_BLACKOUTS)
+def check_blackouts(input: BlackoutCheck) -> BlackoutVerdict:
+    """The blackout window in effect at ``input.at``: the worker's blackouts file (read now), then the plan's."""
+    raise _stub(CHECK_BLACKOUTS)
+
+
 ALL = [
+    check_blackouts,
     read_backend_capacity,
     set_backend_capacity,
     read_group_size,
@@ -101,4 +117,5 @@ ALL = [
     check_backend_health,
     wait_for_healthy_backends,
     check_stop_conditions,
+    send_notification,
 ]

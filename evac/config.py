@@ -14,9 +14,10 @@ import os
 import re
 import socket
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -53,6 +54,15 @@ class Settings:
     worker_wait: float = 60.0
     # The Prometheus server a drill's `prometheus` stop conditions query (the worker reads it).
     prometheus_url: str | None = None
+    # Notification targets (the worker reads them; see docs/notifications.md). Their paths hold
+    # tokens: never shown, logged or put into a run.
+    notify_webhook_url: str | None = field(default=None, repr=False)
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    # Approver groups a plan's approval steps name as group:NAME, from the config file only:
+    # [approver_groups] sre = ["alice", "bob@laptop"]
+    approver_groups: dict[str, list[str]] = field(default_factory=dict)
+    # The blackouts file (EVAC_BLACKOUTS; default ~/.config/evac/blackouts.yaml; missing: no windows).
+    blackouts: str = ""
 
     @classmethod
     def load(cls, **flags: Any) -> Settings:
@@ -74,6 +84,7 @@ class Settings:
         env: dict[str, Any] = {f.name: os.environ.get(f"EVAC_{f.name.upper()}") for f in fields(cls)}
         settings = replace(settings, **{k: v for k, v in env.items() if v})
         settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
+        settings = replace(settings, approver_groups=_approver_groups(settings.approver_groups, path))
         return settings._checked(path)
 
     def _checked(self, path: Path) -> Settings:
@@ -85,10 +96,55 @@ class Settings:
             ) from None
         if not 0 <= worker_wait <= 86400:
             raise ConfigError(f"worker_wait (EVAC_WORKER_WAIT or {path}) must be between 0 and 86400 seconds")
+        for name in ("notify_webhook_url", "slack_webhook_url"):
+            _check_webhook_url(getattr(self, name), f"{name} (EVAC_{name.upper()} or {path})")
         identity = self.identity or default_identity()
         if len(identity) > MAX_IDENTITY or not identity.isprintable():
             raise ConfigError(f"identity (EVAC_IDENTITY or {path}) must be printable text of at most {MAX_IDENTITY} characters")
-        return replace(self, worker_wait=worker_wait, identity=identity)
+        blackouts = str(Path(self.blackouts or Path.home() / ".config" / "evac" / "blackouts.yaml").expanduser())
+        return replace(self, worker_wait=worker_wait, identity=identity, blackouts=blackouts)
+
+
+def _approver_groups(value: object, path: Path) -> dict[str, list[str]]:
+    """The config file's ``[approver_groups]`` table, checked: group name -> user or user@host entries."""
+    from evac.approvals import group_name_problem, identity_problem
+
+    if os.environ.get("EVAC_APPROVER_GROUPS"):
+        raise ConfigError(
+            f"EVAC_APPROVER_GROUPS is not read: approver groups are set in the config file ({path}) as a table, "
+            'e.g. [approver_groups] sre = ["alice", "bob@laptop"]'
+        )
+    where = f"approver_groups in {path}"
+    if not isinstance(value, dict):
+        raise ConfigError(f'{where} must be a table, e.g. [approver_groups] sre = ["alice", "bob@laptop"]')
+    groups: dict[str, list[str]] = {}
+    for name, members in value.items():
+        problem = group_name_problem(name)
+        if problem is not None:
+            raise ConfigError(f"{where}: {problem}")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            raise ConfigError(f"{where}: group '{name}' must be a non-empty list of user names or user@host")
+        for member in members:
+            problem = identity_problem(member)
+            if member.startswith("group:"):
+                problem = f"'{member}': groups do not nest; list the members themselves"
+            if problem is not None:
+                raise ConfigError(f"{where}: group '{name}': {problem}")
+        groups[name] = list(members)
+    return groups
+
+
+def _check_webhook_url(url: object, where: str) -> None:
+    """An http(s) URL with a host (or unset); the error never shows the URL (its path is a secret)."""
+    if url is None or url == "":
+        return
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid or not isinstance(url, str) or not url.isprintable() or " " in url:
+        raise ConfigError(f"{where} must be an http:// or https:// URL with a host (the value is not shown: it holds a token)")
 
 
 def check_address(address: str, where: str) -> str:

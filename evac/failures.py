@@ -22,6 +22,8 @@ carries it through Temporal, what it means, and whether Temporal retries it.
       UnknownStepKind       the plan holds a step kind this worker does not know (a newer plan?)
       NotReady              a drill's readiness check refused it (every reason listed); nothing changed
       StopConditionBreached a drill's stop condition failed during the bake (value and threshold named)
+      ApprovalRejected      an approver rejected an approval step (who and why named)
+      ApprovalTimedOut      no approver decided an approval step in time (its on_timeout: abort)
 
 Cancellation (``evac abort``) is not a failure: it ends the run ``cancelled``.
 Raise these with :func:`failure`; keep the cause chained (``raise failure(...) from exc``)
@@ -53,6 +55,8 @@ class FailureType(StrEnum):
     UNKNOWN_STEP_KIND = "UnknownStepKind"
     NOT_READY = "NotReady"
     STOP_CONDITION_BREACHED = "StopConditionBreached"
+    APPROVAL_REJECTED = "ApprovalRejected"
+    APPROVAL_TIMED_OUT = "ApprovalTimedOut"
 
     @property
     def retryable(self) -> bool:

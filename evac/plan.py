@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from evac.approvals import approver_problem
+from evac.blackouts import BlackoutWindow
 from evac.documents import DocumentError, InvalidDocument, Problem, did_you_mean, read_yaml, rule_violations, validate
 from evac.topology import Count, Region, ResourceName, StrictModel, Topology
 
@@ -157,8 +159,29 @@ class WaitStep(_Step):
     duration: Duration
 
 
+def _approver(entry: str) -> str:
+    problem = approver_problem(entry)
+    if problem is not None:
+        raise ValueError(problem)
+    return entry
+
+
+class ApprovalStep(_Step):
+    """Wait for a named person to approve (``evac approve``); ``evac reject`` fails the step and
+    the run rolls back. Without a decision within ``timeout``, ``on_timeout`` decides."""
+
+    kind: Literal["approval"]
+    approvers: list[Annotated[str, AfterValidator(_approver)]] = Field(
+        min_length=1, description="Who may decide: user (any host), user@host, or group:NAME (configuration approver_groups)"
+    )
+    timeout: Annotated[Duration, AfterValidator(_longer_than_zero)] = timedelta(hours=1)
+    on_timeout: Literal["abort", "continue"] = Field(
+        default="abort", description="abort: fail the step and roll back; continue: go on, the timeout recorded"
+    )
+
+
 Step = Annotated[
-    ScaleTargetStep | VerifyHealthStep | DrainStep | ShiftDnsStep | WaitStep,
+    ScaleTargetStep | VerifyHealthStep | DrainStep | ShiftDnsStep | WaitStep | ApprovalStep,
     Field(discriminator="kind"),
 ]
 # The kinds, derived from the union: a new kind is added there and nowhere else in this file.
@@ -322,6 +345,18 @@ class Plan(StrictModel):
     retries: Retries = Field(default_factory=Retries)
     steps: list[Step] = Field(min_length=1)
     drill: DrillSettings | None = Field(default=None, description="Drill settings; defaults apply to a kind: drill plan")
+    blackouts: list[BlackoutWindow] = Field(
+        default_factory=list,
+        max_length=100,
+        exclude_if=lambda v: not v,
+        description="Windows when this plan must not start (beside the blackouts file's)",
+    )
+    # Strict: YAML reads 'yes'/'on' as booleans too, but a typo must not pass silently either way.
+    four_eyes: Annotated[bool, Strict()] = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="The identity that started a run may not approve its approval steps",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -355,7 +390,11 @@ class Plan(StrictModel):
                 problems.append((("services", i), f"service '{service}' is listed twice"))
         if self.drill is not None and self.kind != "drill":
             problems.append((("drill",), "a drill section belongs to a plan with kind: drill"))
+        if self.four_eyes and not any(isinstance(step, ApprovalStep) for step in self.steps):
+            problems.append((("four_eyes",), "four_eyes applies to approval steps, and this plan has none"))
         for i, step in enumerate(self.steps):
+            if isinstance(step, ApprovalStep) and len(set(step.approvers)) < len(step.approvers):
+                problems.append((("steps", i, "approvers"), "an approver is listed twice"))
             if isinstance(step, DrainStep) and step.region == self.target:
                 problems.append(
                     (("steps", i, "region"), f"'{self.target}' is the plan's target; a drain must not drain the target")

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evac.drills import DrillReport
+from evac.notifications import NotificationRecord
 from evac.plan import Plan
 from evac.resources import ResourceState
 from evac.topology import ServiceTopology
@@ -44,6 +45,14 @@ class Trigger(_Model):
     kind: Literal["manual", "alert", "schedule", "drill"] = "manual"
     by: str = Field(description="A person (user@host) or a system (alertmanager)")
     reason: str = ""
+    schedule_id: str | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="The schedule that started the run (evac-drill/<name>)"
+    )
+    blackout_override: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The blackout window the run was started inside, with --override-blackout",
+    )
 
 
 class FailoverInput(_Model):
@@ -56,6 +65,11 @@ class FailoverInput(_Model):
     dry_run: bool = Field(
         default=False, description="Plan mode: read live state and record the change each step would make; change nothing"
     )
+    approver_groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="The members of each approver group the plan names, resolved from configuration at start",
+    )
 
 
 class DrillInput(FailoverInput):
@@ -67,6 +81,51 @@ class DrillInput(FailoverInput):
 class AbortRequest(_Model):
     by: str
     reason: str
+
+
+class ApprovalDecision(_Model):
+    """``evac approve`` / ``evac reject``: which step (default: the one waiting), who, and why."""
+
+    step: str | None = None
+    by: str
+    reason: str = ""
+
+
+class ApprovalRecord(_Model):
+    """An approval step's wait and its decision, recorded on its step."""
+
+    approvers: list[str]
+    timeout: timedelta
+    on_timeout: Literal["abort", "continue"] = "abort"
+    waiting_since: datetime
+    deadline: datetime
+    decision: Literal["approved", "rejected", "timed_out"] | None = None
+    by: str | None = None
+    at: datetime | None = None
+    reason: str = ""
+
+
+class PauseRequest(_Model):
+    by: str
+    reason: str
+
+
+class ResumeRequest(_Model):
+    by: str
+    reason: str = ""
+
+
+class PauseRecord(_Model):
+    """One pause: who asked and why, where the run held, and who resumed it."""
+
+    by: str
+    reason: str
+    at: datetime
+    held_before: str | None = Field(default=None, description="The step the run held before (None: not held yet)")
+    held_at: datetime | None = None
+    resumed_by: str | None = None
+    resumed_at: datetime | None = None
+    resume_reason: str = ""
 
 
 class StepStatus(StrEnum):
@@ -119,6 +178,9 @@ class StepRecord(_Model):
     undo_to: ResourceState | None = Field(default=None, description="What the undo left: the recorded before-state")
     undo_changed: bool | None = Field(default=None, description="False when the undo found nothing to restore")
     guard: str | None = Field(default=None, description="The guard's verdict before this step (dry runs show every one)")
+    approval: ApprovalRecord | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="An approval step's wait and decision"
+    )
 
     @property
     def duration_seconds(self) -> float | None:
@@ -151,6 +213,15 @@ class FailoverProgress(_Model):
     )
     drill: DrillReport | None = Field(default=None, description="A drill's readiness, bake, failback and report")
     dry_run: bool = Field(default=False, description="A plan-mode run: nothing was changed")
+    pause: PauseRecord | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="The pause in force (held, or holding at the next step)"
+    )
+    pauses: list[PauseRecord] = Field(default_factory=list, exclude_if=lambda v: not v, description="Every pause, in order")
+    notifications: list[NotificationRecord] = Field(
+        default_factory=list,
+        exclude_if=lambda v: not v,
+        description="Each notification the run sent and what became of it at each target",
+    )
 
     @classmethod
     def for_input(cls, input: FailoverInput, workflow_id: str, run_id: str) -> FailoverProgress:

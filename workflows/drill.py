@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         worse,
     )
     from evac.failures import FailureType, failure
+    from evac.notifications import NotificationEvent
     from evac.plan import BackendHealthCondition, ScaleTargetStep
     from evac.resources import CheckStopConditions, HealthReport
     from evac.runs import DrillInput, FailoverProgress, RunStatus
@@ -81,6 +82,7 @@ class DrillWorkflow(PlanWorkflow):
         run, report = self._run, self._report
         run.progress.started_at = workflow.now()
         run.log("drill started", plan=input.plan.name, digest=input.plan_digest, bake=self._bake.total_seconds())
+        run.notify(NotificationEvent.STARTED, detail=input.trigger.reason)
         if input.dry_run:
             return await self._dry_run()
         try:
@@ -212,6 +214,7 @@ class DrillWorkflow(PlanWorkflow):
                 if breaches:
                     report.breach = "; ".join(breaches)
                     run.log("stop condition breached", "bake", breach=report.breach)
+                    run.notify(NotificationEvent.STOP_CONDITION_BREACHED, "bake", report.breach)
                     raise failure(FailureType.STOP_CONDITION_BREACHED, report.breach)
             remaining = ends - workflow.now()
             if remaining <= timedelta(0):

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from evac.notifications import NotificationEvent
     from evac.runs import FailoverInput, FailoverProgress, RunStatus
     from workflows.plan_run import PlanRun, PlanWorkflow
 
@@ -30,6 +31,7 @@ class FailoverWorkflow(PlanWorkflow):
         run = self._run
         run.progress.started_at = workflow.now()
         run.log("failover started", plan=input.plan.name, digest=input.plan_digest)
+        run.notify(NotificationEvent.STARTED, detail=input.trigger.reason)
         try:
             await run.saga.run(self._forward)
         except BaseException as err:

@@ -9,18 +9,35 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from evac import activity_api
+    from evac.approvals import approval_refusal, pause_refusal, resume_refusal, waiting_approval
     from evac.failures import FailureType, failure
     from evac.logging import workflow_log_extra
+    from evac.notifications import NotificationEvent
     from evac.plan import ShiftDnsStep
     from evac.resources import ReadBackendCapacity, ReadDnsRecord, ReadGroupSize
-    from evac.runs import MEMO_PROGRESS, AbortRequest, FailoverInput, FailoverProgress, RunStatus, StepRecord, StepStatus
+    from evac.runs import (
+        MEMO_PROGRESS,
+        AbortRequest,
+        ApprovalDecision,
+        ApprovalRecord,
+        FailoverInput,
+        FailoverProgress,
+        PauseRecord,
+        PauseRequest,
+        ResumeRequest,
+        RunStatus,
+        StepRecord,
+        StepStatus,
+    )
+    from workflows.notify import Notifier
     from workflows.saga import Saga, failure_text
     from workflows.steps import Engine, run_step
 
@@ -35,9 +52,14 @@ class PlanRun:
         self.saga = Saga(input.service)
         self.engine = Engine(input, self.saga)
         self.progress = FailoverProgress.for_input(input, info.workflow_id, info.run_id)
+        self.notifier = self.engine.notifier = Notifier(input, self.progress)
 
     def log(self, message: str, step: str = "-", **extra: Any) -> None:
         workflow.logger.info(message, extra={**workflow_log_extra(self.input.service, step), **extra})
+
+    def notify(self, event: NotificationEvent, step: str | None = None, detail: str = "") -> None:
+        """Post ``event`` in the background (workflows/notify.py): never raises, never waits."""
+        self.notifier.send(event, step, detail)
 
     def is_abort(self, err: BaseException) -> bool:
         return self.saga.abort_requested or is_cancelled_exception(err)
@@ -69,7 +91,23 @@ class PlanRun:
     async def run_steps(self) -> None:
         for index, step in enumerate(self.input.plan.steps):
             self.saga.check_abort()
+            await self.hold_if_paused(self.progress.steps[index])
             await self.run_step(self.progress.steps[index], step)
+
+    async def hold_if_paused(self, before: StepRecord) -> None:
+        """``evac pause``: hold here, between two plan steps, until ``evac resume``. An abort while
+        held cancels the wait and the run rolls back. No pause: no wait, no command."""
+        while (pause := self.progress.pause) is not None:
+            pause.held_before, pause.held_at = before.name, workflow.now()
+            self.log("paused", before.name, by=pause.by, reason=pause.reason)
+            try:
+                await workflow.wait_condition(lambda: self.progress.pause is not pause)
+            finally:
+                if self.progress.pause is pause:  # the wait ended without a resume: an abort
+                    pause.resume_reason = "the run was aborted while paused"
+                    self.progress.pause = None
+            self.saga.check_abort()
+            self.log("resumed", before.name, by=pause.resumed_by or "-")
 
     async def run_step(self, record: StepRecord, step: Any) -> None:
         record.status = StepStatus.RUNNING
@@ -111,14 +149,15 @@ class PlanRun:
         """Undo what the run changed; the status it ends with."""
         self.progress.error = self.abort_text() if aborted else failure_text(err)
         self.progress.status = RunStatus.ROLLING_BACK
+        self.notify(NotificationEvent.ROLLBACK_STARTED, detail=self.progress.error)
         self.progress.left_changed = await self.saga.compensate()
         if self.progress.left_changed:
             return RunStatus.ROLLBACK_INCOMPLETE
         return RunStatus.CANCELLED if aborted else RunStatus.ROLLED_BACK
 
-    def finish(self, status: RunStatus) -> None:
+    def finish(self, status: RunStatus, ended_at: datetime | None = None) -> None:
         self.progress.status = status
-        self.progress.ended_at = workflow.now()
+        self.progress.ended_at = ended_at or workflow.now()
         for record in self.progress.steps:
             if record.status == StepStatus.PENDING:
                 record.status = StepStatus.NOT_RUN
@@ -129,7 +168,9 @@ class PlanRun:
 
     async def end(self, status: RunStatus) -> FailoverProgress:
         """Finish the run: return its record on success, else end it as Temporal should show it."""
-        self.finish(status)
+        ended_at = workflow.now()
+        await self.send_ended(status)
+        self.finish(status, ended_at)
         await self.saga.shielded(workflow.wait_condition(workflow.all_handlers_finished))
         if status == RunStatus.SUCCEEDED:
             return self.progress
@@ -139,13 +180,23 @@ class PlanRun:
             self.summary(), self.progress.model_dump(mode="json"), type=status.value, non_retryable=True
         ) from None
 
-    def summary(self) -> str:
+    async def send_ended(self, status: RunStatus) -> None:
+        """Post the run's end and wait (bounded) for its outstanding notifications, before the
+        record is final: its memo and result then hold what became of each."""
         p = self.progress
-        if p.status == RunStatus.ROLLBACK_INCOMPLETE:
+        outcome = p.drill.outcome.value if p.drill is not None and p.drill.outcome is not None else status.value
+        detail = "" if status == RunStatus.SUCCEEDED else self.summary(status)
+        self.notifier.send(NotificationEvent.ENDED, detail=detail, outcome=outcome, status=status)
+        await self.notifier.drain(self.saga)
+
+    def summary(self, status: RunStatus | None = None) -> str:
+        p = self.progress
+        status = status or p.status
+        if status == RunStatus.ROLLBACK_INCOMPLETE:
             return f"{p.error}; rollback incomplete, left changed: {'; '.join(p.left_changed)}"
-        if p.status in (RunStatus.ROLLED_BACK, RunStatus.CANCELLED):
+        if status in (RunStatus.ROLLED_BACK, RunStatus.CANCELLED):
             return f"{p.error}; rolled back"
-        return p.error or p.status.value
+        return p.error or status.value
 
 
 class PlanWorkflow:
@@ -162,6 +213,76 @@ class PlanWorkflow:
         """Who aborts and why; ``evac abort`` sends this, then cancels the run."""
         if self._run.progress.abort is None:
             self._run.progress.abort = request
+
+    # --- operator controls: Updates whose validators refuse, changing nothing ------------
+
+    @workflow.update
+    def approve(self, decision: ApprovalDecision) -> ApprovalRecord:
+        """``evac approve``: the waiting approval step goes on."""
+        return self._decide(decision, "approved")
+
+    @approve.validator
+    def _approve_allowed(self, decision: ApprovalDecision) -> None:
+        self._refuse_approval(decision, "approve")
+
+    @workflow.update
+    def reject(self, decision: ApprovalDecision) -> ApprovalRecord:
+        """``evac reject``: the waiting approval step fails and the run rolls back."""
+        return self._decide(decision, "rejected")
+
+    @reject.validator
+    def _reject_allowed(self, decision: ApprovalDecision) -> None:
+        self._refuse_approval(decision, "reject")
+
+    @workflow.update
+    def pause(self, request: PauseRequest) -> PauseRecord:
+        """``evac pause``: hold before the next plan step (never mid-step, never mid-rollback)."""
+        pause = PauseRecord(by=request.by, reason=request.reason, at=workflow.now())
+        self._run.progress.pause = pause
+        self._run.progress.pauses.append(pause)
+        self._run.log("pause requested", by=request.by, reason=request.reason)
+        return pause
+
+    @pause.validator
+    def _pause_allowed(self, request: PauseRequest) -> None:
+        _refuse(pause_refusal(self._run.progress, self._run.saga.abort_requested))
+        if not request.reason.strip():
+            _refuse("a pause needs a reason")
+
+    @workflow.update
+    def resume(self, request: ResumeRequest) -> PauseRecord:
+        """``evac resume``: the run goes on from where it held (or would have held)."""
+        pause = self._run.progress.pause
+        assert pause is not None  # the validator saw to it
+        pause.resumed_by, pause.resumed_at, pause.resume_reason = request.by, workflow.now(), request.reason
+        self._run.progress.pause = None
+        self._run.log("resume requested", by=request.by)
+        return pause
+
+    @resume.validator
+    def _resume_allowed(self, request: ResumeRequest) -> None:
+        _refuse(resume_refusal(self._run.progress))
+
+    def _refuse_approval(self, decision: ApprovalDecision, action: Literal["approve", "reject"]) -> None:
+        run = self._run
+        if run.saga.abort_requested:
+            _refuse(f"run {run.progress.workflow_id} is being aborted; no approval step is waiting")
+        _refuse(approval_refusal(run.input, run.progress, decision, action))
+
+    def _decide(self, decision: ApprovalDecision, verdict: Literal["approved", "rejected"]) -> ApprovalRecord:
+        run = self._run
+        record = waiting_approval(run.progress)
+        assert record is not None and record.approval is not None  # the validator saw to it
+        approval = record.approval
+        approval.decision, approval.by, approval.at, approval.reason = verdict, decision.by, workflow.now(), decision.reason
+        run.log(f"approval {verdict}", record.name, by=decision.by)
+        return approval
+
+
+def _refuse(refusal: str | None) -> None:
+    """A validator's refusal: the update is rejected, nothing is written to the history."""
+    if refusal is not None:
+        raise ApplicationError(refusal, type="Refused", non_retryable=True)
 
 
 def _attempts_of(err: BaseException) -> int:

@@ -23,9 +23,12 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from evac import activity_api, bindings
+    from evac.approvals import approvers_text
     from evac.failures import NON_RETRYABLE_TYPES, FailureType, failure
+    from evac.notifications import NotificationEvent
     from evac.plan import (
         STEP_CLASSES,
+        ApprovalStep,
         DrainStep,
         Retries,
         ScaleTargetStep,
@@ -55,7 +58,8 @@ with workflow.unsafe.imports_passed_through():
         StepContext,
         WaitForHealthy,
     )
-    from evac.runs import FailoverInput, StepRecord
+    from evac.runs import ApprovalRecord, FailoverInput, StepRecord
+    from workflows.notify import Notifier
     from workflows.saga import Saga
 
 In = TypeVar("In")
@@ -89,6 +93,8 @@ class Engine:
     def __init__(self, input: FailoverInput, saga: Saga) -> None:
         self.input = input
         self.saga = saga
+        # The run's notifications (PlanRun sets it; see workflows/notify.py).
+        self.notifier: Notifier | None = None
 
     # --- resources of this run ----------------------------------------------------
 
@@ -108,6 +114,13 @@ class Engine:
     def request_key(self, record: StepRecord, purpose: str) -> str:
         info = workflow.info()
         return f"{info.workflow_id}/{info.run_id}/step-{record.index}/{purpose}"
+
+    def notify(self, event: NotificationEvent | str, record: StepRecord | str | None = None, detail: str = "") -> None:
+        """Post ``event`` to the worker's notification targets in the background: never
+        raises, never waits (its outcome goes into the run's record)."""
+        if self.notifier is not None:
+            step = record.name if isinstance(record, StepRecord) else record
+            self.notifier.send(event, step, detail)
 
     # --- calls --------------------------------------------------------------------
 
@@ -350,12 +363,54 @@ async def wait(engine: Engine, record: StepRecord, step: WaitStep) -> None:
     record.detail = f"waited {format_duration(step.duration)}"
 
 
+async def approval(engine: Engine, record: StepRecord, step: ApprovalStep) -> None:
+    """Wait for ``evac approve`` or ``evac reject`` (workflow Updates, validated by
+    PlanWorkflow), or the timeout. A rejection, or a timeout with ``on_timeout: abort``,
+    fails the step and the run rolls back; an abort while waiting rolls back too."""
+    who = approvers_text(step.approvers)
+    limit = format_duration(step.timeout)
+    if engine.input.dry_run:
+        record.detail = f"dry run: would wait up to {limit} for approval by {who}"
+        return
+    now = workflow.now()
+    decided = record.approval = ApprovalRecord(
+        approvers=list(step.approvers),
+        timeout=step.timeout,
+        on_timeout=step.on_timeout,
+        waiting_since=now,
+        deadline=now + step.timeout,
+    )
+    record.detail = f"waiting up to {limit} for approval by {who}"
+    engine.notify("approval_needed", record, record.detail)
+    try:
+        await workflow.wait_condition(
+            lambda: decided.decision is not None, timeout=step.timeout, timeout_summary=f"approval '{record.name}'"
+        )
+    except TimeoutError:
+        decided.decision, decided.at = "timed_out", workflow.now()
+        if step.on_timeout == "abort":
+            record.detail = f"no approval by {who} within {limit}; on_timeout: abort"
+            raise failure(
+                FailureType.APPROVAL_TIMED_OUT,
+                f"step '{record.name}': no approval by {who} within {limit} (on_timeout: abort)",
+            ) from None
+        record.detail = f"no approval by {who} within {limit}; continued (on_timeout: continue)"
+        return
+    engine.saga.check_abort()
+    why = f": {decided.reason}" if decided.reason else ""
+    if decided.decision == "rejected":
+        record.detail = f"rejected by {decided.by}{why}"
+        raise failure(FailureType.APPROVAL_REJECTED, f"step '{record.name}' rejected by {decided.by}{why}")
+    record.detail = f"approved by {decided.by}{why}"
+
+
 HANDLERS: dict[type, Handler] = {
     ScaleTargetStep: scale_target,
     VerifyHealthStep: verify_health,
     DrainStep: drain,
     ShiftDnsStep: shift_dns,
     WaitStep: wait,
+    ApprovalStep: approval,
 }
 MISSING_HANDLERS = [cls.__name__ for cls in STEP_CLASSES if cls not in HANDLERS]
 

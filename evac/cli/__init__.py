@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from evac.cli import dev, run
+from evac.cli import dev, operate, run, schedule
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -37,18 +37,34 @@ emulator_app = typer.Typer(help="Evac's Google Cloud emulator.", no_args_is_help
 app.add_typer(plan_app, name="plan")
 app.add_typer(dev_app, name="dev")
 app.add_typer(emulator_app, name="emulator")
+schedule_app = typer.Typer(help="Drills on a cadence (Temporal Schedules), with blackout windows.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
 
 # Run commands.
 app.command("failover")(run.failover)
 app.command("drill")(run.drill)
 app.command("status")(run.status)
 app.command("abort")(run.abort)
+app.command("approve")(operate.approve)
+app.command("reject")(operate.reject)
+app.command("pause")(operate.pause)
+app.command("resume")(operate.resume)
+app.command("watch")(operate.watch)
 plan_app.command("check")(run.plan_check)
 # Dev-stack commands.
 app.command("worker")(dev.worker)
 app.command("demo")(dev.demo)
 dev_app.command("up")(dev.dev_up)
+dev_app.command("webhook")(dev.dev_webhook)
 emulator_app.command("serve")(dev.emulator_serve)
+# Schedule commands.
+schedule_app.command("create")(schedule.create)
+schedule_app.command("list")(schedule.list_)
+schedule_app.command("describe")(schedule.describe)
+schedule_app.command("pause")(schedule.pause)
+schedule_app.command("unpause")(schedule.unpause)
+schedule_app.command("trigger")(schedule.trigger)
+schedule_app.command("delete")(schedule.delete)
 
 
 def _version() -> str:

@@ -18,6 +18,7 @@ from rich.live import Live
 from temporalio.client import Client
 
 from evac import control, render
+from evac.blackouts import BlackoutInEffect, blackout_at
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -191,9 +192,9 @@ async def failover_run(
 ) -> int:
     temporal = connected or await client(config)
     inputs: Sequence[FailoverInput] = (
-        control.drill_inputs(plan, topology, trigger, bake, dry_run=dry_run)
+        control.drill_inputs(plan, topology, trigger, bake, dry_run=dry_run, approver_groups=config.approver_groups)
         if drill
-        else control.failover_inputs(plan, topology, trigger, dry_run=dry_run)
+        else control.failover_inputs(plan, topology, trigger, dry_run=dry_run, approver_groups=config.approver_groups)
     )
     wait = wait or dry_run  # a dry run's result is the point: always shown
     started = await control.start_failover(temporal, inputs, config.task_queue, require_worker=require_worker)
@@ -226,6 +227,35 @@ def _prepare(
     return config, why, plan, topo
 
 
+def override_blackout_option() -> Any:
+    return typer.Option(
+        False,
+        "--override-blackout",
+        help="Start even inside a blackout window (needs --reason; the window is recorded in the run's input)",
+    )
+
+
+def blackout_override(config: Settings, plan: Plan, override: bool, reason_given: bool, dry_run: bool) -> str | None:
+    """Refuse a start inside a blackout window (the blackouts file's, then the plan's) unless
+    overridden with a reason; the window's text when overridden, to be recorded. Dry runs change
+    nothing: they are never refused."""
+    if dry_run:
+        return None
+    try:
+        match = blackout_at(config.blackouts, plan.blackouts, datetime.now(UTC))
+    except InvalidDocument as exc:
+        fail_with(exc)
+    if match is None:
+        return None
+    if not override:
+        fail_with(BlackoutInEffect(match))
+    if not reason_given:
+        fail(f"{match.text}: --override-blackout needs --reason saying why (it is recorded); nothing was started", EXIT_BAD_INPUT)
+    if State.output == Output.text:
+        err.print(f"[yellow]{match.text}; starting anyway (--override-blackout, recorded in the run)[/]", highlight=False)
+    return match.text
+
+
 def failover(
     plan_file: Path = typer.Option(..., "--plan", "-p", help="The plan YAML file"),
     reason: str = typer.Option(..., "--reason", help="Why: recorded in the run's history with who started it"),
@@ -239,6 +269,7 @@ def failover(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Plan mode: read live state, show what each step would change and each guard's verdict"
     ),
+    override: bool = override_blackout_option(),
     output: Output = output_option(),
     address: str = address_option(),
     namespace: str = namespace_option(),
@@ -250,7 +281,8 @@ def failover(
             f"plan '{plan.name}' is a drill (kind: drill): run it with 'evac drill --plan {plan_file}'; nothing was started",
             EXIT_BAD_INPUT,
         )
-    trigger = Trigger(kind="manual", by=config.identity, reason=why)
+    overridden = blackout_override(config, plan, override, True, dry_run)
+    trigger = Trigger(kind="manual", by=config.identity, reason=why, blackout_override=overridden)
     code = run_async(
         lambda: failover_run(
             plan, topo, trigger, config, wait=wait, output=output, require_worker=not allow_no_worker, dry_run=dry_run
@@ -265,7 +297,9 @@ def failover(
 def drill(
     plan_file: Path = typer.Option(..., "--plan", "-p", help="The drill plan YAML file (kind: drill)"),
     bake: str = typer.Option(None, "--bake", help="Hold the failed-over state this long (e.g. 30m); default: the plan's"),
-    reason: str = typer.Option("DR drill", "--reason", help="Why: recorded in the run's history with who started it"),
+    reason: str = typer.Option(
+        None, "--reason", help="Why: recorded in the run's history with who started it (default: 'DR drill')"
+    ),
     topology: Path = topology_option(),
     wait: bool = typer.Option(
         True,
@@ -276,13 +310,14 @@ def drill(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Plan mode: readiness and what each step would change; no bake, nothing changed"
     ),
+    override: bool = override_blackout_option(),
     output: Output = output_option(),
     address: str = address_option(),
     namespace: str = namespace_option(),
 ) -> None:
     """Run a DR drill (one run per service, all or none): readiness, failover, bake under the stop
     conditions, failback, verification, and a report with measured recovery and failback times."""
-    config, why, plan, topo = _prepare(plan_file, topology, reason, output, address, namespace)
+    config, why, plan, topo = _prepare(plan_file, topology, "DR drill" if reason is None else reason, output, address, namespace)
     bake_time: timedelta | None = None
     if bake is not None:
         try:
@@ -304,7 +339,8 @@ def drill(
             f"{MAX_BAKE_CHECKS} checks; give a shorter bake; nothing was started",
             EXIT_BAD_INPUT,
         )
-    trigger = Trigger(kind="drill", by=config.identity, reason=why)
+    overridden = blackout_override(config, plan, override, reason is not None, dry_run)
+    trigger = Trigger(kind="drill", by=config.identity, reason=why, blackout_override=overridden)
     code = run_async(
         lambda: failover_run(
             plan,

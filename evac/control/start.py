@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from evac import search_attributes
+from evac.approvals import resolve_groups
 from evac.config import Settings
 from evac.control.records import running_run_id, worker_polling
 from evac.documents import DocumentError, InvalidDocument, read_yaml
@@ -69,9 +70,19 @@ def check_project(topology: Topology, settings: Settings) -> None:
         raise WrongProject(topology.project, settings.gcp_project)
 
 
-def failover_inputs(plan: Plan, topology: Topology, trigger: Trigger, *, dry_run: bool = False) -> list[FailoverInput]:
-    """One input per service of the plan, each with its slice of the topology."""
+def failover_inputs(
+    plan: Plan,
+    topology: Topology,
+    trigger: Trigger,
+    *,
+    dry_run: bool = False,
+    approver_groups: Mapping[str, Sequence[str]] | None = None,
+) -> list[FailoverInput]:
+    """One input per service of the plan, each with its slice of the topology and the members of
+    the approver groups the plan names (``approver_groups``: the configuration's table, e.g.
+    ``Settings.approver_groups``); a group it lacks raises UnknownApproverGroup (bad input)."""
     digest = plan.digest()
+    groups = resolve_groups(plan, approver_groups or {})
     return [
         FailoverInput(
             plan=plan,
@@ -81,18 +92,26 @@ def failover_inputs(plan: Plan, topology: Topology, trigger: Trigger, *, dry_run
             topology=topology.services[service],
             trigger=trigger,
             dry_run=dry_run,
+            approver_groups=groups,
         )
         for service in plan.services
     ]
 
 
 def drill_inputs(
-    plan: Plan, topology: Topology, trigger: Trigger, bake: timedelta | None = None, *, dry_run: bool = False
+    plan: Plan,
+    topology: Topology,
+    trigger: Trigger,
+    bake: timedelta | None = None,
+    *,
+    dry_run: bool = False,
+    approver_groups: Mapping[str, Sequence[str]] | None = None,
 ) -> list[DrillInput]:
     """One drill input per service of the plan; ``bake`` overrides the plan's bake time."""
+    drill = trigger.model_copy(update={"kind": "drill"})
     return [
         DrillInput(**input.model_dump(), bake=bake)
-        for input in failover_inputs(plan, topology, trigger.model_copy(update={"kind": "drill"}), dry_run=dry_run)
+        for input in failover_inputs(plan, topology, drill, dry_run=dry_run, approver_groups=approver_groups)
     ]
 
 

@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from evac.drills import ConditionReading, ConditionReadings
+from evac.notifications import SEND_NOTIFICATION, Delivery, Notification, NotificationResult, TargetKind
 from evac.resources import (
     ActivityName,
     BackendCapacity,
@@ -67,6 +68,10 @@ class FakeCloud:
     # How many seconds of polling a health wait is allowed (None: until its deadline would pass
     # on the workflow's clock, reckoned from the interval; the stand-in does not sleep for real).
     health_timeout: float | None = None
+    # The notification targets the stand-in worker "has" (none: like a worker with none
+    # configured), and every notification it was asked to send, in order.
+    notify_targets: list[TargetKind] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
 
     def health_wait_budget(self, input: WaitForHealthy) -> float:
         return self.health_timeout if self.health_timeout is not None else 3600.0
@@ -181,7 +186,14 @@ class FakeCloud:
                 readings.append(ConditionReading(index=index, value=value, detail="fake"))
             return ConditionReadings(readings=readings)
 
+        @activity.defn(name=SEND_NOTIFICATION)
+        async def send_notification(input: Notification) -> NotificationResult:
+            cloud.notifications.append(input)
+            deliveries = [Delivery(target=target, delivered=True, attempts=1) for target in cloud.notify_targets]
+            return NotificationResult(configured=bool(cloud.notify_targets), deliveries=deliveries)
+
         return [
+            send_notification,
             check_stop_conditions,
             wait_for_healthy_backends,
             read_backend_capacity,
