@@ -139,6 +139,10 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
     ]
     trigger = progress.trigger
     lines.append(Text(f"  started by {trigger.by} ({trigger.kind})" + (f": {trigger.reason}" if trigger.reason else ""), "dim"))
+    if trigger.schedule_id:
+        lines.append(Text(f"  schedule {trigger.schedule_id}", "dim"))
+    if trigger.blackout_override:
+        lines.append(Text(f"  started inside a blackout, overridden: {trigger.blackout_override}", "bold yellow"))
     if progress.preflight:
         lines.append(Text(f"  preflight {progress.preflight}", "dim"))
     if progress.error:
@@ -146,6 +150,10 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
     for resource in progress.left_changed:
         lines.append(Text(f"  LEFT CHANGED, restore by hand: {resource}", "bold red"))
     lines += operator_lines(progress)
+    for notification in progress.notifications:
+        failed = notification.error is not None or any(not d.delivered for d in notification.deliveries)
+        text = f"  notified {notification.event.value}: {notification.summary()}"
+        lines.append(Text(text, "yellow" if failed else "dim"))
     if progress.drill is not None:
         lines += drill_lines(progress.drill)
     return lines

@@ -4,6 +4,7 @@ slower than the heartbeat timeout, and one call in five answered 503."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -74,3 +75,36 @@ def test_a_failover_succeeds_while_one_call_in_five_answers_503(e2e: E2E, seed: 
     assert_failed_over(e2e, results)
     struck = e2e.admin.get("/emulator/v1/faults").json()["faults"][0]["struck"]
     assert struck > 0, "the fault struck some calls"
+
+
+def test_a_scheduled_drill_passes_and_fails_back_while_calls_answer_503_and_429(e2e: E2E, tmp_path: Path):
+    """A scheduled drill (issue 9) through a storm: one call in five 503, one in ten 429."""
+    emulator = e2e.stack.config.emulator_url.removeprefix("http://")
+    (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
+    drill = (
+        (DEMO / "drill.yaml").read_text().replace("localhost:8480", emulator).replace("check_interval: 5s", "check_interval: 1s")
+    )
+    (tmp_path / "drill.yaml").write_text(drill)
+    e2e.admin.post("/emulator/v1/faults", json={"status": 503, "rate": 0.2, "seed": 21}).raise_for_status()
+    e2e.admin.post("/emulator/v1/faults", json={"status": 429, "rate": 0.1, "seed": 22}).raise_for_status()
+    before = e2e.state()
+
+    e2e.evac_json(
+        "schedule", "create", "hostile", "--plan", str(tmp_path / "drill.yaml"), "--cron", "0 10 * * TUE", "--bake", "2s"
+    )
+    try:
+        triggered = e2e.evac_json("schedule", "trigger", "hostile", "--wait")
+    finally:
+        e2e.evac("schedule", "delete", "hostile")
+
+    [checkout] = triggered["record"]["services"]
+    assert (checkout["outcome"], checkout["drill_outcome"]) == ("passed", "passed"), checkout
+    drill_record = e2e.evac_json("status", "checkout", "--run-id", checkout["run_id"])
+    assert not drill_record["drill"]["mismatches"] and drill_record["left_changed"] == []
+    struck = [f["struck"] for f in e2e.admin.get("/emulator/v1/faults").json()["faults"]]
+    assert all(n > 0 for n in struck), struck
+    e2e.admin.delete("/emulator/v1/faults").raise_for_status()
+    after = e2e.state()
+    assert {k: after[k] for k in ("backendServices", "managedZones")} == {
+        k: before[k] for k in ("backendServices", "managedZones")
+    }

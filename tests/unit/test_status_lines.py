@@ -1,0 +1,57 @@
+"""What `evac status` prints under a run's steps: where it came from and whom it told."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from evac.notifications import Delivery, NotificationEvent, NotificationRecord
+from evac.render import outcome_lines
+from evac.runs import FailoverProgress, Trigger
+
+AT = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+def _record(trigger: Trigger, notifications: list[NotificationRecord]) -> FailoverProgress:
+    return FailoverProgress(
+        workflow_id="failover/checkout",
+        run_id="r1",
+        service="checkout",
+        plan_name="checkout-drill",
+        plan_digest="0" * 64,
+        source="europe-west1",
+        target="us-central1",
+        trigger=trigger,
+        notifications=notifications,
+    )
+
+
+def _text(record: FailoverProgress) -> str:
+    return "\n".join(line.plain for line in outcome_lines(record))
+
+
+def test_a_scheduled_run_names_its_schedule_and_an_override_names_the_window():
+    trigger = Trigger(
+        kind="schedule",
+        by="schedule/weekly",
+        schedule_id="evac-drill/weekly",
+        blackout_override="blackout window 'year-end freeze' until 2027-01-04 00:00 Europe/Stockholm",
+    )
+    text = _text(_record(trigger, []))
+    assert "started by schedule/weekly (schedule)" in text
+    assert "schedule evac-drill/weekly" in text
+    assert "started inside a blackout, overridden: blackout window 'year-end freeze'" in text
+
+
+def test_each_notification_shows_what_became_of_it_at_each_target_without_its_url():
+    notifications = [
+        NotificationRecord(event=NotificationEvent.STARTED, at=AT, deliveries=[Delivery(target="webhook", delivered=True)]),
+        NotificationRecord(
+            event=NotificationEvent.ENDED,
+            at=AT,
+            deliveries=[Delivery(target="slack", delivered=False, attempts=3, error="HTTP 500")],
+        ),
+    ]
+    text = _text(_record(Trigger(by="alice@laptop", reason="drill"), notifications))
+    assert "notified started: webhook: delivered" in text
+    assert "notified ended: slack: failed after 3 tries (HTTP 500)" in text
+    assert "http" not in text.replace("HTTP 500", "")
