@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/e2e
+	$(BIN)/pytest -n 2 --dist loadfile tests/e2e   # end to end: two stacks side by side, a test file per stack at a time
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
