@@ -1,28 +1,43 @@
 """Record the workflow histories that test_replay.py replays.
 
-Run ``.venv/bin/python -m tests.workflow.record_histories`` only after a deliberate, versioned
-change to FailoverWorkflow: the stored histories stand for runs already in production, and a
-change that cannot replay them would break those runs. It writes ``notifications_<outcome>.json``
-(succeeded, rolled_back, cancelled: runs that notify a webhook and Slack) and leaves the
-histories of earlier versions alone (``engine_*``: before notifications).
+Run ``.venv/bin/python -m tests.workflow.record_histories [SET]`` only after a deliberate,
+versioned change to a workflow: the stored histories stand for runs already in production, and a
+change that cannot replay them would break those runs. The sets:
+
+- ``notifications`` writes ``notifications_<outcome>.json`` (succeeded, rolled_back, cancelled:
+  failovers that notify a webhook and Slack);
+- ``operator`` writes ``drill_approved_paused.json`` (a drill whose approval step was approved
+  while the run was paused and resumed) and ``scheduled_drill_passed.json`` (a schedule's
+  launcher whose drill passed).
+
+Histories of earlier versions are left alone (``engine_*``: before notifications).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
-from evac.control import failover_inputs, start_failover
+from evac.control import drill_inputs, failover_inputs, progress, start_failover
+from evac.control.operate import approve, pause, resume
+from evac.control.schedules import scheduled_input
 from evac.notifications import TargetKind
-from evac.runs import AbortRequest, StepStatus, Trigger
+from evac.plan import Plan
+from evac.runs import AbortRequest, ApprovalDecision, PauseRequest, ResumeRequest, StepStatus, Trigger, failover_workflow_id
 from evac.topology import load_topology
 from tests.conftest import DEMO
 from tests.workflow.conftest import register_search_attributes, running_worker, start_test_server
+from tests.workflow.test_drill_workflow import drill_plan
 from tests.workflow.test_failover_workflow import fresh_cloud, make_plan, refuse_the_dns_shift, step_reaches
+from tests.workflow.test_scheduled_drill import blackouts_stand_in
+from workflows.drill import DrillWorkflow
 from workflows.failover import FailoverWorkflow
+from workflows.scheduled import ScheduledDrillWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -56,8 +71,50 @@ async def record() -> None:
             (HISTORIES / f"notifications_{outcome}.json").write_text(history.to_json())
 
 
+def approval_drill_plan() -> Plan:
+    """The test drill with a go-ahead from alice or bob before traffic moves."""
+    plan = drill_plan(bake="10m")
+    data = plan.model_dump(mode="json")
+    data["four_eyes"] = True
+    data["steps"].insert(2, {"name": "go-ahead", "kind": "approval", "approvers": ["alice", "bob"], "timeout": "30m"})
+    return Plan.model_validate(data)
+
+
+async def record_operator_controls() -> None:
+    topology = load_topology(DEMO / "topology.yaml")
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
+        cloud = fresh_cloud()
+        async with running_worker(env.client, "record-operator", [*cloud.activities(), blackouts_stand_in([], [])]):
+            [input] = drill_inputs(approval_drill_plan(), topology, Trigger(by="carol@desk", reason="recorded"))
+            handle = await env.client.start_workflow(
+                DrillWorkflow.run, input, id=failover_workflow_id("checkout"), task_queue="record-operator"
+            )
+            await pause(env.client, handle.id, PauseRequest(by="dave@desk", reason="recorded pause"))
+            await resume(env.client, handle.id, ResumeRequest(by="dave@desk"))
+            for _ in range(400):
+                if (await progress(env.client, handle.id)).steps[2].approval is not None:
+                    break
+                await asyncio.sleep(0.05)
+            await approve(env.client, handle.id, ApprovalDecision(by="alice@laptop", reason="recorded"))
+            await handle.result()
+            (HISTORIES / "drill_approved_paused.json").write_text((await handle.fetch_history()).to_json())
+
+            launcher = scheduled_input("weekly", drill_plan(), topology, "lead@test", bake=timedelta(minutes=2))
+            scheduled = await env.client.start_workflow(
+                ScheduledDrillWorkflow.run,
+                launcher,
+                id=f"{launcher.schedule_id}-2026-12-01T10:00:00Z",
+                task_queue="record-operator",
+            )
+            await scheduled.result()
+            (HISTORIES / "scheduled_drill_passed.json").write_text((await scheduled.fetch_history()).to_json())
+
+
+SETS = {"notifications": record, "operator": record_operator_controls}
+
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(SETS[sys.argv[1] if len(sys.argv) > 1 else "notifications"]())
     # Skip interpreter teardown, which the Temporal client's native threads can abort
     # (temporalio/sdk-python#300; the evac CLI does the same).
     os._exit(0)
