@@ -11,6 +11,7 @@ Each branch has one meaning, and the CLI one exit code per branch (``evac.cli.EX
     ├── Refused                  3  the request makes no sense for the run as it is
     │   ├── ServiceBusy             the service already has a run
     │   ├── RunNotFound             no such run
+    │   ├── SearchAttributeConflict a search attribute is registered with another type
     │   └── NotRunning              the run has ended (an abort that raced its end, too)
     └── Unavailable              4  the machinery is not there to do it
         ├── TemporalUnreachable     no connection to Temporal
@@ -80,6 +81,14 @@ class RunNotFound(Refused):
     def __init__(self, workflow_id: str, run_id: str | None = None):
         which = f"run {run_id} of '{workflow_id}'" if run_id else f"failover run '{workflow_id}'"
         super().__init__(f"no {which} (runs are named failover/<service>)")
+
+
+class SearchAttributeConflict(Refused):
+    def __init__(self, name: str, registered: str, wanted: str, namespace: str):
+        super().__init__(
+            f"search attribute {name} is registered on namespace '{namespace}' as {registered}, "
+            f"Evac needs {wanted}; change it on the cluster (nothing was added)"
+        )
 
 
 class NotRunning(Refused):

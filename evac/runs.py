@@ -191,6 +191,14 @@ class StepRecord(_Model):
         return (self.ended_at - self.started_at).total_seconds()
 
 
+def recovery_seconds(first: StepRecord | None, last: StepRecord | None) -> float | None:
+    """How long recovery took: the first mutation's start to the last failover step's end
+    (None when either is unknown). Drills and failovers measure it this one way."""
+    if first is None or last is None or first.started_at is None or last.ended_at is None:
+        return None
+    return (last.ended_at - first.started_at).total_seconds()
+
+
 class FailoverProgress(_Model):
     kind: Literal["failover", "drill"] = "failover"
     workflow_id: str

@@ -176,11 +176,10 @@ class DrillWorkflow(PlanWorkflow):
         report.ready = True
 
     def _measure_recovery(self) -> None:
-        first = self._run.saga.first_change
-        last = self._run.progress.steps[-1]
-        if first is None or first.started_at is None or last.ended_at is None:
+        measured = self._run.measure_recovery()
+        if measured is None:
             return
-        self._report.recovery_seconds = (last.ended_at - first.started_at).total_seconds()
+        self._report.recovery_seconds = measured
         target = self._report.rto_target_seconds
         if target is not None:
             self._report.over_rto = self._report.recovery_seconds > target

@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from evac import activity_api
+    from evac import activity_api, search_attributes
     from evac.approvals import approval_refusal, pause_refusal, resume_refusal, waiting_approval
     from evac.failures import FailureType, failure
     from evac.logging import workflow_log_extra
@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
         StepRecord,
         StepStatus,
+        recovery_seconds,
     )
     from workflows.notify import Notifier
     from workflows.saga import Saga, failure_text
@@ -43,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Versioned change: runs started before it did not write their final record to the memo.
 FINAL_RECORD_IN_MEMO = "final-record-in-memo"
+# Versioned change: runs started before it did not upsert their outcome and recovery time.
+OUTCOME_SEARCH_ATTRIBUTES = "outcome-search-attributes"
 
 
 class PlanRun:
@@ -164,7 +167,24 @@ class PlanRun:
         if workflow.patched(FINAL_RECORD_IN_MEMO):
             # The final record in the memo: `describe` reads it, no worker needed, whatever the outcome.
             workflow.upsert_memo({MEMO_PROGRESS: self.progress})
+        if workflow.patched(OUTCOME_SEARCH_ATTRIBUTES):
+            # Findable by how it ended: `evac runs list --outcome`, `EvacRecoverySeconds > 300`.
+            workflow.upsert_search_attributes(search_attributes.at_end(self.progress, status, self.recovery_seconds(status)))
         self.log(f"{self.progress.kind} ended", status=status.value)
+
+    def measure_recovery(self) -> float | None:
+        """First mutation start → last plan step end (evac.runs.recovery_seconds)."""
+        steps = self.progress.steps
+        return recovery_seconds(self.saga.first_change, steps[-1] if steps else None)
+
+    def recovery_seconds(self, status: RunStatus) -> float | None:
+        """The recovery this run measured: a drill's report, or a failover that succeeded."""
+        p = self.progress
+        if p.dry_run:
+            return None
+        if p.drill is not None:
+            return p.drill.recovery_seconds
+        return self.measure_recovery() if status == RunStatus.SUCCEEDED else None
 
     async def end(self, status: RunStatus) -> FailoverProgress:
         """Finish the run: return its record on success, else end it as Temporal should show it."""

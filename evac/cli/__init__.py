@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from evac.cli import dev, operate, run, schedule
+from evac.cli import dev, findable, operate, run, schedule
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -39,6 +39,8 @@ app.add_typer(dev_app, name="dev")
 app.add_typer(emulator_app, name="emulator")
 schedule_app = typer.Typer(help="Drills on a cadence (Temporal Schedules), with blackout windows.", no_args_is_help=True)
 app.add_typer(schedule_app, name="schedule")
+runs_app = typer.Typer(help="Find runs: failovers and drills, by service, region, kind, trigger, outcome.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
 
 # Run commands.
 app.command("failover")(run.failover)
@@ -51,6 +53,8 @@ app.command("pause")(operate.pause)
 app.command("resume")(operate.resume)
 app.command("watch")(operate.watch)
 plan_app.command("check")(run.plan_check)
+runs_app.command("list")(findable.runs_list)
+app.command("setup")(findable.setup)
 # Dev-stack commands.
 app.command("worker")(dev.worker)
 app.command("demo")(dev.demo)

@@ -31,7 +31,9 @@ async def register_search_attributes(client: Client) -> None:
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
-            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in search_attributes.ALL},
+            search_attributes={
+                key.name: IndexedValueType.ValueType(search_attributes.indexed_value_type(key)) for key in search_attributes.ALL
+            },
         )
     )
 

@@ -1,0 +1,103 @@
+"""``evac setup`` and ``evac runs list``: register Evac's search attributes, and find runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from evac.cli.base import (
+    Output,
+    address_option,
+    client,
+    connection,
+    namespace_option,
+    out,
+    output_option,
+    run_async,
+    set_output,
+    settings,
+)
+from evac.config import Settings
+from evac.control import findable
+
+
+def _start(output: Output, address: str | None, namespace: str | None) -> Settings:
+    set_output(output)
+    connection(address, namespace)
+    return settings()
+
+
+def _json(value: Any) -> None:
+    out.print(json.dumps(value, default=str), highlight=False, soft_wrap=True)
+
+
+def setup(
+    output: Output = output_option(),
+    address: str = address_option(),
+    namespace: str = namespace_option(),
+) -> None:
+    """Register Evac's search attributes on the namespace (only those missing); says what it did."""
+    config = _start(output, address, namespace)
+
+    async def go() -> tuple[str, list[findable.AttributeSetup]]:
+        connected = await client(config)
+        return connected.namespace, await findable.setup(connected)
+
+    namespace_name, report = run_async(go)
+    if output == Output.json:
+        _json({"namespace": namespace_name, "attributes": [item.model_dump() for item in report]})
+        return
+    added = sum(1 for item in report if item.action == "added")
+    for item in report:
+        mark = "[green]added[/]" if item.action == "added" else "already present"
+        out.print(f"{item.name} ({item.type}): {mark}", highlight=False)
+    out.print(f"namespace '{namespace_name}': {added} added, {len(report) - added} already present", highlight=False)
+
+
+def runs_list(
+    service: str = typer.Option(None, "--service", help="Runs of this service"),
+    region: str = typer.Option(None, "--region", help="Runs whose source or target is this region"),
+    kind: str = typer.Option(None, "--kind", help="failover, drill or dry_run"),
+    trigger: str = typer.Option(None, "--trigger", help="manual, alert, schedule or drill"),
+    outcome: str = typer.Option(None, "--outcome", help="succeeded, rolled_back, passed … or running"),
+    since: str = typer.Option(None, "--since", help="Started within this lookback: 30d, 12h, 90m"),
+    limit: int = typer.Option(50, "--limit", help="At most this many runs, newest first"),
+    output: Output = output_option(),
+    address: str = address_option(),
+    namespace: str = namespace_option(),
+) -> None:
+    """Evac's failovers and drills, newest first, found by their search attributes."""
+    config = _start(output, address, namespace)
+    filter = findable.RunFilter(
+        service=service, region=region, kind=kind, trigger=trigger, outcome=outcome, since=since, limit=limit
+    )
+
+    async def go() -> list[findable.RunRow]:
+        filter.validate()  # a bad filter is refused before connecting
+        return await findable.list_runs(await client(config), filter)
+
+    rows = run_async(go)
+    if output == Output.json:
+        _json([row.model_dump(mode="json") for row in rows])
+        return
+    if not rows:
+        out.print("no runs match", highlight=False)
+        return
+    table = Table(title="runs", title_justify="left")
+    for column in ("workflow id", "kind", "service", "source → target", "trigger / by", "started", "outcome", "recovery"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.workflow_id,
+            row.kind or "-",
+            row.service or "-",
+            f"{row.source or '?'} → {row.target or '?'}",
+            f"{row.trigger or '-'} / {row.initiator or '-'}",
+            row.started_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            row.outcome or "[cyan]running[/]",
+            f"{row.recovery_seconds:g}s" if row.recovery_seconds is not None else "-",
+        )
+    out.print(table)
