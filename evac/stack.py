@@ -6,6 +6,7 @@ Each process logs to ``<state_dir>/logs/<name>.log``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -158,6 +159,7 @@ class Stack:
         db = c.state_dir / "temporal.db"
         if c.fresh_history:
             db.unlink(missing_ok=True)
+        existing = db.exists()
         args = [
             find_binary("temporal"), "server", "start-dev",
             "--ip", "127.0.0.1",
@@ -173,6 +175,29 @@ class Stack:
             args += ["--headless"]
         self._spawn("temporal", args)
         self._wait("temporal", lambda: port_in_use(c.temporal_port), timeout=60)
+        if existing:
+            self._register_search_attributes()
+
+    def _register_search_attributes(self) -> None:
+        """The dev server registers its --search-attribute flags only in a new database: one
+        written by an older Evac lacks the attributes added since. Add them as 'evac setup' does."""
+        from temporalio.client import Client
+
+        from evac.control.findable import setup
+        from evac.errors import FrontDoorError
+
+        async def register() -> None:
+            await setup(await Client.connect(self.config.temporal_address, namespace="default"))
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                asyncio.run(register())
+                return
+            except (RuntimeError, FrontDoorError) as exc:  # the frontend is not answering yet
+                if time.monotonic() > deadline:
+                    raise StackError(f"could not register Evac's search attributes on the dev server: {exc}") from None
+                time.sleep(0.5)
 
     def start_emulator(self) -> None:
         c = self.config
