@@ -6,13 +6,19 @@ Each branch has one meaning, and the CLI one exit code per branch (``evac.cli.EX
     ├── BadInput                 2  nothing was started; fix the input and try again
     │   ├── ConfigError             a setting cannot be used (config file, --address, identity)
     │   ├── InvalidRequest          Temporal refused an argument (a malformed --run-id …)
-    │   └── WrongProject            the topology is for another project than EVAC_GCP_PROJECT
+    │   ├── WrongProject            the topology is for another project than EVAC_GCP_PROJECT
+    │   ├── UnknownApproverGroup    a plan names an approver group the config lacks (approvals.py)
+    │   └── InvalidSchedule         a schedule's name, cron, time zone, jitter or bake (control/schedules.py)
     │   (documents.InvalidDocument, a plan or topology with errors, also means 2)
     ├── Refused                  3  the request makes no sense for the run as it is
     │   ├── ServiceBusy             the service already has a run
     │   ├── RunNotFound             no such run
     │   ├── SearchAttributeConflict a search attribute is registered with another type
-    │   └── NotRunning              the run has ended (an abort that raced its end, too)
+    │   ├── NotRunning              the run has ended (an abort, approval or pause that raced its end, too)
+    │   ├── UpdateRefused           the run's validator refused an approval, rejection, pause or resume
+    │   │                           (control/operate.py; the run is untouched)
+    │   ├── BlackoutInEffect        a manual start inside a blackout window (blackouts.py)
+    │   └── ScheduleExists, ScheduleNotFound, ScheduleBusy   (control/schedules.py)
     └── Unavailable              4  the machinery is not there to do it
         ├── TemporalUnreachable     no connection to Temporal
         ├── TemporalUnavailable     Temporal answered "unavailable" or did not answer in time
@@ -23,7 +29,8 @@ Each branch has one meaning, and the CLI one exit code per branch (``evac.cli.EX
         ├── NoWorkerAnswered        a run's live record needs a worker and none answered
         └── WorkerWaitExpired       following gave up waiting for a worker; the run still exists
 
-Errors from the Temporal SDK are translated at one boundary, :func:`from_rpc`, with the cause
+The branches listed with a module live beside the code that raises them; every one of them is
+here. Errors from the Temporal SDK are translated at one boundary, :func:`from_rpc`, with the cause
 kept. Messages are one sentence a person can act on.
 """
 
@@ -92,8 +99,8 @@ class SearchAttributeConflict(Refused):
 
 
 class NotRunning(Refused):
-    def __init__(self, workflow_id: str):
-        super().__init__(f"run '{workflow_id}' has already ended; there is nothing to abort")
+    def __init__(self, workflow_id: str, what: str = "abort"):
+        super().__init__(f"run '{workflow_id}' has already ended; there is nothing to {what}")
 
 
 class TemporalUnreachable(Unavailable):

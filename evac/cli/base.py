@@ -68,6 +68,17 @@ def connection(address: str | None, namespace: str | None) -> None:
     State.namespace = namespace or State.namespace
 
 
+def begin(output: Output, address: str | None, namespace: str | None) -> Settings:
+    """What every command that talks to Temporal does first: how to speak, where to connect, settings."""
+    set_output(output)
+    connection(address, namespace)
+    return settings()
+
+
+def print_json(value: Any) -> None:
+    out.print(json.dumps(value, default=str), highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int, **more: object) -> NoReturn:
     if State.output == Output.json:
         out.print(json.dumps({"error": message, "exit_code": code, **more}), highlight=False, soft_wrap=True)

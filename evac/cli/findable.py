@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import typer
 from rich.table import Table
 
 from evac.cli.base import (
     Output,
     address_option,
+    begin,
     client,
-    connection,
     namespace_option,
     out,
     output_option,
+    print_json,
     run_async,
-    set_output,
-    settings,
 )
-from evac.config import Settings
 from evac.control import findable
-
-
-def _start(output: Output, address: str | None, namespace: str | None) -> Settings:
-    set_output(output)
-    connection(address, namespace)
-    return settings()
-
-
-def _json(value: Any) -> None:
-    out.print(json.dumps(value, default=str), highlight=False, soft_wrap=True)
 
 
 def setup(
@@ -40,7 +25,7 @@ def setup(
     namespace: str = namespace_option(),
 ) -> None:
     """Register Evac's search attributes on the namespace (only those missing); says what it did."""
-    config = _start(output, address, namespace)
+    config = begin(output, address, namespace)
 
     async def go() -> tuple[str, list[findable.AttributeSetup]]:
         connected = await client(config)
@@ -48,7 +33,7 @@ def setup(
 
     namespace_name, report = run_async(go)
     if output == Output.json:
-        _json({"namespace": namespace_name, "attributes": [item.model_dump() for item in report]})
+        print_json({"namespace": namespace_name, "attributes": [item.model_dump() for item in report]})
         return
     added = sum(1 for item in report if item.action == "added")
     for item in report:
@@ -70,7 +55,7 @@ def runs_list(
     namespace: str = namespace_option(),
 ) -> None:
     """Evac's failovers and drills, newest first, found by their search attributes."""
-    config = _start(output, address, namespace)
+    config = begin(output, address, namespace)
     filter = findable.RunFilter(
         service=service, region=region, kind=kind, trigger=trigger, outcome=outcome, since=since, limit=limit
     )
@@ -81,7 +66,7 @@ def runs_list(
 
     rows = run_async(go)
     if output == Output.json:
-        _json([row.model_dump(mode="json") for row in rows])
+        print_json([row.model_dump(mode="json") for row in rows])
         return
     if not rows:
         out.print("no runs match", highlight=False)

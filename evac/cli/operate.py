@@ -24,16 +24,14 @@ from evac.cli.base import (
     EXIT_BAD_INPUT,
     Output,
     address_option,
+    begin,
     client,
-    connection,
     err,
     fail,
     namespace_option,
     out,
     output_option,
     run_async,
-    set_output,
-    settings,
 )
 from evac.cli.run import MAX_REASON, report, workflow_id_of
 from evac.config import Settings
@@ -63,10 +61,8 @@ def _send(
     said: Callable[[str, M], str],
 ) -> None:
     """Connect, send one control to the run, and say what it did (JSON: the record it returned)."""
-    set_output(output)
-    connection(address, namespace)
+    config = begin(output, address, namespace)
     workflow_id = workflow_id_of(run)
-    config = settings()
 
     async def go() -> M:
         return await call(await client(config), workflow_id, config)
@@ -159,10 +155,8 @@ def watch(
 ) -> None:
     """Follow a run live until it ends: its current step, what it waits for (bake, approval by whom,
     pause by whom), its stop conditions. Exit 0 if it succeeded (or still runs), 1 if not."""
-    set_output(output)
-    connection(address, namespace)
+    config = begin(output, address, namespace)
     workflow_id = workflow_id_of(run)
-    config = settings()
 
     async def go() -> int:
         temporal = await client(config)

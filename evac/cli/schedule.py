@@ -6,7 +6,6 @@ result (``--output json`` for scripts); errors are one sentence with an exit cod
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,14 @@ from evac.cli.base import (
     EXIT_RUN_FAILED,
     Output,
     address_option,
+    begin,
     client,
-    connection,
     fail_with,
     namespace_option,
     out,
     output_option,
+    print_json,
     run_async,
-    set_output,
-    settings,
 )
 from evac.config import Settings
 from evac.control import schedules
@@ -48,16 +46,6 @@ OUTCOME_STYLE = {
 
 def name_argument() -> Any:
     return typer.Argument(..., help="The schedule's name (its Temporal schedule id is evac-drill/<name>)")
-
-
-def _start(output: Output, address: str | None, namespace: str | None) -> Settings:
-    set_output(output)
-    connection(address, namespace)
-    return settings()
-
-
-def _json(value: Any) -> None:
-    out.print(json.dumps(value, default=str), highlight=False, soft_wrap=True)
 
 
 def _when(moment: datetime | None, timezone: str) -> str:
@@ -100,7 +88,7 @@ def create(
 ) -> None:
     """Schedule a drill plan (overlap: skip — a drill never overlaps itself); the plan is checked
     first with the same errors as 'evac plan check'."""
-    config = _start(output, address, namespace)
+    config = begin(output, address, namespace)
     try:
         plan, topo = control.load_documents(plan_file, topology)
         control.check_project(topo, config)
@@ -130,7 +118,7 @@ def create(
 
     view = run_async(go)
     if output == Output.json:
-        _json(view.model_dump(mode="json"))
+        print_json(view.model_dump(mode="json"))
         return
     out.print(f"[green]created schedule {view.name}[/] ({view.schedule_id}): {_spec_line(view)}", highlight=False)
     out.print(f"  next runs: {', '.join(_when(t, view.timezone) for t in view.next_runs) or '-'}", highlight=False)
@@ -145,14 +133,14 @@ def list_(
     namespace: str = namespace_option(),
 ) -> None:
     """Every drill schedule: cron, time zone, paused or not, the next runs and the last run's outcome."""
-    config = _start(output, address, namespace)
+    config = begin(output, address, namespace)
 
     async def go() -> list[schedules.ScheduleView]:
         return await schedules.list_schedules(await client(config))
 
     views = run_async(go)
     if output == Output.json:
-        _json([view.model_dump(mode="json") for view in views])
+        print_json([view.model_dump(mode="json") for view in views])
         return
     if not views:
         out.print("no drill schedules (create one with 'evac schedule create NAME --plan FILE --cron …')", highlight=False)
@@ -180,14 +168,14 @@ def describe(
     namespace: str = namespace_option(),
 ) -> None:
     """A schedule: its spec and state, the next runs, and its recent runs with each service's outcome."""
-    config = _start(output, address, namespace)
+    config = begin(output, address, namespace)
 
     async def go() -> schedules.ScheduleView:
         return await schedules.describe_schedule(await client(config), name)
 
     view = run_async(go)
     if output == Output.json:
-        _json(view.model_dump(mode="json"))
+        print_json(view.model_dump(mode="json"))
         return
     out.print(f"[bold]{view.name}[/] ({view.schedule_id}), created by {view.created_by}", highlight=False)
     out.print(f"  {_spec_line(view)}", highlight=False)
@@ -227,17 +215,8 @@ def pause(
     namespace: str = namespace_option(),
 ) -> None:
     """Pause a schedule: no drill starts until it is unpaused ('trigger' still runs it by hand)."""
-    config = _start(output, address, namespace)
-    text = f"paused by {config.identity}: {note.strip()}"
-
-    async def go() -> None:
-        await schedules.pause_schedule(await client(config), name, text)
-
-    run_async(go)
-    if output == Output.json:
-        _json({"schedule_id": schedule_id(name), "paused": True, "note": text})
-    else:
-        out.print(f"schedule {name} paused ({text})", highlight=False)
+    config = begin(output, address, namespace)
+    _set_paused(config, name, True, f"paused by {config.identity}: {note.strip()}", output)
 
 
 def unpause(
@@ -248,17 +227,22 @@ def unpause(
     namespace: str = namespace_option(),
 ) -> None:
     """Unpause a schedule: its drills start on their cron again."""
-    config = _start(output, address, namespace)
-    text = f"unpaused by {config.identity}" + (f": {note.strip()}" if note else "")
+    config = begin(output, address, namespace)
+    _set_paused(config, name, False, f"unpaused by {config.identity}" + (f": {note.strip()}" if note else ""), output)
+
+
+def _set_paused(config: Settings, name: str, paused: bool, note: str, output: Output) -> None:
+    """Pause or unpause the schedule with its note, and say so."""
 
     async def go() -> None:
-        await schedules.unpause_schedule(await client(config), name, text)
+        act = schedules.pause_schedule if paused else schedules.unpause_schedule
+        await act(await client(config), name, note)
 
     run_async(go)
     if output == Output.json:
-        _json({"schedule_id": schedule_id(name), "paused": False, "note": text})
+        print_json({"schedule_id": schedule_id(name), "paused": paused, "note": note})
     else:
-        out.print(f"schedule {name} unpaused ({text})", highlight=False)
+        out.print(f"schedule {name} {'paused' if paused else 'unpaused'} ({note})", highlight=False)
 
 
 def trigger(
@@ -271,7 +255,7 @@ def trigger(
     namespace: str = namespace_option(),
 ) -> None:
     """Run a schedule's drill now, even when paused (blackout windows still hold; refused while its last drill runs)."""
-    config = _start(output, address, namespace)
+    config = begin(output, address, namespace)
 
     async def go() -> tuple[str, ScheduledRun | None]:
         temporal = await client(config)
@@ -282,7 +266,7 @@ def trigger(
 
     workflow_id, record = run_async(go)
     if output == Output.json:
-        _json(
+        print_json(
             {
                 "schedule_id": schedule_id(name),
                 "workflow_id": workflow_id,
@@ -307,13 +291,13 @@ def delete(
     namespace: str = namespace_option(),
 ) -> None:
     """Delete a schedule (a drill it started goes on to its end; its record stays in history)."""
-    config = _start(output, address, namespace)
+    config = begin(output, address, namespace)
 
     async def go() -> None:
         await schedules.delete_schedule(await client(config), name)
 
     run_async(go)
     if output == Output.json:
-        _json({"schedule_id": schedule_id(name), "deleted": True})
+        print_json({"schedule_id": schedule_id(name), "deleted": True})
     else:
         out.print(f"schedule {name} deleted", highlight=False)

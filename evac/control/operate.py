@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from evac.control.records import describe, worker_polling
-from evac.errors import NoWorkerAnswered, Refused, from_rpc
+from evac.errors import NotRunning, NoWorkerAnswered, Refused, from_rpc
 from evac.runs import ApprovalDecision, ApprovalRecord, PauseRecord, PauseRequest, ResumeRequest
 from workflows.failover import FailoverWorkflow
 
@@ -28,11 +28,6 @@ UPDATE_TIMEOUT = timedelta(seconds=15)
 
 class UpdateRefused(Refused):
     """The run refused the request (its validator's sentence); nothing changed."""
-
-
-class RunEnded(Refused):
-    def __init__(self, workflow_id: str, what: str):
-        super().__init__(f"run '{workflow_id}' has already ended; there is nothing to {what}")
 
 
 async def approve(client: Client, workflow_id: str, decision: ApprovalDecision) -> ApprovalRecord:
@@ -62,7 +57,7 @@ async def resume(client: Client, workflow_id: str, request: ResumeRequest) -> Pa
 async def _update(client: Client, workflow_id: str, update: Any, arg: Any, what: str) -> Any:
     description = await describe(client, workflow_id)
     if description.status != WorkflowExecutionStatus.RUNNING:
-        raise RunEnded(workflow_id, what)
+        raise NotRunning(workflow_id, what)
     if not await worker_polling(client, description.task_queue):
         raise NoWorkerAnswered(workflow_id, f"no worker polls task queue '{description.task_queue}' to take the {what}")
     handle = client.get_workflow_handle_for(FailoverWorkflow.run, workflow_id, run_id=description.run_id)
@@ -81,5 +76,5 @@ async def _update(client: Client, workflow_id: str, update: Any, arg: Any, what:
         ) from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND and "completed" in exc.message.lower():
-            raise RunEnded(workflow_id, what) from exc
+            raise NotRunning(workflow_id, what) from exc
         raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id) from exc

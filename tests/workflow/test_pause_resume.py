@@ -9,7 +9,8 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 
 from evac.control import progress
-from evac.control.operate import RunEnded, UpdateRefused, pause, resume
+from evac.control.operate import UpdateRefused, pause, resume
+from evac.errors import NotRunning
 from evac.resources import ActivityName
 from evac.runs import FailoverProgress, PauseRequest, ResumeRequest, RunStatus, StepStatus
 from tests.workflow.conftest import running_worker
@@ -121,7 +122,7 @@ async def test_a_pause_is_refused_when_no_plan_step_is_left_or_the_run_has_ended
         finally:
             drained.set()
         result = await outcome
-        with pytest.raises(RunEnded) as ended:
+        with pytest.raises(NotRunning) as ended:
             await pause(env.client, run, PauseRequest(by="alice", reason="wait"))
 
     assert str(ended.value) == f"run '{run}' has already ended; there is nothing to pause"
