@@ -63,6 +63,8 @@ class Settings:
     approver_groups: dict[str, list[str]] = field(default_factory=dict)
     # The blackouts file (EVAC_BLACKOUTS; default ~/.config/evac/blackouts.yaml; missing: no windows).
     blackouts: str = ""
+    # How recently every service must have passed a drill (`evac audit report` flags the rest): 90d, 12h, 90m.
+    drill_policy: str = "90d"
 
     @classmethod
     def load(cls, **flags: Any) -> Settings:
@@ -102,6 +104,7 @@ class Settings:
         if len(identity) > MAX_IDENTITY or not identity.isprintable():
             raise ConfigError(f"identity (EVAC_IDENTITY or {path}) must be printable text of at most {MAX_IDENTITY} characters")
         blackouts = str(Path(self.blackouts or Path.home() / ".config" / "evac" / "blackouts.yaml").expanduser())
+        _check_drill_policy(self.drill_policy, f"drill_policy (EVAC_DRILL_POLICY or {path})")
         return replace(self, worker_wait=worker_wait, identity=identity, blackouts=blackouts)
 
 
@@ -132,6 +135,17 @@ def _approver_groups(value: object, path: Path) -> dict[str, list[str]]:
                 raise ConfigError(f"{where}: group '{name}': {problem}")
         groups[name] = list(members)
     return groups
+
+
+def _check_drill_policy(value: object, where: str) -> None:
+    """A lookback like 90d, 12h or 90m (what ``evac audit report --policy`` takes)."""
+    from evac.control.findable import parse_since
+    from evac.errors import BadInput
+
+    try:
+        parse_since(value if isinstance(value, str) else repr(value), where)
+    except BadInput as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _check_webhook_url(url: object, where: str) -> None:

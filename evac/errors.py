@@ -8,7 +8,8 @@ Each branch has one meaning, and the CLI one exit code per branch (``evac.cli.EX
     │   ├── InvalidRequest          Temporal refused an argument (a malformed --run-id …)
     │   ├── WrongProject            the topology is for another project than EVAC_GCP_PROJECT
     │   ├── UnknownApproverGroup    a plan names an approver group the config lacks (approvals.py)
-    │   └── InvalidSchedule         a schedule's name, cron, time zone, jitter or bake (control/schedules.py)
+    │   ├── InvalidSchedule         a schedule's name, cron, time zone, jitter or bake (control/schedules.py)
+    │   └── NotAnExport             'evac audit verify' was given a file that is no audit export (control/audit.py)
     │   (documents.InvalidDocument, a plan or topology with errors, also means 2)
     ├── Refused                  3  the request makes no sense for the run as it is
     │   ├── ServiceBusy             the service already has a run
@@ -18,6 +19,7 @@ Each branch has one meaning, and the CLI one exit code per branch (``evac.cli.EX
     │   ├── UpdateRefused           the run's validator refused an approval, rejection, pause or resume
     │   │                           (control/operate.py; the run is untouched)
     │   ├── BlackoutInEffect        a manual start inside a blackout window (blackouts.py)
+    │   ├── NotAnAuditRun           'evac audit' on a workflow that is no failover or drill run (control/audit.py)
     │   └── ScheduleExists, ScheduleNotFound, ScheduleBusy   (control/schedules.py)
     └── Unavailable              4  the machinery is not there to do it
         ├── TemporalUnreachable     no connection to Temporal

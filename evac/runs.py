@@ -53,6 +53,11 @@ class Trigger(_Model):
         exclude_if=lambda v: v is None,
         description="The blackout window the run was started inside, with --override-blackout",
     )
+    evidence: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda v: not v,
+        description="What an automatic run rests on: alert fingerprints or incident ids (source:key)",
+    )
 
 
 class FailoverInput(_Model):
@@ -247,3 +252,21 @@ class FailoverProgress(_Model):
             steps=[StepRecord(index=i, name=s.label(i), kind=s.kind) for i, s in enumerate(input.plan.steps)],
             dry_run=input.dry_run,
         )
+
+
+def ended_by_temporal(record: FailoverProgress, status: RunStatus, why: str, ended_at: datetime | None) -> FailoverProgress:
+    """The record of a run Temporal ended (terminate, timeout) before the workflow wrote its
+    ending: Temporal's status and why, its running steps aborted, and what they left changed."""
+    steps, left = [], list(record.left_changed)
+    for step in record.steps:
+        if step.status in (StepStatus.RUNNING, StepStatus.COMPENSATING):
+            step = step.model_copy(update={"status": StepStatus.ABORTED, "error": f"stopped: the run was {why}"})
+        elif step.status == StepStatus.PENDING:
+            step = step.model_copy(update={"status": StepStatus.NOT_RUN})
+        if step.before is not None and step.after is not None and step.after != step.before and step.kind != "verify_health":
+            if step.status in (StepStatus.SUCCEEDED, StepStatus.ABORTED, StepStatus.FAILED):
+                left.append(f"{step.resource or step.name}: {step.after.summary()} (was {step.before.summary()})")
+        steps.append(step)
+    error = f"{why}; nothing was rolled back"
+    update = {"status": status, "steps": steps, "error": error, "left_changed": left, "ended_at": ended_at}
+    return record.model_copy(update=update)

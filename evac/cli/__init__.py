@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from evac.cli import dev, findable, operate, run, schedule
+from evac.cli import audit, dev, evidence, findable, operate, run, schedule
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -41,6 +41,8 @@ schedule_app = typer.Typer(help="Drills on a cadence (Temporal Schedules), with 
 app.add_typer(schedule_app, name="schedule")
 runs_app = typer.Typer(help="Find runs: failovers and drills, by service, region, kind, trigger, outcome.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
+audit_app = typer.Typer(help="Audit runs from their Temporal histories: timelines, exports, proof.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 # Run commands.
 app.command("failover")(run.failover)
@@ -55,6 +57,10 @@ app.command("watch")(operate.watch)
 plan_app.command("check")(run.plan_check)
 runs_app.command("list")(findable.runs_list)
 app.command("setup")(findable.setup)
+audit_app.command("show")(audit.show)
+audit_app.command("export")(audit.export)
+audit_app.command("verify")(audit.verify)
+audit_app.command("report")(evidence.report)
 # Dev-stack commands.
 app.command("worker")(dev.worker)
 app.command("demo")(dev.demo)

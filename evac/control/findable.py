@@ -77,14 +77,14 @@ _LOOKBACK = re.compile(r"^(\d{1,7})([dhm])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
-def parse_since(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``: how far back to look (at most ten years)."""
+def parse_since(text: str, flag: str = "--since") -> timedelta:
+    """``30d``, ``12h``, ``90m``: how far back to look (at most ten years); errors name ``flag``."""
     match = _LOOKBACK.match(text.strip())
     if not match:
-        raise BadInput(f"--since '{text}' is not a lookback; use a whole number of days, hours or minutes like 30d, 12h, 90m")
+        raise BadInput(f"{flag} '{text}' is not a lookback; use a whole number of days, hours or minutes like 30d, 12h, 90m")
     amount = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     if amount <= timedelta(0) or amount > MAX_LOOKBACK:
-        raise BadInput(f"--since '{text}' must be more than nothing and at most 3650d")
+        raise BadInput(f"{flag} '{text}' must be more than nothing and at most 3650d")
     return amount
 
 
@@ -191,14 +191,18 @@ def row_of(execution: WorkflowExecution) -> RunRow:
 
 async def list_runs(client: Client, filter: RunFilter) -> list[RunRow]:
     """Evac's plan runs matching ``filter``, newest first, at most ``filter.limit``."""
-    query = build_query(filter)
+    return await query_rows(client, build_query(filter), filter.limit)
+
+
+async def query_rows(client: Client, query: str, limit: int) -> list[RunRow]:
+    """The runs a visibility query finds, in the visibility store's order (newest first), at most ``limit``."""
     rows: list[RunRow] = []
     try:
-        async for execution in client.list_workflows(query, limit=filter.limit):
+        async for execution in client.list_workflows(query, limit=limit):
             rows.append(row_of(execution))
     except RPCError as exc:
         raise from_rpc(exc, namespace=client.namespace) from exc
     return rows
 
 
-__all__: list[Any] = ["AttributeSetup", "RunFilter", "RunRow", "build_query", "list_runs", "parse_since", "setup"]
+__all__: list[Any] = ["AttributeSetup", "RunFilter", "RunRow", "build_query", "list_runs", "parse_since", "query_rows", "setup"]

@@ -35,7 +35,7 @@ from evac.runs import (
     FailoverInput,
     FailoverProgress,
     RunStatus,
-    StepStatus,
+    ended_by_temporal,
 )
 from workflows.failover import FailoverWorkflow
 
@@ -177,20 +177,7 @@ async def _ended_by_temporal(
             who = f" by {attributes.identity}" if attributes.identity else ""
             reason = f": {attributes.reason}" if attributes.reason else ""
             why = f"terminated in Temporal{who}{reason}"
-    steps, left = [], list(record.left_changed)
-    for step in record.steps:
-        if step.status in (StepStatus.RUNNING, StepStatus.COMPENSATING):
-            step = step.model_copy(update={"status": StepStatus.ABORTED, "error": f"stopped: the run was {why}"})
-        elif step.status == StepStatus.PENDING:
-            step = step.model_copy(update={"status": StepStatus.NOT_RUN})
-        if step.before is not None and step.after is not None and step.after != step.before and step.kind != "verify_health":
-            if step.status in (StepStatus.SUCCEEDED, StepStatus.ABORTED, StepStatus.FAILED):
-                left.append(f"{step.resource or step.name}: {step.after.summary()} (was {step.before.summary()})")
-        steps.append(step)
-    error = f"{why}; nothing was rolled back"
-    return record.model_copy(
-        update={"status": status, "steps": steps, "error": error, "left_changed": left, "ended_at": description.close_time}
-    )
+    return ended_by_temporal(record, status, why, description.close_time)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ processes, and the ``evac`` CLI driven as a user would, all on loopback."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import os
 import subprocess
@@ -90,6 +92,46 @@ def write_world(folder: Path) -> Path:
     return path
 
 
+# Secret values some e2e worker is configured with (webhook tokens …). When a stack stops, the
+# whole history of every run it held is scanned for them, payloads decoded: none may appear in
+# an input, a result, a memo, a search attribute or anywhere else in a history.
+SECRETS: set[str] = set()
+
+
+def history_text(history_json: str) -> str:
+    """A history's JSON with every payload's data decoded beside it (payloads are base64)."""
+    decoded: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            data = value.get("data")
+            if isinstance(data, str) and "metadata" in value:
+                try:
+                    decoded.append(base64.b64decode(data, validate=True).decode("utf-8", "replace"))
+                except (binascii.Error, ValueError):
+                    pass
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(json.loads(history_json))
+    return "\n".join([history_json, *decoded])
+
+
+async def _scan_for_secrets(config: StackConfig) -> tuple[int, list[str]]:
+    """How many runs the stack held, and each secret found (where)."""
+    client = await connect_temporal(config.temporal_address, "default")
+    runs, found = 0, []
+    async for execution in client.list_workflows():
+        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        text = history_text(history.to_json())
+        runs += 1
+        found += [f"{execution.id} ({execution.run_id})" for secret in SECRETS if secret in text]
+    return runs, found
+
+
 @pytest.fixture(scope="session")
 def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     state_dir = tmp_path_factory.mktemp("evac-e2e")
@@ -109,6 +151,9 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         # `evac failover` refuses to start when no worker polls: wait for the first poll.
         e2e.wait_for("the worker to poll its task queue", lambda: asyncio.run(_worker_polls(config)))
         yield e2e
+        if SECRETS:
+            runs, found = asyncio.run(_scan_for_secrets(config))
+            assert runs > 0 and not found, f"a configured secret is in the history of: {', '.join(found)}"
 
 
 async def _worker_polls(config: StackConfig) -> bool:

@@ -22,13 +22,14 @@ from evac.config import connect_temporal
 from evac.render import history_url
 from tests.activities.test_notify import Receiver, start_receiver
 from tests.conftest import DEMO
-from tests.e2e.conftest import E2E
+from tests.e2e.conftest import E2E, SECRETS, history_text
 
 ROOT = Path(__file__).parents[2]
 SECRET = "T0P-SECRET-e2e-5b2f0a9c"
 QUEUE = "evac-e2e-notify"
 WEBHOOK_PATH = f"/hook/{SECRET}-json"
 SLACK_PATH = f"/services/{SECRET}-slack"
+SECRETS.add(SECRET)  # the stack scans every history for it when it stops
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def checkout_bodies(receiver: Receiver, path: str) -> list[Any]:
 async def history_json(e2e: E2E, workflow_id: str, run_id: str) -> str:
     client = await connect_temporal(e2e.stack.config.temporal_address, "default")
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    return history.to_json()
+    return history_text(history.to_json())  # payloads decoded
 
 
 def test_a_failover_notifies_both_targets_and_no_secret_leaks(e2e: E2E, receiver: Receiver, notifying_worker: Path):
@@ -152,6 +153,10 @@ def assert_no_secret(e2e: E2E, results: list[dict[str, Any]], cli_output: str, w
         history = asyncio.run(history_json(e2e, run["workflow_id"], run["run_id"]))
         assert "send_notification" in history  # the notifications are in it, and …
         assert SECRET not in history, f"the webhook token is in the history of {run['workflow_id']}"
+        for format in ("json", "html"):  # nor in what an auditor exports
+            exported = e2e.evac("audit", "export", run["workflow_id"], "--run-id", run["run_id"], "--format", format)
+            assert exported.returncode == 0 and "send_notification" in exported.stdout, exported.stderr
+            assert SECRET not in exported.stdout, f"the webhook token is in the {format} export of {run['workflow_id']}"
     log = worker_log.read_text()
     assert "notification delivered" in log or "notification not delivered" in log
     assert SECRET not in log, "the webhook token is in the worker's log"

@@ -1,0 +1,323 @@
+"""The evidence across runs: gaps first, pass rates, last passed drills, failovers by trigger,
+and the Markdown and HTML renderings (the HTML self-contained and the same every time)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from evac.control.findable import RunRow
+from evac.evidence import EvidenceReport, build_report, lookback, render_html, render_markdown
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+TOPOLOGY = Path(__file__).parents[2] / "plans" / "demo" / "topology.yaml"
+DAYS_90 = timedelta(days=90)
+_ids = count(1)
+
+
+def run(
+    service: str | None,
+    kind: str,
+    days_ago: float,
+    outcome: str | None,
+    *,
+    trigger: str = "manual",
+    recovery: float | None = None,
+) -> RunRow:
+    started = NOW - timedelta(days=days_ago)
+    n = next(_ids)
+    return RunRow(
+        workflow_id=f"evac-{kind}-{service}-{n}",
+        run_id=f"run-{n}",
+        kind=kind,
+        service=service,
+        source="europe-west1",
+        target="us-central1",
+        trigger=trigger,
+        initiator="alice@laptop",
+        plan="demo",
+        plan_digest="abc",
+        started_at=started,
+        ended_at=None if outcome is None else started + timedelta(minutes=10),
+        status="running" if outcome is None else "completed",
+        outcome=outcome,
+        recovery_seconds=recovery,
+    )
+
+
+def report_of(runs: list[RunRow], services: list[str], **kwargs: object) -> EvidenceReport:
+    """The report at NOW; a 90-day window and policy unless given."""
+    kwargs.setdefault("since", DAYS_90)
+    kwargs.setdefault("policy", DAYS_90)
+    return build_report(runs, services, now=NOW, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def typical() -> EvidenceReport:
+    runs = [
+        run("checkout", "drill", 5, "passed", trigger="schedule", recovery=120.0),
+        run("checkout", "drill", 20, "rolled_back", trigger="schedule", recovery=300.0),
+        run("checkout", "drill", 40, "passed", trigger="schedule", recovery=150.0),
+        run("checkout", "drill", 1, None, trigger="manual"),  # running: not counted as ended
+        run("checkout", "failover", 10, "succeeded", trigger="alert", recovery=90.0),
+        run("checkout", "failover", 12, "rolled_back", trigger="alert"),
+        run("checkout", "failover", 30, "succeeded", trigger="manual", recovery=80.0),
+        run("checkout", "dry_run", 2, "succeeded"),
+        run("catalog", "drill", 120, "passed", recovery=200.0),  # before the window, older than the policy
+        run("catalog", "failover", 3, "succeeded", trigger="manual"),
+        run("search", "drill", 6, "rolled_back"),
+        run("search", "dry_run", 4, "succeeded"),
+        run("legacy", "drill", 8, "passed"),
+    ]
+    return report_of(runs, ["checkout", "catalog", "search", "payments"], since=timedelta(days=180))
+
+
+def test_a_never_drilled_service_is_listed_first(typical: EvidenceReport):
+    assert typical.never_drilled == ["payments", "search"]  # search drilled, but never passed
+    assert [s.service for s in typical.services][:2] == ["payments", "search"]
+    assert typical.services[0].gap == "never_drilled" and typical.services[0].drills_run == 0
+
+
+def test_an_overdue_service_follows_the_never_drilled_with_its_last_pass(typical: EvidenceReport):
+    assert typical.overdue == ["catalog"]
+    catalog = typical.services[2]
+    assert catalog.service == "catalog" and catalog.gap == "overdue"
+    assert catalog.last_passed is not None and catalog.last_passed.started_at == NOW - timedelta(days=120)
+    assert typical.gaps == 3
+
+
+def test_services_in_good_standing_come_next_and_unknown_ones_last(typical: EvidenceReport):
+    assert [s.service for s in typical.services] == ["payments", "search", "catalog", "checkout", "legacy"]
+    assert typical.services[3].gap is None
+    legacy = typical.services[4]
+    assert not legacy.in_topology and legacy.gap is None and typical.not_in_topology == ["legacy"]
+
+
+def test_pass_rate_counts_ended_drills_in_the_window():
+    runs = [
+        run("checkout", "drill", 5, "passed"),
+        run("checkout", "drill", 20, "rolled_back"),
+        run("checkout", "drill", 40, "passed"),
+        run("checkout", "drill", 60, "not_ready"),
+        run("checkout", "drill", 1, None),
+        run("checkout", "drill", 100, "failed"),  # before the 90-day window
+    ]
+    checkout = report_of(runs, ["checkout"]).services[0]
+    assert (checkout.drills_run, checkout.drills_passed, checkout.drills_running) == (4, 2, 1)
+    assert checkout.pass_rate == 0.5
+    assert checkout.drill_outcomes == {"not_ready": 1, "passed": 2, "rolled_back": 1}
+
+
+def test_a_service_without_an_ended_drill_has_no_pass_rate(typical: EvidenceReport):
+    payments = typical.services[0]
+    assert payments.pass_rate is None and payments.last_passed is None
+
+
+def test_failovers_are_counted_by_trigger_and_the_unsuccessful_named():
+    runs = [
+        run("checkout", "failover", 10, "succeeded", trigger="alert"),
+        run("checkout", "failover", 12, "rolled_back", trigger="alert"),
+        run("checkout", "failover", 30, "succeeded", trigger="manual"),
+        run("checkout", "failover", 2, None, trigger="schedule"),  # still running: counted, not a failure
+        run("checkout", "failover", 50, "rollback_incomplete", trigger="manual"),
+        run("checkout", "drill", 5, "passed", trigger="schedule"),
+    ]
+    checkout = report_of(runs, ["checkout"]).services[0]
+    assert checkout.failovers == 5
+    assert checkout.failovers_by_trigger == {"alert": 2, "manual": 2, "schedule": 1}
+    assert [link.outcome for link in checkout.failovers_not_succeeded] == ["rolled_back", "rollback_incomplete"]
+
+
+def test_dry_runs_count_for_nothing_but_are_reported_as_seen():
+    runs = [run("checkout", "dry_run", 1, "succeeded", recovery=5.0), run("checkout", "dry_run", 2, "passed")]
+    report = report_of(runs, ["checkout"])
+    checkout = report.services[0]
+    assert report.dry_runs_seen == 2
+    assert (checkout.drills_run, checkout.failovers, checkout.recovery_trend, checkout.gap) == (0, 0, [], "never_drilled")
+
+
+def test_a_passed_drill_found_outside_the_window_settles_the_gap():
+    old = run("catalog", "drill", 30, "passed")
+    report = build_report([], ["catalog"], now=NOW, since=timedelta(days=7), policy=DAYS_90, last_passed={"catalog": old})
+    assert report.gaps == 0 and report.services[0].last_passed is not None
+    assert report.services[0].last_passed.workflow_id == old.workflow_id
+    assert report.services[0].drills_run == 0  # outside the window: not a drill run of this window
+
+
+def test_the_newest_of_the_passes_wins():
+    older, newer = run("catalog", "drill", 100, "passed"), run("catalog", "drill", 95, "passed")
+    report = report_of([newer], ["catalog"], last_passed={"catalog": older})
+    assert report.services[0].last_passed is not None and report.services[0].last_passed.run_id == newer.run_id
+    assert report.overdue == ["catalog"]
+
+
+def test_the_most_overdue_service_is_listed_first():
+    runs = [run("alpha", "drill", 100, "passed"), run("beta", "drill", 300, "passed")]
+    report = build_report(runs, ["alpha", "beta"], now=NOW, since=timedelta(days=365), policy=DAYS_90)
+    assert report.overdue == ["beta", "alpha"]
+
+
+def test_the_recovery_trend_is_oldest_first_with_drills_and_failovers(typical: EvidenceReport):
+    checkout = next(s for s in typical.services if s.service == "checkout")
+    assert [(p.seconds, p.kind) for p in checkout.recovery_trend] == [
+        (150.0, "drill"),
+        (80.0, "failover"),
+        (300.0, "drill"),
+        (90.0, "failover"),
+        (120.0, "drill"),
+    ]
+
+
+def test_lookbacks_read_as_the_flags_spell_them():
+    assert [lookback(t) for t in (DAYS_90, timedelta(hours=12), timedelta(minutes=90), timedelta(seconds=30))] == [
+        "90d",
+        "12h",
+        "90m",
+        "30s",
+    ]
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def test_markdown_puts_the_gaps_first_and_names_every_service(typical: EvidenceReport):
+    text = render_markdown(typical)
+    sections = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
+    assert sections[0] == "Gaps"
+    gaps = text.split("## Gaps", 1)[1].split("\n## ", 1)[0]
+    assert "**Never drilled**: payments" in gaps and "**Never drilled**: search" in gaps
+    assert "**Overdue**: catalog: last passed drill 2026-07-31 12:10 UTC (119d ago)" in gaps
+    assert "within the last 90d" in gaps
+    for service in ("checkout", "catalog", "search", "payments", "legacy"):
+        assert f"### {service}" in text
+    assert "### legacy (not in topology)" in text
+    assert "- Generated at: 2026-11-28 12:00 UTC" in text
+    assert "Dry runs seen in the window: 2" in text
+
+
+def test_markdown_says_so_when_there_is_no_gap():
+    report = report_of([run("checkout", "drill", 3, "passed", recovery=60.0)], ["checkout"])
+    assert "No gaps: every service in the topology passed a drill within the last 90d." in render_markdown(report)
+    assert '<p class="ok">No gaps: every service in the topology passed a drill within the last 90d.</p>' in render_html(report)
+
+
+def test_markdown_keeps_identifiers_whole_in_code_spans_and_tables():
+    report = report_of([run("checkout", "failover", 3, "rolled_back", trigger="manual", recovery=10.0)], ["checkout"])
+    report.services[0].failovers_not_succeeded[0].workflow_id = "wf-`odd`"
+    report.services[0].recovery_trend[0].workflow_id = "a|b"
+    text = render_markdown(report)
+    assert "- `` wf-`odd` `` run `run-" in text  # a longer fence than the backticks inside
+    table_row = next(line for line in text.splitlines() if "10.0 s" in line and line.startswith("|"))
+    assert table_row.count(" | ") == 4 and "`a\\|b`" in table_row  # the pipe escaped, the row still five cells
+
+
+def test_a_capped_read_is_said_in_the_report():
+    report = report_of([run("checkout", "drill", 3, "passed")], ["checkout"], row_cap=10_000)
+    assert "Only the newest 10,000 runs were read" in render_markdown(report)
+    assert "Only the newest 10,000 runs were read" in render_html(report)
+
+
+def test_html_is_self_contained_and_fetches_nothing(typical: EvidenceReport):
+    page = render_html(typical)
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page and "@media print" in page
+    assert re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, flags=re.IGNORECASE) is None
+    assert "<script" not in page.lower() and "<link" not in page.lower()
+    assert "@import" not in page and "url(" not in page and "@font-face" not in page
+
+
+def test_html_names_gaps_first_with_the_policy(typical: EvidenceReport):
+    page = render_html(typical)
+    assert page.index('id="gaps"') < page.index('id="summary"') < page.index('id="services"')
+    gaps = page.split('id="gaps"', 1)[1].split("</section>", 1)[0]
+    assert re.findall(r'<strong class="gap-service">([^<]+)</strong>', gaps) == ["payments", "search", "catalog"]
+    assert "within the last 90d" in gaps
+
+
+def test_html_has_one_point_per_recovery_measurement(typical: EvidenceReport):
+    page = render_html(typical)
+    checkout_chart = page.split('<svg class="trend" data-service="checkout"', 1)[1].split("</svg>", 1)[0]
+    assert checkout_chart.count('<circle class="trend-point') == 5
+    assert ">400 s</text>" in checkout_chart and ">300 s</text>" in checkout_chart  # y axis: 0 to 400 s in seconds
+
+
+def test_html_escapes_every_value():
+    runs = [run("checkout", "failover", 3, "rolled_back", trigger="manual", recovery=10.0)]
+    report = report_of(runs, ["checkout"])
+    report.services[0].failovers_not_succeeded[0].workflow_id = "<img src=x onerror=alert(1)>"
+    report.services[0].recovery_trend[0].workflow_id = '"><script>alert(1)</script>'
+    page = render_html(report)
+    assert "<img" not in page and "<script" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_rendering_is_deterministic(typical: EvidenceReport):
+    again = EvidenceReport.model_validate_json(typical.model_dump_json())
+    assert render_html(typical) == render_html(again)
+    assert render_markdown(typical) == render_markdown(again)
+
+
+# --- the command's arguments, refused before connecting -------------------------------------
+
+
+@pytest.fixture
+def command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Result]:
+    """``evac audit report`` with its arguments, no config file and nothing to connect to."""
+    from evac.cli.evidence import report
+
+    monkeypatch.setenv("EVAC_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("EVAC_DRILL_POLICY", raising=False)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:9")  # nothing listens: a test that connected would fail
+    app = typer.Typer()
+    app.command()(report)
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(app, list(args))
+
+    return invoke
+
+
+def test_a_bad_since_is_refused_naming_the_flag(command: Callable[..., Result]):
+    result = command("--since", "9x", "--topology", str(TOPOLOGY))
+    assert result.exit_code == 2 and "--since '9x' is not a lookback" in result.stderr
+
+
+def test_a_bad_policy_is_refused_naming_the_flag(command: Callable[..., Result]):
+    result = command("--policy", "0d", "--topology", str(TOPOLOGY))
+    assert result.exit_code == 2 and "--policy '0d' must be more than nothing" in result.stderr
+
+
+def test_a_bad_drill_policy_setting_is_refused_naming_the_variable(
+    command: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("EVAC_DRILL_POLICY", "quarterly")
+    result = command("--topology", str(TOPOLOGY))
+    assert result.exit_code == 2 and "drill_policy (EVAC_DRILL_POLICY or" in result.stderr and "'quarterly'" in result.stderr
+
+
+def test_a_missing_topology_is_refused(command: Callable[..., Result], tmp_path: Path):
+    result = command("--topology", str(tmp_path / "nowhere.yaml"))
+    assert result.exit_code == 2 and "nowhere.yaml" in result.stderr and "file not found" in result.stderr
+
+
+def test_the_drill_policy_setting_comes_from_the_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from evac.config import Settings
+    from evac.errors import ConfigError
+
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("EVAC_CONFIG", str(config))
+    monkeypatch.delenv("EVAC_DRILL_POLICY", raising=False)
+    assert Settings.load().drill_policy == "90d"  # no file: the default
+    config.write_text('drill_policy = "30d"\n')
+    assert Settings.load().drill_policy == "30d"
+    config.write_text("drill_policy = 30\n")
+    with pytest.raises(
+        ConfigError, match=rf"drill_policy \(EVAC_DRILL_POLICY or {re.escape(str(config))}\) '30' is not a lookback"
+    ):
+        Settings.load()
