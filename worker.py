@@ -44,6 +44,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             clients,
             settings.prometheus_url,
             NotificationTargets(settings.notify_webhook_url, settings.slack_webhook_url, settings.temporal_ui),
+            temporal_client=client,
         ),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from temporalio.client import Client
+
 from activities.blackouts import BlackoutActivities
 from activities.capacity import CapacityActivities
 from activities.clients import GcpClients
 from activities.dns import DnsActivities
+from activities.guardian import GuardianActivities
 from activities.health import HealthActivities
 from activities.notify import NotificationTargets, NotifyActivities
 from activities.probes import ProbeActivities
@@ -19,8 +22,12 @@ from activities.traffic import TrafficActivities
 
 
 def all_activities(
-    clients: GcpClients, prometheus_url: str | None = None, notification_targets: NotificationTargets | None = None
+    clients: GcpClients,
+    prometheus_url: str | None = None,
+    notification_targets: NotificationTargets | None = None,
+    temporal_client: Client | None = None,
 ) -> list[Callable[..., object]]:
+    """``temporal_client``: the worker's own, for the guardian's facts (None: those facts are unknown)."""
     traffic = TrafficActivities(clients)
     capacity = CapacityActivities(clients)
     dns = DnsActivities(clients)
@@ -28,6 +35,7 @@ def all_activities(
     probes = ProbeActivities(health, prometheus_url)
     blackouts = BlackoutActivities()
     notify = NotifyActivities(notification_targets or NotificationTargets())
+    guardian = GuardianActivities(temporal_client, clients)
     return [
         traffic.read_backend_capacity,
         traffic.set_backend_capacity,
@@ -40,4 +48,5 @@ def all_activities(
         probes.check_stop_conditions,
         blackouts.check_blackouts,
         notify.send_notification,
+        guardian.gather_facts,
     ]

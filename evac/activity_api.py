@@ -10,14 +10,17 @@ stub has an implementation with the same input and result types.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 
+from evac.alerting import WorldFacts
 from evac.blackouts import CHECK_BLACKOUTS, BlackoutCheck, BlackoutVerdict
 from evac.drills import ConditionReadings
 from evac.notifications import SEND_NOTIFICATION, Notification, NotificationResult
 from evac.resources import (
     ActivityName,
     BackendCapacity,
+    BackendRef,
     Change,
     CheckBackendHealth,
     CheckStopConditions,
@@ -33,6 +36,28 @@ from evac.resources import (
     SetDnsRecord,
     WaitForHealthy,
 )
+
+GATHER_FACTS = "gather_facts"
+
+
+class ServiceQuery(BaseModel):
+    """One candidate service whose facts a guardian needs: where it would go, and the target's guard."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: str
+    target: str
+    target_required: int = Field(description="The plan's guard: the least healthy backends the target must have")
+    target_backend: BackendRef | None = Field(description="The target's backend to read health from; None: not in the topology")
+
+
+class FactsRequest(BaseModel):
+    """What a region's guardian asks ``gather_facts`` about, for its candidates only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    region: str
+    services: list[ServiceQuery]
 
 
 def _stub(name: str) -> NotImplementedError:
@@ -106,6 +131,14 @@ def check_blackouts(input: BlackoutCheck) -> BlackoutVerdict:
     raise _stub(CHECK_BLACKOUTS)
 
 
+@activity.defn(name=GATHER_FACTS)
+def gather_facts(input: FactsRequest) -> WorldFacts:
+    """The world as a guardian's decision needs it: the kill switch, automatic failovers in the
+    last hour, and per service the target's health and alerts, its run, its newest failover.
+    An unreadable fact is unknown (None, or the safe reading), never an error."""
+    raise _stub(GATHER_FACTS)
+
+
 ALL = [
     check_blackouts,
     read_backend_capacity,
@@ -118,4 +151,5 @@ ALL = [
     wait_for_healthy_backends,
     check_stop_conditions,
     send_notification,
+    gather_facts,
 ]

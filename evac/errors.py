@@ -9,7 +9,8 @@ Each branch has one meaning, and the CLI one exit code per branch (``evac.cli.EX
     │   ├── WrongProject            the topology is for another project than EVAC_GCP_PROJECT
     │   ├── UnknownApproverGroup    a plan names an approver group the config lacks (approvals.py)
     │   ├── InvalidSchedule         a schedule's name, cron, time zone, jitter or bake (control/schedules.py)
-    │   └── NotAnExport             'evac audit verify' was given a file that is no audit export (control/audit.py)
+    │   ├── NotAnExport             'evac audit verify' was given a file that is no audit export (control/audit.py)
+    │   └── InvalidAlertsRequest    a bad region or reason for 'evac alerts status' / 'evac auto' (control/alerts.py)
     │   (documents.InvalidDocument, a plan or topology with errors, also means 2)
     ├── Refused                  3  the request makes no sense for the run as it is
     │   ├── ServiceBusy             the service already has a run
@@ -20,6 +21,7 @@ Each branch has one meaning, and the CLI one exit code per branch (``evac.cli.EX
     │   │                           (control/operate.py; the run is untouched)
     │   ├── BlackoutInEffect        a manual start inside a blackout window (blackouts.py)
     │   ├── NotAnAuditRun           'evac audit' on a workflow that is no failover or drill run (control/audit.py)
+    │   ├── GuardianNotFound        no guardian runs for the region asked about (control/alerts.py)
     │   └── ScheduleExists, ScheduleNotFound, ScheduleBusy   (control/schedules.py)
     └── Unavailable              4  the machinery is not there to do it
         ├── TemporalUnreachable     no connection to Temporal

@@ -4,9 +4,11 @@ compose is ``saga.py`` (undos and rollback), ``steps.py`` (the step table) and
 
 from __future__ import annotations
 
+from workflows.auto_switch import AutoSwitchWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failover import FailoverWorkflow
+from workflows.guardian import RegionGuardianWorkflow
 from workflows.scheduled import ScheduledDrillWorkflow
 
 # Every workflow the worker registers (and the replay tests replay against).
-WORKFLOWS = [FailoverWorkflow, DrillWorkflow, ScheduledDrillWorkflow]
+WORKFLOWS = [FailoverWorkflow, DrillWorkflow, ScheduledDrillWorkflow, RegionGuardianWorkflow, AutoSwitchWorkflow]

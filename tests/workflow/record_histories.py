@@ -8,7 +8,10 @@ change that cannot replay them would break those runs. The sets:
   failovers that notify a webhook and Slack);
 - ``operator`` writes ``drill_approved_paused.json`` (a drill whose approval step was approved
   while the run was paused and resumed) and ``scheduled_drill_passed.json`` (a schedule's
-  launcher whose drill passed).
+  launcher whose drill passed);
+- ``alerts`` writes ``guardian_fired.json`` (a region guardian that debounced two alerts and
+  started a failover per service) and ``failover_alert_triggered.json`` (one of those failovers,
+  trigger ``alert`` with the alerts' fingerprints as evidence).
 
 Histories of earlier versions are left alone (``engine_*``: before notifications).
 """
@@ -111,7 +114,48 @@ async def record_operator_controls() -> None:
             (HISTORIES / "scheduled_drill_passed.json").write_text((await scheduled.fetch_history()).to_json())
 
 
-SETS = {"notifications": record, "operator": record_operator_controls}
+async def record_alert_driven() -> None:
+    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.service import RPCError
+
+    from evac.alerting import AlertBatch, GuardianInput, GuardianPolicy, guardian_workflow_id
+    from tests.workflow.test_guardian import REGION, T0, World, alert, guardian_plans
+    from workflows.guardian import RegionGuardianWorkflow
+
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
+        cloud, world = fresh_cloud(), World(env.client)
+        gather_facts = world.activities()[0]
+        policy = GuardianPolicy(min_duration=timedelta(seconds=30), cooldown=timedelta(minutes=30))
+        async with running_worker(
+            env.client,
+            "record-alerts",
+            [*cloud.activities(), gather_facts],
+        ):
+            for key in ("fp-1", "fp-2"):
+                guardian = await env.client.start_workflow(
+                    RegionGuardianWorkflow.run,
+                    GuardianInput(region=REGION, policy=policy, plans=guardian_plans()),
+                    id=guardian_workflow_id(REGION),
+                    task_queue="record-alerts",
+                    start_signal="alerts",
+                    start_signal_args=[AlertBatch(alerts=[alert(key, service=None)], received_at=T0)],
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+            checkout = env.client.get_workflow_handle(failover_workflow_id("checkout"))
+            for _ in range(600):  # until the guardian started it (the server skips the debounce's time)
+                try:
+                    await checkout.result()  # (waiting on a result lets the time-skipping server skip)
+                    break
+                except RPCError:  # not started yet
+                    await asyncio.sleep(0.05)
+            await env.client.get_workflow_handle(failover_workflow_id("catalog")).result()
+            (HISTORIES / "failover_alert_triggered.json").write_text((await checkout.fetch_history()).to_json())
+            (HISTORIES / "guardian_fired.json").write_text((await guardian.fetch_history()).to_json())
+            await guardian.terminate("recorded")
+
+
+SETS = {"notifications": record, "operator": record_operator_controls, "alerts": record_alert_driven}
 
 if __name__ == "__main__":
     asyncio.run(SETS[sys.argv[1] if len(sys.argv) > 1 else "notifications"]())

@@ -29,6 +29,9 @@ async def test_stored_history_replays_on_the_current_workflow(path: Path):
 
 def test_both_outcomes_are_stored_for_the_current_and_the_earlier_version():
     assert {p.stem for p in HISTORIES} == {
+        # Alert-driven: a region guardian that fired, and a failover it started (trigger alert).
+        "guardian_fired",
+        "failover_alert_triggered",
         # Operator controls: a drill approved while paused and resumed; a schedule's launcher.
         "drill_approved_paused",
         "scheduled_drill_passed",

@@ -1,0 +1,53 @@
+"""AutoSwitchWorkflow: the global kill switch for automatic failover (``evac auto disable | enable``).
+
+A singleton (id ``evac-auto-switch``), started by the first change with signal-with-start.
+Each ``set`` signal turns automatic decisions on or off and is recorded (who, why, when), so
+the switch is itself on the record; the ``switch`` query answers the switch and its changes.
+Every region's guardian reads it (``gather_facts``) before each decision. After
+``SWITCH_CHANGES_LIMIT`` changes it continues as new, carrying the switch and its newest changes.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from evac import guardian_status
+    from evac.alerting import KillSwitch, SwitchChange
+    from evac.guardian_status import SwitchChangeRecord, SwitchRecord
+
+
+@workflow.defn(name="AutoSwitchWorkflow")
+class AutoSwitchWorkflow:
+    @workflow.init
+    def __init__(self, input: SwitchRecord) -> None:
+        self._record = input.model_copy(deep=True)
+        self._changes_this_run = 0
+
+    @workflow.signal(name="set")
+    def set(self, change: SwitchChange) -> None:
+        """Apply and record one change (repeating the switch's state is recorded too: who said it, and why)."""
+        at = workflow.now()
+        self._record.switch = KillSwitch(enabled=change.enabled, by=change.by, reason=change.reason, at=at)
+        self._record.changes.append(SwitchChangeRecord(enabled=change.enabled, by=change.by, reason=change.reason, at=at))
+        self._changes_this_run += 1
+        workflow.logger.warning(
+            "automatic failover %s",
+            "enabled" if change.enabled else "disabled",
+            extra={"by": change.by, "reason": change.reason},
+        )
+
+    @workflow.query
+    def switch(self) -> SwitchRecord:
+        return self._record
+
+    @workflow.run
+    async def run(self, input: SwitchRecord) -> None:
+        await workflow.wait_condition(lambda: self._changes_this_run >= guardian_status.SWITCH_CHANGES_LIMIT)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        record = self._record
+        carried = SwitchRecord(
+            switch=record.switch, changes=record.changes[-guardian_status.SWITCH_CHANGES_KEPT :], runs=record.runs + 1
+        )
+        workflow.logger.info("kill switch continues as new", extra={"changes": len(record.changes), "runs": carried.runs})
+        workflow.continue_as_new(carried)
