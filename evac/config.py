@@ -16,7 +16,7 @@ import socket
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from temporalio.client import Client
@@ -24,6 +24,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
 from evac.errors import ConfigError, TemporalUnreachable
+
+if TYPE_CHECKING:
+    from evac.alerting import GuardianPolicy
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 # host:port, the host a name, an IPv4 address or a bracketed IPv6 address.
@@ -61,6 +64,15 @@ class Settings:
     # Approver groups a plan's approval steps name as group:NAME, from the config file only:
     # [approver_groups] sre = ["alice", "bob@laptop"]
     approver_groups: dict[str, list[str]] = field(default_factory=dict)
+    # The alert receiver (`evac alerts serve`, docs/alerts.md). Its token authenticates senders: never shown or logged.
+    alerts_token: str | None = field(default=None, repr=False)
+    # The folder of plans alerts may start (every *.yaml but topology.yaml; the topology beside them).
+    alerts_plans: str = ""
+    # The alert label naming the region (required) and the service (optional; none: the whole region).
+    alerts_region_label: str = "region"
+    alerts_service_label: str = "service"
+    # The guardians' policy, from the config file only: [alerts_policy] min_duration = "60s", max_per_hour = 5 …
+    alerts_policy: GuardianPolicy = field(default_factory=lambda: _default_alerts_policy())
     # The blackouts file (EVAC_BLACKOUTS; default ~/.config/evac/blackouts.yaml; missing: no windows).
     blackouts: str = ""
     # How recently every service must have passed a drill (`evac audit report` flags the rest): 90d, 12h, 90m.
@@ -104,8 +116,10 @@ class Settings:
         if len(identity) > MAX_IDENTITY or not identity.isprintable():
             raise ConfigError(f"identity (EVAC_IDENTITY or {path}) must be printable text of at most {MAX_IDENTITY} characters")
         blackouts = str(Path(self.blackouts or Path.home() / ".config" / "evac" / "blackouts.yaml").expanduser())
+        _check_alerts(self, path)
+        alerts_policy = _alerts_policy(self.alerts_policy, path)
         _check_drill_policy(self.drill_policy, f"drill_policy (EVAC_DRILL_POLICY or {path})")
-        return replace(self, worker_wait=worker_wait, identity=identity, blackouts=blackouts)
+        return replace(self, worker_wait=worker_wait, identity=identity, blackouts=blackouts, alerts_policy=alerts_policy)
 
 
 def _approver_groups(value: object, path: Path) -> dict[str, list[str]]:
@@ -146,6 +160,75 @@ def _check_drill_policy(value: object, where: str) -> None:
         parse_since(value if isinstance(value, str) else repr(value), where)
     except BadInput as exc:
         raise ConfigError(str(exc)) from None
+
+
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+_POLICY_DURATIONS = ("min_duration", "cooldown", "approval_timeout")
+
+
+def _check_alerts(settings: Settings, path: Path) -> None:
+    """The receiver's token and label names (the token is never shown, even when wrong)."""
+    token = settings.alerts_token
+    if token is not None and (
+        not isinstance(token, str) or not token or not token.isascii() or not token.isprintable() or " " in token
+    ):
+        raise ConfigError(
+            f"alerts_token (EVAC_ALERTS_TOKEN or {path}) must be printable ASCII text without spaces "
+            "(the value is not shown: it is a secret)"
+        )
+    for name in ("alerts_region_label", "alerts_service_label"):
+        value = getattr(settings, name)
+        if not isinstance(value, str) or not _LABEL.match(value):
+            raise ConfigError(
+                f"{name} (EVAC_{name.upper()} or {path}) must be a label name like 'region' "
+                f"(letters, digits, '_', '.', '-'), not {value!r}"
+            )
+    if not isinstance(settings.alerts_plans, str):
+        raise ConfigError(f"alerts_plans (EVAC_ALERTS_PLANS or {path}) must be the path of a folder of plans")
+
+
+def _default_alerts_policy() -> GuardianPolicy:
+    from evac.alerting import GuardianPolicy
+
+    return GuardianPolicy()
+
+
+def _alerts_policy(value: object, path: Path) -> GuardianPolicy:
+    """The config file's ``[alerts_policy]`` table as the guardians' policy; durations as '60s', '5m', '1h'."""
+    import pydantic
+
+    from evac.alerting import GuardianPolicy
+    from evac.documents import format_path
+    from evac.plan import parse_duration
+
+    if isinstance(value, GuardianPolicy):
+        return value
+    if os.environ.get("EVAC_ALERTS_POLICY"):
+        raise ConfigError(
+            f"EVAC_ALERTS_POLICY is not read: the alert policy is set in the config file ({path}) as a table, "
+            'e.g. [alerts_policy] min_duration = "60s"'
+        )
+    if not isinstance(value, dict):
+        raise ConfigError(f'alerts_policy in {path} must be a table, e.g. [alerts_policy] min_duration = "60s"')
+    known = GuardianPolicy.model_fields
+    data = dict(value)
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"alerts_policy.{key} in {path} is not a policy key (known: {', '.join(known)})")
+    for key, item in data.items():
+        if isinstance(item, bool):  # TOML's true/false must not become a count of 1 or 0
+            raise ConfigError(f"alerts_policy.{key} in {path} must be a number or text, not {str(item).lower()}")
+    for key in _POLICY_DURATIONS:
+        if key in data:
+            try:
+                data[key] = parse_duration(data[key])
+            except ValueError as exc:
+                raise ConfigError(f"alerts_policy.{key} in {path}: {exc}") from None
+    try:
+        return GuardianPolicy.model_validate(data, strict=False)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"alerts_policy.{format_path(error['loc'])} in {path}: {error['msg']}") from None
 
 
 def _check_webhook_url(url: object, where: str) -> None:

@@ -357,6 +357,11 @@ class Plan(StrictModel):
         exclude_if=lambda v: not v,
         description="The identity that started a run may not approve its approval steps",
     )
+    auto: Annotated[bool, Strict()] = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="An alert may start this plan with no human (evac alerts serve); otherwise it starts with an approval step",
+    )
 
     @model_validator(mode="before")
     @classmethod
