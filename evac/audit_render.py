@@ -163,6 +163,8 @@ def trigger_text(record: AuditRecord) -> str:
         text += f"; schedule {t.schedule_id}"
     if t.blackout_override:
         text += f"; started inside a blackout, overridden: {t.blackout_override}"
+    if t.evidence:
+        text += f"; evidence {', '.join(t.evidence)}"
     return text
 
 
@@ -405,6 +407,8 @@ def summary_rows(record: AuditRecord) -> list[tuple[str, str]]:
         rows.append(("schedule", record.trigger.schedule_id))
     if record.trigger.blackout_override:
         rows.append(("blackout override", record.trigger.blackout_override))
+    if record.trigger.evidence:
+        rows.append(("evidence", ", ".join(record.trigger.evidence)))
     rows += [
         ("started", iso(record.started_at)),
         ("ended", ended + took),

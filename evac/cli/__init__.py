@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from evac.cli import audit, dev, evidence, findable, operate, run, schedule
+from evac.cli import alert_serve, alerts, audit, dev, evidence, findable, operate, run, schedule
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -43,6 +43,12 @@ runs_app = typer.Typer(help="Find runs: failovers and drills, by service, region
 app.add_typer(runs_app, name="runs")
 audit_app = typer.Typer(help="Audit runs from their Temporal histories: timelines, exports, proof.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+alerts_app = typer.Typer(
+    help="Failover on regional alerts: the receiver, and what each region's guardian decided.", no_args_is_help=True
+)
+app.add_typer(alerts_app, name="alerts")
+auto_app = typer.Typer(help="The kill switch for automatic failovers (recorded, global).", no_args_is_help=True)
+app.add_typer(auto_app, name="auto")
 
 # Run commands.
 app.command("failover")(run.failover)
@@ -61,6 +67,10 @@ audit_app.command("show")(audit.show)
 audit_app.command("export")(audit.export)
 audit_app.command("verify")(audit.verify)
 audit_app.command("report")(evidence.report)
+alerts_app.command("serve")(alert_serve.serve)
+alerts_app.command("status")(alerts.status)
+auto_app.command("disable")(alerts.auto_disable)
+auto_app.command("enable")(alerts.auto_enable)
 # Dev-stack commands.
 app.command("worker")(dev.worker)
 app.command("demo")(dev.demo)

@@ -15,7 +15,8 @@ from evac.control import audit as control
 
 HISTORIES = Path(__file__).parents[1] / "workflow" / "histories"
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "audit-record.schema.json"
-AUDITABLE = sorted(p.stem for p in HISTORIES.glob("*.json") if p.stem != "scheduled_drill_passed")
+NOT_RUNS = {"scheduled_drill_passed", "guardian_fired"}  # a schedule's launcher, a region guardian
+AUDITABLE = sorted(p.stem for p in HISTORIES.glob("*.json") if p.stem not in NOT_RUNS)
 
 
 def history(name: str) -> WorkflowHistory:
@@ -185,3 +186,11 @@ def test_no_value_can_break_out_of_the_html_exports_embedded_record() -> None:
     inner = block.removeprefix('<script type="application/json" id="evac-audit-record">').removesuffix("</script>")
     assert "<" not in inner and ">" not in inner and "&" not in inner
     assert audit.read_embedded_record(f"<html>{block}</html>") == json.loads(hostile.model_dump_json())
+
+
+def test_an_alert_triggered_run_names_its_evidence() -> None:
+    r = record("failover_alert_triggered")
+    assert r.trigger.kind == "alert" and r.trigger.by == "evac-guardian/europe-west1"
+    assert r.trigger.evidence == ["alertmanager:fp-1", "alertmanager:fp-2"]
+    markdown = control.export(r, control.Format.MD)
+    assert "alertmanager:fp-1" in markdown and "alertmanager:fp-2" in markdown
