@@ -545,18 +545,21 @@ class ExportMarker(_Model):
     history_events: int
     history_sha256: str
 
+    @classmethod
+    def of(cls, record: AuditRecord) -> ExportMarker:
+        p = record.provenance
+        return cls(
+            namespace=p.namespace,
+            workflow_id=p.workflow_id,
+            run_id=p.run_id,
+            history_events=p.history_events,
+            history_sha256=p.history_sha256,
+        )
+
 
 def marker(record: AuditRecord) -> str:
     """The one-line HTML comment a Markdown or HTML export ends with (invisible when rendered)."""
-    p = record.provenance
-    mark = ExportMarker(
-        namespace=p.namespace,
-        workflow_id=p.workflow_id,
-        run_id=p.run_id,
-        history_events=p.history_events,
-        history_sha256=p.history_sha256,
-    )
-    return f"<!-- {MARKER} {mark.model_dump_json()} -->"
+    return f"<!-- {MARKER} {ExportMarker.of(record).model_dump_json()} -->"
 
 
 def read_marker(text: str) -> ExportMarker | None:

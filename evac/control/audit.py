@@ -91,15 +91,7 @@ def read_export(text: str, where: str) -> Export:
         except (ValueError, ValidationError) as exc:
             first = str(exc).splitlines()[0]
             raise NotAnExport(f"{where} is JSON but not an Evac audit record ({first})") from None
-        p = parsed.provenance
-        mark = ExportMarker(
-            namespace=p.namespace,
-            workflow_id=p.workflow_id,
-            run_id=p.run_id,
-            history_events=p.history_events,
-            history_sha256=p.history_sha256,
-        )
-        return Export(Format.JSON, text, mark, facts)
+        return Export(Format.JSON, text, ExportMarker.of(parsed), facts)
     try:
         found = audit.read_marker(text)
     except ValidationError:

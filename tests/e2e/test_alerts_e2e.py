@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import secrets
 import shutil
@@ -38,7 +37,7 @@ from evac.alerting import GUARDIAN_ID_PREFIX
 from evac.config import connect_temporal
 from evac.stack import StackConfig, find_binary, free_port
 from tests.conftest import DEMO, ROOT
-from tests.e2e.conftest import E2E, SECRETS
+from tests.e2e.conftest import E2E, SECRETS, debian_binary
 
 pytestmark = pytest.mark.e2e
 
@@ -55,16 +54,6 @@ cooldown = "0s"
 max_per_hour = 100
 """
 CHAIN_TIMEOUT = 150.0
-
-
-def binary(name: str, package: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        message = f"Debian's {package} is not installed (apt-get install {package}; .ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 @dataclass
@@ -266,8 +255,8 @@ async def _terminate_guardians(config: StackConfig) -> None:
 
 @pytest.fixture(scope="module")
 def chain(e2e_stack: E2E, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    prometheus_bin = binary("prometheus", "prometheus")
-    alertmanager_bin = binary("prometheus-alertmanager", "prometheus-alertmanager")
+    prometheus_bin = debian_binary("prometheus", "prometheus")
+    alertmanager_bin = debian_binary("prometheus-alertmanager", "prometheus-alertmanager")
     folder = tmp_path_factory.mktemp("evac-alerts")
     token = f"evac-e2e-alerts-{secrets.token_hex(16)}"
     SECRETS.add(token)  # the stack scans every history for it when it stops

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -28,21 +27,11 @@ import yaml
 
 from evac.stack import Stack, StackConfig, free_port
 from tests.conftest import DEMO
-from tests.e2e.conftest import E2E, _worker_polls
+from tests.e2e.conftest import E2E, _worker_polls, debian_binary
 
 pytestmark = pytest.mark.e2e
 
 CHECKOUT_UC1_HEALTHY = 'evac_emulator_healthy_backends{service="checkout",region="us-central1"}'
-
-
-def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        message = "Debian's prometheus is not installed (apt-get install prometheus; .ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 @dataclass
@@ -149,7 +138,7 @@ class Watched:
 
 @pytest.fixture(scope="module")
 def watched_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
-    binary = prometheus_binary()
+    binary = debian_binary("prometheus", "prometheus")
     folder = tmp_path_factory.mktemp("evac-prometheus")
     shutil.copy(DEMO / "topology.yaml", folder / "topology.yaml")
     prometheus_port, emulator_port = free_port(), free_port()
