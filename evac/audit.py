@@ -547,7 +547,10 @@ class ExportMarker(_Model):
 
     @classmethod
     def of(cls, record: AuditRecord) -> ExportMarker:
-        p = record.provenance
+        return cls.of_provenance(record.provenance)
+
+    @classmethod
+    def of_provenance(cls, p: Provenance) -> ExportMarker:
         return cls(
             namespace=p.namespace,
             workflow_id=p.workflow_id,

@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
 from evac import audit, audit_render
-from evac.audit import AuditRecord, ExportMarker, NotAuditable
+from evac.audit import AuditRecord, ExportMarker, NotAuditable, Provenance
 from evac.control.records import describe
 from evac.errors import BadInput, Refused, from_rpc
 
@@ -85,13 +85,15 @@ def read_export(text: str, where: str) -> Export:
     """Recognise an export (JSON, HTML or Markdown) and what history it names."""
     stripped = text.lstrip()
     if stripped.startswith("{"):
+        # Only the provenance must be readable (it names the history): any other fact, however
+        # mangled, is for verify to compare, so a tampered value is named, not refused.
         try:
             facts = json.loads(text)
-            parsed = AuditRecord.model_validate(facts)
+            provenance = Provenance.model_validate(facts.get("provenance") if isinstance(facts, dict) else None)
         except (ValueError, ValidationError) as exc:
             first = str(exc).splitlines()[0]
-            raise NotAnExport(f"{where} is JSON but not an Evac audit record ({first})") from None
-        return Export(Format.JSON, text, ExportMarker.of(parsed), facts)
+            raise NotAnExport(f"{where} is JSON but not an Evac audit record (its provenance: {first})") from None
+        return Export(Format.JSON, text, ExportMarker.of_provenance(provenance), facts)
     try:
         found = audit.read_marker(text)
     except ValidationError:

@@ -131,6 +131,13 @@ def test_a_tampered_json_export_fails_naming_the_first_differing_fact() -> None:
     assert result.first_difference.startswith(f"run.steps[{step}].after.capacity_scaler: the export says 0.5")
 
 
+def test_a_value_of_the_wrong_type_is_named_as_a_difference_not_refused() -> None:
+    exported = json.loads(json_export("failover_succeeded"))
+    exported["run"]["steps"][0]["attempts"] = "many"
+    result = control.verify(control.read_export(json.dumps(exported), "x.json"), history("failover_succeeded"))
+    assert not result.verified and (result.first_difference or "").startswith('run.steps[0].attempts: the export says "many"')
+
+
 def test_an_approver_rewritten_in_the_export_is_caught() -> None:
     exported = json.loads(json_export("drill_approved_paused"))
     action = next(a for a in exported["operator_actions"] if a["action"] == "approve")
@@ -157,7 +164,7 @@ def test_a_shorter_history_than_the_export_was_made_from_fails() -> None:
 
 
 def test_files_that_are_no_export_are_refused_in_one_sentence() -> None:
-    with pytest.raises(control.NotAnExport, match="is JSON but not an Evac audit record"):
+    with pytest.raises(control.NotAnExport, match="is JSON but not an Evac audit record \\(its provenance"):
         control.read_export('{"hello": 1}', "notes.json")
     with pytest.raises(control.NotAnExport, match="no JSON record and no evac-audit marker"):
         control.read_export("# My postmortem\n", "pm.md")
