@@ -1,5 +1,5 @@
-"""The emulator's own API, under ``/emulator/v1``: outages, faults, the state snapshot, the
-request log, reset.
+"""The emulator's own API, under ``/emulator/v1``: outages, faults, the write quota, call
+latency, the state snapshot, the request log, reset.
 
 Not part of Google Cloud: this is how a rehearsal breaks a region and how a test sees what
 a run did.
@@ -7,6 +7,7 @@ a run did.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
@@ -16,6 +17,7 @@ from pydantic.alias_generators import to_camel
 from emulator.core import Emulator, get_emulator
 from emulator.errors import ApiError
 from emulator.faults import FaultSpec
+from emulator.quota import LatencySpec, QuotaSpec
 
 router = APIRouter(prefix="/emulator/v1")
 
@@ -78,6 +80,38 @@ async def remove_fault(fault_id: str, emulator: Emulator = Depends(get_emulator)
         raise ApiError(404, "notFound", f"There is no fault '{fault_id}'.")
     emulator.faults.faults.remove(fault)
     return fault.as_json()
+
+
+@router.get("/quota")
+async def get_quota(emulator: Emulator = Depends(get_emulator)) -> Any:
+    """The write limits and how many writes were accepted in the last second and minute."""
+    return emulator.quota.as_json(time.time())
+
+
+@router.put("/quota")
+async def set_quota(spec: QuotaSpec, emulator: Emulator = Depends(get_emulator)) -> Any:
+    """Replace the write limits: a limit left out or null is removed."""
+    emulator.quota.set(spec.writes_per_second, spec.writes_per_minute)
+    return emulator.quota.as_json(time.time())
+
+
+@router.delete("/quota")
+async def clear_quota(emulator: Emulator = Depends(get_emulator)) -> Any:
+    """No write limits."""
+    emulator.quota.set(None, None)
+    return emulator.quota.as_json(time.time())
+
+
+@router.get("/latency")
+async def get_latency(emulator: Emulator = Depends(get_emulator)) -> Any:
+    return emulator.latency.as_json()
+
+
+@router.put("/latency")
+async def set_latency(spec: LatencySpec, emulator: Emulator = Depends(get_emulator)) -> Any:
+    """Seconds added before answering each Compute and DNS call, for all or per kind."""
+    emulator.latency.read, emulator.latency.write = spec.read(), spec.write()
+    return emulator.latency.as_json()
 
 
 @router.get("/state")

@@ -37,6 +37,9 @@ def create_app(
     wait_deadline: float = 120.0,
     dns_address: tuple[str, int] | None = None,
     clock: Callable[[], float] = time.time,
+    write_quota_per_second: int | None = None,
+    write_quota_per_minute: int | None = None,
+    call_latency: float = 0.0,
 ) -> FastAPI:
     """An emulator seeded from ``topology``, or resumed from ``state_file`` when that exists.
 
@@ -46,7 +49,10 @@ def create_app(
     ``wait_deadline``: longest an ``operations.wait`` call blocks (Google: about 2 minutes);
     ``dns_address``: (host, UDP port) for a name server answering from the managed zones,
     started with the app (port 0: any free port, then in ``app.state.dns_address``);
-    ``clock``: the emulator's time (a test can move it to count the simulated load exactly).
+    ``clock``: the emulator's time (a test can move it to count the simulated load exactly);
+    ``write_quota_per_second`` / ``write_quota_per_minute``: the project's write quota, each
+    None for no limit (``emulator/quota.py``); ``call_latency``: seconds added before
+    answering every Compute and DNS call. Both can be changed at run time (admin API).
     Raises ``StateFileError`` when ``state_file`` is not a state file of this topology.
     """
     store = StateStore(state_file) if state_file is not None else None
@@ -56,7 +62,14 @@ def create_app(
     emulator = Emulator(
         topology=topology,
         world=world,
-        settings=Settings(operation_delay=operation_delay, warmup=warmup, wait_deadline=wait_deadline),
+        settings=Settings(
+            operation_delay=operation_delay,
+            warmup=warmup,
+            wait_deadline=wait_deadline,
+            write_quota_per_second=write_quota_per_second,
+            write_quota_per_minute=write_quota_per_minute,
+            call_latency=call_latency,
+        ),
         store=store,
         clock=clock,
     )
@@ -92,11 +105,17 @@ def create_app(
                 await emulator.save()
             return response
 
+        mutation = is_mutation(method, path)
         strike = emulator.faults.strike(method, path)
-        if strike.latency:
-            await asyncio.sleep(strike.latency)
+        delay = strike.latency + emulator.latency.of(mutation)
+        if delay:
+            await asyncio.sleep(delay)
         request.state.operation_fault = strike.operation
+        # When the emulator takes the call in: what the write quota counts and the log shows.
+        taken_in = time.time()
         refusal = strike.error or _regional_api_outage(emulator.world, path)
+        if refusal is None and mutation:
+            refusal = emulator.quota.admit(taken_in)
         if refusal is not None:
             request.state.error_reason = refusal.reason
             response = refusal.response()
@@ -104,7 +123,6 @@ def create_app(
             load.advance()
             response = await _serve(request, call_next)
 
-        mutation = is_mutation(method, path)
         effect = None
         if mutation and response.status_code < 400:
             await emulator.save()
@@ -113,7 +131,7 @@ def create_app(
             effect = f"refused: {response.status_code} {getattr(request.state, 'error_reason', '')}".strip()
         emulator.requests.record(
             LoggedRequest(
-                time=rfc3339(time.time()),
+                time=rfc3339(taken_in),
                 method=method,
                 path=path,
                 requestId=request.query_params.get("requestId"),

@@ -14,6 +14,7 @@ from fastapi import Request
 from emulator.errors import invalid, not_found
 from emulator.faults import FaultBook, operation_fault
 from emulator.persistence import StateStore, StateWriter
+from emulator.quota import CallLatency, WriteQuota
 from emulator.requestlog import APPLIED, RequestLog
 from emulator.seed import seed_world
 from emulator.state import BackendService, HealthCheck, ManagedGroup, Operation, World, Zone, location_path
@@ -29,6 +30,12 @@ class Settings:
     wait_deadline: float = 120.0
     """The longest ``operations.wait`` blocks before answering with a not-yet-DONE operation
     (Google: "about 2 minutes")."""
+    write_quota_per_second: int | None = None
+    """Most mutating API calls accepted in any 1-second window at start (None: unlimited)."""
+    write_quota_per_minute: int | None = None
+    """Most mutating API calls accepted in any 60-second window at start (None: unlimited)."""
+    call_latency: float = 0.0
+    """Seconds added before answering every Compute and DNS call at start."""
 
 
 @dataclass
@@ -41,10 +48,22 @@ class Emulator:
     requests: RequestLog = field(default_factory=RequestLog)
     faults: FaultBook = field(default_factory=FaultBook)
     writer: StateWriter | None = field(init=False, default=None)
+    quota: WriteQuota = field(init=False)
+    latency: CallLatency = field(init=False)
 
     def __post_init__(self) -> None:
         if self.store is not None:
             self.writer = StateWriter(self.store, lambda: self.world)
+        self.quota = WriteQuota(self.world.project)
+        self.latency = CallLatency()
+        self._limits_as_started()
+
+    def _limits_as_started(self) -> None:
+        """The write quota and call latency the emulator was started with, counts at zero."""
+        s = self.settings
+        self.quota.set(s.write_quota_per_second, s.write_quota_per_minute)
+        self.quota.clear_counts()
+        self.latency.read = self.latency.write = s.call_latency
 
     def now(self) -> float:
         return self.clock()
@@ -61,11 +80,13 @@ class Emulator:
             await self.writer.save()
 
     def reset(self) -> None:
-        """Back to the world the topology seeds, with no faults and an empty request log.
+        """Back to the world the topology seeds, with no faults, an empty request log, and
+        the write quota and call latency it was started with.
         (The route that calls it saves the state file, as after every admin change.)"""
         self.world = seed_world(self.topology, self.now())
         self.requests.clear()
         self.faults.clear()
+        self._limits_as_started()
 
     def check_project(self, project: str) -> None:
         if project != self.world.project:

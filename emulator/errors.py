@@ -62,11 +62,12 @@ _DEFAULT_REASON = {
 class ApiError(Exception):
     """A refused API call: an HTTP code, Google's reason word and a sentence for people."""
 
-    def __init__(self, code: int, reason: str, message: str):
+    def __init__(self, code: int, reason: str, message: str, *, domain: str = "global"):
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
+        self.domain = domain
 
     def body(self) -> dict[str, Any]:
         return {
@@ -74,7 +75,7 @@ class ApiError(Exception):
                 "code": self.code,
                 "message": self.message,
                 "status": _STATUS.get(self.code, "UNKNOWN"),
-                "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
+                "errors": [{"message": self.message, "domain": self.domain, "reason": self.reason}],
             }
         }
 

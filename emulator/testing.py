@@ -59,8 +59,24 @@ class RunningEmulator:
         fault: dict[str, Any] = self.admin.post("/emulator/v1/faults", json=spec).raise_for_status().json()
         return fault
 
+    def set_quota(self, writes_per_second: int | None = None, writes_per_minute: int | None = None) -> dict[str, Any]:
+        """Replace the project's write quota (None: no limit); answers the quota and its counts."""
+        spec = {"writesPerSecond": writes_per_second, "writesPerMinute": writes_per_minute}
+        quota: dict[str, Any] = self.admin.put("/emulator/v1/quota", json=spec).raise_for_status().json()
+        return quota
+
+    def quota(self) -> dict[str, Any]:
+        quota: dict[str, Any] = self.admin.get("/emulator/v1/quota").raise_for_status().json()
+        return quota
+
+    def set_latency(self, **spec: float) -> dict[str, Any]:
+        """Seconds added to every API call (``seconds=``) or per kind (``readSeconds=``, ``writeSeconds=``)."""
+        latency: dict[str, Any] = self.admin.put("/emulator/v1/latency", json=spec).raise_for_status().json()
+        return latency
+
     def reset(self) -> None:
-        """Back to the seeded world, with no faults and an empty request log."""
+        """Back to the seeded world, with no faults, an empty request log, and the write quota
+        and latency the emulator started with."""
         self.admin.post("/emulator/v1/reset").raise_for_status()
 
 

@@ -65,6 +65,11 @@ class StackConfig:
     fresh_history: bool = False
     operation_delay: float = 0.5
     warmup: float = 2.0
+    # The emulator's write quota (mutating calls accepted per second / per minute; None: no
+    # limit) and the seconds it adds before answering every Compute and DNS call.
+    write_quota_per_second: int | None = None
+    write_quota_per_minute: int | None = None
+    call_latency: float = 0.0
     task_queue: str = "evac"
     # The Prometheus server the worker's drills query (EVAC_PROMETHEUS_URL); None: the worker
     # takes it from this process's environment or config file, as any worker does.
@@ -210,6 +215,9 @@ class Stack:
                 "--port", str(c.emulator_port),
                 "--operation-delay", str(c.operation_delay),
                 "--warmup", str(c.warmup),
+                "--call-latency", str(c.call_latency),
+                *(["--write-quota-per-second", str(c.write_quota_per_second)] if c.write_quota_per_second is not None else []),
+                *(["--write-quota-per-minute", str(c.write_quota_per_minute)] if c.write_quota_per_minute is not None else []),
             ],
         )  # fmt: skip
 

@@ -77,6 +77,7 @@ app.command("demo")(dev.demo)
 dev_app.command("up")(dev.dev_up)
 dev_app.command("webhook")(dev.dev_webhook)
 emulator_app.command("serve")(dev.emulator_serve)
+emulator_app.command("generate")(dev.emulator_generate)
 # Schedule commands.
 schedule_app.command("create")(schedule.create)
 schedule_app.command("list")(schedule.list_)

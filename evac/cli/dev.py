@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from evac.cli.run import failover_run
 from evac.config import Settings, connect_temporal
 from evac.control import load_documents
 from evac.documents import InvalidDocument
-from evac.errors import FrontDoorError
+from evac.errors import BadInput, FrontDoorError
 from evac.plan import Plan
 from evac.runs import Trigger
 from evac.stack import ROOT, Stack, StackConfig, StackError
@@ -63,7 +64,11 @@ def _port_taken(host: str, port: int) -> str | None:
 
 
 def emulator_serve(
-    topology: Path = typer.Option(..., "--topology", "-t", help="Topology YAML the world is seeded from"),
+    topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML the world is seeded from"),
+    generate: int = typer.Option(None, "--generate", help="Serve a generated topology of N services (instead of --topology)"),
+    generated_topology_out: Path = typer.Option(
+        None, "--generated-topology-out", help="With --generate: also write the topology YAML to this file"
+    ),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8480, "--port", min=1, max=65535),
     operation_delay: float = typer.Option(0.5, "--operation-delay", min=0, help="Seconds until an operation is DONE"),
@@ -73,14 +78,23 @@ def emulator_serve(
         120.0, "--wait-deadline", min=0, help="Longest an operations.wait call blocks (Google: about 2 min)"
     ),
     dns_port: int = typer.Option(None, "--dns-port", min=1, max=65535, help="Also answer DNS queries on this UDP port"),
+    write_quota_per_second: int = typer.Option(
+        None, "--write-quota-per-second", min=1, help="Most writes the project may make per second (default: no limit)"
+    ),
+    write_quota_per_minute: int = typer.Option(
+        None, "--write-quota-per-minute", min=1, help="Most writes the project may make per minute (default: no limit)"
+    ),
+    call_latency: float = typer.Option(
+        0.0, "--call-latency", min=0, max=60, help="Seconds added before answering every Compute and DNS call"
+    ),
 ) -> None:
     """Serve the Google Cloud emulator (Compute + Cloud DNS subset, admin API) for a topology."""
     from emulator.persistence import StateFileError
     from emulator.server import serve
 
     try:
-        load_topology(topology)
-    except InvalidDocument as exc:
+        world = _emulator_world(topology, generate, generated_topology_out)
+    except (InvalidDocument, BadInput) as exc:
         fail_with(exc)
     taken = _port_taken(host, port)
     if taken:
@@ -91,7 +105,7 @@ def emulator_serve(
         )
     try:
         serve(
-            topology,
+            world,
             host,
             port,
             operation_delay=operation_delay,
@@ -99,11 +113,76 @@ def emulator_serve(
             state_file=state_file,
             wait_deadline=wait_deadline,
             dns_port=dns_port,
+            write_quota_per_second=write_quota_per_second,
+            write_quota_per_minute=write_quota_per_minute,
+            call_latency=call_latency,
         )
     except InvalidDocument as exc:
         fail_with(exc)
     except StateFileError as exc:
         fail(str(exc), EXIT_BAD_INPUT)
+
+
+def _emulator_world(topology: Path | None, generate: int | None, out: Path | None) -> Topology:
+    """The topology ``evac emulator serve`` serves: read from ``--topology`` or generated
+    (and then also written to ``out``)."""
+    if topology is not None and generate is not None:
+        raise BadInput("--topology and --generate both name the world to serve; give one of them")
+    if topology is None and generate is None:
+        raise BadInput("name the world to serve: --topology FILE, or --generate N for a generated one")
+    if out is not None and generate is None:
+        raise BadInput("--generated-topology-out writes a generated topology: it needs --generate N")
+    if topology is not None:
+        return load_topology(topology)
+    assert generate is not None
+    document, world = _generated(generate, "--generate")
+    if out is not None:
+        _write_topology(document, out, "--generated-topology-out")
+    return world
+
+
+def _generated(
+    services: int, flag: str | None, regions: str | None = None, project: str | None = None
+) -> tuple[dict[str, Any], Topology]:
+    """A generated topology of ``services`` services: its document and the validated model."""
+    from emulator.generate import DEFAULT_PROJECT, DEFAULT_REGIONS, generate_topology, validated
+
+    region_list = [r.strip() for r in regions.split(",")] if regions is not None else list(DEFAULT_REGIONS)
+    try:
+        document = generate_topology(services, region_list, project or DEFAULT_PROJECT)
+        return document, validated(document)
+    except ValueError as exc:
+        raise BadInput(f"{flag}: {exc}" if flag else str(exc)) from None
+
+
+def _write_topology(document: dict[str, Any], path: Path, flag: str) -> None:
+    from emulator.generate import topology_yaml
+
+    try:
+        path.write_text(topology_yaml(document))
+    except OSError as exc:
+        raise BadInput(f"{flag} {path}: cannot write the generated topology there: {exc.strerror or exc}") from None
+
+
+def emulator_generate(
+    services: int = typer.Argument(..., help="How many services the topology has"),
+    output_file: Path = typer.Option(None, "--output-file", "-o", help="Write the YAML here (default: standard output)"),
+    regions: str = typer.Option(
+        "europe-west1,us-central1,asia-east1", "--regions", help="Comma-separated regions each service is served in"
+    ),
+    project: str = typer.Option("evac-gen", "--project", help="The project id of the generated world"),
+) -> None:
+    """Write a generated topology of N services (each served in every region, one DNS zone) as YAML."""
+    from emulator.generate import topology_yaml
+
+    try:
+        document, _ = _generated(services, None, regions, project)
+        if output_file is None:
+            sys.stdout.write(topology_yaml(document))
+        else:
+            _write_topology(document, output_file, "--output-file")
+    except BadInput as exc:
+        fail_with(exc)
 
 
 def _start_stack(config: StackConfig) -> Stack:
