@@ -86,6 +86,12 @@ class RegionGuardianWorkflow:
         self._changed = True
 
     @workflow.signal
+    def recheck(self) -> None:
+        """Decide again now (``evac auto enable`` sends it: a suppressed failover need not wait
+        for the next re-check)."""
+        self._changed = True
+
+    @workflow.signal
     def configure(self, config: GuardianConfig) -> None:
         """The receiver's current policy and plans (sent on every receiver start)."""
         self._policy = config.policy

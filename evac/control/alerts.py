@@ -159,6 +159,27 @@ async def disable(client: Client, by: str, reason: str, *, task_queue: str = "ev
 
 
 async def enable(client: Client, by: str, reason: str | None = None, *, task_queue: str = "evac") -> KillSwitch:
-    """Turn automatic failover back on (recorded with ``by`` and the reason, if given)."""
+    """Turn automatic failover back on (recorded with ``by`` and the reason, if given), and ask
+    every running guardian to decide again at once rather than at its next re-check."""
     change = SwitchChange(enabled=True, by=by, reason=check_reason(reason, required=False))
-    return await _set(client, change, task_queue)
+    switch = await _set(client, change, task_queue)
+    await recheck_all(client)
+    return switch
+
+
+async def recheck_all(client: Client) -> None:
+    """Signal ``recheck`` to every running guardian (one that ended meanwhile is skipped). Best
+    effort: a server without visibility (the time-skipping test server) lists none, and the
+    guardians then decide at their next re-check, within GUARDIAN_RECHECK."""
+    try:
+        ids = sorted({execution.id async for execution in client.list_workflows(RUNNING_GUARDIANS)})
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.UNIMPLEMENTED:
+            return
+        raise from_rpc(exc, namespace=client.namespace) from exc
+    for workflow_id in ids:
+        try:
+            await client.get_workflow_handle(workflow_id).signal("recheck")
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id) from exc

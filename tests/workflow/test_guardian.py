@@ -371,7 +371,7 @@ async def test_the_kill_switch_stops_every_automatic_decision_and_is_itself_reco
         assert world.started == [] and len(world.requests) > 1
 
         await control.enable(own_env.client, "oncall@test", "maintenance done", task_queue=task_queue)
-        await own_env.sleep(guardian_status.GUARDIAN_RECHECK)
+        await own_env.sleep(guardian_status.GUARDIAN_RECHECK)  # (no visibility here to wake them: see the dev-server test)
         await started(world, 1)
         record = await control.read_switch(own_env.client)
 
@@ -632,6 +632,25 @@ async def test_on_a_real_server_the_failover_outlives_the_guardians_continue_as_
 
     assert found.state.runs > fired.state.runs and len(world.started) == 1
     assert failover.status is not None and failover.status.name == "RUNNING"
+
+
+async def test_on_a_real_server_enabling_the_switch_wakes_the_guardians_at_once(dev_env, task_queue, monkeypatch):
+    monkeypatch.setattr(guardian_status, "GUARDIAN_RECHECK", timedelta(hours=1))  # no re-check would fire it in time
+    world = World(dev_env.client)
+    quick = POLICY.model_copy(update={"min_duration": timedelta(seconds=1)})
+    async with guardian_worker(dev_env, task_queue, world):
+        await control.disable(dev_env.client, "oncall@test", "maintenance", task_queue=task_queue)
+        await send(dev_env, task_queue, alert("fp1"), policy=quick)
+        await decided(dev_env, "suppressed", guard="kill_switch")
+
+        async def listed() -> bool:  # visibility lists the guardian (what enable signals)
+            return len(await control.status(dev_env.client)) == 1
+
+        await eventually(listed)
+        await control.enable(dev_env.client, "oncall@test", "done", task_queue=task_queue)
+        await started(world, 1)  # seconds, not the hour to the next re-check
+
+    assert world.started[0].trigger.kind == "alert"
 
 
 def test_the_guardian_starts_the_real_failover_workflow_by_its_name():
