@@ -24,6 +24,11 @@ from evac import search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The history service reads a shard's transfer queue at most this often a second (server default
+# 20): a run making more than ~20 workflow tasks a second drains the reader's burst and then every
+# workflow task waits for the next 50 ms tick before it reaches the worker (bench/step_overhead.py).
+TRANSFER_POLL_RPS = 1000
+
 
 def find_binary(name: str) -> str:
     """A console script of this environment (``temporal``, ``temporal-test-server``…).
@@ -171,6 +176,7 @@ class Stack:
             "--port", str(c.temporal_port),
             "--db-filename", str(db.resolve()),
             "--log-level", "warn",
+            "--dynamic-config-value", f"history.transferProcessorMaxPollRPS={TRANSFER_POLL_RPS}",
             *search_attributes.dev_server_flags(),
         ]  # fmt: skip
         if c.ui:
