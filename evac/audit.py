@@ -36,6 +36,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from evac import search_attributes as sa
 from evac.runs import (
     MEMO_PROGRESS,
+    ApprovalRecord,
     DrillInput,
     FailoverInput,
     FailoverProgress,
@@ -240,6 +241,7 @@ class _Derivation:
         self.activities: dict[int, ActivityCall] = {}  # by scheduled event id
         self.actions: list[OperatorAction] = []
         self.updates: dict[str, OperatorAction] = {}  # by update id
+        self.approvals: list[tuple[OperatorAction, ApprovalRecord]] = []  # decisions the run accepted
         self.recovery_upserted: float | None = None
         self.memo: FailoverProgress | None = None
         self.result: FailoverProgress | None = None
@@ -393,6 +395,7 @@ class _Derivation:
             value = _decode(a.outcome.success.payloads)
             if isinstance(value, dict) and isinstance(value.get("decision"), str):
                 action.detail = value["decision"]
+                self.approvals.append((action, ApprovalRecord.model_validate(value)))
             if action.step is None and isinstance(value, dict) and isinstance(value.get("held_before"), str):
                 action.step = value["held_before"]
 
@@ -469,6 +472,7 @@ class _Derivation:
             failed = [c for c in calls if c.failure]
             if failed:
                 step.error = failed[-1].failure
+        self.decide_approvals(run)
         if self.close is None:
             return run
         kind = self.close.event_type
@@ -480,6 +484,18 @@ class _Derivation:
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
             why = "timed out in Temporal"
         return ended_by_temporal(run, status, why, _time(self.close))
+
+    def decide_approvals(self, run: FailoverProgress) -> None:
+        """An approval step has no activity: its decision is the update the run accepted (the
+        step the update named, else the first approval step still undecided)."""
+        for action, approval in self.approvals:
+            undecided = [s for s in run.steps if s.kind == "approval" and s.approval is None]
+            step = next((s for s in undecided if s.name == action.step), undecided[0] if undecided else None)
+            if step is None:
+                continue
+            approved = approval.decision == "approved"
+            step.approval, step.started_at = approval, approval.waiting_since
+            step.status, step.ended_at = (StepStatus.SUCCEEDED if approved else StepStatus.FAILED), approval.at
 
     def settle_roles(self, run: FailoverProgress) -> None:
         """A step's activity scheduled after the step ended is its undo (rollback or failback)."""

@@ -106,6 +106,22 @@ def test_a_run_still_going_is_recorded_as_far_as_it_went() -> None:
     assert control.verify(document, full).verified
 
 
+def test_a_run_still_going_shows_an_approval_it_accepted() -> None:
+    full = history("drill_approved_paused")
+    approved = next(
+        i
+        for i, e in enumerate(full.events)
+        if e.HasField("workflow_execution_update_completed_event_attributes")
+        and e.workflow_execution_update_completed_event_attributes.outcome.success.payloads
+        and b"approved" in e.workflow_execution_update_completed_event_attributes.outcome.success.payloads[0].data
+    )
+    r = audit.derive(audit.prefix(full, approved + 1), "default")
+    assert r.record_source == "input" and not r.provenance.closed
+    [step] = [s for s in r.run.steps if s.kind == "approval"]
+    assert step.status == "succeeded" and step.approval is not None
+    assert (step.approval.decision, step.approval.by) == ("approved", "alice@laptop")
+
+
 # --- verify ----------------------------------------------------------------------------------
 
 
