@@ -527,6 +527,28 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 _BODIES: tuple[type[BaseModel], ...] = (AlertmanagerWebhook, CloudMonitoringNotification, PubSubPush)
 
 
+# The delivery endpoints: path, payload kind, its documented model, summary.
+ENDPOINTS: tuple[tuple[str, Parser, type[BaseModel], str], ...] = (
+    ("/alertmanager", "alertmanager", AlertmanagerWebhook, "An Alertmanager webhook delivery (webhook_configs, version 4)"),
+    (
+        "/cloud-monitoring",
+        "cloud_monitoring",
+        CloudMonitoringNotification,
+        "A Google Cloud Monitoring webhook notification (schema 1.2)",
+    ),
+    ("/pubsub", "pubsub", PubSubPush, "A Pub/Sub push delivery of a Cloud Monitoring notification (base64 message.data)"),
+)
+
+
+def _endpoint(
+    handle: Callable[[Request, Parser, str], Awaitable[Response]], kind: Parser, path: str
+) -> Callable[[Request], Awaitable[Response]]:
+    async def receive_delivery(request: Request) -> Response:
+        return await handle(request, kind, path)
+
+    return receive_delivery
+
+
 def create_app(config: ReceiverConfig, signaller: Signaller) -> FastAPI:
     """The receiver's ASGI app. Its lifespan loads ``config.plans_dir`` (a bad plan fails the
     startup with the file and the error) and configures each region's guardian (retried in the
@@ -581,38 +603,18 @@ def create_app(config: ReceiverConfig, signaller: Signaller) -> FastAPI:
         metrics.requests.labels(endpoint, str(status)).inc()
         return JSONResponse(body, status_code=status, headers=headers)
 
-    @app.post(
-        "/alertmanager",
-        status_code=202,
-        response_model=Accepted,
-        responses=_REFUSALS,
-        openapi_extra=_documented(AlertmanagerWebhook),
-        summary="An Alertmanager webhook delivery (webhook_configs, version 4)",
-    )
-    async def alertmanager(request: Request) -> Response:
-        return await handle(request, "alertmanager", "/alertmanager")
-
-    @app.post(
-        "/cloud-monitoring",
-        status_code=202,
-        response_model=Accepted,
-        responses=_REFUSALS,
-        openapi_extra=_documented(CloudMonitoringNotification),
-        summary="A Google Cloud Monitoring webhook notification (schema 1.2)",
-    )
-    async def cloud_monitoring(request: Request) -> Response:
-        return await handle(request, "cloud_monitoring", "/cloud-monitoring")
-
-    @app.post(
-        "/pubsub",
-        status_code=202,
-        response_model=Accepted,
-        responses=_REFUSALS,
-        openapi_extra=_documented(PubSubPush),
-        summary="A Pub/Sub push delivery of a Cloud Monitoring notification (base64 message.data)",
-    )
-    async def pubsub(request: Request) -> Response:
-        return await handle(request, "pubsub", "/pubsub")
+    for path, kind, model, summary in ENDPOINTS:
+        app.add_api_route(
+            path,
+            _endpoint(handle, kind, path),
+            methods=["POST"],
+            name=kind,
+            status_code=202,
+            response_model=Accepted,
+            responses=_REFUSALS,
+            openapi_extra=_documented(model),
+            summary=summary,
+        )
 
     @app.get("/healthz", summary="Liveness, and which guardians the receiver has configured")
     async def healthz() -> dict[str, Any]:
