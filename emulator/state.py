@@ -13,9 +13,9 @@ import base64
 import hashlib
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 COMPUTE_URL = "https://www.googleapis.com/compute/v1"
@@ -36,6 +36,24 @@ def rfc3339(timestamp: float) -> str:
 def new_fingerprint() -> str:
     """A fresh opaque fingerprint, base64 of 8 random bytes like Compute Engine's."""
     return base64.b64encode(secrets.token_bytes(8)).decode()
+
+
+T = TypeVar("T")
+
+
+class Derived(Generic[T]):
+    """An index computed from a model's fields and kept on it (a private attribute): not part of
+    the model's value, so models compare equal whatever their indexes hold."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Derived)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class ApiModel(BaseModel):
@@ -214,6 +232,9 @@ class Zone(BaseModel):
     description: str = ""
     rrsets: list[RecordSet] = Field(default_factory=list)
     changes: list[Change] = Field(default_factory=list)
+    _served_index: Derived[Any] = PrivateAttr(default_factory=lambda: Derived(None))
+    """``resolver.ZoneIndex``: the record sets by key and the changes by completion, kept
+    by the resolver (not saved)."""
 
     def find(self, name: str, type_: str) -> RecordSet | None:
         return next((r for r in self.rrsets if r.key == (name, type_)), None)
@@ -271,6 +292,7 @@ class World(BaseModel):
     outages: list[str] = Field(default_factory=list, description="Regions whose instances are all unhealthy")
     api_outages: list[str] = Field(default_factory=list, description="Regions whose resources also answer API calls with 503")
     last_id: int = 4_000_000_000_000_000_000
+    _groups_by_url: Derived[dict[str, ManagedGroup]] = PrivateAttr(default_factory=lambda: Derived[dict[str, ManagedGroup]]({}))
 
     def next_id(self) -> int:
         self.last_id += 1
@@ -285,7 +307,16 @@ class World(BaseModel):
         return HEALTHY
 
     def group_by_url(self, url: str) -> ManagedGroup | None:
-        return next((g for g in self.groups.values() if g.group_url(self.project) == url), None)
+        """The group whose instance group URL is ``url`` (an index, rebuilt when ``groups``
+        gains or loses a group or holds another one under an indexed key)."""
+        index = self._groups_by_url
+        group = index.value.get(url)
+        if len(index.value) != len(self.groups) or (
+            group is not None and self.groups.get(f"{group.zone or group.region}/{group.name}") is not group
+        ):
+            index.value = {g.group_url(self.project): g for g in self.groups.values()}
+            group = index.value.get(url)
+        return group
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """What a test compares before and after a run: no fingerprints, ids or times."""
