@@ -18,6 +18,7 @@ from activities.guardian import GuardianActivities
 from activities.health import HealthActivities
 from activities.notify import NotificationTargets, NotifyActivities
 from activities.probes import ProbeActivities
+from activities.step_reads import StepReadActivities
 from activities.traffic import TrafficActivities
 
 
@@ -36,6 +37,7 @@ def all_activities(
     blackouts = BlackoutActivities()
     notify = NotifyActivities(notification_targets or NotificationTargets())
     guardian = GuardianActivities(temporal_client, clients)
+    step_reads = StepReadActivities(traffic, capacity, dns, health)
     return [
         traffic.read_backend_capacity,
         traffic.set_backend_capacity,
@@ -44,6 +46,7 @@ def all_activities(
         dns.read_dns_record,
         dns.set_dns_record,
         health.check_backend_health,
+        step_reads.read_before_change,
         health.wait_for_healthy_backends,
         probes.check_stop_conditions,
         blackouts.check_blackouts,

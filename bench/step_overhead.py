@@ -2,7 +2,7 @@
 against Temporal's own floor (issue 12, benchmark 1).
 
 Starts the Temporal dev server and the emulator (operation delay 0, no added latency) on free
-loopback ports, and in this one process the Evac worker (worker.build_worker, the production
+loopback ports, and in this one process the Evac worker (worker.build_workers, the production
 registration) plus a second worker for a minimal workflow defined here. One service, a plan
 of 20 drain steps whose capacity scaler alternates, so that every step really patches. Each
 repeat times, in this order:
@@ -16,7 +16,8 @@ repeat times, in this order:
     process (same activity thread pool); ms per step from workflow time.
 
 It prints the median ms per step of each, Evac − plain, Evac ÷ floor, a profile of where an
-Evac step's time goes (from the history of one run) and ends with the line
+Evac step's time goes (from the history of one run; reads run as local activities show as
+markers inside a workflow task, see workflows/steps.py) and ends with the line
 ``step ratio X.XX`` (Evac ÷ floor). ``--what-if`` also times two prototype shapes of the same
 step on the bench's worker: (d) the three reads as local activities, (e) one activity doing the
 guard's reads and the mutation (whose own read is the before-state).
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import logging
 import statistics
 import sys
@@ -76,7 +78,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.runs import FailoverInput, FailoverProgress, RunStatus, Trigger
     from evac.stack import Stack, StackConfig, free_port
     from evac.topology import load_topology
-    from worker import ACTIVITY_THREADS, build_worker
+    from worker import ACTIVITY_THREADS, EXECUTOR_THREADS, build_workers
 
 SERVICE = "bench-svc"
 SOURCE, TARGET = "europe-west1", "us-central1"
@@ -343,6 +345,8 @@ class Profile:
     running: dict[str, list[float]] = dataclasses.field(default_factory=lambda: defaultdict(list))
     # From one step activity's completion to the next one's schedule: the workflow task between.
     turnaround: list[float] = dataclasses.field(default_factory=list)
+    # Local activities (their markers), by type: they run inside a workflow task, not on the server.
+    local: dict[str, int] = dataclasses.field(default_factory=lambda: defaultdict(int))
     wft_queued: list[float] = dataclasses.field(default_factory=list)
     wft_running: list[float] = dataclasses.field(default_factory=list)
 
@@ -378,6 +382,8 @@ def profile(history: WorkflowHistory, step_activities: set[str]) -> Profile:
                 result.queued[name].append(_ms(at_started - at_scheduled))
                 result.running[name].append(_ms(at - at_started))
                 last_completed = at
+        elif (local := _local_activity(event)) in step_activities:
+            result.local[str(local)] += 1
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
             wft_scheduled = at
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
@@ -389,24 +395,48 @@ def profile(history: WorkflowHistory, step_activities: set[str]) -> Profile:
     return result
 
 
+def _local_activity(event: Any) -> str | None:
+    """The activity type of a local activity's marker (its result, recorded in the history), else None."""
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    attrs = event.marker_recorded_event_attributes
+    if attrs.marker_name != "core_local_activity" or "data" not in attrs.details:
+        return None
+    for payload in attrs.details["data"].payloads:
+        try:
+            found = json.loads(payload.data).get("activity_type")
+        except (ValueError, AttributeError):
+            continue
+        if found:
+            return str(found)
+    return None
+
+
 def print_timeline(history: WorkflowHistory, step: int) -> None:
-    """The events of one drain step (from its guard's health check to the next step's), in ms."""
+    """The events of one drain step, from the completion of the previous step's mutation to
+    the completion of its own, in ms. Reads run as local activities appear as markers."""
     events = list(history.events)
-    health = [
+    mutations = [
         i
         for i, e in enumerate(events)
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name == "check_backend_health"
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and events[
+            e.activity_task_completed_event_attributes.scheduled_event_id - 1
+        ].activity_task_scheduled_event_attributes.activity_type.name
+        == "set_backend_capacity"
     ]
-    if len(health) <= step:
+    if len(mutations) <= step:
         return
-    first, last = health[step - 1], health[step]
+    first, last = mutations[step - 1], mutations[step]
     origin = _time(events[first].event_time)
-    print(f"\none Evac step's history (step {step}), ms from its first event:")
+    print(f"\none Evac step's history (step {step + 1}), ms from the previous step's mutation completing:")
     for event in events[first : last + 1]:
         name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             name += f" ({event.activity_task_scheduled_event_attributes.activity_type.name})"
+        local = _local_activity(event)
+        if local:
+            name += f" (local activity {local})"
         print(f"  {_ms(_time(event.event_time) - origin):7.1f}  {name}")
 
 
@@ -418,6 +448,8 @@ def print_profile(title: str, p: Profile, steps: int) -> None:
     print("  activity                    calls  schedule→start  start→close  (median ms)")
     for name in p.running:
         print(f"  {name:<28} {len(p.running[name]):>4}  {med(p.queued[name])}          {med(p.running[name])}")
+    for name, count in p.local.items():
+        print(f"  {name:<28} {count:>4}  (local activity: runs inside the workflow task below)")
     print(f"  workflow task between two step activities (completion → next schedule): {med(p.turnaround)} ms median")
     print(f"    every workflow task of the run: schedule→start {med(p.wft_queued)} ms, start→complete {med(p.wft_running)} ms")
     queued = sum(sum(v) for v in p.queued.values()) / steps
@@ -454,7 +486,8 @@ async def bench(config: StackConfig, plan_path: Path, topology_path: Path, repea
     plan = load_plan(plan_path, topology)
     steps = [float(s.capacity_scaler) for s in plan.steps]  # type: ignore[union-attr]
     client = await connect(config.temporal_address)
-    settings = Settings(task_queue=EVAC_QUEUE, gcp_endpoint=config.emulator_url)
+    # No write quota here (the emulator has none): the writes queue's rate limit must not be what is timed.
+    settings = Settings(task_queue=EVAC_QUEUE, gcp_endpoint=config.emulator_url, write_rate_limit=1000.0)
     plain = Plain(config.emulator_url, control.failover_inputs(plan, topology, Trigger(by="bench"))[0])
 
     evac_ms: list[float] = []
@@ -468,8 +501,8 @@ async def bench(config: StackConfig, plan_path: Path, topology_path: Path, repea
     what_if_ms: dict[str, list[float]] = {"local": [], "folded": []}
     first = plain.input
 
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
-        evac_worker = build_worker(client, settings, executor)
+    with ThreadPoolExecutor(max_workers=EXECUTOR_THREADS, thread_name_prefix="activity") as executor:
+        evac_worker, writes_worker = build_workers(client, settings, executor)
         floor_worker = Worker(
             client,
             task_queue=FLOOR_QUEUE,
@@ -478,7 +511,7 @@ async def bench(config: StackConfig, plan_path: Path, topology_path: Path, repea
             activity_executor=executor,
             max_concurrent_activities=ACTIVITY_THREADS,
         )
-        async with evac_worker, floor_worker:
+        async with evac_worker, writes_worker, floor_worker:
             for repeat in range(warmups + repeats):
                 timing = repeat >= warmups
                 # (a) Evac
@@ -562,7 +595,7 @@ async def bench(config: StackConfig, plan_path: Path, topology_path: Path, repea
         "\nthe plain script's calls (median ms): " + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in plain.calls.items())
     )
     print("Evac's step durations in its last run, ms, in order: " + " ".join(f"{1000 * d:.0f}" for d in last_durations))
-    drain_activities = {"check_backend_health", "read_backend_capacity", "set_backend_capacity"}
+    drain_activities = {"check_backend_health", "read_backend_capacity", "set_backend_capacity", "read_before_change"}
     print_profile(f"where an Evac step goes (history of {last_evac[0]}):", profile(evac_history, drain_activities), len(steps))
     for step in sorted({min(2, len(steps) - 1), len(steps) - 1}):
         if step >= 1:

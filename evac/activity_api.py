@@ -21,6 +21,7 @@ from evac.resources import (
     ActivityName,
     BackendCapacity,
     BackendRef,
+    BeforeChange,
     Change,
     CheckBackendHealth,
     CheckStopConditions,
@@ -29,6 +30,7 @@ from evac.resources import (
     HealthReport,
     HealthWait,
     ReadBackendCapacity,
+    ReadBeforeChange,
     ReadDnsRecord,
     ReadGroupSize,
     ResizeGroup,
@@ -106,6 +108,13 @@ def check_backend_health(input: CheckBackendHealth) -> HealthReport:
     raise _stub(ActivityName.CHECK_BACKEND_HEALTH)
 
 
+@activity.defn(name=ActivityName.READ_BEFORE_CHANGE)
+def read_before_change(input: ReadBeforeChange) -> BeforeChange:
+    """A mutating step's reads in one call (run as a local activity): the target's health and,
+    if enough are healthy, its capacity (the guard's readings); then the before-state."""
+    raise _stub(ActivityName.READ_BEFORE_CHANGE)
+
+
 @activity.defn(name=ActivityName.WAIT_FOR_HEALTHY)
 def wait_for_healthy_backends(input: WaitForHealthy) -> HealthWait:
     """Poll health until the threshold is met or the timeout passes (one heartbeating activity)."""
@@ -148,6 +157,7 @@ ALL = [
     read_dns_record,
     set_dns_record,
     check_backend_health,
+    read_before_change,
     wait_for_healthy_backends,
     check_stop_conditions,
     send_notification,

@@ -14,16 +14,19 @@ import os
 import re
 import socket
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
 from evac.errors import ConfigError, TemporalUnreachable
+from evac.resources import ActivityName
 
 if TYPE_CHECKING:
     from evac.alerting import GuardianPolicy
@@ -32,8 +35,37 @@ DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 # host:port, the host a name, an IPv4 address or a bracketed IPv6 address.
 _ADDRESS = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[-A-Za-z0-9.]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
 MAX_IDENTITY = 200
+# Mutating cloud calls a second, across every worker (the writes task queue's rate limit).
+DEFAULT_WRITE_RATE_LIMIT = 20.0
+MAX_WRITE_RATE_LIMIT = 100_000.0
 
-__all__ = ["ConfigError", "Settings", "TemporalUnreachable", "check_address", "connect_temporal", "default_identity"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "TemporalUnreachable",
+    "check_address",
+    "connect_temporal",
+    "default_identity",
+    "writes_task_queue",
+    "MUTATING_ACTIVITIES",
+    "activity_name",
+]
+
+# The activities that change cloud resources: every worker serves them on the writes queue
+# (workflows/steps.py schedules each mutation and undo there).
+MUTATING_ACTIVITIES = frozenset({ActivityName.SET_BACKEND_CAPACITY, ActivityName.RESIZE_GROUP, ActivityName.SET_DNS_RECORD})
+
+
+def activity_name(fn: Callable[..., object]) -> str:
+    """The name an activity function is registered under."""
+    return activity._Definition.must_from_callable(fn).name or ""
+
+
+def writes_task_queue(task_queue: str) -> str:
+    """The task queue of a run's mutating activities (set_backend_capacity, resize_group,
+    set_dns_record and their undos): Temporal limits how many of its tasks all workers together
+    start a second to ``write_rate_limit``, so Evac keeps within the project's write quota."""
+    return f"{task_queue}-writes"
 
 
 def default_identity() -> str:
@@ -77,6 +109,9 @@ class Settings:
     blackouts: str = ""
     # How recently every service must have passed a drill (`evac audit report` flags the rest): 90d, 12h, 90m.
     drill_policy: str = "90d"
+    # Mutating cloud calls a second, across every worker (Temporal's rate limit on the writes task
+    # queue, see writes_task_queue): at or below the project's Compute Engine write quota.
+    write_rate_limit: float = DEFAULT_WRITE_RATE_LIMIT
 
     @classmethod
     def load(cls, **flags: Any) -> Settings:
@@ -119,7 +154,31 @@ class Settings:
         _check_alerts(self, path)
         alerts_policy = _alerts_policy(self.alerts_policy, path)
         _check_drill_policy(self.drill_policy, f"drill_policy (EVAC_DRILL_POLICY or {path})")
-        return replace(self, worker_wait=worker_wait, identity=identity, blackouts=blackouts, alerts_policy=alerts_policy)
+        write_rate_limit = _write_rate_limit(self.write_rate_limit, f"write_rate_limit (EVAC_WRITE_RATE_LIMIT or {path})")
+        return replace(
+            self,
+            worker_wait=worker_wait,
+            identity=identity,
+            blackouts=blackouts,
+            alerts_policy=alerts_policy,
+            write_rate_limit=write_rate_limit,
+        )
+
+
+def _write_rate_limit(value: object, where: str) -> float:
+    """Writes a second: a number above 0 (TOML's true/false is not one)."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        rate = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a number of writes a second, e.g. 20 or 2.5, not {value!r}") from None
+    if not 0 < rate <= MAX_WRITE_RATE_LIMIT:  # also refuses nan and inf
+        raise ConfigError(
+            f"{where} must be above 0 and at most {MAX_WRITE_RATE_LIMIT:g} writes a second "
+            f"(at or below the project's Compute Engine write quota), not {value!r}"
+        )
+    return rate
 
 
 def _approver_groups(value: object, path: Path) -> dict[str, list[str]]:

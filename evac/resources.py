@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evac.plan import StopCondition
 from evac.topology import instance_group_url
@@ -205,6 +205,44 @@ class Change(_Model):
     attempt: int = Field(default=1, description="The activity attempt that produced this result")
 
 
+class ReadBeforeChange(_Model):
+    """What a mutating step reads just before its change, in one call (a local activity): the
+    guard's readings of the target region, then the before-state of the one resource it changes
+    (exactly one of ``backend``, ``group``, ``record``)."""
+
+    context: StepContext
+    guard: BackendRef | None = Field(
+        default=None, description="The target's backend whose health and capacity the guard checks; None: no guard"
+    )
+    min_healthy: int = Field(default=0, ge=0, description="The guard's threshold: below it the target's capacity is not read")
+    stop_on_refusal: bool = Field(
+        default=True, description="When the guard's readings refuse, do not read the before-state (a dry run reads it)"
+    )
+    backend: BackendRef | None = None
+    group: GroupRef | None = None
+    record: DnsRecordRef | None = None
+
+    @model_validator(mode="after")
+    def _one_resource(self) -> ReadBeforeChange:
+        named = [n for n in ("backend", "group", "record") if getattr(self, n) is not None]
+        if len(named) != 1:
+            raise ValueError(f"name exactly one resource to read (backend, group or record), not {named or 'none'}")
+        return self
+
+    def refused_by(self, health: HealthReport, capacity: BackendCapacity | None) -> bool:
+        """Whether the guard's readings refuse the change (the workflow words the verdict)."""
+        return health.healthy < self.min_healthy or (capacity is not None and capacity.capacity_scaler == 0)
+
+
+class BeforeChange(_Model):
+    """What a :class:`ReadBeforeChange` read: the guard's readings (None: not read) and the before-state
+    (None only when the guard refused and ``stop_on_refusal`` held)."""
+
+    health: HealthReport | None = None
+    capacity: BackendCapacity | None = None
+    before: ResourceState | None = None
+
+
 class ActivityName:
     """Registered activity names: workflows call these, tests register stand-ins under them."""
 
@@ -217,3 +255,4 @@ class ActivityName:
     CHECK_BACKEND_HEALTH = "check_backend_health"
     WAIT_FOR_HEALTHY = "wait_for_healthy_backends"
     CHECK_STOP_CONDITIONS = "check_stop_conditions"
+    READ_BEFORE_CHANGE = "read_before_change"

@@ -28,6 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # 20): a run making more than ~20 workflow tasks a second drains the reader's burst and then every
 # workflow task waits for the next 50 ms tick before it reaches the worker (bench/step_overhead.py).
 TRANSFER_POLL_RPS = 1000
+# One partition per task queue (server default 4). The writes queue's rate limit is split evenly
+# over its partitions while its tasks are not: with 4, a backlog in one partition drains at a
+# quarter of the limit and a burst of writes takes longer than writes ÷ limit; with 1, the queue
+# dispatches exactly at the limit (docs/architecture.md, "Write rate limit"). A single dev server
+# gains nothing from partitions.
+TASK_QUEUE_PARTITIONS = 1
 
 
 def find_binary(name: str) -> str:
@@ -177,6 +183,8 @@ class Stack:
             "--db-filename", str(db.resolve()),
             "--log-level", "warn",
             "--dynamic-config-value", f"history.transferProcessorMaxPollRPS={TRANSFER_POLL_RPS}",
+            "--dynamic-config-value", f"matching.numTaskqueueReadPartitions={TASK_QUEUE_PARTITIONS}",
+            "--dynamic-config-value", f"matching.numTaskqueueWritePartitions={TASK_QUEUE_PARTITIONS}",
             *search_attributes.dev_server_flags(),
         ]  # fmt: skip
         if c.ui:

@@ -8,6 +8,7 @@ so its record is completed from the history (who ended it, why) and shows what i
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from evac.config import writes_task_queue
 from evac.errors import NotRunning, NoWorkerAnswered, RunNotFound, from_rpc
 from evac.runs import (
     MEMO_PROGRESS,
@@ -75,12 +77,21 @@ async def running_run_id(client: Client, workflow_id: str) -> str | None:
 
 
 async def worker_polling(client: Client, task_queue: str) -> bool:
-    """Whether a worker has polled the task queue for workflow tasks lately (Temporal's
-    task-queue description lists its pollers and when each last polled)."""
+    """Whether workers have polled lately both the task queue for workflow tasks and its writes
+    queue (``<task_queue>-writes``) for the mutating activities, without which a run would hang at
+    its first change (Temporal's task-queue description lists the pollers and when each last polled)."""
+    polled = await asyncio.gather(
+        _polled(client, task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+        _polled(client, writes_task_queue(task_queue), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+    )
+    return all(polled)
+
+
+async def _polled(client: Client, task_queue: str, kind: TaskQueueType.ValueType) -> bool:
     request = DescribeTaskQueueRequest(
         namespace=client.namespace,
         task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        task_queue_type=kind,
     )
     try:
         response = await client.workflow_service.describe_task_queue(request)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -16,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from evac import search_attributes
+from evac.config import MUTATING_ACTIVITIES, activity_name, writes_task_queue
 from evac.stack import find_binary
 from workflows import WORKFLOWS
 
@@ -60,19 +62,40 @@ def task_queue() -> str:
     return f"evac-test-{uuid.uuid4()}"
 
 
+def is_mutating(activity: Callable[..., object]) -> bool:
+    return activity_name(activity) in MUTATING_ACTIVITIES
+
+
 @asynccontextmanager
-async def running_worker(client: Client, task_queue: str, activities: list[Callable]) -> AsyncIterator[Worker]:
+async def running_worker(
+    client: Client, task_queue: str, activities: list[Callable[..., object]], **options: Any
+) -> AsyncIterator[Worker]:
     """One helper for every test: the real workflows with the given stand-in activities.
+
+    As worker.py does, a second worker serves the writes queue with the mutating stand-ins;
+    unlike it, the main worker does not have them, so a mutation scheduled anywhere but on the
+    writes queue fails the test (no worker could run it). ``options`` go to the main worker.
 
     Heartbeats are sent at once (not throttled to 80% of the heartbeat timeout) so that a
     cancellation reaches a heartbeating stand-in within a test's patience.
     """
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=activities,
-        max_heartbeat_throttle_interval=timedelta(milliseconds=50),
-        default_heartbeat_throttle_interval=timedelta(milliseconds=50),
-    ) as worker:
+    heartbeats: dict[str, Any] = {
+        "max_heartbeat_throttle_interval": timedelta(milliseconds=50),
+        "default_heartbeat_throttle_interval": timedelta(milliseconds=50),
+    }
+    writes = [a for a in activities if is_mutating(a)]
+    async with AsyncExitStack() as stack:
+        worker = await stack.enter_async_context(
+            Worker(
+                client,
+                task_queue=task_queue,
+                workflows=WORKFLOWS,
+                activities=[a for a in activities if not is_mutating(a)],
+                **{**heartbeats, **options},
+            )
+        )
+        if writes:
+            await stack.enter_async_context(
+                Worker(client, task_queue=writes_task_queue(task_queue), activities=writes, **heartbeats)
+            )
         yield worker

@@ -8,7 +8,7 @@ records every call, so workflow tests can assert order and before-states.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from temporalio import activity
@@ -19,6 +19,7 @@ from evac.notifications import SEND_NOTIFICATION, Delivery, Notification, Notifi
 from evac.resources import (
     ActivityName,
     BackendCapacity,
+    BeforeChange,
     Change,
     CheckBackendHealth,
     CheckStopConditions,
@@ -27,6 +28,7 @@ from evac.resources import (
     HealthReport,
     HealthWait,
     ReadBackendCapacity,
+    ReadBeforeChange,
     ReadDnsRecord,
     ReadGroupSize,
     ResizeGroup,
@@ -155,6 +157,10 @@ class FakeCloud:
             region = input.backend.group.region
             return HealthReport(healthy=cloud.healthy[region], total=cloud.sizes[region])
 
+        read_before_change = read_before_change_from(
+            check_backend_health, read_backend_capacity, read_group_size, read_dns_record
+        )
+
         @activity.defn(name=ActivityName.WAIT_FOR_HEALTHY)
         async def wait_for_healthy_backends(input: WaitForHealthy) -> HealthWait:
             """Polls the in-memory health every interval of workflow time until the deadline."""
@@ -203,7 +209,40 @@ class FakeCloud:
             read_dns_record,
             set_dns_record,
             check_backend_health,
+            read_before_change,
         ]
+
+
+def read_before_change_from(
+    check_backend_health: Callable[[CheckBackendHealth], Awaitable[HealthReport]],
+    read_backend_capacity: Callable[[ReadBackendCapacity], Awaitable[BackendCapacity]],
+    read_group_size: Callable[[ReadGroupSize], Awaitable[GroupSize]],
+    read_dns_record: Callable[[ReadDnsRecord], Awaitable[DnsRecord]],
+) -> Callable[[ReadBeforeChange], Awaitable[BeforeChange]]:
+    """The stand-in of ``read_before_change`` (a step's reads in one local activity) made of a
+    test's stand-in reads, called in the real one's order: their gates and failures hold here too."""
+
+    @activity.defn(name=ActivityName.READ_BEFORE_CHANGE)
+    async def read_before_change(input: ReadBeforeChange) -> BeforeChange:
+        context = input.context
+        health = capacity = None
+        if input.guard is not None:
+            health = await check_backend_health(CheckBackendHealth(context=context, backend=input.guard))
+            if health.healthy >= input.min_healthy:
+                capacity = await read_backend_capacity(ReadBackendCapacity(context=context, backend=input.guard))
+            if input.stop_on_refusal and input.refused_by(health, capacity):
+                return BeforeChange(health=health, capacity=capacity)
+        before: BackendCapacity | GroupSize | DnsRecord
+        if input.backend is not None:
+            before = await read_backend_capacity(ReadBackendCapacity(context=context, backend=input.backend))
+        elif input.group is not None:
+            before = await read_group_size(ReadGroupSize(context=context, group=input.group))
+        else:
+            assert input.record is not None
+            before = await read_dns_record(ReadDnsRecord(context=context, record=input.record))
+        return BeforeChange(health=health, capacity=capacity, before=before)
+
+    return read_before_change
 
 
 def permanent(message: str) -> ApplicationError:

@@ -11,7 +11,9 @@ change that cannot replay them would break those runs. The sets:
   launcher whose drill passed);
 - ``alerts`` writes ``guardian_fired.json`` (a region guardian that debounced two alerts and
   started a failover per service) and ``failover_alert_triggered.json`` (one of those failovers,
-  trigger ``alert`` with the alerts' fingerprints as evidence).
+  trigger ``alert`` with the alerts' fingerprints as evidence);
+- ``reads`` writes ``reads_local_<outcome>.json`` (succeeded, rolled_back, cancelled: failovers
+  whose reads run as local activities, a step's guard and before-state in one, STEP_READS_LOCAL).
 
 Histories of earlier versions are left alone (``engine_*``: before notifications).
 """
@@ -45,19 +47,20 @@ from workflows.scheduled import ScheduledDrillWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record() -> None:
+async def record(prefix: str = "notifications") -> None:
     topology = load_topology(DEMO / "topology.yaml")
     async with await start_test_server() as env:
         await register_search_attributes(env.client)
         for outcome in ("succeeded", "rolled_back", "cancelled"):
             cloud = fresh_cloud()
-            cloud.notify_targets = [TargetKind.WEBHOOK, TargetKind.SLACK]
+            if prefix == "notifications":
+                cloud.notify_targets = [TargetKind.WEBHOOK, TargetKind.SLACK]
             plan = make_plan()
             if outcome == "rolled_back":
                 refuse_the_dns_shift(cloud)
             if outcome == "cancelled":
                 plan = make_plan({"name": "bake", "kind": "wait", "duration": "1h"})
-            queue = f"record-{outcome}"
+            queue = f"record-{prefix}-{outcome}"
             async with running_worker(env.client, queue, cloud.activities()):
                 inputs = failover_inputs(plan, topology, Trigger(by="history-fixture"))
                 [run] = await start_failover(env.client, inputs, queue, require_worker=False)
@@ -71,7 +74,7 @@ async def record() -> None:
                 except WorkflowFailureError:
                     pass
                 history = await handle.fetch_history()
-            (HISTORIES / f"notifications_{outcome}.json").write_text(history.to_json())
+            (HISTORIES / f"{prefix}_{outcome}.json").write_text(history.to_json())
 
 
 def approval_drill_plan() -> Plan:
@@ -155,7 +158,11 @@ async def record_alert_driven() -> None:
             await guardian.terminate("recorded")
 
 
-SETS = {"notifications": record, "operator": record_operator_controls, "alerts": record_alert_driven}
+async def record_local_reads() -> None:
+    await record("reads_local")
+
+
+SETS = {"notifications": record, "reads": record_local_reads, "operator": record_operator_controls, "alerts": record_alert_driven}
 
 if __name__ == "__main__":
     asyncio.run(SETS[sys.argv[1] if len(sys.argv) > 1 else "notifications"]())

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
 from evac.runs import FailoverProgress
+from tests.workflow.conftest import running_worker
 from tests.workflow.fake_cloud import FakeCloud
 from tests.workflow.test_failover_workflow import fresh_cloud, make_plan, start
 from workflows import WORKFLOWS
@@ -29,6 +30,10 @@ async def test_stored_history_replays_on_the_current_workflow(path: Path):
 
 def test_both_outcomes_are_stored_for_the_current_and_the_earlier_version():
     assert {p.stem for p in HISTORIES} == {
+        # Reads as local activities, a step's guard and before-state in one (STEP_READS_LOCAL).
+        "reads_local_succeeded",
+        "reads_local_rolled_back",
+        "reads_local_cancelled",
         # Alert-driven: a region guardian that fired, and a failover it started (trigger alert).
         "guardian_fired",
         "failover_alert_triggered",
@@ -56,9 +61,7 @@ async def test_workflow_lines_are_not_written_again_on_replay(env, task_queue, d
     cloud: FakeCloud = fresh_cloud()
     caplog.set_level(logging.INFO, logger="temporalio.workflow")
     # No workflow cache: every workflow task replays the history from the start.
-    async with Worker(
-        env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=cloud.activities(), max_cached_workflows=0
-    ):
+    async with running_worker(env.client, task_queue, cloud.activities(), max_cached_workflows=0):
         handle = await start(env, task_queue, make_plan(), demo_topology)
         result: FailoverProgress = await handle.result()
     started = [r for r in caplog.records if r.getMessage().startswith("step started")]

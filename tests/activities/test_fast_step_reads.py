@@ -1,0 +1,89 @@
+"""``read_before_change``, a mutating step's reads in one local activity, through the real
+Google clients against the emulator: the guard's readings and the before-state it returns are
+what the separate read activities return, a refusing guard stops it before the before-read
+(except in a dry run), and a bad input names what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.capacity import CapacityActivities
+from activities.clients import GcpClients
+from activities.dns import DnsActivities
+from activities.health import HealthActivities
+from activities.step_reads import StepReadActivities
+from activities.traffic import TrafficActivities
+from emulator.testing import RunningEmulator
+from evac.resources import (
+    BackendCapacity,
+    BackendRef,
+    BeforeChange,
+    DnsRecord,
+    DnsRecordRef,
+    GroupRef,
+    GroupSize,
+    HealthReport,
+    ReadBeforeChange,
+    StepContext,
+)
+
+PROJECT = "evac-demo"
+CTX = StepContext(service="checkout", step="drain")
+EW1 = GroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
+UC1 = GroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
+SOURCE = BackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
+TARGET = BackendRef(project=PROJECT, backend_service="checkout-backend", group=UC1)
+RECORD = DnsRecordRef(project=PROJECT, managed_zone="shop-zone", name="checkout.shop.example.com.", type="A")
+
+
+@pytest.fixture
+def reads(emulator: RunningEmulator) -> StepReadActivities:
+    clients = GcpClients.create(emulator.url)
+    traffic, health = TrafficActivities(clients), HealthActivities(clients)
+    return StepReadActivities(traffic, CapacityActivities(clients), DnsActivities(clients), health)
+
+
+def read(reads: StepReadActivities, **fields: object) -> BeforeChange:
+    return ActivityEnvironment().run(reads.read_before_change, ReadBeforeChange(context=CTX, **fields))
+
+
+def test_a_guarded_drain_reads_the_target_then_the_source(emulator, reads):
+    result = read(reads, guard=TARGET, min_healthy=1, backend=SOURCE)
+    assert result.health is not None and result.health.healthy >= 1
+    assert result.capacity == BackendCapacity(capacity_scaler=1.0)
+    assert result.before == BackendCapacity(capacity_scaler=1.0)
+    # The calls the separate read activities made: getHealth, then the backend service twice.
+    calls = [r["path"].rsplit("/", 1)[-1] for r in emulator.requests()]
+    assert calls == ["getHealth", "checkout-backend", "checkout-backend"]
+
+
+def test_each_resource_kind_reads_its_own_before_state(emulator, reads):
+    assert isinstance(read(reads, group=UC1).before, GroupSize)
+    dns = read(reads, guard=TARGET, min_healthy=1, record=RECORD).before
+    assert isinstance(dns, DnsRecord) and dns.rrdatas
+
+
+def test_a_refusing_guard_stops_before_the_before_read_except_in_a_dry_run(emulator, reads):
+    emulator.outage("us-central1")
+    refused = read(reads, guard=TARGET, min_healthy=1, backend=SOURCE)
+    assert refused.health == HealthReport(healthy=0, total=refused.health.total)  # type: ignore[union-attr]
+    # Health refused: neither the target's capacity nor the before-state was read.
+    assert (refused.capacity, refused.before) == (None, None)
+    dry = read(reads, guard=TARGET, min_healthy=1, stop_on_refusal=False, backend=SOURCE)
+    assert dry.capacity is None and dry.before == BackendCapacity(capacity_scaler=1.0)
+
+
+def test_a_missing_resource_fails_as_its_own_read_does(reads):
+    missing = BackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
+    with pytest.raises(ApplicationError) as error:
+        read(reads, backend=missing)
+    assert error.value.non_retryable and "no-such-backend" in error.value.message
+
+
+@pytest.mark.parametrize("resources", [{}, {"backend": SOURCE, "record": RECORD}])
+def test_exactly_one_resource_must_be_named(resources):
+    with pytest.raises(ValidationError, match="exactly one resource"):
+        ReadBeforeChange(context=CTX, **resources)
