@@ -14,6 +14,7 @@ from activities.blackouts import BlackoutActivities
 from activities.capacity import CapacityActivities
 from activities.clients import GcpClients
 from activities.dns import DnsActivities
+from activities.evacuation import EvacuationActivities
 from activities.guardian import GuardianActivities
 from activities.health import HealthActivities
 from activities.notify import NotificationTargets, NotifyActivities
@@ -38,6 +39,7 @@ def all_activities(
     notify = NotifyActivities(notification_targets or NotificationTargets())
     guardian = GuardianActivities(temporal_client, clients)
     step_reads = StepReadActivities(traffic, capacity, dns, health)
+    evacuation = EvacuationActivities(clients)
     return [
         traffic.read_backend_capacity,
         traffic.set_backend_capacity,
@@ -52,4 +54,5 @@ def all_activities(
         blackouts.check_blackouts,
         notify.send_notification,
         guardian.gather_facts,
+        evacuation.read_targets,
     ]

@@ -44,6 +44,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import loopback_config  # noqa: E402
 from evac.alerting import Decision  # noqa: E402
 from evac.config import connect_temporal  # noqa: E402
 from evac.control import alerts  # noqa: E402
@@ -282,12 +283,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         plans, settings = write_plans(folder, args.services, args.min_duration)
-        config = StackConfig(
-            topology=plans / "topology.yaml",
-            state_dir=folder / "state",
-            temporal_port=free_port(),
-            emulator_port=free_port(),
-            ui=False,
+        config = loopback_config(
+            plans / "topology.yaml",
+            folder / "state",
             operation_delay=0.1,
             warmup=0.5,
             task_queue="evac-bench-alerts",

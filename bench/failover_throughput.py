@@ -21,11 +21,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import loopback_config  # noqa: E402
 from evac import control  # noqa: E402
 from evac.config import connect_temporal  # noqa: E402
 from evac.plan import load_plan  # noqa: E402
 from evac.runs import FailoverProgress, RunStatus, Trigger  # noqa: E402
-from evac.stack import Stack, StackConfig, free_port  # noqa: E402
+from evac.stack import Stack, StackConfig  # noqa: E402
 from evac.topology import load_topology  # noqa: E402
 
 
@@ -92,12 +93,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         plan_path, topology_path = write_world(folder, args.services)
-        config = StackConfig(
-            topology=topology_path,
-            state_dir=folder / "state",
-            temporal_port=free_port(),
-            emulator_port=free_port(),
-            ui=False,
+        config = loopback_config(
+            topology_path,
+            folder / "state",
             operation_delay=args.operation_delay,
             warmup=args.warmup,
         )

@@ -34,7 +34,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evac.stack import Stack, StackConfig, find_binary, free_port  # noqa: E402
+from bench._common import loopback_config  # noqa: E402
+from evac.stack import Stack, StackConfig, find_binary  # noqa: E402
 
 DEMO = ROOT / "plans" / "demo"
 RUN_TIMEOUT_SECONDS = 900
@@ -96,12 +97,9 @@ def main() -> None:
     args = parser.parse_args()
     outcomes: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as tmp:
-        config = StackConfig(
-            topology=DEMO / "topology.yaml",
-            state_dir=Path(tmp) / "state",
-            temporal_port=free_port(),
-            emulator_port=free_port(),
-            ui=False,
+        config = loopback_config(
+            DEMO / "topology.yaml",
+            Path(tmp) / "state",
             operation_delay=args.operation_delay,
             warmup=args.warmup,
             task_queue="evac-bench-faults",

@@ -16,6 +16,7 @@ from temporalio import activity
 from evac.alerting import WorldFacts
 from evac.blackouts import CHECK_BLACKOUTS, BlackoutCheck, BlackoutVerdict
 from evac.drills import ConditionReadings
+from evac.evacuation import ReadTargets, ReadTargetsResult
 from evac.notifications import SEND_NOTIFICATION, Notification, NotificationResult
 from evac.resources import (
     ActivityName,
@@ -40,6 +41,7 @@ from evac.resources import (
 )
 
 GATHER_FACTS = "gather_facts"
+READ_TARGETS = "read_targets"
 
 
 class ServiceQuery(BaseModel):
@@ -148,6 +150,13 @@ def gather_facts(input: FactsRequest) -> WorldFacts:
     raise _stub(GATHER_FACTS)
 
 
+@activity.defn(name=READ_TARGETS)
+def read_targets(input: ReadTargets) -> ReadTargetsResult:
+    """Per service, every candidate region's healthy backends and capacity scaler, read now (an
+    evacuation's --auto-target chooses from them). An unreadable region is reported unreadable."""
+    raise _stub(READ_TARGETS)
+
+
 ALL = [
     check_blackouts,
     read_backend_capacity,
@@ -162,4 +171,5 @@ ALL = [
     check_stop_conditions,
     send_notification,
     gather_facts,
+    read_targets,
 ]

@@ -10,10 +10,14 @@ Each branch has one meaning, and the CLI one exit code per branch (``evac.cli.EX
     │   ├── UnknownApproverGroup    a plan names an approver group the config lacks (approvals.py)
     │   ├── InvalidSchedule         a schedule's name, cron, time zone, jitter or bake (control/schedules.py)
     │   ├── NotAnExport             'evac audit verify' was given a file that is no audit export (control/audit.py)
-    │   └── InvalidAlertsRequest    a bad region or reason for 'evac alerts status' / 'evac auto' (control/alerts.py)
+    │   ├── InvalidAlertsRequest    a bad region or reason for 'evac alerts status' / 'evac auto' (control/alerts.py)
+    │   └── InvalidEvacuation       an evacuation that cannot start as asked: unknown region, service or
+    │                               tier, a target that does not serve a service, a window out of range
     │   (documents.InvalidDocument, a plan or topology with errors, also means 2)
     ├── Refused                  3  the request makes no sense for the run as it is
     │   ├── ServiceBusy             the service already has a run
+    │   ├── EvacuationRunning       the region already has an evacuation running
+    │   ├── EvacuationNotFound      no evacuation under that id
     │   ├── RunNotFound             no such run
     │   ├── SearchAttributeConflict a search attribute is registered with another type
     │   ├── NotRunning              the run has ended (an abort, approval or pause that raced its end, too)
@@ -86,6 +90,32 @@ class ServiceBusy(Refused):
             f"service '{service}' already has a failover running: {workflow_id}{held}; "
             f"watch it with 'evac status {workflow_id}' or stop it with 'evac abort {workflow_id} --reason …'"
         )
+
+
+class InvalidEvacuation(BadInput):
+    """The evacuation asked for cannot start as given; the message names what is wrong."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"{problem}; nothing was started")
+
+
+class EvacuationRunning(Refused):
+    """A region already has an evacuation running; Evac never starts a second one for it."""
+
+    def __init__(self, region: str, workflow_id: str, run_id: str | None):
+        self.region, self.workflow_id, self.run_id = region, workflow_id, run_id
+        held = f" (run {run_id})" if run_id else ""
+        super().__init__(
+            f"region '{region}' already has an evacuation running: {workflow_id}{held}; "
+            f"watch it with 'evac watch {workflow_id}' or stop it with 'evac abort {workflow_id} --reason …'; "
+            "nothing was started"
+        )
+
+
+class EvacuationNotFound(Refused):
+    def __init__(self, workflow_id: str, run_id: str | None = None):
+        which = f"run {run_id} of evacuation '{workflow_id}'" if run_id else f"evacuation '{workflow_id}'"
+        super().__init__(f"no {which} (evacuations are named evacuation/<region>)")
 
 
 class RunNotFound(Refused):

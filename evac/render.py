@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from evac.drills import DrillPhase, DrillReport
+from evac.evacuation import EvacuationProgress, EvacuationStatus, ServiceStatus
 from evac.plan import format_duration
 from evac.runs import ApprovalRecord, FailoverProgress, PauseRecord, RunStatus, StepRecord, StepStatus
 
@@ -351,3 +352,136 @@ def to_json(value: Any) -> str:
     if hasattr(value, "model_dump"):
         return str(value.model_dump_json(indent=2))
     return json.dumps(value, indent=2)
+
+
+# --- region evacuations -----------------------------------------------------------------
+
+EVAC_STYLE = {
+    EvacuationStatus.RUNNING: "bold cyan",
+    EvacuationStatus.SUCCEEDED: "bold green",
+    EvacuationStatus.COMPLETED_WITH_FAILURES: "bold red",
+    EvacuationStatus.ABORTING: "bold yellow",
+    EvacuationStatus.ABORTED: "bold yellow",
+}
+# The columns of the per-group table: always these, then the others when any service has them.
+EVAC_COLUMNS = (
+    ("done", (ServiceStatus.SUCCEEDED,)),
+    ("running", (ServiceStatus.RUNNING,)),
+    ("waiting", (ServiceStatus.WAITING,)),
+    ("failed", (ServiceStatus.FAILED, ServiceStatus.FAILBACK_FAILED)),
+)
+EVAC_OCCASIONAL = (
+    ("aborted", (ServiceStatus.ABORTED,)),
+    ("not started", (ServiceStatus.NOT_STARTED,)),
+    ("failed back", (ServiceStatus.FAILED_BACK,)),
+)
+FAILED_SHOWN = 5
+
+
+def _evac_columns(progress: EvacuationProgress) -> list[tuple[str, tuple[ServiceStatus, ...]]]:
+    total = progress.counts()
+    return [*EVAC_COLUMNS, *((name, kinds) for name, kinds in EVAC_OCCASIONAL if any(total[k] for k in kinds))]
+
+
+def _span(seconds: float) -> str:
+    return format_duration(timedelta(seconds=max(0, round(seconds))))
+
+
+def evacuation_facts(progress: EvacuationProgress, now: datetime | None = None) -> list[str]:
+    """Where the evacuation stands, as short phrases: the group, in flight vs the window, time."""
+    facts = []
+    if progress.current_group is not None:
+        at = progress.groups.index(progress.current_group) + 1 if progress.current_group in progress.groups else 0
+        facts.append(f"group {progress.current_group} ({at}/{len(progress.groups)})")
+    if not progress.status.finished:
+        facts.append(f"in flight {progress.in_flight()}/{progress.window}")
+    if progress.started_at is not None:
+        end = progress.ended_at or now
+        if end is not None:
+            facts.append(f"{'took' if progress.ended_at else 'elapsed'} {_span((end - progress.started_at).total_seconds())}")
+    if now is not None and not progress.status.finished:
+        eta = progress.eta_seconds(now)
+        facts.append(f"ETA {_span(eta)}" if eta is not None else "ETA -")
+    return facts
+
+
+def failed_lines(progress: EvacuationProgress, shown: int = FAILED_SHOWN) -> list[str]:
+    """The services that could not fail over (or back), each with its error: the first few, then how many more."""
+    failed = progress.failed()
+    lines = [f"{r.service} ({r.group}) {r.status.value}: {r.error or 'no error recorded'}" for r in failed[:shown]]
+    if len(failed) > shown:
+        lines.append(f"and {len(failed) - shown} more (evac status {progress.workflow_id} --output json lists them all)")
+    return lines
+
+
+def evacuation_table(progress: EvacuationProgress, now: datetime | None = None) -> Table:
+    title = Text.assemble(
+        ("evacuation ", "bold"),
+        (progress.region, "bold"),
+        f" → {progress.target or 'auto-target'}  ",
+        (progress.status.value, EVAC_STYLE.get(progress.status, "bold")),
+        ("  (dry run: nothing changes)" if progress.dry_run else "", "bold"),
+    )
+    table = Table(title=title, title_justify="left", expand=False)
+    columns = _evac_columns(progress)
+    table.add_column("group")
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    for group in progress.groups:
+        counts = progress.counts(group)
+        style = "bold" if group == progress.current_group else ""
+        cells = [str(sum(counts[k] for k in kinds)) for _, kinds in columns]
+        table.add_row(Text(group + (" ◀" if group == progress.current_group else ""), style), *cells)
+    return table
+
+
+def evacuation_view(progress: EvacuationProgress, now: datetime | None = None) -> Group:
+    """``evac watch`` / ``evac status`` on an evacuation: per group done / running / waiting / failed,
+    the current group, in flight vs the window, elapsed, ETA, and the failed services."""
+    parts: list[Any] = [evacuation_table(progress, now), Text("  " + " · ".join(evacuation_facts(progress, now)), "bold")]
+    parts += [Text(f"  {line}", "red") for line in failed_lines(progress)]
+    if progress.abort is not None:
+        parts.append(Text(f"  {abort_text(progress)}", "bold yellow"))
+    return Group(*parts)
+
+
+def abort_text(progress: EvacuationProgress) -> str:
+    abort = progress.abort
+    if abort is None:
+        return ""
+    back = "finished services fail back" if abort.rollback_all else "finished services stay failed over"
+    return f"aborted by {abort.by}: {abort.reason} ({back})"
+
+
+def evacuation_line(progress: EvacuationProgress) -> str:
+    """One line of ``evac watch`` / ``evac evacuate`` when not on a terminal: printed when it changes."""
+    groups = "; ".join(
+        f"{g} " + "/".join(str(sum(progress.counts(g)[k] for k in kinds)) for _, kinds in EVAC_COLUMNS) for g in progress.groups
+    )
+    head = f"evacuation {progress.region}: {progress.status.value}"
+    facts = [f for f in evacuation_facts(progress) if not f.startswith(("elapsed", "took"))]
+    return f"{head}; {', '.join(facts)}; done/running/waiting/failed by group: {groups}" if facts else f"{head}; {groups}"
+
+
+def evacuation_outcome_lines(progress: EvacuationProgress) -> list[Text]:
+    """Below the view at the end of an evacuation: its outcome, who started it, the abort and
+    what stays failed over, and anything left changed."""
+    lines = [
+        Text.assemble(
+            ("evacuation of ", "bold"),
+            (progress.region, "bold"),
+            ": ",
+            (progress.summary(), EVAC_STYLE.get(progress.status, "bold")),
+            f"  ({progress.workflow_id})",
+        )
+    ]
+    trigger = progress.trigger
+    lines.append(Text(f"  started by {trigger.by} ({trigger.kind})" + (f": {trigger.reason}" if trigger.reason else ""), "dim"))
+    if progress.abort is not None:
+        stayed = progress.counts()[ServiceStatus.SUCCEEDED]
+        if stayed:
+            lines.append(Text(f"  {stayed} service(s) stay failed over to their targets", "yellow"))
+    for record in progress.services:
+        for resource in record.left_changed:
+            lines.append(Text(f"  LEFT CHANGED, restore by hand: {record.service}: {resource}", "bold red"))
+    return lines

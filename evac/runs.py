@@ -58,6 +58,11 @@ class Trigger(_Model):
         exclude_if=lambda v: not v,
         description="What an automatic run rests on: alert fingerprints or incident ids (source:key)",
     )
+    evacuation: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The region evacuation that started this run (its workflow id)",
+    )
 
 
 class FailoverInput(_Model):

@@ -23,7 +23,7 @@ EVAC_TRIGGER = SearchAttributeKey.for_keyword("EvacTrigger")
 EVAC_SOURCE_REGION = SearchAttributeKey.for_keyword("EvacSourceRegion")
 EVAC_TARGET_REGION = SearchAttributeKey.for_keyword("EvacTargetRegion")
 EVAC_SCHEDULE_ID = SearchAttributeKey.for_keyword("EvacScheduleId")
-EVAC_KIND = SearchAttributeKey.for_keyword("EvacKind")  # failover | drill | dry_run (evacuation later)
+EVAC_KIND = SearchAttributeKey.for_keyword("EvacKind")  # failover | drill | dry_run | evacuation
 EVAC_INITIATOR = SearchAttributeKey.for_keyword("EvacInitiator")  # trigger.by
 EVAC_PLAN_DIGEST = SearchAttributeKey.for_keyword("EvacPlanDigest")
 EVAC_OUTCOME = SearchAttributeKey.for_keyword("EvacOutcome")  # at the end: RunStatus, or a drill's outcome
@@ -43,7 +43,7 @@ ALL: list[SearchAttributeKey[Any]] = [
     EVAC_RECOVERY_SECONDS,
 ]
 
-KINDS = ("failover", "drill", "dry_run")
+KINDS = ("failover", "drill", "dry_run", "evacuation")
 
 
 def type_name(key: SearchAttributeKey[Any]) -> str:

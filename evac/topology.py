@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from evac.documents import InvalidDocument, Problem, read_yaml, rule_violations, validate
+from evac.documents import InvalidDocument, Problem, did_you_mean, read_yaml, rule_violations, validate
 
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
@@ -116,6 +116,11 @@ class ServiceTopology(StrictModel):
     primary_region: Region = Field(description="The region that serves in normal operation")
     dns: DnsBinding
     regions: dict[Region, RegionBinding] = Field(min_length=2)
+    tier: ResourceName | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The evacuation group this service leaves a region with (one of the topology's tiers)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceTopology:
@@ -162,13 +167,27 @@ class Topology(StrictModel):
     project: ProjectId
     dns_zones: dict[ResourceName, ManagedZone] = Field(min_length=1)
     services: dict[ResourceName, ServiceTopology] = Field(min_length=1)
+    tiers: list[ResourceName] = Field(
+        default_factory=list,
+        exclude_if=lambda v: not v,
+        description="Evacuation order: the tiers in the order they leave a region (e.g. data stores' read paths "
+        "before front ends); services with no tier leave last",
+    )
     emulator: EmulatorSeed = Field(default_factory=EmulatorSeed)
 
     def reference_problems(self) -> list[Problem]:
         """Cross-references that a field-by-field check cannot see, each with its location."""
         problems: list[Problem] = []
         groups = set()
+        for i, tier in enumerate(self.tiers):
+            if tier in self.tiers[:i]:
+                problems.append((("tiers", i), f"tier '{tier}' is listed twice"))
         for name, service in self.services.items():
+            if service.tier is not None and service.tier not in self.tiers:
+                declared = ", ".join(self.tiers) or "none"
+                hint = did_you_mean(service.tier, self.tiers)
+                message = f"tier '{service.tier}' is not one of the topology's tiers{hint} (declared: {declared})"
+                problems.append((("services", name, "tier"), message))
             zone = self.dns_zones.get(service.dns.managed_zone)
             if zone is None:
                 problems.append(

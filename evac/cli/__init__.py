@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from evac.cli import alert_serve, alerts, audit, dev, evidence, findable, operate, run, schedule
+from evac.cli import alert_serve, alerts, audit, dev, evacuate, evidence, findable, operate, run, schedule
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -53,6 +53,7 @@ app.add_typer(auto_app, name="auto")
 # Run commands.
 app.command("failover")(run.failover)
 app.command("drill")(run.drill)
+app.command("evacuate")(evacuate.evacuate)
 app.command("status")(run.status)
 app.command("abort")(run.abort)
 app.command("approve")(operate.approve)

@@ -45,7 +45,7 @@ def setup(
 def runs_list(
     service: str = typer.Option(None, "--service", help="Runs of this service"),
     region: str = typer.Option(None, "--region", help="Runs whose source or target is this region"),
-    kind: str = typer.Option(None, "--kind", help="failover, drill or dry_run"),
+    kind: str = typer.Option(None, "--kind", help="failover, drill, dry_run or evacuation (region evacuations)"),
     trigger: str = typer.Option(None, "--trigger", help="manual, alert, schedule or drill"),
     outcome: str = typer.Option(None, "--outcome", help="succeeded, rolled_back, passed … or running"),
     since: str = typer.Option(None, "--since", help="Started within this lookback: 30d, 12h, 90m"),

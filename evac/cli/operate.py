@@ -20,6 +20,7 @@ from rich.live import Live
 from temporalio.client import Client
 
 from evac import control, render
+from evac.cli import evacuate
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     Output,
@@ -36,11 +37,13 @@ from evac.cli.base import (
 from evac.cli.run import MAX_REASON, report, workflow_id_of
 from evac.config import Settings
 from evac.control import operate
+from evac.evacuation import is_evacuation_id
 from evac.runs import ApprovalDecision, ApprovalRecord, FailoverProgress, PauseRecord, PauseRequest, ResumeRequest
 
 M = TypeVar("M", bound=BaseModel)
 
 RUN_HELP = "Run id (failover/<service>) or service name"
+WATCH_HELP = "Run id (failover/<service>, evacuation/<region>) or service name"
 
 
 def _text(value: str | None, option: str, *, required: bool) -> str:
@@ -148,14 +151,17 @@ def resume(
 
 
 def watch(
-    run: str = typer.Argument(..., help=RUN_HELP),
+    run: str = typer.Argument(..., help=WATCH_HELP),
     output: Output = output_option(),
     address: str = address_option(),
     namespace: str = namespace_option(),
 ) -> None:
     """Follow a run live until it ends: its current step, what it waits for (bake, approval by whom,
-    pause by whom), its stop conditions. Exit 0 if it succeeded (or still runs), 1 if not."""
+    pause by whom), its stop conditions. Exit 0 if it succeeded (or still runs), 1 if not.
+    An evacuation (evacuation/<region>): per group done / running / waiting / failed, in flight, ETA."""
     config = begin(output, address, namespace)
+    if is_evacuation_id(run):
+        evacuate.watch(run, output, config)
     workflow_id = workflow_id_of(run)
 
     async def go() -> int:

@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from evac import control, render
 from evac.blackouts import BlackoutInEffect, blackout_at
+from evac.cli import evacuate
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -41,6 +42,7 @@ from evac.cli.base import (
 from evac.config import Settings
 from evac.documents import InvalidDocument
 from evac.errors import FrontDoorError
+from evac.evacuation import is_evacuation_id
 from evac.plan import MAX_BAKE_CHECKS, Plan, format_duration, parse_duration
 from evac.runs import (
     WORKFLOW_ID_PREFIX,
@@ -362,14 +364,15 @@ def drill(
 
 
 def status(
-    run: str = typer.Argument(..., help="Run id (failover/<service>) or service name"),
+    run: str = typer.Argument(..., help="Run id (failover/<service>, evacuation/<region>) or service name"),
     run_id: str = typer.Option(None, "--run-id", help="A specific earlier run (default: the latest)"),
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep following until the run ends"),
     output: Output = output_option(),
     address: str = address_option(),
     namespace: str = namespace_option(),
 ) -> None:
-    """Show a run's steps: state, attempts, duration, what changed (exit 1 if it ended without succeeding)."""
+    """Show a run's steps: state, attempts, duration, what changed (exit 1 if it ended without succeeding).
+    On an evacuation (evacuation/<region>): per group done / running / waiting / failed."""
     set_output(output)
     connection(address, namespace)
     workflow_id = workflow_id_of(run)
@@ -379,6 +382,8 @@ def status(
         except ValueError:
             fail(f"--run-id '{run_id}' is not a run id (a UUID, as 'evac failover' and the Web UI show it)", EXIT_BAD_INPUT)
     config = settings()
+    if is_evacuation_id(run):
+        evacuate.status(run, run_id, watch, output, config)
 
     async def show() -> int:
         temporal = await client(config)
@@ -399,17 +404,31 @@ def status(
 
 
 def abort(
-    run: str = typer.Argument(..., help="Run id (failover/<service>) or service name"),
+    run: str = typer.Argument(..., help="Run id (failover/<service>, evacuation/<region>) or service name"),
     reason: str = typer.Option(..., "--reason", help="Why: recorded in the run's history with who aborted it"),
+    rollback_all: bool = typer.Option(
+        False, "--rollback-all", help="Evacuations only: also fail back the services that already failed over"
+    ),
     output: Output = output_option(),
     address: str = address_option(),
     namespace: str = namespace_option(),
 ) -> None:
-    """Abort a running failover or drill: it stops and restores what it changed, newest first."""
+    """Abort a running failover or drill: it stops and restores what it changed, newest first.
+    An evacuation (evacuation/<region>) starts no new run and aborts those in flight; the services
+    that already failed over stay so unless --rollback-all."""
     set_output(output)
     connection(address, namespace)
     workflow_id = workflow_id_of(run)
     why = _reason(reason, "nothing was aborted")
+    if is_evacuation_id(run):
+        evacuate.abort(run, why, rollback_all, output, settings())
+        return
+    if rollback_all:
+        fail(
+            f"--rollback-all applies to an evacuation (evacuation/<region>) only: aborting {workflow_id} always "
+            "restores everything it changed; nothing was aborted",
+            EXIT_BAD_INPUT,
+        )
     config = settings()
     request = AbortRequest(by=config.identity, reason=why)
 

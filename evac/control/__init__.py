@@ -5,6 +5,15 @@ Plain functions over a connected client; a front door only turns its options int
 its errors (the tree in :mod:`evac.errors`) into its own words.
 """
 
+from evac.control.evacuate import (
+    EvacuationSnapshot,
+    StartedEvacuation,
+    abort_evacuation,
+    evacuation_input,
+    evacuation_progress,
+    follow_evacuation,
+    start_evacuation,
+)
 from evac.control.follow import RunRef, Snapshot, follow
 from evac.control.records import AbortOutcome, abort, describe, progress, running_run_id, worker_polling
 from evac.control.start import StartedRun, check_project, drill_inputs, failover_inputs, load_documents, start_failover
@@ -12,6 +21,13 @@ from evac.errors import NotRunning, NoWorker, NoWorkerAnswered, RunNotFound, Ser
 
 __all__ = [
     "AbortOutcome",
+    "EvacuationSnapshot",
+    "StartedEvacuation",
+    "abort_evacuation",
+    "evacuation_input",
+    "evacuation_progress",
+    "follow_evacuation",
+    "start_evacuation",
     "NoWorker",
     "NoWorkerAnswered",
     "NotRunning",

@@ -126,6 +126,8 @@ def build_query(filter: RunFilter, now: datetime | None = None) -> str:
     filter.validate()
     types = ", ".join(quote(t) for t in PLAN_WORKFLOW_TYPES)
     clauses = [f"WorkflowType IN ({types})"]
+    if filter.kind == "evacuation":  # asked for by name only; one row per evacuation, not per continued run
+        clauses = ["WorkflowType = 'EvacuationWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
     if filter.service is not None:
         clauses.append(f"{sa.EVAC_SERVICE.name} = {quote(filter.service)}")
     if filter.region is not None:

@@ -1,0 +1,392 @@
+"""Region evacuations from the front doors: build the input, start it (one per region), read its
+record, follow it, abort it.
+
+The record (:class:`EvacuationProgress`) comes from the workflow's ``progress`` query while it
+runs (a worker answers), and from the memo, result or failure it leaves when it ends (no worker
+needed). An evacuation ended by Temporal itself (terminated, timed out) wrote no ending: its
+record is the last one known, marked aborted with what Temporal said. Its runs in flight go on
+(children are started with ``ParentClosePolicy.ABANDON``): the record says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from evac import search_attributes as sa
+from evac.config import Settings
+from evac.control.operate import UPDATE_TIMEOUT, UpdateRefused
+from evac.control.records import QUERY_TIMEOUT, describe, worker_polling
+from evac.control.start import check_project
+from evac.errors import (
+    EvacuationNotFound,
+    EvacuationRunning,
+    InvalidEvacuation,
+    NotRunning,
+    NoWorker,
+    NoWorkerAnswered,
+    RunNotFound,
+    TemporalUnavailable,
+    WorkerWaitExpired,
+    from_rpc,
+)
+from evac.evacuation import (
+    DEFAULT_WINDOW,
+    MAX_WINDOW,
+    EvacServiceRecord,
+    EvacuationAbort,
+    EvacuationInput,
+    EvacuationProgress,
+    EvacuationRefused,
+    EvacuationStatus,
+    dry_run_evacuation_id,
+    evacuation_workflow_id,
+    plan_groups,
+)
+from evac.runs import MEMO_PROGRESS, Trigger
+from evac.topology import Topology
+from workflows.evacuation import EvacuationWorkflow
+
+AUTO_TARGET = "auto"
+POLL_SECONDS = 1.0
+TRANSIENT_WAIT = 30.0
+
+Handle = WorkflowHandle[EvacuationWorkflow, EvacuationProgress]
+
+
+@dataclass(frozen=True)
+class StartedEvacuation:
+    workflow_id: str
+    run_id: str
+    region: str
+    target: str | None
+    services: int
+    groups: list[str]
+
+
+def evacuation_input(
+    topology: Topology,
+    config: Settings,
+    region: str,
+    trigger: Trigger,
+    *,
+    target: str | None,
+    services: Iterable[str] | None = None,
+    tiers: Iterable[str] | None = None,
+    window: int = DEFAULT_WINDOW,
+    dry_run: bool = False,
+) -> EvacuationInput:
+    """The evacuation of ``region`` as asked, checked: the project guard, the window, and every
+    service, tier and target (InvalidEvacuation names what is wrong; nothing starts)."""
+    check_project(topology, config)
+    if not 1 <= window <= MAX_WINDOW:
+        raise InvalidEvacuation(f"--window must be from 1 to {MAX_WINDOW} runs in flight, not {window}")
+    try:
+        groups = plan_groups(topology, region, target=target, services=services, tiers=tiers)
+    except EvacuationRefused as exc:
+        raise InvalidEvacuation(str(exc)) from None
+    return EvacuationInput(
+        region=region,
+        target=target,
+        project=topology.project,
+        groups=groups,
+        trigger=trigger,
+        window=window,
+        dry_run=dry_run,
+    )
+
+
+def _search_attributes(input: EvacuationInput) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.EVAC_KIND, "evacuation"),
+            SearchAttributePair(sa.EVAC_SOURCE_REGION, input.region),
+            SearchAttributePair(sa.EVAC_TARGET_REGION, input.target or AUTO_TARGET),
+            SearchAttributePair(sa.EVAC_TRIGGER, input.trigger.kind),
+            SearchAttributePair(sa.EVAC_INITIATOR, input.trigger.by),
+        ]
+    )
+
+
+def _summary(input: EvacuationInput) -> str:
+    count = len(input.service_names())
+    groups = ", ".join(g.name for g in input.groups)
+    mode = " (dry run)" if input.dry_run else ""
+    return (
+        f"evacuation of {input.region}{mode}: {count} services -> {input.target or 'auto-target'}, "
+        f"groups {groups}, window {input.window}"
+    )
+
+
+async def start_evacuation(
+    client: Client, input: EvacuationInput, task_queue: str, *, require_worker: bool = True
+) -> StartedEvacuation:
+    """Start the evacuation under ``evacuation/<region>`` (a dry run under an id of its own).
+
+    Refused before anything starts when the region already has an evacuation running, or (with
+    ``require_worker``) when no worker polls the task queue. The id-conflict policy is the real
+    guard: one that appears between the check and the start refuses this start."""
+    if require_worker and not await worker_polling(client, task_queue):
+        raise NoWorker(task_queue, client.namespace)
+    if input.dry_run:
+        workflow_id = dry_run_evacuation_id(input.region, uuid.uuid4().hex[:12])
+    else:
+        workflow_id = evacuation_workflow_id(input.region)
+        running = await _running_run_id(client, workflow_id)
+        if running is not None:
+            raise EvacuationRunning(input.region, workflow_id, running)
+    try:
+        handle = await client.start_workflow(
+            EvacuationWorkflow.run,
+            input,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=_search_attributes(input),
+            static_summary=_summary(input),
+        )
+    except WorkflowAlreadyStartedError as exc:
+        raise EvacuationRunning(input.region, workflow_id, await _running_run_id(client, workflow_id)) from exc
+    except RPCError as exc:
+        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id) from exc
+    return StartedEvacuation(
+        workflow_id=workflow_id,
+        run_id=handle.result_run_id or "",
+        region=input.region,
+        target=input.target,
+        services=len(input.service_names()),
+        groups=[g.name for g in input.groups],
+    )
+
+
+# --- reading the record ----------------------------------------------------------------
+
+
+def _handle(client: Client, workflow_id: str, run_id: str | None = None) -> Handle:
+    return client.get_workflow_handle_for(EvacuationWorkflow.run, workflow_id, run_id=run_id)
+
+
+async def _describe(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowExecutionDescription:
+    try:
+        return await describe(client, workflow_id, run_id)
+    except RunNotFound as exc:
+        raise EvacuationNotFound(workflow_id, run_id) from exc
+
+
+async def _running_run_id(client: Client, workflow_id: str) -> str | None:
+    try:
+        description = await describe(client, workflow_id)
+    except RunNotFound:
+        return None
+    return description.run_id if description.status == WorkflowExecutionStatus.RUNNING else None
+
+
+async def evacuation_progress(client: Client, workflow_id: str, run_id: str | None = None) -> EvacuationProgress:
+    """The evacuation's record: live while it runs (a worker answers), final once it ended.
+
+    Without ``run_id`` the latest run (an evacuation continues as new as it goes). Raises
+    NoWorkerAnswered when a running evacuation's record needs a worker and none answered."""
+    description = await _describe(client, workflow_id, run_id)
+    if description.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        description = await _describe(client, workflow_id)  # the run it continued as
+    workflow = _handle(client, workflow_id, description.run_id)
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        if not await worker_polling(client, description.task_queue):
+            raise NoWorkerAnswered(workflow_id, f"no worker polls task queue '{description.task_queue}'")
+        record = await _query(client, workflow, workflow_id, description.run_id)
+        if record is None:
+            raise NoWorkerAnswered(workflow_id, f"nothing answered in {QUERY_TIMEOUT.total_seconds():.0f}s")
+        return record
+    record = await _recorded(description, workflow)
+    if record is None and await worker_polling(client, description.task_queue):
+        record = await _query(client, workflow, workflow_id, description.run_id)
+    if record is None:
+        record = await _from_input(client, workflow, description)
+    if not record.status.finished:
+        record = await _ended_by_temporal(record, description, workflow)
+    return record
+
+
+async def _query(client: Client, workflow: Handle, workflow_id: str, run_id: str) -> EvacuationProgress | None:
+    try:
+        return await workflow.query(EvacuationWorkflow.progress, rpc_timeout=QUERY_TIMEOUT)
+    except WorkflowQueryFailedError:
+        return None
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return None
+        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id, run_id=run_id) from exc
+
+
+async def _recorded(description: WorkflowExecutionDescription, workflow: Handle) -> EvacuationProgress | None:
+    """An ended evacuation's record without a worker: its memo, else its result or failure's details."""
+    recorded = await description.memo_value(MEMO_PROGRESS, None, type_hint=EvacuationProgress)
+    if recorded is not None:
+        return recorded
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        return await workflow.result()
+    if description.status == WorkflowExecutionStatus.FAILED:
+        try:
+            await workflow.result()
+        except WorkflowFailureError as failure:
+            cause = failure.cause
+            if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+                return EvacuationProgress.model_validate(cause.details[0])
+    return None
+
+
+async def _from_input(client: Client, workflow: Handle, description: WorkflowExecutionDescription) -> EvacuationProgress:
+    """A record built from the run's input: what it carried, or its services, none started."""
+    async for event in workflow.fetch_history_events(page_size=1):
+        attributes = event.workflow_execution_started_event_attributes
+        payloads = attributes.input.payloads
+        if len(payloads) > 1:  # a continued run: its input and the record so far
+            [_, carried] = await client.data_converter.decode(payloads, [EvacuationInput, EvacuationProgress])
+            return carried  # type: ignore[no-any-return]
+        [input] = await client.data_converter.decode(payloads, [EvacuationInput])
+        return EvacuationProgress(
+            workflow_id=description.id,
+            region=input.region,
+            target=input.target,
+            trigger=input.trigger,
+            dry_run=input.dry_run,
+            window=input.window,
+            started_at=description.start_time,
+            groups=[g.name for g in input.groups],
+            services=[EvacServiceRecord(service=s.name, group=g.name) for g in input.groups for s in g.services],
+        )
+    raise EvacuationNotFound(description.id, description.run_id)
+
+
+async def _ended_by_temporal(
+    record: EvacuationProgress, description: WorkflowExecutionDescription, workflow: Handle
+) -> EvacuationProgress:
+    """An evacuation Temporal ended before it wrote its ending: aborted, by whom Temporal says."""
+    what = description.status.name.lower() if description.status else "ended"
+    by, why = "temporal", f"{what} in Temporal"
+    async for event in workflow.fetch_history_events(event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+            attributes = event.workflow_execution_terminated_event_attributes
+            by = attributes.identity or by
+            why = "terminated in Temporal" + (f": {attributes.reason}" if attributes.reason else "")
+    running = sum(1 for r in record.services if r.status.value == "running")
+    if running:
+        why += f"; {running} service run(s) in flight were not stopped and go on (each under failover/<service>)"
+    return record.model_copy(
+        update={
+            "status": EvacuationStatus.ABORTED,
+            "abort": record.abort or EvacuationAbort(by=by, reason=why),
+            "ended_at": description.close_time,
+            "current_group": None,
+        }
+    )
+
+
+# --- following -------------------------------------------------------------------------
+
+
+@dataclass
+class EvacuationSnapshot:
+    """What a poll saw: the latest record, and what is being waited for."""
+
+    record: EvacuationProgress | None = None
+    waiting_for_worker: bool = False
+    temporal_unavailable: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.record is not None and self.record.status.finished and not self.waiting_for_worker
+
+
+async def follow_evacuation(
+    client: Client,
+    workflow_id: str,
+    *,
+    worker_wait: float,
+    transient_wait: float = TRANSIENT_WAIT,
+    poll_seconds: float = POLL_SECONDS,
+) -> AsyncIterator[EvacuationSnapshot]:
+    """Yield a snapshot after every poll until the evacuation has ended (the last one says so).
+
+    Bounded like :func:`evac.control.follow`: no worker answering for ``worker_wait`` is
+    WorkerWaitExpired, Temporal unavailable for ``transient_wait`` re-raises; anything else at once."""
+    snapshot = EvacuationSnapshot()
+    no_worker_since: float | None = None
+    unavailable_since: float | None = None
+    while True:
+        snapshot.waiting_for_worker = False
+        snapshot.temporal_unavailable = None
+        asked = time.monotonic()
+        try:
+            snapshot.record = await evacuation_progress(client, workflow_id)
+            no_worker_since = unavailable_since = None
+        except NoWorkerAnswered:
+            no_worker_since = no_worker_since or asked
+            if time.monotonic() - no_worker_since >= worker_wait:
+                raise WorkerWaitExpired([workflow_id], time.monotonic() - no_worker_since) from None
+            snapshot.waiting_for_worker = True
+        except TemporalUnavailable as exc:
+            unavailable_since = unavailable_since or asked
+            if time.monotonic() - unavailable_since >= transient_wait:
+                raise
+            snapshot.temporal_unavailable = str(exc)
+        yield snapshot
+        if snapshot.done:
+            return
+        await asyncio.sleep(poll_seconds)
+
+
+# --- abort -----------------------------------------------------------------------------
+
+
+async def abort_evacuation(
+    client: Client, workflow_id: str, request: EvacuationAbort, timeout: timedelta = UPDATE_TIMEOUT
+) -> EvacuationProgress:
+    """The ``abort`` update: no new run starts, the runs in flight roll back; finished services
+    stay failed over unless ``rollback_all``. The workflow's refusal (ended, being aborted
+    already) is UpdateRefused; an evacuation that has ended is NotRunning."""
+    description = await _describe(client, workflow_id)
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        raise NotRunning(workflow_id)
+    if not await worker_polling(client, description.task_queue):
+        raise NoWorkerAnswered(workflow_id, f"no worker polls task queue '{description.task_queue}' to take the abort")
+    workflow = _handle(client, workflow_id)  # the current run, whichever it continued as
+    try:
+        result: Any = await workflow.execute_update(EvacuationWorkflow.abort, request, rpc_timeout=timeout)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        raise UpdateRefused(cause.message if isinstance(cause, ApplicationError) else str(cause)) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise NoWorkerAnswered(
+            workflow_id,
+            f"the abort was not taken in {timeout.total_seconds():.0f}s and may still be applied when a worker "
+            f"answers: check 'evac status {workflow_id}'",
+        ) from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND and "completed" in exc.message.lower():
+            raise NotRunning(workflow_id) from exc
+        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id) from exc
+    progress: EvacuationProgress = result
+    return progress

@@ -1,0 +1,399 @@
+"""A region evacuation: every service a topology places in a region fails over, each as its own
+``FailoverWorkflow`` run (workflow id ``failover/<service>``: the same lock as a manual failover),
+started by one ``EvacuationWorkflow`` (id ``evacuation/<region>``).
+
+This module is the data and the pure decisions: the input (services in groups, in order), the
+live record (``progress`` query; the evacuation's result), the plan each service runs, and the
+choice of target when the evacuation picks one per service (``--auto-target``). No I/O.
+
+- **Groups:** the topology's ``tiers`` in order, each with its services; services with no tier
+  leave last. Groups go one after another; services within a group in parallel, at most
+  ``window`` runs at a time (a sliding window: a finished run frees its slot at once).
+- **Partial failure:** a service that cannot fail over is recorded (its own run rolled its
+  changes back) and the others go on; the evacuation ends ``completed_with_failures``.
+- **Abort:** no new run starts, the runs in flight are aborted (each rolls back its own
+  changes); finished services stay failed over unless ``rollback_all`` asks to fail them back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evac.plan import DrainStep, Guards, Plan, Retries, ShiftDnsStep, Step
+from evac.resources import BackendRef, DnsRecordRef, HealthReport, ResourceState, StepContext
+from evac.runs import Trigger
+from evac.topology import ServiceTopology, Topology
+
+EVACUATION_PREFIX = "evacuation/"
+DRY_RUN_EVACUATION_PREFIX = "dry-run/evacuation/"
+# Services with no tier leave in this last group.
+UNTIERED = "untiered"
+# Runs in flight at once, by default; each holds one service and a few activity slots.
+DEFAULT_WINDOW = 50
+MAX_WINDOW = 500
+# Most services one evacuation takes: its input (each service's slice of the topology) and its
+# record must each fit Temporal's 2 MB payload limit (2,000 services: about 1.3 MB each at most).
+MAX_SERVICES = 2000
+# Continue as new when the history passes this many events (Temporal's hard limit is 51,200 and
+# it warns at 10,240): every run in flight adds a few events as it ends, so there is margin.
+HISTORY_EVENTS_BEFORE_CONTINUE = 6000
+
+
+def evacuation_workflow_id(region: str) -> str:
+    """One evacuation of a region at a time."""
+    return f"{EVACUATION_PREFIX}{region}"
+
+
+def dry_run_evacuation_id(region: str, token: str) -> str:
+    return f"{DRY_RUN_EVACUATION_PREFIX}{region}/{token}"
+
+
+def is_evacuation_id(workflow_id: str) -> bool:
+    return workflow_id.startswith((EVACUATION_PREFIX, DRY_RUN_EVACUATION_PREFIX))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EvacService(_Model):
+    """One service to evacuate: its slice of the topology, as it was at start."""
+
+    name: str
+    topology: ServiceTopology
+
+
+class EvacGroup(_Model):
+    name: str
+    services: list[EvacService]
+
+
+class EvacuationInput(_Model):
+    region: str = Field(description="The region every service leaves")
+    target: str | None = Field(description="Where every service goes; None: per service, the best healthy region")
+    project: str
+    groups: list[EvacGroup] = Field(description="In order; services within a group leave in parallel")
+    trigger: Trigger
+    window: int = Field(default=DEFAULT_WINDOW, ge=1, le=MAX_WINDOW, description="Most runs in flight at once")
+    dry_run: bool = False
+    guards: Guards = Field(default_factory=Guards)
+    retries: Retries = Field(default_factory=Retries)
+    history_events_before_continue: int = Field(default=HISTORY_EVENTS_BEFORE_CONTINUE, ge=50)
+
+    def service_names(self) -> list[str]:
+        return [s.name for g in self.groups for s in g.services]
+
+
+class ServiceStatus(StrEnum):
+    WAITING = "waiting"  # not started yet
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # failed over
+    FAILED = "failed"  # could not fail over; its own run rolled its changes back (or says what it left)
+    ABORTED = "aborted"  # in flight when the evacuation was aborted; its run rolled back
+    NOT_STARTED = "not_started"  # the evacuation was aborted before it started
+    FAILED_BACK = "failed_back"  # failed over, then failed back by an abort with rollback_all
+    FAILBACK_FAILED = "failback_failed"  # rollback_all tried to fail it back and could not
+
+    @property
+    def finished(self) -> bool:
+        return self not in (ServiceStatus.WAITING, ServiceStatus.RUNNING)
+
+
+class EvacuationStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    COMPLETED_WITH_FAILURES = "completed_with_failures"
+    ABORTING = "aborting"
+    ABORTED = "aborted"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (EvacuationStatus.RUNNING, EvacuationStatus.ABORTING)
+
+
+class RecordedChange(_Model):
+    """One change a finished run made: what a fail-back (abort with rollback_all) restores."""
+
+    before: ResourceState
+    after: ResourceState
+    backend: BackendRef | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="The backend whose capacity a drain changed"
+    )
+    record: DnsRecordRef | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="The DNS record a shift changed"
+    )
+
+    @property
+    def resource(self) -> str:
+        return str(self.backend or self.record)
+
+
+def _unset(value: object) -> bool:
+    return value is None or value == "" or value == []
+
+
+class EvacServiceRecord(_Model):
+    """One service of the evacuation. Unset fields are left out of its JSON: a record holds up
+    to 2,000 of these and must fit Temporal's payload limit."""
+
+    service: str
+    group: str
+    status: ServiceStatus = ServiceStatus.WAITING
+    target: str | None = Field(default=None, exclude_if=_unset)
+    target_reason: str = Field(
+        default="", exclude_if=_unset, description="Why this target (auto-target: the readings it chose by)"
+    )
+    workflow_id: str | None = Field(default=None, exclude_if=_unset)
+    run_id: str | None = Field(default=None, exclude_if=_unset)
+    started_at: datetime | None = Field(default=None, exclude_if=_unset)
+    ended_at: datetime | None = Field(default=None, exclude_if=_unset)
+    error: str | None = Field(default=None, exclude_if=_unset)
+    left_changed: list[str] = Field(default_factory=list, exclude_if=_unset)
+    changes: list[RecordedChange] = Field(default_factory=list, exclude_if=_unset)
+
+
+class EvacuationAbort(_Model):
+    """``evac evacuate abort``: who, why, and whether finished services fail back too."""
+
+    by: str
+    reason: str
+    rollback_all: bool = False
+
+
+class EvacuationProgress(_Model):
+    workflow_id: str
+    region: str
+    target: str | None = Field(description="None: chosen per service (auto-target)")
+    trigger: Trigger
+    dry_run: bool = False
+    window: int
+    status: EvacuationStatus = EvacuationStatus.RUNNING
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    groups: list[str] = Field(default_factory=list, description="Group names, in the order they leave")
+    current_group: str | None = None
+    services: list[EvacServiceRecord] = Field(default_factory=list)
+    abort: EvacuationAbort | None = None
+    runs: int = Field(default=1, description="Workflow runs so far (continue-as-new starts another)")
+    largest_history: int = Field(default=0, description="The most events any run of this evacuation had")
+    peak_in_flight: int = 0
+
+    # --- read-only views -----------------------------------------------------------------
+
+    def counts(self, group: str | None = None) -> dict[ServiceStatus, int]:
+        counted = Counter(r.status for r in self.services if group is None or r.group == group)
+        return {status: counted.get(status, 0) for status in ServiceStatus}
+
+    def in_flight(self) -> int:
+        return sum(1 for r in self.services if r.status == ServiceStatus.RUNNING)
+
+    def failed(self) -> list[EvacServiceRecord]:
+        bad = (ServiceStatus.FAILED, ServiceStatus.FAILBACK_FAILED)
+        return [r for r in self.services if r.status in bad]
+
+    def eta_seconds(self, now: datetime) -> float | None:
+        """Time left at the pace so far (finished services per second since the start)."""
+        if self.started_at is None or self.status.finished:
+            return None
+        finished = sum(1 for r in self.services if r.status.finished)
+        left = len(self.services) - finished
+        elapsed = (now - self.started_at).total_seconds()
+        if finished == 0 or elapsed <= 0:
+            return None
+        return left * elapsed / finished
+
+    def summary(self) -> str:
+        c = self.counts()
+        parts = [f"{c[s]} {s.value.replace('_', ' ')}" for s in ServiceStatus if c[s]]
+        return f"{self.status.value}: " + ", ".join(parts)
+
+
+# --- the plan each service runs --------------------------------------------------------
+
+
+def evacuation_steps(region: str) -> list[Step]:
+    """Drain the region's backends to 0, then point DNS at the target (both guarded)."""
+    return [
+        DrainStep(kind="drain", name=f"drain {region}", region=region, capacity_scaler=0.0),
+        ShiftDnsStep(kind="shift_dns", name="shift DNS"),
+    ]
+
+
+def service_plan(region: str, target: str, service: str, guards: Guards, retries: Retries) -> Plan:
+    return Plan(
+        name=f"evacuate-{region}",
+        description=f"region evacuation of {region}",
+        services=[service],
+        source=region,
+        target=target,
+        guards=guards,
+        retries=retries,
+        steps=evacuation_steps(region),
+    )
+
+
+def failback_steps(region: str, found: Sequence[tuple[str, float | None, int | None]]) -> list[Step]:
+    """The steps that restore what an evacuation run recorded, newest first: ``found`` is, per
+    step of that run in order, (kind, the capacity scaler it found, the DNS ttl it found)."""
+    steps: list[Step] = []
+    for kind, scaler, ttl in reversed(found):
+        if kind == "shift_dns":
+            steps.append(ShiftDnsStep(kind="shift_dns", name=f"shift DNS back to {region}", ttl=ttl))
+        elif kind == "drain" and scaler is not None and scaler > 0:
+            steps.append(DrainStep(kind="drain", name=f"restore {region} capacity", region=region, capacity_scaler=scaler))
+    return steps
+
+
+# --- building the input: which services, in which groups ----------------------------------
+
+
+class EvacuationRefused(ValueError):
+    """The evacuation asked for cannot start as given; nothing was started."""
+
+
+def plan_groups(
+    topology: Topology,
+    region: str,
+    *,
+    target: str | None,
+    services: Iterable[str] | None = None,
+    tiers: Iterable[str] | None = None,
+) -> list[EvacGroup]:
+    """The services the topology places in ``region`` (optionally only ``services`` / those of
+    ``tiers``), grouped by tier in the topology's order, untiered last. Refuses (naming them) a
+    region no service is in, unknown services or tiers, services not in the region, and with a
+    fixed ``target`` services that have no binding there."""
+    in_region = {name: spec for name, spec in topology.services.items() if region in spec.regions}
+    if not in_region:
+        regions = sorted({r for spec in topology.services.values() for r in spec.regions})
+        raise EvacuationRefused(f"no service of the topology is in region '{region}' (its regions: {', '.join(regions)})")
+    chosen = dict(in_region)
+    if services is not None:
+        wanted = list(dict.fromkeys(services))
+        unknown = [s for s in wanted if s not in topology.services]
+        if unknown:
+            raise EvacuationRefused(f"unknown service(s): {', '.join(unknown)} (not in the topology)")
+        elsewhere = [s for s in wanted if s not in in_region]
+        if elsewhere:
+            raise EvacuationRefused(f"not in {region}: {', '.join(elsewhere)}")
+        chosen = {s: in_region[s] for s in wanted}
+    if tiers is not None:
+        wanted_tiers = list(dict.fromkeys(tiers))
+        known = [*topology.tiers, UNTIERED]
+        unknown = [t for t in wanted_tiers if t not in known]
+        if unknown:
+            raise EvacuationRefused(f"unknown tier(s): {', '.join(unknown)} (the topology's tiers: {', '.join(known)})")
+        chosen = {s: spec for s, spec in chosen.items() if (spec.tier or UNTIERED) in wanted_tiers}
+        if not chosen:
+            raise EvacuationRefused(f"no service of tier(s) {', '.join(wanted_tiers)} is in {region}")
+    if target is not None:
+        if target == region:
+            raise EvacuationRefused(f"the target must differ from the region being evacuated ('{region}')")
+        lacking = [s for s, spec in chosen.items() if target not in spec.regions]
+        if lacking:
+            shown = ", ".join(lacking[:10]) + (f" and {len(lacking) - 10} more" if len(lacking) > 10 else "")
+            raise EvacuationRefused(f"not served in {target}: {shown}; use --auto-target to choose per service")
+    else:
+        alone = [s for s, spec in chosen.items() if len(spec.regions) < 2]
+        if alone:
+            raise EvacuationRefused(f"served in no other region: {', '.join(alone)}")
+    if len(chosen) > MAX_SERVICES:
+        raise EvacuationRefused(
+            f"{len(chosen)} services are more than one evacuation takes ({MAX_SERVICES}); "
+            "split it with --tier or --services into evacuations one after another"
+        )
+    groups: list[EvacGroup] = []
+    for tier in [*topology.tiers, UNTIERED]:
+        members = [EvacService(name=s, topology=spec) for s, spec in chosen.items() if (spec.tier or UNTIERED) == tier]
+        if members:
+            groups.append(EvacGroup(name=tier, services=members))
+    return groups
+
+
+# --- choosing a target per service (--auto-target) -----------------------------------------
+
+
+class CandidateRegion(_Model):
+    region: str
+    backend: BackendRef
+
+
+class TargetQuery(_Model):
+    service: str
+    regions: list[CandidateRegion] = Field(description="Every region of the service but the source, in topology order")
+
+
+class ReadTargets(_Model):
+    """``read_targets``: the readiness of every candidate region of each service."""
+
+    context: StepContext
+    source: str
+    services: list[TargetQuery]
+
+
+class RegionReading(_Model):
+    """What the readiness read found in one candidate region of one service."""
+
+    region: str
+    health: HealthReport | None = Field(description="None: unreadable")
+    capacity_scaler: float | None = Field(description="None: unreadable")
+    error: str | None = None
+
+
+class TargetReadings(_Model):
+    service: str
+    regions: list[RegionReading]
+
+
+class ReadTargetsResult(_Model):
+    readings: list[TargetReadings]
+
+
+class TargetChoice(_Model):
+    service: str
+    target: str | None = Field(description="None: no region can take it")
+    reason: str
+
+
+def spare_capacity(reading: RegionReading) -> float:
+    """Healthy backends times the share of traffic the region already takes (its scaler): what
+    it serves with. More is better; an unreadable region has none."""
+    if reading.health is None or reading.capacity_scaler is None:
+        return -1.0
+    return reading.health.healthy * max(reading.capacity_scaler, 0.0)
+
+
+def choose_target(readings: TargetReadings, source: str, min_healthy: int, excluded: Iterable[str] = ()) -> TargetChoice:
+    """The healthy region (not ``source``, not ``excluded``: e.g. regions with alerts firing)
+    with the most healthy serving backends; ties go to the region named first in the topology."""
+    skip = set(excluded)
+    fit: list[RegionReading] = []
+    why_not: list[str] = []
+    for reading in readings.regions:
+        if reading.region == source:
+            continue
+        if reading.region in skip:
+            why_not.append(f"{reading.region} excluded")
+        elif reading.health is None or reading.capacity_scaler is None:
+            why_not.append(f"{reading.region} unreadable ({reading.error or 'no reading'})")
+        elif reading.health.healthy < min_healthy:
+            why_not.append(f"{reading.region} has {reading.health.summary()} (need {min_healthy})")
+        elif reading.capacity_scaler == 0:
+            why_not.append(f"{reading.region} is drained (capacity scaler 0)")
+        else:
+            fit.append(reading)
+    if not fit:
+        return TargetChoice(service=readings.service, target=None, reason="no healthy region: " + "; ".join(why_not))
+    best = max(fit, key=spare_capacity)  # max keeps the first of equals: topology order
+    others = [f"{r.region} {spare_capacity(r):g}" for r in fit if r is not best]
+    reason = f"{best.region}: {best.health.summary() if best.health else '?'}, scaler {best.capacity_scaler:g}"
+    if others:
+        reason += f" (spare {spare_capacity(best):g} vs {', '.join(others)})"
+    if why_not:
+        reason += "; not " + "; ".join(why_not)
+    return TargetChoice(service=readings.service, target=best.region, reason=reason)

@@ -1,0 +1,194 @@
+"""The pure side of a region evacuation (evac/evacuation.py): which services, in which groups,
+the target choice, the record's views, and that the biggest evacuation fits Temporal's limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from emulator.generate import generated_topology
+from evac import bindings
+from evac.evacuation import (
+    MAX_SERVICES,
+    UNTIERED,
+    EvacServiceRecord,
+    EvacuationInput,
+    EvacuationProgress,
+    EvacuationRefused,
+    RecordedChange,
+    RegionReading,
+    ServiceStatus,
+    TargetReadings,
+    choose_target,
+    plan_groups,
+    service_plan,
+)
+from evac.plan import Guards, Retries
+from evac.resources import BackendCapacity, DnsRecord, HealthReport
+from evac.runs import Trigger
+from evac.topology import Topology
+
+SOURCE, TARGET, THIRD = "europe-west1", "us-central1", "asia-east1"
+# Temporal's default limit for one payload (a workflow input, a memo, a query result).
+PAYLOAD_LIMIT = 2 * 1024 * 1024
+
+
+def tiered(services: int, tiers: dict[str, int]) -> Topology:
+    topology = generated_topology(services)
+    names, updated, i = list(topology.services), dict(topology.services), 0
+    for tier, count in tiers.items():
+        for name in names[i : i + count]:
+            updated[name] = updated[name].model_copy(update={"tier": tier})
+        i += count
+    return topology.model_copy(update={"services": updated, "tiers": list(tiers)})
+
+
+def test_groups_follow_the_topologys_tiers_and_untiered_services_leave_last():
+    topology = tiered(6, {"data": 2, "api": 1})
+    groups = plan_groups(topology, SOURCE, target=TARGET)
+    assert [(g.name, len(g.services)) for g in groups] == [("data", 2), ("api", 1), (UNTIERED, 3)]
+
+
+def test_services_and_tiers_narrow_the_evacuation():
+    topology = tiered(6, {"data": 2, "api": 1})
+    names = list(topology.services)
+    assert [g.name for g in plan_groups(topology, SOURCE, target=TARGET, tiers=["api", UNTIERED])] == ["api", UNTIERED]
+    [group] = plan_groups(topology, SOURCE, target=TARGET, services=[names[0]])
+    assert group.name == "data" and [s.name for s in group.services] == [names[0]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"services": ["nope"]}, "unknown service(s): nope"),
+        ({"tiers": ["cache"]}, "unknown tier(s): cache"),
+        ({"target": SOURCE}, "must differ from the region being evacuated"),
+    ],
+)
+def test_bad_selections_are_refused_by_name(kwargs, message):
+    topology = tiered(3, {"data": 1})
+    options = {"target": TARGET, **kwargs}
+    with pytest.raises(EvacuationRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plan_groups(topology, SOURCE, **options)
+
+
+def test_a_region_no_service_is_in_is_refused_naming_the_regions():
+    with pytest.raises(EvacuationRefused, match="no service of the topology is in region 'us-east1'"):
+        plan_groups(generated_topology(2), "us-east1", target=TARGET)
+
+
+def test_a_fixed_target_must_serve_every_service():
+    topology = generated_topology(3, regions=(SOURCE, TARGET))
+    with pytest.raises(EvacuationRefused, match="not served in asia-east1: .*--auto-target"):
+        plan_groups(topology, SOURCE, target=THIRD)
+
+
+def test_more_services_than_one_evacuation_takes_is_refused_with_advice():
+    topology = generated_topology(MAX_SERVICES + 1)
+    with pytest.raises(EvacuationRefused, match="split it with --tier or --services"):
+        plan_groups(topology, SOURCE, target=None)
+
+
+def test_the_largest_evacuation_fits_temporals_payload_limit_at_every_step():
+    """2,000 services: the input at start, and at a continue-as-new the record of every service
+    (each with the two changes a fail-back needs) beside the input of those still waiting."""
+    topology = generated_topology(MAX_SERVICES)
+    groups = plan_groups(topology, SOURCE, target=None)
+    trigger = Trigger(by="alice@laptop", reason="region down")
+    input = EvacuationInput(region=SOURCE, target=None, project=topology.project, groups=groups, trigger=trigger)
+    assert len(input.model_dump_json()) < PAYLOAD_LIMIT * 0.7
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    spec = topology.services[groups[0].services[0].name]
+    change = [
+        RecordedChange(
+            before=BackendCapacity(capacity_scaler=1.0),
+            after=BackendCapacity(capacity_scaler=0.0),
+            backend=bindings.backend_ref(topology.project, spec, SOURCE),
+        ),
+        RecordedChange(
+            before=DnsRecord(ttl=300, rrdatas=[spec.regions[SOURCE].address]),
+            after=DnsRecord(ttl=300, rrdatas=[spec.regions[TARGET].address]),
+            record=bindings.dns_record_ref(topology.project, spec),
+        ),
+    ]
+    record = EvacuationProgress(
+        workflow_id=f"evacuation/{SOURCE}",
+        region=SOURCE,
+        target=None,
+        trigger=trigger,
+        window=50,
+        groups=[g.name for g in groups],
+        services=[
+            EvacServiceRecord(
+                service=s.name,
+                group=g.name,
+                status=ServiceStatus.SUCCEEDED,
+                target=TARGET,
+                target_reason="us-central1: 2/2 healthy, scaler 1 (spare 2 vs asia-east1 2)",
+                workflow_id=f"failover/{s.name}",
+                run_id="0198c3a1-7c1e-7a66-9b5e-2f1d3c4b5a69",
+                started_at=now,
+                ended_at=now + timedelta(seconds=3),
+                changes=change,
+            )
+            for g in groups
+            for s in g.services
+        ],
+    )
+    # The record of every service, finished, is one payload (the memo at the end, the second
+    # argument of a continue-as-new); the input of those still waiting is the other.
+    assert len(record.model_dump_json()) < PAYLOAD_LIMIT * 0.9
+
+
+def reading(region: str, healthy: int | None, scaler: float | None) -> RegionReading:
+    health = HealthReport(healthy=healthy, total=4) if healthy is not None else None
+    return RegionReading(region=region, health=health, capacity_scaler=scaler, error=None if health else "HTTP 503")
+
+
+def test_the_target_is_the_healthy_region_with_most_serving_capacity():
+    readings = TargetReadings(service="s", regions=[reading(TARGET, 2, 1.0), reading(THIRD, 4, 1.0)])
+    choice = choose_target(readings, SOURCE, min_healthy=1)
+    assert choice.target == THIRD and "spare 4 vs us-central1 2" in choice.reason
+
+
+def test_unhealthy_drained_unreadable_and_excluded_regions_are_passed_over_with_reasons():
+    readings = TargetReadings(
+        service="s",
+        regions=[reading(TARGET, 0, 1.0), reading(THIRD, 4, 0.0), reading("us-east1", None, None), reading("us-west1", 3, 1.0)],
+    )
+    choice = choose_target(readings, SOURCE, min_healthy=1, excluded=["us-west1"])
+    assert choice.target is None
+    for why in ("us-central1 has 0/4 healthy", "asia-east1 is drained", "us-east1 unreadable (HTTP 503)", "us-west1 excluded"):
+        assert why in choice.reason
+
+
+def test_ties_go_to_the_region_the_topology_names_first():
+    readings = TargetReadings(service="s", regions=[reading(THIRD, 2, 1.0), reading(TARGET, 2, 1.0)])
+    assert choose_target(readings, SOURCE, min_healthy=1).target == THIRD
+
+
+def test_each_service_runs_a_guarded_drain_then_a_dns_shift():
+    plan = service_plan(SOURCE, TARGET, "checkout", Guards(), Retries())
+    assert [(s.kind, getattr(s, "region", None)) for s in plan.steps] == [("drain", SOURCE), ("shift_dns", None)]
+    assert plan.source == SOURCE and plan.target == TARGET and plan.services == ["checkout"]
+    assert plan.structure_problems() == []
+
+
+def test_eta_is_the_pace_so_far_and_none_before_anything_finished():
+    start = datetime(2026, 11, 28, tzinfo=UTC)
+    record = EvacuationProgress(
+        workflow_id="evacuation/x",
+        region=SOURCE,
+        target=TARGET,
+        trigger=Trigger(by="t"),
+        window=2,
+        started_at=start,
+        services=[EvacServiceRecord(service=f"s{i}", group=UNTIERED) for i in range(4)],
+    )
+    assert record.eta_seconds(start + timedelta(seconds=10)) is None
+    record.services[0].status = ServiceStatus.SUCCEEDED
+    record.services[1].status = ServiceStatus.FAILED
+    assert record.eta_seconds(start + timedelta(seconds=10)) == pytest.approx(10.0)  # 2 left at 5 s each
+    assert record.summary() == "running: 2 waiting, 1 succeeded, 1 failed"
+    assert [r.service for r in record.failed()] == ["s1"]

@@ -1,0 +1,502 @@
+"""EvacuationWorkflow: every service of a region fails over, each as its own FailoverWorkflow.
+
+What it decides (the data and pure choices are in ``evac/evacuation.py``):
+
+1. **Groups in order** — the topology's tiers, untiered last. A group starts only when every
+   run of the one before has ended (data stores' read paths before the front ends that use them).
+2. **A sliding window** — within a group at most ``window`` runs are in flight; each that ends
+   frees its slot at once. Each run is a child ``FailoverWorkflow`` under ``failover/<service>``,
+   the service's own lock: a service already held by another run is reported busy, not waited for.
+3. **Targets** — a fixed ``--to`` region, or per service the healthy region with the most
+   healthy serving backends, read (``read_targets``) just before its group starts.
+4. **Partial failure** — a run that fails rolls its own changes back; the service is recorded
+   failed and the others go on. The evacuation ends ``completed_with_failures`` naming them.
+5. **Abort** (the ``abort`` update, or Temporal's cancel) — no new run starts; the runs in
+   flight are aborted and roll back; finished services stay failed over (and the record says
+   so) unless ``rollback_all``, which restores each one's recorded before-states, newest first,
+   groups in reverse order (the parent's own compensation: the same undo activities).
+6. **Continue-as-new** — past ``history_events_before_continue`` events the window drains (no
+   new starts, the runs in flight end) and the workflow continues as new with its record, so
+   no history grows large however many services the region has.
+
+Children are started with ``ParentClosePolicy.ABANDON``: terminating the evacuation never
+cancels a failover mid-way (``abort`` is how to stop them, with their rollbacks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import (
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+    is_cancelled_exception,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from evac import activity_api, bindings, search_attributes
+    from evac.config import writes_task_queue
+    from evac.evacuation import (
+        CandidateRegion,
+        EvacGroup,
+        EvacService,
+        EvacServiceRecord,
+        EvacuationAbort,
+        EvacuationInput,
+        EvacuationProgress,
+        EvacuationStatus,
+        ReadTargets,
+        RecordedChange,
+        ServiceStatus,
+        TargetQuery,
+        choose_target,
+        service_plan,
+    )
+    from evac.logging import workflow_log_extra
+    from evac.resources import (
+        BackendCapacity,
+        BackendRef,
+        Change,
+        DnsRecord,
+        SetBackendCapacity,
+        SetDnsRecord,
+        StepContext,
+    )
+    from evac.runs import (
+        MEMO_PROGRESS,
+        AbortRequest,
+        FailoverInput,
+        FailoverProgress,
+        dry_run_workflow_id,
+        failover_workflow_id,
+    )
+    from workflows.failover import FailoverWorkflow
+    from workflows.saga import failure_text
+    from workflows.steps import HEARTBEAT_TIMEOUT, READ_ATTEMPT_TIMEOUT, retry_policy
+
+In = TypeVar("In")
+
+# Services whose targets one read_targets call assesses (bounds its input and its duration).
+TARGETS_PER_READ = 100
+
+
+@workflow.defn(name="EvacuationWorkflow")
+class EvacuationWorkflow:
+    @workflow.init
+    def __init__(self, input: EvacuationInput, carried: EvacuationProgress | None = None) -> None:
+        # Temporal applies the type hints only when every argument is given: a first run, started
+        # with the input alone, receives it as plain JSON data.
+        input = EvacuationInput.model_validate(input)
+        carried = None if carried is None else EvacuationProgress.model_validate(carried)
+        self._input = input
+        info = workflow.info()
+        if carried is not None:  # the record so far: this run continues an earlier one
+            self._progress = carried.model_copy(update={"runs": carried.runs + 1})
+        else:
+            self._progress = EvacuationProgress(
+                workflow_id=info.workflow_id,
+                region=input.region,
+                target=input.target,
+                trigger=input.trigger,
+                dry_run=input.dry_run,
+                window=input.window,
+                groups=[g.name for g in input.groups],
+                services=[EvacServiceRecord(service=s.name, group=g.name) for g in input.groups for s in g.services],
+            )
+        self._records = {r.service: r for r in self._progress.services}
+        self._slots: set[str] = set()  # services whose run is starting or running: the window's occupants
+        self._children: dict[str, workflow.ChildWorkflowHandle[FailoverWorkflow, FailoverProgress]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._cancelled = False
+
+    # --- messages --------------------------------------------------------------------------
+
+    @workflow.query
+    def progress(self) -> EvacuationProgress:
+        return self._progress
+
+    @workflow.update
+    async def abort(self, request: EvacuationAbort) -> EvacuationProgress:
+        """``evac abort evacuation/<region>``: stop starting runs, abort those in flight."""
+        self._request_abort(request)
+        return self._progress
+
+    @abort.validator
+    def _abort_allowed(self, request: EvacuationAbort) -> None:
+        p = self._progress
+        if p.status.finished:
+            raise ApplicationError(f"evacuation {p.workflow_id} has ended ({p.status.value})", type="Refused")
+        if p.abort is not None and not (request.rollback_all and not p.abort.rollback_all):
+            raise ApplicationError(
+                f"evacuation {p.workflow_id} is being aborted already (by {p.abort.by}: {p.abort.reason})", type="Refused"
+            )
+        if not request.reason.strip():
+            raise ApplicationError("an abort needs a reason", type="Refused")
+
+    def _request_abort(self, request: EvacuationAbort) -> None:
+        p = self._progress
+        first = p.abort is None
+        p.abort = request if first else p.abort.model_copy(update={"rollback_all": True})  # type: ignore[union-attr]
+        p.status = EvacuationStatus.ABORTING
+        self._log("abort requested", by=request.by, reason=request.reason, rollback_all=request.rollback_all)
+        if first:
+            for service, child in list(self._children.items()):
+                self._spawn(self._abort_child(service, child, request))
+
+    async def _abort_child(
+        self, service: str, child: workflow.ChildWorkflowHandle[FailoverWorkflow, FailoverProgress], request: EvacuationAbort
+    ) -> None:
+        why = AbortRequest(by=request.by, reason=f"evacuation of {self._input.region} aborted: {request.reason}")
+        try:
+            await child.signal(FailoverWorkflow.record_abort, why)
+            child.cancel()
+        except Exception as err:  # noqa: BLE001 - it ended already: its own result is recorded
+            self._log("abort of a run not delivered", service=service, error=failure_text(err))
+
+    # --- the run ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: EvacuationInput, carried: EvacuationProgress | None = None) -> EvacuationProgress:
+        """``carried``: the record so far, when continuing as new (a payload of its own beside the
+        input: each must fit Temporal's 2 MB limit). Both as read in ``__init__``."""
+        p = self._progress
+        if p.started_at is None:
+            p.started_at = workflow.now()
+            target = self._input.target or "auto"
+            self._log("evacuation started", services=len(p.services), window=self._input.window, target=target)
+        forward = asyncio.ensure_future(self._forward())
+        while not forward.done():
+            try:
+                await asyncio.shield(forward)
+            except asyncio.CancelledError:
+                # Temporal cancelled the evacuation: an abort with no one's record of who or why.
+                self._cancelled = True
+                if p.abort is None:
+                    reason = "cancelled through Temporal (no 'evac abort' record of who or why)"
+                    self._request_abort(EvacuationAbort(by="temporal", reason=reason))
+        forward.result()  # a continue-as-new, or a bug in this code, surfaces here
+        return await _shielded(self._finish())
+
+    async def _forward(self) -> None:
+        p = self._progress
+        for group in self._input.groups:
+            if p.abort is not None:
+                return
+            await self._run_group(group)
+            if self._continue_suggested() and p.abort is None:
+                await self._continue_as_new()
+
+    async def _run_group(self, group: EvacGroup) -> None:
+        p = self._progress
+        waiting = [s for s in group.services if self._records[s.name].status == ServiceStatus.WAITING]
+        if not waiting:
+            return
+        p.current_group = group.name
+        self._log("group started", group=group.name, services=len(waiting))
+        if self._input.target is None:
+            await self._choose_targets(waiting)
+        for service in waiting:
+            record = self._records[service.name]
+            if record.status != ServiceStatus.WAITING:
+                continue  # no target could take it
+            await workflow.wait_condition(
+                lambda: len(self._slots) < self._input.window or p.abort is not None or self._draining()
+            )
+            if p.abort is not None or self._draining():
+                break
+            self._launch(service, record)  # no wait: one workflow task starts as many as the window has room for
+        await workflow.wait_condition(lambda: not self._slots)
+        if not self._draining():
+            self._log("group ended", group=group.name, **{k.value: v for k, v in p.counts(group.name).items() if v})
+
+    def _room(self) -> bool:
+        """A slot is free — or no service is to start now (an abort, or a continue-as-new is due)."""
+        return len(self._slots) < self._input.window or self._progress.abort is not None or self._draining()
+
+    def _draining(self) -> bool:
+        return self._continue_suggested()
+
+    def _continue_suggested(self) -> bool:
+        info = workflow.info()
+        length = info.get_current_history_length()
+        self._progress.largest_history = max(self._progress.largest_history, length)
+        return length >= self._input.history_events_before_continue or info.is_continue_as_new_suggested()
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(lambda: not self._slots)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        p = self._progress
+        # The next run's input holds only the services still waiting (a finished service's
+        # record carries what a fail-back needs): input and record together stay about the
+        # size of the first input, far below Temporal's payload limit.
+        waiting = [
+            EvacGroup(name=g.name, services=[s for s in g.services if self._records[s.name].status == ServiceStatus.WAITING])
+            for g in self._input.groups
+        ]
+        left = [g for g in waiting if g.services]
+        self._log(
+            "continuing as new", history=workflow.info().get_current_history_length(), left=sum(len(g.services) for g in left)
+        )
+        workflow.continue_as_new(args=[self._input.model_copy(update={"groups": left}), p])
+
+    # --- targets ---------------------------------------------------------------------------
+
+    async def _choose_targets(self, services: list[EvacService]) -> None:
+        region, need = self._input.region, self._input.guards.min_healthy_target
+        for i in range(0, len(services), TARGETS_PER_READ):
+            chunk = services[i : i + TARGETS_PER_READ]
+            queries = [
+                TargetQuery(
+                    service=s.name,
+                    regions=[
+                        CandidateRegion(region=r, backend=_backend(self._input.project, s, r))
+                        for r in s.topology.regions
+                        if r != region
+                    ],
+                )
+                for s in chunk
+            ]
+            result = await workflow.execute_activity(
+                activity_api.read_targets,
+                ReadTargets(context=StepContext(service="*", step="choose targets"), source=region, services=queries),
+                start_to_close_timeout=READ_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=self._input.retries.step_deadline,
+                retry_policy=retry_policy(self._input.retries),
+                summary=f"choose targets for {len(chunk)} services",
+            )
+            for readings in result.readings:
+                choice = choose_target(readings, region, need)
+                record = self._records[readings.service]
+                record.target_reason = choice.reason
+                if choice.target is None:
+                    record.status = ServiceStatus.FAILED
+                    record.error = f"not started: {choice.reason}"
+                    record.ended_at = workflow.now()
+                else:
+                    record.target = choice.target
+
+    # --- one service -----------------------------------------------------------------------
+
+    def _child_input(self, service: EvacService, target: str) -> FailoverInput:
+        i = self._input
+        plan = service_plan(i.region, target, service.name, i.guards, i.retries)
+        reason = f"evacuation of {i.region}" + (f": {i.trigger.reason}" if i.trigger.reason else "")
+        trigger = i.trigger.model_copy(update={"reason": reason, "evacuation": self._progress.workflow_id})
+        return FailoverInput(
+            plan=plan,
+            plan_digest=plan.digest(),
+            service=service.name,
+            project=i.project,
+            topology=service.topology,
+            trigger=trigger,
+            dry_run=i.dry_run,
+        )
+
+    def _launch(self, service: EvacService, record: EvacServiceRecord) -> None:
+        """Take a slot of the window and start the service's run in its own task."""
+        record.target = record.target or self._input.target
+        record.status = ServiceStatus.RUNNING
+        record.started_at = workflow.now()
+        self._slots.add(service.name)
+        self._progress.peak_in_flight = max(self._progress.peak_in_flight, len(self._slots))
+        self._spawn(self._run_service(service, record))
+
+    async def _run_service(self, service: EvacService, record: EvacServiceRecord) -> None:
+        try:
+            await self._start_and_wait(service, record)
+        except GeneratorExit:
+            raise  # the worker evicted this run from its cache: it replays elsewhere, nothing to record
+        except BaseException:
+            self._release(service, record)
+            raise
+        self._release(service, record)
+
+    def _release(self, service: EvacService, record: EvacServiceRecord) -> None:
+        record.ended_at = workflow.now()
+        self._children.pop(service.name, None)
+        self._slots.discard(service.name)
+
+    async def _start_and_wait(self, service: EvacService, record: EvacServiceRecord) -> None:
+        target = record.target or ""
+        child_input = self._child_input(service, target)
+        workflow_id = (
+            dry_run_workflow_id(service.name, str(workflow.uuid4())[:12])
+            if self._input.dry_run
+            else failover_workflow_id(service.name)
+        )
+        record.workflow_id = workflow_id
+        try:
+            child = await workflow.start_child_workflow(
+                FailoverWorkflow.run,
+                child_input,
+                id=workflow_id,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=search_attributes.for_run(child_input),
+                static_summary=f"evacuation of {self._input.region}: {service.name} -> {target}",
+            )
+        except WorkflowAlreadyStartedError:
+            record.status = ServiceStatus.FAILED
+            record.error = f"busy: {workflow_id} is already running (another failover or drill holds the service); not started"
+            return
+        record.run_id = child.first_execution_run_id
+        self._children[service.name] = child
+        abort = self._progress.abort
+        if abort is not None:  # the abort came while this run was starting
+            self._spawn(self._abort_child(service.name, child, abort))
+        try:
+            result = await child
+        except ChildWorkflowError as err:
+            record.status, record.error, record.left_changed = _failed(err, self._progress.abort is not None)
+            return
+        record.status = ServiceStatus.SUCCEEDED
+        record.changes = self._changes(service, result)
+
+    def _spawn(self, work: object) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- the end ---------------------------------------------------------------------------
+
+    async def _finish(self) -> EvacuationProgress:
+        p = self._progress
+        await workflow.wait_condition(lambda: not self._slots)
+        if p.abort is not None:
+            for record in p.services:
+                if record.status == ServiceStatus.WAITING:
+                    record.status = ServiceStatus.NOT_STARTED
+            if p.abort.rollback_all:
+                await self._fail_back_all()
+            p.status = EvacuationStatus.ABORTED
+        elif p.failed():
+            p.status = EvacuationStatus.COMPLETED_WITH_FAILURES
+        else:
+            p.status = EvacuationStatus.SUCCEEDED
+        p.current_group = None
+        p.ended_at = workflow.now()
+        p.largest_history = max(p.largest_history, workflow.info().get_current_history_length())
+        workflow.upsert_memo({MEMO_PROGRESS: p})
+        workflow.upsert_search_attributes([search_attributes.EVAC_OUTCOME.value_set(p.status.value)])
+        self._log("evacuation ended", status=p.status.value, summary=p.summary())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if p.status == EvacuationStatus.SUCCEEDED:
+            return p
+        failed = ", ".join(r.service for r in p.failed()[:20])
+        message = p.summary() + (f"; failed: {failed}" if failed else "")
+        if self._cancelled:
+            message = "cancelled through Temporal; " + message
+        raise ApplicationError(message, p.model_dump(mode="json"), type=p.status.value, non_retryable=True)
+
+    async def _fail_back_all(self) -> None:
+        """``rollback_all``: restore every failed-over service's recorded before-states, newest
+        change first, groups in reverse order, at most ``window`` services at a time."""
+        p = self._progress
+        for group in reversed(p.groups):
+            members = [r for r in p.services if r.group == group and r.status == ServiceStatus.SUCCEEDED]
+            self._log("failing back", group=group, services=len(members))
+            for i in range(0, len(members), self._input.window):
+                await asyncio.gather(*(self._fail_back(r) for r in members[i : i + self._input.window]))
+
+    async def _fail_back(self, record: EvacServiceRecord) -> None:
+        if self._input.dry_run or not record.changes:
+            record.status = ServiceStatus.FAILED_BACK
+            record.error = "dry run: nothing was changed" if self._input.dry_run else "nothing to restore"
+            return
+        info = workflow.info()
+        left: list[str] = []
+        errors: list[str] = []
+        for index, change in reversed(list(enumerate(record.changes))):
+            key = f"{info.workflow_id}/{info.run_id}/failback/{record.service}/{index}"
+            context = StepContext(service=record.service, step="fail back")
+            summary = f"fail back {record.service}: restore {change.resource} to {change.before.summary()}"
+            arg: SetBackendCapacity | SetDnsRecord
+            if change.backend is not None:
+                assert isinstance(change.before, BackendCapacity) and isinstance(change.after, BackendCapacity)
+                arg = SetBackendCapacity(
+                    context=context, backend=change.backend, desired=change.before, prior=change.after, request_key=key
+                )
+                call = self._restore(activity_api.set_backend_capacity, arg, summary)
+            else:
+                assert change.record is not None
+                assert isinstance(change.before, DnsRecord) and isinstance(change.after, DnsRecord)
+                arg = SetDnsRecord(context=context, record=change.record, desired=change.before, prior=change.after)
+                call = self._restore(activity_api.set_dns_record, arg, summary)
+            try:
+                await call
+            except FailureError as err:
+                left.append(change.resource)
+                errors.append(f"{change.resource}: {failure_text(err)}")
+        if errors:
+            record.status = ServiceStatus.FAILBACK_FAILED
+            record.error = "fail back incomplete: " + "; ".join(errors)
+            record.left_changed = left
+        else:
+            record.status = ServiceStatus.FAILED_BACK
+
+    def _restore(self, activity: Callable[[In], Change], arg: In, summary: str) -> Awaitable[Change]:
+        """One undo on the writes queue (within the write rate limit), retried to the rollback deadline."""
+        retries = self._input.retries
+        return workflow.execute_activity(
+            activity,
+            arg,
+            task_queue=writes_task_queue(workflow.info().task_queue),
+            schedule_to_close_timeout=retries.rollback_deadline,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=retry_policy(retries),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=summary,
+        )
+
+    def _changes(self, service: EvacService, result: FailoverProgress) -> list[RecordedChange]:
+        """What a finished run changed, in order, with the resources: what a fail-back restores."""
+        project, topology = self._input.project, service.topology
+        changes = []
+        for step in result.steps:
+            if step.before is None or step.after is None or step.before == step.after:
+                continue
+            if step.kind == "drain":
+                backend = bindings.backend_ref(project, topology, self._input.region)
+                changes.append(RecordedChange(before=step.before, after=step.after, backend=backend))
+            elif step.kind == "shift_dns":
+                record = bindings.dns_record_ref(project, topology)
+                changes.append(RecordedChange(before=step.before, after=step.after, record=record))
+        return changes
+
+    def _log(self, message: str, **extra: object) -> None:
+        workflow.logger.info(message, extra={**workflow_log_extra("*", "evacuation"), "region": self._input.region, **extra})
+
+
+def _backend(project: str, service: EvacService, region: str) -> BackendRef:
+    return bindings.backend_ref(project, service.topology, region)
+
+
+def _failed(err: ChildWorkflowError, aborting: bool) -> tuple[ServiceStatus, str, list[str]]:
+    """A child run that did not succeed: how the service is recorded."""
+    cause = err.cause
+    if is_cancelled_exception(err):
+        return ServiceStatus.ABORTED, "aborted with the evacuation; its run rolled back", []
+    if isinstance(cause, ApplicationError):
+        left: list[str] = []
+        if cause.details and isinstance(cause.details[0], dict):
+            left = list(cause.details[0].get("left_changed") or [])
+        status = ServiceStatus.ABORTED if aborting and cause.type == "cancelled" else ServiceStatus.FAILED
+        return status, cause.message, left
+    return ServiceStatus.FAILED, failure_text(err), []
+
+
+async def _shielded(work: object) -> EvacuationProgress:
+    """Finish even when the workflow was cancelled: the end runs in its own task."""
+    task: asyncio.Task[EvacuationProgress] = asyncio.create_task(work)  # type: ignore[arg-type]
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                return task.result()
