@@ -16,6 +16,11 @@ every wake-up:
 An *evidence episode* is the time the region's firing evidence holds without a gap: it starts
 when the first alert fires (``GuardianState.evidence_since``) and ends when the last one resolves.
 A service fails over at most once per episode.
+
+With the policy's ``region_wide = "evacuate"``, region-wide alerts (no service) are not evidence
+against each service: they are the evidence of one evacuation of the whole region
+(:func:`assess_evacuation`, :func:`judge_evacuation`, :func:`evacuation_input`), at most once per
+episode; alerts naming a service still fail that service over.
 """
 
 from __future__ import annotations
@@ -35,16 +40,24 @@ from evac.alerting import (
     GuardianPolicy,
     GuardianState,
     ServiceFacts,
+    StartedEvacuation,
     StartedFailover,
     WorldFacts,
 )
 from evac.approvals import GROUP_PREFIX
+from evac.evacuation import EvacuationInput, evacuation_workflow_id
 from evac.plan import ApprovalStep, DrainStep, Plan, ScaleTargetStep, ShiftDnsStep, format_duration
 from evac.runs import FailoverInput, Trigger, failover_workflow_id
 
 # The guards, in the order judge() applies them (the first that applies wins); assess() holds with NO_PLAN.
 GUARDS = ("kill_switch", "busy", "cooldown", "cap", "target_alerting", "target_unhealthy", "no_approvers")
 NO_PLAN = "no_plan"
+# The guards of a region evacuation, in the order judge_evacuation() applies them; busy is the
+# child start's own refusal (the region already has an evacuation running).
+EVACUATION_GUARDS = ("kill_switch", "cap")
+# What an evacuation decision names as its plan and target (Decision.plan, Decision.target).
+EVACUATION_PLAN = "evacuation"
+AUTO_TARGET = "auto-target"
 CAP_WINDOW = timedelta(hours=1)
 # The approval step a failover by a plan not marked auto starts with.
 APPROVAL_STEP_NAME = "approve the automatic failover"
@@ -122,10 +135,16 @@ def apply_batch(state: GuardianState, batch: AlertBatch, now: datetime) -> Guard
     return new
 
 
-def service_evidence(state: GuardianState, service: str) -> list[AlertEvidence]:
-    """The firing alerts that are evidence against ``service``: its own and the region-wide ones,
-    by key."""
-    return [state.firing[key] for key in sorted(state.firing) if state.firing[key].service in (service, None)]
+def service_evidence(state: GuardianState, service: str, *, region_wide: bool = True) -> list[AlertEvidence]:
+    """The firing alerts that are evidence against ``service``: its own and (unless ``region_wide``
+    is False: they evacuate the region instead) the region-wide ones, by key."""
+    concerned = (service, None) if region_wide else (service,)
+    return [state.firing[key] for key in sorted(state.firing) if state.firing[key].service in concerned]
+
+
+def region_wide_evidence(state: GuardianState) -> list[AlertEvidence]:
+    """The firing alerts that name no service (they concern the whole region), by key."""
+    return [state.firing[key] for key in sorted(state.firing) if state.firing[key].service is None]
 
 
 def named_services(state: GuardianState) -> list[str]:
@@ -181,11 +200,14 @@ def _held_text(held: timedelta) -> str:
     return format_duration(timedelta(seconds=max(0, int(held.total_seconds()))))
 
 
-def assess(state: GuardianState, policy: GuardianPolicy, plans: Sequence[GuardianPlan], now: datetime) -> Assessment:
+def assess(
+    state: GuardianState, policy: GuardianPolicy, plans: Sequence[GuardianPlan], now: datetime, *, region_wide: bool = True
+) -> Assessment:
     """Which services have complete evidence, which wait and why, and when to look again.
 
     Evidence against a service is its own firing alerts and the region-wide ones (so region-wide
-    alerts concern every service with a plan out of the region). A service named by alerts with no
+    alerts concern every service with a plan out of the region); with ``region_wide`` False (the
+    policy evacuates the region on them, :func:`assess_evacuation`) only its own. A service named by alerts with no
     plan out of the region is held with guard ``no_plan``; a service already failed over in this
     episode is held (never twice per episode); one whose evidence is not complete is held with
     what it lacks, and ``wake_at`` is when the region's evidence will have held min_duration.
@@ -193,14 +215,14 @@ def assess(state: GuardianState, policy: GuardianPolicy, plans: Sequence[Guardia
     by_service = region_plans(plans, state.region)
     named = named_services(state)
     services = set(named)
-    if any(alert.service is None for alert in state.firing.values()):
+    if region_wide and any(alert.service is None for alert in state.firing.values()):
         services |= set(by_service)
     held = held_for(state, now)
     candidates: list[Candidate] = []
     holds: list[Decision] = []
     wake_at: datetime | None = None
     for service in sorted(services):
-        alerts = service_evidence(state, service)
+        alerts = service_evidence(state, service, region_wide=region_wide)
         keys = [evidence_key(alert) for alert in alerts]
         evidence = keys[:MAX_EVIDENCE]
         plan = by_service.get(service)
@@ -236,14 +258,19 @@ def assess(state: GuardianState, policy: GuardianPolicy, plans: Sequence[Guardia
     return Assessment(candidates=candidates, holds=holds, wake_at=wake_at)
 
 
-def withdrawn(before: GuardianState, after: GuardianState, plans: Sequence[GuardianPlan], now: datetime) -> list[Decision]:
+def withdrawn(
+    before: GuardianState, after: GuardianState, plans: Sequence[GuardianPlan], now: datetime, *, region_wide: bool = True
+) -> list[Decision]:
     """``withdrawn`` decisions for the services whose evidence the batch between ``before`` and
-    ``after`` resolved entirely (and that had not failed over in that episode)."""
+    ``after`` resolved entirely (and that had not failed over in that episode). With
+    ``region_wide`` False (the policy evacuates on region-wide alerts) a service's evidence is its
+    own alerts, and the region's evidence withdrawn is one decision for the region (service None)."""
     planned = region_plans(plans, before.region)
     decisions: list[Decision] = []
-    for service in sorted(set(named_services(before)) | (set(planned) if _region_wide(before) else set())):
-        gone = service_evidence(before, service)
-        if not gone or service_evidence(after, service) or episode_failover(before, service) is not None:
+    wide = region_wide and _region_wide(before)
+    for service in sorted(set(named_services(before)) | (set(planned) if wide else set())):
+        gone = service_evidence(before, service, region_wide=region_wide)
+        if not gone or service_evidence(after, service, region_wide=region_wide) or episode_failover(before, service) is not None:
             continue
         held = held_for(before, now)
         reason = f"{_plural(len(gone), 'alert')} resolved after the evidence held {_held_text(held)}: evidence withdrawn"
@@ -259,6 +286,18 @@ def withdrawn(before: GuardianState, after: GuardianState, plans: Sequence[Guard
                 target=plan.target if plan else None,
             )
         )
+    if not region_wide:
+        gone = region_wide_evidence(before)
+        if gone and not region_wide_evidence(after) and episode_evacuation(before) is None:
+            held = held_for(before, now)
+            reason = (
+                f"{_plural(len(gone), 'region-wide alert')} resolved after the evidence held {_held_text(held)}: "
+                "evidence withdrawn"
+            )
+            keys = [evidence_key(alert) for alert in gone][:MAX_EVIDENCE]
+            decisions.append(
+                Decision(at=now, verdict="withdrawn", reason=reason, evidence=keys, plan=EVACUATION_PLAN, target=AUTO_TARGET)
+            )
     return decisions
 
 
@@ -283,6 +322,19 @@ def recent_failovers(state: GuardianState, service: str | None, since: datetime)
     return [s for s in state.started if s.at > since and (service is None or s.service == service)]
 
 
+def recent_evacuations(state: GuardianState, since: datetime) -> list[StartedEvacuation]:
+    """The evacuations the guardian started after ``since`` (each counts once against the cap)."""
+    return [e for e in state.evacuations if e.at > since]
+
+
+def _switch_off(facts: WorldFacts, what: str) -> str:
+    switch = facts.switch
+    when = f" at {_time(switch.at)}" if switch.at else ""
+    by = f" by {switch.by}" if switch.by else ""
+    why = f": {switch.reason}" if switch.reason else ""
+    return f"automatic {what} is disabled{by}{when}{why} ('evac auto enable' turns it back on)"
+
+
 def _guard(
     candidate: Candidate,
     facts: WorldFacts,
@@ -296,10 +348,7 @@ def _guard(
     plan = candidate.plan
     switch = facts.switch
     if not switch.enabled:
-        when = f" at {_time(switch.at)}" if switch.at else ""
-        by = f" by {switch.by}" if switch.by else ""
-        why = f": {switch.reason}" if switch.reason else ""
-        return "kill_switch", f"automatic failover is disabled{by}{when}{why} ('evac auto enable' turns it back on)"
+        return "kill_switch", _switch_off(facts, "failover")
     if service is not None and service.busy:
         return "busy", f"service '{candidate.service}' already has a run ({service.busy})"
     if any(other.service == candidate.service for other in granted):
@@ -313,7 +362,7 @@ def _guard(
             f"service '{candidate.service}' failed over at {_time(newest)}, within the "
             f"{format_duration(policy.cooldown)} cooldown (until {_time(newest + policy.cooldown)})"
         )
-    own = len(recent_failovers(state, None, now - CAP_WINDOW))
+    own = len(recent_failovers(state, None, now - CAP_WINDOW)) + len(recent_evacuations(state, now - CAP_WINDOW))
     started = max(facts.automatic_last_hour, own) + len(granted)
     if started >= policy.max_per_hour:
         return "cap", (
@@ -406,6 +455,138 @@ def _fire_reason(candidate: Candidate, service: ServiceFacts | None, policy: Gua
         f"evidence complete: {_plural(alerts, 'alert')} held {_held_text(candidate.held)} "
         f"(policy: {format_duration(policy.min_duration)}){health}; failing over to {target}{approval}"
     )
+
+
+# --- a region evacuation (region_wide = "evacuate") -------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvacuationCandidate:
+    """Complete region-wide evidence: the region evacuates on it. ``evidence``: the region-wide
+    alert keys, sorted, at most MAX_EVIDENCE; ``alerts``: how many there were; ``names``: their
+    distinct names; ``held``: how long the region's evidence had held."""
+
+    evidence: list[str]
+    alerts: int
+    names: tuple[str, ...]
+    held: timedelta
+
+
+@dataclass(frozen=True)
+class EvacuationAssessment:
+    """What assess_evacuation() found: a candidate, or a hold to record, or nothing (no region-wide
+    alert); ``wake_at``: when the evidence will have held min_duration."""
+
+    candidate: EvacuationCandidate | None = None
+    hold: Decision | None = None
+    wake_at: datetime | None = None
+
+
+def episode_evacuation(state: GuardianState) -> StartedEvacuation | None:
+    """The evacuation the guardian started in the current evidence episode, if any."""
+    if state.evidence_since is None or not state.firing:
+        return None
+    for started in reversed(state.evacuations):
+        if started.at >= state.evidence_since:
+            return started
+    return None
+
+
+def assess_evacuation(
+    state: GuardianState, policy: GuardianPolicy, evacuation: EvacuationInput | None, now: datetime
+) -> EvacuationAssessment:
+    """Whether the region-wide evidence (alerts with no service) is complete, by the same rules as a
+    service's: held min_duration, and min_alerts region-wide alerts (or, with min_services above 1,
+    alerts naming that many services). Nothing without a region-wide alert; a hold when the region
+    was evacuated in this episode already (once per episode), when the guardian has no evacuation
+    (guard ``no_plan``: the receiver found no service it could move), or while the evidence waits."""
+    alerts = region_wide_evidence(state)
+    if not alerts:
+        return EvacuationAssessment()
+    evidence = [evidence_key(alert) for alert in alerts][:MAX_EVIDENCE]
+    common: dict[str, Any] = {"at": now, "verdict": "hold", "evidence": evidence, "plan": EVACUATION_PLAN}
+    if evacuation is None:
+        reason = (
+            f"region-wide alerts evacuate {state.region} (policy region_wide = evacuate), but the guardian has no "
+            f"evacuation of it: the topology beside the plans has no service that can leave {state.region}"
+        )
+        return EvacuationAssessment(hold=Decision(reason=reason, guard=NO_PLAN, **common))
+    common["target"] = AUTO_TARGET
+    started = episode_evacuation(state)
+    if started is not None:
+        reason = (
+            f"already evacuated at {_time(started.at)} ({started.workflow_id}) on this evidence, which has held "
+            "without a gap since; a region evacuates once per episode"
+        )
+        return EvacuationAssessment(hold=Decision(reason=reason, **common))
+    held = held_for(state, now)
+    named = named_services(state)
+    if is_complete(len(alerts), len(named), held, policy):
+        names = tuple(sorted({alert.name for alert in alerts}))
+        return EvacuationAssessment(candidate=EvacuationCandidate(evidence, len(alerts), names, held))
+    reason = (
+        f"{WAITING}{_held_text(held)} of {format_duration(policy.min_duration)}; "
+        f"{len(alerts)} of {_plural(policy.min_alerts, 'region-wide alert')}"
+    )
+    if policy.min_services > 1:
+        reason += f" (or {len(named)} of {_plural(policy.min_services, 'service')} named)"
+    wake_at = None
+    if held < policy.min_duration and state.evidence_since is not None:
+        wake_at = state.evidence_since + policy.min_duration
+    return EvacuationAssessment(hold=Decision(reason=reason, **common), wake_at=wake_at)
+
+
+def judge_evacuation(
+    candidate: EvacuationCandidate,
+    facts: WorldFacts,
+    policy: GuardianPolicy,
+    state: GuardianState,
+    evacuation: EvacuationInput,
+    now: datetime,
+) -> Decision:
+    """``fire``, or ``suppressed`` by the first of the region's guards that applies: kill_switch,
+    cap. The cap counts the guardian's own failovers and evacuations in the last hour, an
+    evacuation as one (the visibility figure counts each failover an evacuation started, so it is
+    not used here). That the region already has an evacuation running is the child start's
+    refusal (``busy``, in the workflow)."""
+    common: dict[str, Any] = {
+        "at": now,
+        "evidence": list(candidate.evidence),
+        "plan": EVACUATION_PLAN,
+        "target": AUTO_TARGET,
+        "workflow_id": evacuation_workflow_id(state.region),
+    }
+    if not facts.switch.enabled:
+        return Decision(verdict="suppressed", guard="kill_switch", reason=_switch_off(facts, "evacuation"), **common)
+    own = len(recent_failovers(state, None, now - CAP_WINDOW)) + len(recent_evacuations(state, now - CAP_WINDOW))
+    if own >= policy.max_per_hour:
+        reason = (
+            f"{_plural(own, 'automatic run')} (failovers, and evacuations counted once each) started by this guardian "
+            f"in the last hour, and the cap is {policy.max_per_hour} an hour"
+        )
+        return Decision(verdict="suppressed", guard="cap", reason=reason, **common)
+    services = len(evacuation.service_names())
+    reason = (
+        f"region-wide evidence complete: {_plural(candidate.alerts, 'alert')} held {_held_text(candidate.held)} "
+        f"(policy: {format_duration(policy.min_duration)}); evacuating {_plural(services, 'service')} "
+        f"out of {state.region}, each to its healthiest region"
+    )
+    return Decision(verdict="fire", reason=reason, **common)
+
+
+def evacuation_input(candidate: EvacuationCandidate, evacuation: EvacuationInput, region: str) -> EvacuationInput:
+    """The input of the evacuation a ``fire`` starts: the guardian's evacuation, auto-target,
+    with trigger ``alert`` by ``evac-guardian/<region>``, the alerts named, their keys as evidence."""
+    names = ", ".join(candidate.names[:NAMES_IN_REASON]) or "none recorded"
+    if len(candidate.names) > NAMES_IN_REASON:
+        names += f" and {len(candidate.names) - NAMES_IN_REASON} more"
+    trigger = Trigger(
+        kind="alert",
+        by=f"evac-guardian/{region}",
+        reason=f"{_plural(candidate.alerts, 'region-wide alert')} in {region} held {_held_text(candidate.held)}: {names}",
+        evidence=list(candidate.evidence),
+    )
+    return evacuation.model_copy(update={"target": None, "trigger": trigger, "carried": None}, deep=True)
 
 
 # --- the record ----------------------------------------------------------------------------

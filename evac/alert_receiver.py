@@ -59,6 +59,7 @@ from evac.alerting import guardian_workflow_id as guardian_id
 from evac.control.start import failover_inputs
 from evac.documents import DocumentError, InvalidDocument
 from evac.errors import BadInput, TemporalUnavailable, Unavailable, WrongProject, from_rpc
+from evac.evacuation import EvacuationInput, plan_groups
 from evac.plan import load_plan
 from evac.runs import Trigger
 from evac.topology import load_topology
@@ -192,6 +193,30 @@ def load_guardian_plans(
     if errors:
         raise InvalidDocument(errors)
     return {region: sorted(found, key=lambda p: p.service) for region, found in sorted(plans.items())}
+
+
+def load_guardian_evacuations(folder: Path, *, gcp_project: str | None = None) -> dict[str, EvacuationInput]:
+    """Each region's evacuation, from ``folder/topology.yaml``, for ``[alerts_policy] region_wide =
+    "evacuate"``: every service the topology places in the region, by tier, auto-target (each to
+    its healthiest region); the trigger is filled in when a guardian fires. Raises BadInput naming
+    the folder (no topology) or WrongProject; the topology's own errors as load_topology does."""
+    topology_path = folder / TOPOLOGY_FILE
+    if not topology_path.is_file():
+        raise BadInput(f"plans folder '{folder}' has no {TOPOLOGY_FILE}; region_wide = evacuate moves the services it names")
+    topology = load_topology(topology_path)
+    if gcp_project and gcp_project != topology.project:
+        raise WrongProject(topology.project, gcp_project)
+    regions = sorted({region for spec in topology.services.values() for region in spec.regions})
+    return {
+        region: EvacuationInput(
+            region=region,
+            target=None,
+            project=topology.project,
+            groups=plan_groups(topology, region, target=None),
+            trigger=_placeholder_trigger(region),
+        )
+        for region in regions
+    }
 
 
 # --- Signalling the guardians -----------------------------------------------------------------
@@ -351,20 +376,33 @@ class _Receiver:
         self.metrics = metrics
         self.token = config.token.encode() if config.token is not None else None
         self.plans: dict[str, list[GuardianPlan]] = {}
+        self.evacuations: dict[str, EvacuationInput] = {}
         self.configured: set[str] = set()
         self._inflight: dict[_Identity, tuple[_AlertState, asyncio.Future[None]]] = {}
         self._recent: dict[_Identity, tuple[_AlertState, float]] = {}
 
     def start_input(self, region: str) -> GuardianInput:
-        return GuardianInput(region=region, policy=self.config.policy, plans=self.plans.get(region, []))
+        return GuardianInput(
+            region=region,
+            policy=self.config.policy,
+            plans=self.plans.get(region, []),
+            evacuation=self.evacuations.get(region),
+        )
+
+    def regions(self) -> list[str]:
+        """The regions whose guardian the receiver configures: those with plans, and (region_wide =
+        evacuate) those with an evacuation."""
+        return sorted(set(self.plans) | set(self.evacuations))
 
     # Startup: configure every region that has plans.
 
     async def configure_all(self) -> list[str]:
         """Configure the guardians not configured yet; the regions still pending (Temporal unreachable)."""
-        pending = [region for region in self.plans if region not in self.configured]
+        pending = [region for region in self.regions() if region not in self.configured]
         for region in pending:
-            config = GuardianConfig(policy=self.config.policy, plans=self.plans[region])
+            config = GuardianConfig(
+                policy=self.config.policy, plans=self.plans.get(region, []), evacuation=self.evacuations.get(region)
+            )
             started = time.perf_counter()
             try:
                 await self.signaller.configure(region, config, self.start_input(region))
@@ -375,7 +413,7 @@ class _Receiver:
             self.metrics.signal_seconds.labels(CONFIGURE_SIGNAL).observe(time.perf_counter() - started)
             self.configured.add(region)
             log.info("alerts.guardian_configured", region=region, workflow_id=guardian_id(region), plans=len(config.plans))
-        return [region for region in self.plans if region not in self.configured]
+        return [region for region in self.regions() if region not in self.configured]
 
     async def keep_configuring(self) -> None:
         """Retry the guardians still pending until each is configured (a background task)."""
@@ -386,7 +424,7 @@ class _Receiver:
             log.error(
                 "alerts.configure_gave_up",
                 error=f"{type(exc).__name__}: {exc}",
-                pending=sorted(set(self.plans) - self.configured),
+                pending=sorted(set(self.regions()) - self.configured),
             )
 
     # A delivery.
@@ -565,6 +603,8 @@ def create_app(config: ReceiverConfig, signaller: Signaller) -> FastAPI:
                 gcp_project=config.gcp_project,
                 policy_approvers=config.policy.approvers,
             )
+            if config.policy.region_wide == "evacuate":
+                receiver.evacuations = load_guardian_evacuations(config.plans_dir, gcp_project=config.gcp_project)
         log.info(
             "alerts.receiver_starting",
             plans_dir=str(config.plans_dir) if config.plans_dir else None,
@@ -622,7 +662,7 @@ def create_app(config: ReceiverConfig, signaller: Signaller) -> FastAPI:
             "status": "ok",
             "plans": {region: [plan.service for plan in plans] for region, plans in receiver.plans.items()},
             "configured": sorted(receiver.configured),
-            "pending": sorted(set(receiver.plans) - receiver.configured),
+            "pending": sorted(set(receiver.regions()) - receiver.configured),
         }
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)

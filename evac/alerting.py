@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evac.evacuation import EvacuationInput
 from evac.runs import FailoverInput
 
 GUARDIAN_ID_PREFIX = "guardian/"
@@ -84,6 +85,11 @@ class GuardianPolicy(_Model):
     approval_timeout: timedelta = Field(
         default=timedelta(minutes=30), gt=timedelta(0), le=timedelta(days=7), description="How long the approval step waits"
     )
+    region_wide: Literal["failover", "evacuate"] = Field(
+        default="failover",
+        description="What complete region-wide evidence (alerts with no service) starts: a failover of each planned "
+        "service (failover), or one evacuation of the whole region, each service to its healthiest region (evacuate)",
+    )
 
 
 class GuardianPlan(_Model):
@@ -102,6 +108,9 @@ class GuardianInput(_Model):
     region: str
     policy: GuardianPolicy = Field(default_factory=GuardianPolicy)
     plans: list[GuardianPlan] = Field(default_factory=list)
+    evacuation: EvacuationInput | None = Field(
+        default=None, description="The region's evacuation (region_wide = evacuate); its trigger is filled in when it fires"
+    )
     state: GuardianState | None = Field(default=None, description="Carried over by continue-as-new")
 
 
@@ -110,6 +119,7 @@ class GuardianConfig(_Model):
 
     policy: GuardianPolicy
     plans: list[GuardianPlan]
+    evacuation: EvacuationInput | None = Field(default=None, description="Set only when the policy's region_wide is evacuate")
 
 
 class KillSwitch(_Model):
@@ -177,6 +187,16 @@ class StartedFailover(_Model):
     approval_required: bool
 
 
+class StartedEvacuation(_Model):
+    """An evacuation of the whole region the guardian started (region_wide = evacuate)."""
+
+    workflow_id: str
+    run_id: str
+    at: datetime
+    services: int
+    evidence: list[str]
+
+
 class GuardianState(_Model):
     """Everything a guardian knows; queried by ``evac alerts status``, carried by continue-as-new."""
 
@@ -187,6 +207,7 @@ class GuardianState(_Model):
     duplicates: int = 0
     decisions: list[Decision] = Field(default_factory=list, description=f"The newest {MAX_DECISIONS}, oldest first")
     started: list[StartedFailover] = Field(default_factory=list)
+    evacuations: list[StartedEvacuation] = Field(default_factory=list, description="Evacuations it started, newest last")
     runs: int = Field(default=1, description="This guardian's run count (continue-as-new starts another)")
 
 

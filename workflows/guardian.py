@@ -18,6 +18,11 @@ current policy and plans). Its loop, each time something changed or a timer it s
    ``ParentClosePolicy.ABANDON``: the failover outlives this run and its continue-as-new. A
    service that already has a run is suppressed ``busy``.
 
+With the policy's ``region_wide = "evacuate"`` (behind the patch ``EVACUATE_PATCH``), region-wide
+alerts are the evidence of one ``EvacuationWorkflow`` child of the whole region (id
+``evacuation/<region>``, auto-target, ``ParentClosePolicy.ABANDON``) instead of a failover of
+each service; a region that already has one running is suppressed ``busy``.
+
 Suppressed candidates are decided again after ``GUARDIAN_RECHECK`` (a target recovers, a
 cooldown ends). Before its history grows large the guardian continues as new with its state.
 """
@@ -29,13 +34,13 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from evac import activity_api, alert_policy, guardian_status, search_attributes
     from evac.activity_api import FactsRequest, ServiceQuery
-    from evac.alert_policy import Candidate
+    from evac.alert_policy import Candidate, EvacuationCandidate
     from evac.alerting import (
         AlertBatch,
         Decision,
@@ -43,10 +48,12 @@ with workflow.unsafe.imports_passed_through():
         GuardianInput,
         GuardianPlan,
         GuardianState,
+        StartedEvacuation,
         StartedFailover,
         WorldFacts,
     )
     from evac.bindings import backend_ref
+    from evac.evacuation import EvacuationInput, evacuation_workflow_id
     from evac.guardian_status import GuardianStatus, PlanSummary
     from evac.logging import workflow_log_extra
     from evac.plan import format_duration
@@ -60,6 +67,11 @@ FACTS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempt
 MIN_WAIT = timedelta(seconds=1)
 STEP = "guardian"
 FAILOVER_WORKFLOW = "FailoverWorkflow"
+EVACUATION_WORKFLOW = "EvacuationWorkflow"
+# Region-wide alerts evacuate the region when the policy says so (region_wide = "evacuate").
+EVACUATE_PATCH = "guardian-region-evacuation"
+# EvacTargetRegion of an auto-target evacuation (as evac/control/evacuate.py sets it).
+AUTO_TARGET_ATTRIBUTE = "auto"
 
 
 @workflow.defn(name="RegionGuardianWorkflow")
@@ -69,6 +81,7 @@ class RegionGuardianWorkflow:
         self._region = input.region
         self._policy = input.policy
         self._plans: list[GuardianPlan] = list(input.plans)
+        self._evacuation: EvacuationInput | None = input.evacuation
         state = input.state.model_copy(deep=True) if input.state is not None else GuardianState(region=input.region)
         self._state = state
         self._wake_at: datetime | None = None
@@ -96,6 +109,7 @@ class RegionGuardianWorkflow:
         """The receiver's current policy and plans (sent on every receiver start)."""
         self._policy = config.policy
         self._plans = list(config.plans)
+        self._evacuation = config.evacuation
         self._changed = True
         self._log("guardian configured", plans=len(self._plans), auto=sum(1 for plan in self._plans if plan.auto))
 
@@ -137,6 +151,10 @@ class RegionGuardianWorkflow:
         except TimeoutError:
             pass
 
+    def _evacuates(self) -> bool:
+        """Whether region-wide alerts evacuate the region (the policy says so; a patched run)."""
+        return self._policy.region_wide == "evacuate" and workflow.patched(EVACUATE_PATCH)
+
     def _apply_pending(self) -> None:
         """Apply the queued deliveries (firing added, resolved withdrawn, duplicates counted)."""
         if not self._pending:
@@ -144,13 +162,22 @@ class RegionGuardianWorkflow:
         before, now = self._state, workflow.now()
         self._state = _applied(before, self._pending, now)
         self._pending = []
-        for decision in alert_policy.withdrawn(before, self._state, self._plans, now):
+        wide = not self._evacuates()
+        for decision in alert_policy.withdrawn(before, self._state, self._plans, now, region_wide=wide):
             self._record(decision)
 
     async def _decide(self) -> datetime | None:
-        """One pass: assess, gather facts for the candidates, judge, fire. Returns when to decide again."""
+        """One pass: the services, then (region_wide = evacuate) the region. Returns when to decide again."""
+        wake_at = await self._decide_services()
+        if self._evacuates():
+            wake_at = _earliest(wake_at, await self._decide_evacuation())
+        return wake_at
+
+    async def _decide_services(self) -> datetime | None:
+        """Assess, gather facts for the candidates, judge, fire. Returns when to decide again."""
         self._apply_pending()
-        assessment = alert_policy.assess(self._state, self._policy, self._plans, workflow.now())
+        wide = not self._evacuates()
+        assessment = alert_policy.assess(self._state, self._policy, self._plans, workflow.now(), region_wide=wide)
         for hold in assessment.holds:
             self._record(hold)
         wake_at = assessment.wake_at
@@ -164,7 +191,7 @@ class RegionGuardianWorkflow:
             return _earliest(wake_at, now + guardian_status.GUARDIAN_RECHECK)
         # Alerts may have arrived or resolved while the facts were read: judge the evidence as it is now.
         self._apply_pending()
-        fresh = alert_policy.assess(self._state, self._policy, self._plans, now)
+        fresh = alert_policy.assess(self._state, self._policy, self._plans, now, region_wide=not self._evacuates())
         gathered = {candidate.service for candidate in assessment.candidates}
         candidates = [candidate for candidate in fresh.candidates if candidate.service in gathered]
         if len(candidates) < len(fresh.candidates):
@@ -178,6 +205,89 @@ class RegionGuardianWorkflow:
                 recheck = True
             self._record(decision)
         return _earliest(fresh.wake_at, now + guardian_status.GUARDIAN_RECHECK if recheck else None)
+
+    async def _decide_evacuation(self) -> datetime | None:
+        """The region's evacuation: assess, read the kill switch, judge, start. Returns when to decide again."""
+        self._apply_pending()
+        assessment = alert_policy.assess_evacuation(self._state, self._policy, self._evacuation, workflow.now())
+        if assessment.hold is not None:
+            self._record(assessment.hold)
+        if assessment.candidate is None or self._evacuation is None:
+            return assessment.wake_at
+        facts = await self._gather([])
+        now = workflow.now()
+        recheck = now + guardian_status.GUARDIAN_RECHECK
+        if isinstance(facts, str):
+            self._record(
+                Decision(
+                    at=now,
+                    verdict="hold",
+                    reason=(
+                        f"the facts the guards need could not be read ({facts}); deciding again in "
+                        f"{format_duration(guardian_status.GUARDIAN_RECHECK)}"
+                    ),
+                    evidence=list(assessment.candidate.evidence),
+                    plan=alert_policy.EVACUATION_PLAN,
+                    target=alert_policy.AUTO_TARGET,
+                )
+            )
+            return recheck
+        # Alerts may have arrived or resolved while the facts were read: judge the evidence as it is now.
+        self._apply_pending()
+        fresh = alert_policy.assess_evacuation(self._state, self._policy, self._evacuation, now)
+        if fresh.candidate is None:
+            if fresh.hold is not None:
+                self._record(fresh.hold)
+            return fresh.wake_at
+        decision = alert_policy.judge_evacuation(fresh.candidate, facts, self._policy, self._state, self._evacuation, now)
+        if decision.verdict == "fire":
+            decision = await self._evacuate(fresh.candidate, self._evacuation, decision)
+        self._record(decision)
+        return None if decision.verdict == "fire" else recheck
+
+    async def _evacuate(self, candidate: EvacuationCandidate, evacuation: EvacuationInput, decision: Decision) -> Decision:
+        """Start the region's evacuation; its decision with the run it started, or suppressed ``busy``."""
+        now = workflow.now()
+        workflow_id = evacuation_workflow_id(self._region)
+        input = alert_policy.evacuation_input(candidate, evacuation, self._region)
+        by = input.trigger.by
+        try:
+            # By name, never awaited: the evacuation outlives this run and its continue-as-new.
+            handle = await workflow.start_child_workflow(
+                EVACUATION_WORKFLOW,
+                input,
+                id=workflow_id,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(search_attributes.EVAC_KIND, "evacuation"),
+                        SearchAttributePair(search_attributes.EVAC_SOURCE_REGION, self._region),
+                        SearchAttributePair(search_attributes.EVAC_TARGET_REGION, AUTO_TARGET_ATTRIBUTE),
+                        SearchAttributePair(search_attributes.EVAC_TRIGGER, input.trigger.kind),
+                        SearchAttributePair(search_attributes.EVAC_INITIATOR, by),
+                    ]
+                ),
+                static_summary=f"evacuation (alert) of {self._region}: {len(input.service_names())} services -> auto-target",
+            )
+        except WorkflowAlreadyStartedError:
+            return decision.model_copy(
+                update={
+                    "verdict": "suppressed",
+                    "guard": "busy",
+                    "reason": f"{workflow_id} was already running when the evacuation was to start; nothing was started",
+                }
+            )
+        run_id = handle.first_execution_run_id or ""
+        started = StartedEvacuation(
+            workflow_id=workflow_id,
+            run_id=run_id,
+            at=now,
+            services=len(input.service_names()),
+            evidence=list(candidate.evidence),
+        )
+        self._state.evacuations = [*self._state.evacuations, started][-guardian_status.MAX_STARTED :]
+        return decision.model_copy(update={"run_id": run_id})
 
     async def _gather(self, candidates: Sequence[Candidate]) -> WorldFacts | str:
         """The facts for the candidates, or why they could not be read."""
@@ -289,7 +399,9 @@ class RegionGuardianWorkflow:
         self._apply_pending()  # nothing queued is left behind: the new run starts from the whole state
         state = self._state.model_copy(update={"runs": self._state.runs + 1})
         self._log("guardian continues as new", runs=state.runs, firing=len(state.firing), received=state.received)
-        workflow.continue_as_new(GuardianInput(region=self._region, policy=self._policy, plans=self._plans, state=state))
+        workflow.continue_as_new(
+            GuardianInput(region=self._region, policy=self._policy, plans=self._plans, evacuation=self._evacuation, state=state)
+        )
 
     def _log(self, message: str, service: str = "-", **extra: object) -> None:
         workflow.logger.info(message, extra={**workflow_log_extra(service, STEP), "region": self._region, **extra})

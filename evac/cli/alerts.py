@@ -55,8 +55,10 @@ def _policy_line(found: GuardianStatus) -> str:
     evidence = f"evidence held {format_duration(policy.min_duration)} from {policy.min_alerts} alert(s)"
     if policy.min_services > 1:
         evidence += f" or naming {policy.min_services} services"
-    return f"policy: {evidence}; cooldown {format_duration(policy.cooldown)}; at most {policy.max_per_hour} an hour" + (
-        f"; approvers {', '.join(policy.approvers)}" if policy.approvers else ""
+    return (
+        f"policy: {evidence}; cooldown {format_duration(policy.cooldown)}; at most {policy.max_per_hour} an hour"
+        + (f"; approvers {', '.join(policy.approvers)}" if policy.approvers else "")
+        + ("; region-wide alerts evacuate the region" if policy.region_wide == "evacuate" else "")
     )
 
 
@@ -116,6 +118,18 @@ def _show(found: GuardianStatus) -> None:
                 started.target,
                 "required" if started.approval_required else "-",
                 f"{len(started.evidence)} alert(s)",
+            )
+        out.print(table)
+    if state.evacuations:
+        table = Table(title="  evacuations it started (newest last)", title_justify="left")
+        for column in ("at", "run", "services", "evidence"):
+            table.add_column(column, overflow="fold")
+        for evacuation in state.evacuations:
+            table.add_row(
+                _when(evacuation.at),
+                f"{evacuation.workflow_id} {evacuation.run_id}",
+                str(evacuation.services),
+                f"{len(evacuation.evidence)} alert(s)",
             )
         out.print(table)
 

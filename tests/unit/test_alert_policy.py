@@ -3,23 +3,30 @@ the record collapsing storms, and the failover input an alert starts (auto or wi
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 
 import pytest
 
 from evac.alert_policy import (
     MAX_EVIDENCE,
     Candidate,
+    EvacuationAssessment,
     apply_batch,
     assess,
+    assess_evacuation,
+    evacuation_input,
     evidence_key,
     failover_input,
     judge,
+    judge_evacuation,
     record,
     target_required,
     withdrawn,
 )
+from evac.alert_receiver import create_app
 from evac.alerting import (
     MAX_DECISIONS,
     AlertBatch,
@@ -30,10 +37,13 @@ from evac.alerting import (
     GuardianState,
     KillSwitch,
     ServiceFacts,
+    StartedEvacuation,
     StartedFailover,
     WorldFacts,
 )
+from evac.config import ConfigError, Settings
 from evac.control.start import failover_inputs, load_documents
+from evac.evacuation import EvacuationInput, plan_groups
 from evac.plan import ApprovalStep, Plan, check_plan
 from evac.runs import FailoverInput, Trigger
 from evac.topology import Topology
@@ -510,3 +520,132 @@ def test_a_plan_that_scales_the_target_first_needs_it_serving_now_not_yet_at_its
     assert target_required(plan) == 1
     shifts_first = plan.model_copy(update={"steps": [s for s in plan.steps if s.kind != "scale_target"]})
     assert target_required(shifts_first) == 2
+
+
+# --- region_wide = "evacuate": one evacuation of the region -------------------------------------
+
+EVACUATE = GuardianPolicy(min_duration=timedelta(seconds=60), region_wide="evacuate")
+
+
+@cache
+def evacuation() -> EvacuationInput:
+    _, topology = demo()
+    return EvacuationInput(
+        region=REGION,
+        target=None,
+        project=topology.project,
+        groups=plan_groups(topology, REGION, target=None),
+        trigger=Trigger(kind="alert", by=f"evac-guardian/{REGION}", reason="(filled in when it fires)"),
+    )
+
+
+def test_region_wide_alerts_evacuate_once_complete_and_no_longer_fail_each_service_over() -> None:
+    state = state_with(alert("r1", service=None, name="RegionDown"), alert("c1", service="checkout"))
+    early = assess_evacuation(state, EVACUATE, evacuation(), at(30))
+    assert early.candidate is None and early.hold is not None and early.hold.service is None
+    assert early.hold.reason.startswith("evidence held 30s of 1m; 1 of 1 region-wide alert")
+    assert early.wake_at == at(60)
+
+    ready = assess_evacuation(state, EVACUATE, evacuation(), at(61))
+    assert ready.candidate is not None and ready.hold is None
+    assert ready.candidate.evidence == ["alertmanager:r1"] and ready.candidate.names == ("RegionDown",)
+    # The region-wide alert is not evidence against each service: only checkout's own alert is.
+    services = assess(state, EVACUATE, guardian_plans(), at(61), region_wide=False)
+    assert [(c.service, c.evidence) for c in services.candidates] == [("checkout", ["alertmanager:c1"])]
+    # The default (failover) keeps failing every planned service over on it.
+    assert {c.service for c in assess(state, POLICY_DEFAULT, guardian_plans(), at(61)).candidates} == {"checkout", "catalog"}
+
+
+POLICY_DEFAULT = GuardianPolicy(min_duration=timedelta(seconds=60))
+
+
+def test_no_region_wide_alert_no_evacuation_and_min_alerts_counts_region_wide_alerts() -> None:
+    assert assess_evacuation(state_with(alert("c1")), EVACUATE, evacuation(), at(61)) == EvacuationAssessment()
+    two = EVACUATE.model_copy(update={"min_alerts": 2})
+    state = state_with(alert("r1", service=None), alert("c1"))
+    held = assess_evacuation(state, two, evacuation(), at(61))
+    assert held.candidate is None and held.hold is not None and "1 of 2 region-wide alerts" in held.hold.reason
+
+
+def test_without_an_evacuation_region_wide_alerts_are_held_no_plan() -> None:
+    found = assess_evacuation(state_with(alert("r1", service=None)), EVACUATE, None, at(61))
+    assert found.candidate is None and found.hold is not None
+    assert found.hold.guard == "no_plan" and "has no evacuation" in found.hold.reason
+
+
+def test_a_region_evacuates_once_per_episode() -> None:
+    state = state_with(alert("r1", service=None))
+    state.evacuations.append(
+        StartedEvacuation(workflow_id="evacuation/europe-west1", run_id="r", at=at(61), services=2, evidence=["alertmanager:r1"])
+    )
+    found = assess_evacuation(state, EVACUATE, evacuation(), at(200))
+    assert found.candidate is None and found.hold is not None and "once per episode" in found.hold.reason
+
+
+def test_the_evacuation_fires_or_is_suppressed_by_the_switch_or_the_cap_counting_it_once() -> None:
+    state = state_with(alert("r1", service=None, name="RegionDown"))
+    ready = assess_evacuation(state, EVACUATE, evacuation(), at(61)).candidate
+    assert ready is not None
+    fire = judge_evacuation(ready, world(automatic_last_hour=9), EVACUATE, state, evacuation(), at(61))
+    assert (fire.verdict, fire.workflow_id, fire.service) == ("fire", "evacuation/europe-west1", None)
+    assert "evacuating 2 services out of europe-west1" in fire.reason
+
+    off = judge_evacuation(ready, world(enabled=False), EVACUATE, state, evacuation(), at(61))
+    assert (off.verdict, off.guard) == ("suppressed", "kill_switch") and "automatic evacuation is disabled" in off.reason
+
+    one = EVACUATE.model_copy(update={"max_per_hour": 2})
+    state.evacuations.append(
+        StartedEvacuation(workflow_id="evacuation/europe-west1", run_id="r", at=at(0), services=40, evidence=["x"])
+    )
+    # One evacuation of 40 services counts once: one more run is allowed under a cap of 2.
+    assert judge_evacuation(ready, world(), one, state, evacuation(), at(61)).verdict == "fire"
+    state.started.append(started("checkout", at(10)))
+    capped = judge_evacuation(ready, world(), one, state, evacuation(), at(61))
+    assert (capped.verdict, capped.guard) == ("suppressed", "cap") and "the cap is 2 an hour" in capped.reason
+
+
+def test_the_evacuation_input_is_auto_target_with_the_alerts_as_its_trigger() -> None:
+    state = state_with(alert("r1", service=None, name="RegionDown"))
+    ready = assess_evacuation(state, EVACUATE, evacuation(), at(61)).candidate
+    assert ready is not None
+    made = evacuation_input(ready, evacuation(), REGION)
+    assert made.target is None and made.service_names() == evacuation().service_names()
+    assert (made.trigger.kind, made.trigger.by) == ("alert", f"evac-guardian/{REGION}")
+    assert made.trigger.evidence == ["alertmanager:r1"] and "RegionDown" in made.trigger.reason
+
+
+def test_region_wide_evidence_withdrawn_is_one_decision_for_the_region() -> None:
+    before = state_with(alert("r1", service=None), alert("c1"))
+    after = apply_batch(before, batch(alert("r1", service=None, firing=False), at=at(30)), at(30))
+    gone = withdrawn(before, after, guardian_plans(), at(30), region_wide=False)
+    assert [(d.service, d.verdict, d.evidence) for d in gone] == [(None, "withdrawn", ["alertmanager:r1"])]
+
+
+async def test_with_region_wide_evacuate_the_receiver_configures_each_regions_evacuation(tmp_path: Path) -> None:
+    from tests.unit.test_alert_receiver import AUTO, FakeSignaller, config, running
+
+    plans = tmp_path / "plans"
+    shutil.copytree(AUTO, plans)
+    signaller = FakeSignaller()
+    async with running(create_app(config(plans, policy=EVACUATE), signaller)):
+        configured = {region: (sent, start) for region, sent, start in signaller.configured}
+    assert sorted(configured) == [REGION, TARGET]  # a region with services and no plans too
+    sent, start = configured[REGION]
+    assert sent.evacuation is not None and start.evacuation == sent.evacuation
+    assert sent.evacuation.target is None and sorted(sent.evacuation.service_names()) == ["catalog", "checkout"]
+    assert [p.service for p in sent.plans] == ["catalog", "checkout"] and configured[TARGET][0].plans == []
+    # The default policy sends no evacuation, and configures only the regions with plans.
+    signaller = FakeSignaller()
+    async with running(create_app(config(plans), signaller)):
+        assert [(region, sent.evacuation) for region, sent, _ in signaller.configured] == [(REGION, None)]
+
+
+def test_region_wide_in_the_config_file_is_failover_or_evacuate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_file = tmp_path / "config.toml"
+    monkeypatch.setenv("EVAC_CONFIG", str(config_file))
+    monkeypatch.delenv("EVAC_ALERTS_POLICY", raising=False)
+    config_file.write_text('[alerts_policy]\nregion_wide = "evacuate"\n')
+    assert Settings.load().alerts_policy.region_wide == "evacuate"
+    config_file.write_text('[alerts_policy]\nregion_wide = "panic"\n')
+    with pytest.raises(ConfigError, match=r"alerts_policy\.region_wide in .*'failover' or 'evacuate'"):
+        Settings.load()

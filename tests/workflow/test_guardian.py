@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.cli import alerts as alerts_cli
     from evac.control import alerts as control
     from evac.control.start import failover_inputs, load_documents
+    from evac.evacuation import EvacuationInput, evacuation_workflow_id, plan_groups
     from evac.guardian_status import GuardianStatus
     from evac.plan import Plan
     from evac.runs import FailoverInput, Trigger, failover_workflow_id
@@ -67,6 +68,7 @@ REGION = "europe-west1"
 TARGET = "us-central1"
 T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
 FAILOVER_STARTED = "test_failover_started"
+EVACUATION_STARTED = "test_evacuation_started"
 POLICY = GuardianPolicy(min_duration=timedelta(seconds=60), cooldown=timedelta(minutes=30), max_per_hour=5)
 
 
@@ -92,6 +94,25 @@ class RecordingFailover:
         return "finished"
 
 
+@workflow.defn(name="EvacuationWorkflow")
+class RecordingEvacuation:
+    """Stands in for the evacuation a guardian starts: tells the test its input, then holds
+    ``evacuation/<region>`` until the ``finish`` signal."""
+
+    def __init__(self) -> None:
+        self._finish = False
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._finish = True
+
+    @workflow.run
+    async def run(self, input: EvacuationInput) -> str:
+        await workflow.execute_activity(EVACUATION_STARTED, input, start_to_close_timeout=timedelta(seconds=10))
+        await workflow.wait_condition(lambda: self._finish)
+        return "finished"
+
+
 @dataclass
 class World:
     """What ``gather_facts`` reports, and what the guardian asked and started."""
@@ -102,6 +123,7 @@ class World:
     automatic_last_hour: int = 0
     requests: list[FactsRequest] = field(default_factory=list)
     started: list[FailoverInput] = field(default_factory=list)
+    evacuations: list[EvacuationInput] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., object]]:
         real = GuardianActivities(self.client, GcpClients.create("http://127.0.0.1:9"))
@@ -131,7 +153,11 @@ class World:
         async def failover_started(input: FailoverInput) -> None:
             self.started.append(input)
 
-        return [gather_facts, failover_started]
+        @activity.defn(name=EVACUATION_STARTED)
+        async def evacuation_started(input: EvacuationInput) -> None:
+            self.evacuations.append(input)
+
+        return [gather_facts, failover_started, evacuation_started]
 
 
 @pytest.fixture
@@ -144,7 +170,7 @@ async def guardian_worker(env: WorkflowEnvironment, task_queue: str, world: Worl
     async with Worker(
         env.client,
         task_queue=task_queue,
-        workflows=[RegionGuardianWorkflow, AutoSwitchWorkflow, RecordingFailover],
+        workflows=[RegionGuardianWorkflow, AutoSwitchWorkflow, RecordingFailover, RecordingEvacuation],
         activities=world.activities(),
     ) as worker:
         yield worker
@@ -183,11 +209,12 @@ async def send(
     *alerts: AlertEvidence,
     region: str = REGION,
     policy: GuardianPolicy = POLICY,
+    evacuation: EvacuationInput | None = None,
 ) -> WorkflowHandle[RegionGuardianWorkflow, None]:
     """What the receiver does with a delivery: signal-with-start the region's guardian."""
     return await env.client.start_workflow(
         RegionGuardianWorkflow.run,
-        GuardianInput(region=region, policy=policy, plans=guardian_plans() if region == REGION else []),
+        GuardianInput(region=region, policy=policy, plans=guardian_plans() if region == REGION else [], evacuation=evacuation),
         id=guardian_workflow_id(region),
         task_queue=task_queue,
         start_signal="alerts",
@@ -230,7 +257,7 @@ def decisions(found: GuardianStatus, verdict: str, service: str | None = "checko
     return [d for d in found.state.decisions if d.verdict == verdict and d.service == service]
 
 
-async def decided(env: WorkflowEnvironment, verdict: str, service: str = "checkout", guard: str | None = None) -> Decision:
+async def decided(env: WorkflowEnvironment, verdict: str, service: str | None = "checkout", guard: str | None = None) -> Decision:
     """The newest decision of ``verdict`` (and ``guard``) for the service, once there is one."""
 
     async def there() -> bool:
@@ -243,7 +270,8 @@ async def decided(env: WorkflowEnvironment, verdict: str, service: str = "checko
 async def assert_replays(history: WorkflowHistory) -> None:
     """The guardian's history replays on its code: every path it took is deterministic."""
     replayer = Replayer(
-        workflows=[RegionGuardianWorkflow, AutoSwitchWorkflow, RecordingFailover], data_converter=pydantic_data_converter
+        workflows=[RegionGuardianWorkflow, AutoSwitchWorkflow, RecordingFailover, RecordingEvacuation],
+        data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
@@ -307,6 +335,69 @@ async def test_alerts_resolved_before_the_window_ends_start_nothing(own_env, tas
 
     assert world.started == [] and world.requests == []
     assert decisions(found, "fire") == [] and found.wake_at is None
+
+
+# --- region_wide = "evacuate" --------------------------------------------------------------
+
+EVACUATE = POLICY.model_copy(update={"region_wide": "evacuate"})
+
+
+def region_evacuation() -> EvacuationInput:
+    """The demo topology's europe-west1 evacuation, as the receiver hands it (auto-target)."""
+    _, topology = demo()
+    groups = plan_groups(topology, REGION, target=None)
+    trigger = Trigger(kind="alert", by=f"evac-guardian/{REGION}", reason="(filled in when it fires)")
+    return EvacuationInput(region=REGION, target=None, project=topology.project, groups=groups, trigger=trigger)
+
+
+async def test_region_wide_alerts_start_one_evacuation_and_a_second_episode_while_it_runs_is_busy(own_env, task_queue, world):
+    async with guardian_worker(own_env, task_queue, world):
+        await send(own_env, task_queue, alert("r1", service=None), policy=EVACUATE, evacuation=region_evacuation())
+        await received(own_env, 1)
+        await own_env.sleep(timedelta(seconds=61))
+
+        async def evacuating() -> bool:
+            return len(world.evacuations) == 1
+
+        await eventually(evacuating)
+        found = await status(own_env)
+        [fire] = decisions(found, "fire", service=None)
+        assert fire.workflow_id == evacuation_workflow_id(REGION) and fire.run_id
+        [record] = found.state.evacuations
+        assert (record.run_id, record.evidence, record.services) == (fire.run_id, ["alertmanager:r1"], 2)
+
+        # The episode ends and a new one begins while the evacuation still runs: busy, nothing started.
+        await send(own_env, task_queue, alert("r1", service=None, firing=False))
+        await received(own_env, 2)
+        await send(own_env, task_queue, alert("r2", service=None))
+        await received(own_env, 3)
+        await own_env.sleep(timedelta(seconds=61))
+        busy = await decided(own_env, "suppressed", service=None, guard="busy")
+        assert "was already running" in busy.reason
+        await assert_replays(await own_env.client.get_workflow_handle(guardian_workflow_id(REGION)).fetch_history())
+        shown = await invoke(own_env, task_queue, "status", REGION)
+
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.stdout.split())
+    assert "region-wide alerts evacuate the region" in text and "evacuations it started" in text
+    assert f"evacuation/{REGION}" in text
+    [evacuation] = world.evacuations
+    assert world.started == []  # no failover of each service on region-wide evidence
+    assert evacuation.target is None and sorted(evacuation.service_names()) == ["catalog", "checkout"]
+    assert (evacuation.trigger.kind, evacuation.trigger.by) == ("alert", f"evac-guardian/{REGION}")
+    assert evacuation.trigger.evidence == ["alertmanager:r1"]
+
+
+async def test_the_kill_switch_suppresses_an_evacuation(own_env, task_queue, world):
+    async with guardian_worker(own_env, task_queue, world):
+        await control.disable(own_env.client, "oncall@test", "maintenance in europe", task_queue=task_queue)
+        await send(own_env, task_queue, alert("r1", service=None), policy=EVACUATE, evacuation=region_evacuation())
+        await received(own_env, 1)
+        await own_env.sleep(timedelta(seconds=61))
+        suppressed = await decided(own_env, "suppressed", service=None, guard="kill_switch")
+
+    assert "automatic evacuation is disabled by oncall@test" in suppressed.reason
+    assert world.evacuations == [] and world.started == []
 
 
 # --- guards -------------------------------------------------------------------------------
