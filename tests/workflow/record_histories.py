@@ -12,6 +12,8 @@ change that cannot replay them would break those runs. The sets:
 - ``alerts`` writes ``guardian_fired.json`` (a region guardian that debounced two alerts and
   started a failover per service) and ``failover_alert_triggered.json`` (one of those failovers,
   trigger ``alert`` with the alerts' fingerprints as evidence);
+- ``evacuation`` writes ``evacuation_completed_with_failures.json`` and
+  ``evacuation_aborted_rollback_all.json`` (region evacuations: the parent's history);
 - ``reads`` writes ``reads_local_<outcome>.json`` (succeeded, rolled_back, cancelled: failovers
   whose reads run as local activities, a step's guard and before-state in one, STEP_READS_LOCAL).
 
@@ -158,11 +160,46 @@ async def record_alert_driven() -> None:
             await guardian.terminate("recorded")
 
 
+async def record_evacuations() -> None:
+    """A region evacuation that ends completed_with_failures (two tiers, one service's drain
+    refused for good) and one aborted with rollback_all (two services failed back)."""
+    from evac.evacuation import EvacuationAbort
+    from tests.workflow.test_evacuation_workflow import SOURCE, Cloud, evacuation_input, outcome, start, tiered, until
+    from workflows.evacuation import EvacuationWorkflow
+
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
+        topology = tiered(4, {"data": 2})
+        cloud = Cloud(topology)
+        cloud.refuse_drain.add(topology.services[list(topology.services)[1]].regions[SOURCE].backend_service)
+        async with running_worker(env.client, "record-evacuation", cloud.activities()):
+            handle = await start(env.client, "record-evacuation", evacuation_input(topology, window=2))
+            await outcome(handle)
+            (HISTORIES / "evacuation_completed_with_failures.json").write_text((await handle.fetch_history()).to_json())
+        topology = tiered(4, {"data": 2})
+        cloud = Cloud(topology)
+        held = list(topology.services)[2]
+        cloud.gates[held] = asyncio.Event()
+        async with running_worker(env.client, "record-evacuation-abort", cloud.activities()):
+            handle = await start(env.client, "record-evacuation-abort", evacuation_input(topology, window=1))
+            await until(lambda: held in cloud.active, f"{held}'s drain in progress")
+            request = EvacuationAbort(by="history-fixture", reason="recorded", rollback_all=True)
+            await handle.execute_update(EvacuationWorkflow.abort, request)
+            await outcome(handle)
+            (HISTORIES / "evacuation_aborted_rollback_all.json").write_text((await handle.fetch_history()).to_json())
+
+
 async def record_local_reads() -> None:
     await record("reads_local")
 
 
-SETS = {"notifications": record, "reads": record_local_reads, "operator": record_operator_controls, "alerts": record_alert_driven}
+SETS = {
+    "notifications": record,
+    "reads": record_local_reads,
+    "operator": record_operator_controls,
+    "alerts": record_alert_driven,
+    "evacuation": record_evacuations,
+}
 
 if __name__ == "__main__":
     asyncio.run(SETS[sys.argv[1] if len(sys.argv) > 1 else "notifications"]())

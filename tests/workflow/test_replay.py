@@ -30,6 +30,9 @@ async def test_stored_history_replays_on_the_current_workflow(path: Path):
 
 def test_both_outcomes_are_stored_for_the_current_and_the_earlier_version():
     assert {p.stem for p in HISTORIES} == {
+        # Region evacuations (the parent's history): partial failure; an abort with rollback_all.
+        "evacuation_completed_with_failures",
+        "evacuation_aborted_rollback_all",
         # Reads as local activities, a step's guard and before-state in one (STEP_READS_LOCAL).
         "reads_local_succeeded",
         "reads_local_rolled_back",
