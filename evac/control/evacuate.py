@@ -23,10 +23,8 @@ from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
-    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -37,7 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from evac import search_attributes as sa
 from evac.config import Settings
 from evac.control.operate import UPDATE_TIMEOUT, UpdateRefused
-from evac.control.records import QUERY_TIMEOUT, describe, worker_polling
+from evac.control.records import RecordSource, describe, read_record, running_run_id, worker_polling
 from evac.control.start import check_project
 from evac.errors import (
     EvacuationNotFound,
@@ -64,7 +62,7 @@ from evac.evacuation import (
     evacuation_workflow_id,
     plan_groups,
 )
-from evac.runs import MEMO_PROGRESS, Trigger
+from evac.runs import Trigger
 from evac.topology import Topology
 from workflows.evacuation import EvacuationWorkflow
 
@@ -153,7 +151,7 @@ async def start_evacuation(
         workflow_id = dry_run_evacuation_id(input.region, uuid.uuid4().hex[:12])
     else:
         workflow_id = evacuation_workflow_id(input.region)
-        running = await _running_run_id(client, workflow_id)
+        running = await running_run_id(client, workflow_id)
         if running is not None:
             raise EvacuationRunning(input.region, workflow_id, running)
     try:
@@ -168,7 +166,7 @@ async def start_evacuation(
             static_summary=_summary(input),
         )
     except WorkflowAlreadyStartedError as exc:
-        raise EvacuationRunning(input.region, workflow_id, await _running_run_id(client, workflow_id)) from exc
+        raise EvacuationRunning(input.region, workflow_id, await running_run_id(client, workflow_id)) from exc
     except RPCError as exc:
         raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id) from exc
     return StartedEvacuation(
@@ -195,14 +193,6 @@ async def _describe(client: Client, workflow_id: str, run_id: str | None = None)
         raise EvacuationNotFound(workflow_id, run_id) from exc
 
 
-async def _running_run_id(client: Client, workflow_id: str) -> str | None:
-    try:
-        description = await describe(client, workflow_id)
-    except RunNotFound:
-        return None
-    return description.run_id if description.status == WorkflowExecutionStatus.RUNNING else None
-
-
 async def evacuation_progress(client: Client, workflow_id: str, run_id: str | None = None) -> EvacuationProgress:
     """The evacuation's record: live while it runs (a worker answers), final once it ended.
 
@@ -211,50 +201,7 @@ async def evacuation_progress(client: Client, workflow_id: str, run_id: str | No
     description = await _describe(client, workflow_id, run_id)
     if description.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
         description = await _describe(client, workflow_id)  # the run it continued as
-    workflow = _handle(client, workflow_id, description.run_id)
-    if description.status == WorkflowExecutionStatus.RUNNING:
-        if not await worker_polling(client, description.task_queue):
-            raise NoWorkerAnswered(workflow_id, f"no worker polls task queue '{description.task_queue}'")
-        record = await _query(client, workflow, workflow_id, description.run_id)
-        if record is None:
-            raise NoWorkerAnswered(workflow_id, f"nothing answered in {QUERY_TIMEOUT.total_seconds():.0f}s")
-        return record
-    record = await _recorded(description, workflow)
-    if record is None and await worker_polling(client, description.task_queue):
-        record = await _query(client, workflow, workflow_id, description.run_id)
-    if record is None:
-        record = await _from_input(client, workflow, description)
-    if not record.status.finished:
-        record = await _ended_by_temporal(record, description, workflow)
-    return record
-
-
-async def _query(client: Client, workflow: Handle, workflow_id: str, run_id: str) -> EvacuationProgress | None:
-    try:
-        return await workflow.query(EvacuationWorkflow.progress, rpc_timeout=QUERY_TIMEOUT)
-    except WorkflowQueryFailedError:
-        return None
-    except RPCError as exc:
-        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            return None
-        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id, run_id=run_id) from exc
-
-
-async def _recorded(description: WorkflowExecutionDescription, workflow: Handle) -> EvacuationProgress | None:
-    """An ended evacuation's record without a worker: its memo, else its result or failure's details."""
-    recorded = await description.memo_value(MEMO_PROGRESS, None, type_hint=EvacuationProgress)
-    if recorded is not None:
-        return recorded
-    if description.status == WorkflowExecutionStatus.COMPLETED:
-        return await workflow.result()
-    if description.status == WorkflowExecutionStatus.FAILED:
-        try:
-            await workflow.result()
-        except WorkflowFailureError as failure:
-            cause = failure.cause
-            if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
-                return EvacuationProgress.model_validate(cause.details[0])
-    return None
+    return await read_record(client, description, EVACUATION_RECORD)
 
 
 async def _from_input(client: Client, workflow: Handle, description: WorkflowExecutionDescription) -> EvacuationProgress:
@@ -302,6 +249,9 @@ async def _ended_by_temporal(
             "current_group": None,
         }
     )
+
+
+EVACUATION_RECORD = RecordSource(EvacuationProgress, EvacuationWorkflow.progress, _from_input, _ended_by_temporal)
 
 
 # --- following -------------------------------------------------------------------------

@@ -9,10 +9,12 @@ so its record is completed from the history (who ended it, why) and shows what i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar, cast
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType, TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -30,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from evac.config import writes_task_queue
 from evac.errors import NotRunning, NoWorkerAnswered, RunNotFound, from_rpc
+from evac.evacuation import EvacuationStatus
 from evac.runs import (
     MEMO_PROGRESS,
     AbortRequest,
@@ -103,66 +106,88 @@ async def _polled(client: Client, task_queue: str, kind: TaskQueueType.ValueType
     return any(now - poller.last_access_time.ToDatetime(tzinfo=UTC) < POLLER_FRESH for poller in response.pollers)
 
 
-async def progress(client: Client, workflow_id: str, run_id: str | None = None) -> FailoverProgress:
-    """The run's record: live while it runs (a worker answers), final once it ended.
+class EndedRecord(Protocol):
+    """What every kind of record has: a status that says whether it ended."""
 
-    Raises NoWorkerAnswered when a running run's record needs a worker and none answered.
-    """
-    description = await describe(client, workflow_id, run_id)
-    workflow = handle(client, workflow_id, description.run_id)
+    @property
+    def status(self) -> RunStatus | EvacuationStatus: ...
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class RecordSource(Generic[R]):
+    """How one kind of workflow's record is read: its model and its query, and how a record is
+    built when the workflow wrote none (from its input; completed from how Temporal ended it)."""
+
+    model: type[R]
+    query: Callable[..., R]
+    from_input: Callable[[Client, WorkflowHandle[Any, Any], WorkflowExecutionDescription], Awaitable[R]]
+    ended_by_temporal: Callable[[R, WorkflowExecutionDescription, WorkflowHandle[Any, Any]], Awaitable[R]]
+
+
+async def read_record(client: Client, description: WorkflowExecutionDescription, source: RecordSource[R]) -> R:
+    """The record of the run ``description`` describes: live while it runs (a worker answers),
+    final once it ended. Raises NoWorkerAnswered when a running run's record needs a worker and
+    none answered."""
+    workflow_id, run_id = description.id, description.run_id
+    workflow: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, run_id=run_id)
     if description.status == WorkflowExecutionStatus.RUNNING:
         if not await worker_polling(client, description.task_queue):  # answer at once, not at the query's timeout
             raise NoWorkerAnswered(workflow_id, f"no worker polls task queue '{description.task_queue}'")
-        record = await _query(client, workflow, workflow_id, description.run_id)
+        record = await _query(client, workflow, source)
         if record is None:
             raise NoWorkerAnswered(workflow_id, f"nothing answered in {QUERY_TIMEOUT.total_seconds():.0f}s")
         return record
-    record = await _recorded(description, workflow)
+    record = await _recorded(description, workflow, source.model)
     if record is None and await worker_polling(client, description.task_queue):
-        record = await _query(client, workflow, workflow_id, description.run_id)
+        record = await _query(client, workflow, source)
     if record is None:
-        record = await _from_input(client, workflow, description)
-    if not record.status.finished:
-        record = await _ended_by_temporal(record, description, workflow)
+        record = await source.from_input(client, workflow, description)
+    if not cast(EndedRecord, record).status.finished:
+        record = await source.ended_by_temporal(record, description, workflow)
     return record
 
 
-async def _query(
-    client: Client, workflow: WorkflowHandle[FailoverWorkflow, FailoverProgress], workflow_id: str, run_id: str
-) -> FailoverProgress | None:
-    """The ``progress`` query's answer; None when no worker answered in time."""
+async def progress(client: Client, workflow_id: str, run_id: str | None = None) -> FailoverProgress:
+    """A failover's or drill's record (see :func:`read_record`)."""
+    return await read_record(client, await describe(client, workflow_id, run_id), FAILOVER_RECORD)
+
+
+async def _query(client: Client, workflow: WorkflowHandle[Any, Any], source: RecordSource[R]) -> R | None:
+    """The workflow's query's answer; None when no worker answered in time."""
     try:
-        return await workflow.query(FailoverWorkflow.progress, rpc_timeout=QUERY_TIMEOUT)
+        answer = await workflow.query(source.query, rpc_timeout=QUERY_TIMEOUT)
     except WorkflowQueryFailedError:
         return None  # the worker could not answer (a workflow task failing): as good as none
     except RPCError as exc:
         if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             return None
-        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id, run_id=run_id) from exc
+        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow.id, run_id=workflow.run_id) from exc
+    return source.model.model_validate(answer)
 
 
-async def _recorded(
-    description: WorkflowExecutionDescription, workflow: WorkflowHandle[FailoverWorkflow, FailoverProgress]
-) -> FailoverProgress | None:
+async def _recorded(description: WorkflowExecutionDescription, workflow: WorkflowHandle[Any, Any], model: type[R]) -> R | None:
     """An ended run's record without a worker: its memo, or (runs from before the memo) its
     result or its failure's details."""
-    recorded = await description.memo_value(MEMO_PROGRESS, None, type_hint=FailoverProgress)
+    recorded = await description.memo_value(MEMO_PROGRESS, None, type_hint=model)
     if recorded is not None:
         return recorded
     if description.status == WorkflowExecutionStatus.COMPLETED:
-        return await workflow.result()
+        return model.model_validate(await workflow.result())
     if description.status == WorkflowExecutionStatus.FAILED:
         try:
             await workflow.result()
         except WorkflowFailureError as failure:
             cause = failure.cause
-            if isinstance(cause, ApplicationError) and cause.details:
-                return FailoverProgress.model_validate(cause.details[0])
+            if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+                return model.model_validate(cause.details[0])
     return None
 
 
 async def _from_input(
-    client: Client, workflow: WorkflowHandle[FailoverWorkflow, FailoverProgress], description: WorkflowExecutionDescription
+    client: Client, workflow: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
 ) -> FailoverProgress:
     """A record built from the run's input alone: its steps, none of them known to have run."""
     async for event in workflow.fetch_history_events(page_size=1):
@@ -189,6 +214,9 @@ async def _ended_by_temporal(
             reason = f": {attributes.reason}" if attributes.reason else ""
             why = f"terminated in Temporal{who}{reason}"
     return ended_by_temporal(record, status, why, description.close_time)
+
+
+FAILOVER_RECORD = RecordSource(FailoverProgress, FailoverWorkflow.progress, _from_input, _ended_by_temporal)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,39 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         if SECRETS:
             runs, found = asyncio.run(_scan_for_secrets(config))
             assert runs > 0 and not found, f"a configured secret is in the history of: {', '.join(found)}"
+
+
+@contextmanager
+def quota_stack(topology: Path, state_dir: Path, quota: int, task_queue: str) -> Iterator[E2E]:
+    """A stack of a test file's own whose emulator takes at most ``quota`` writes a second and
+    whose worker's ``write_rate_limit`` is that quota (as an operator would set it)."""
+    config = StackConfig(
+        topology=topology,
+        state_dir=state_dir,
+        temporal_port=free_port(),
+        emulator_port=free_port(),
+        ui=False,
+        operation_delay=0.05,
+        warmup=0.1,
+        write_quota_per_second=quota,
+        task_queue=task_queue,
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EVAC_WRITE_RATE_LIMIT", str(quota))  # the worker's setting: at the project's quota
+        with Stack(config) as stack, httpx.Client(base_url=config.emulator_url, timeout=10) as admin:
+            e2e = E2E(stack, admin)
+            e2e.wait_for("the worker to poll both its task queues", lambda: asyncio.run(_worker_polls(config)))
+            yield e2e
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """The most of ``times`` (seconds, sorted) inside any sliding 1-second window."""
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while times[first] <= at - 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 async def _worker_polls(config: StackConfig) -> bool:

@@ -12,20 +12,17 @@ instead of pushing through it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from emulator.generate import generate_topology
-from evac.stack import Stack, StackConfig, free_port
-from tests.e2e.conftest import E2E, _worker_polls
+from tests.e2e.conftest import E2E, most_in_one_second, quota_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -60,36 +57,12 @@ def _world(folder: Path) -> Path:
 def rate_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[E2E, Path]]:
     folder = tmp_path_factory.mktemp("evac-write-rate")
     plan = _world(folder)
-    config = StackConfig(
-        topology=folder / "topology.yaml",
-        state_dir=folder / "state",
-        temporal_port=free_port(),
-        emulator_port=free_port(),
-        ui=False,
-        operation_delay=0.05,
-        warmup=0.1,
-        write_quota_per_second=QUOTA,
-        task_queue="evac-write-rate-e2e",
-    )
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("EVAC_WRITE_RATE_LIMIT", str(QUOTA))  # the worker's setting: at the project's quota
-        with Stack(config) as stack, httpx.Client(base_url=config.emulator_url, timeout=10) as admin:
-            e2e = E2E(stack, admin)
-            e2e.wait_for("the worker to poll both its task queues", lambda: asyncio.run(_worker_polls(config)))
-            yield e2e, plan
+    with quota_stack(folder / "topology.yaml", folder / "state", QUOTA, "evac-write-rate-e2e") as e2e:
+        yield e2e, plan
 
 
 def _seconds(entries: list[dict[str, Any]]) -> list[float]:
     return sorted(datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp() for e in entries)
-
-
-def _most_in_one_second(times: list[float]) -> int:
-    most, first = 0, 0
-    for last, at in enumerate(times):
-        while times[first] <= at - 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 def _timeline(writes: list[dict[str, Any]]) -> str:
@@ -121,7 +94,7 @@ def test_thirty_failovers_at_once_keep_to_the_write_quota_and_all_succeed(rate_s
     refused = [e for e in writes if e["effect"] != "applied"]
     assert len(accepted) == SERVICES * WRITES_PER_SERVICE
     assert {e["effect"] for e in refused} <= {"refused: 429 rateLimitExceeded"}
-    assert _most_in_one_second(accepted) <= QUOTA
+    assert most_in_one_second(accepted) <= QUOTA
     # A few writes still reach the cloud a little early (the worker paces the starts of writes,
     # and an activity reads before it writes): measured 8 to 9 refused with 429 over repeated
     # runs at write_rate_limit = quota, 1 to 3 at 90 % of it; without the limit, 56 (half of all
