@@ -183,6 +183,21 @@ class EvacuationProgress(_Model):
     largest_history: int = Field(default=0, description="The most events any run of this evacuation had")
     peak_in_flight: int = 0
 
+    @classmethod
+    def for_input(cls, input: EvacuationInput, workflow_id: str, started_at: datetime | None = None) -> EvacuationProgress:
+        """The record of an evacuation that has started nothing yet: every service waiting."""
+        return cls(
+            workflow_id=workflow_id,
+            region=input.region,
+            target=input.target,
+            trigger=input.trigger,
+            dry_run=input.dry_run,
+            window=input.window,
+            started_at=started_at,
+            groups=[g.name for g in input.groups],
+            services=[EvacServiceRecord(service=s.name, group=g.name) for g in input.groups for s in g.services],
+        )
+
     # --- read-only views -----------------------------------------------------------------
 
     def counts(self, group: str | None = None) -> dict[ServiceStatus, int]:

@@ -99,16 +99,7 @@ class EvacuationWorkflow:
         if carried is not None:  # the record so far: this run continues an earlier one
             self._progress = carried.model_copy(update={"runs": carried.runs + 1})
         else:
-            self._progress = EvacuationProgress(
-                workflow_id=info.workflow_id,
-                region=input.region,
-                target=input.target,
-                trigger=input.trigger,
-                dry_run=input.dry_run,
-                window=input.window,
-                groups=[g.name for g in input.groups],
-                services=[EvacServiceRecord(service=s.name, group=g.name) for g in input.groups for s in g.services],
-            )
+            self._progress = EvacuationProgress.for_input(input, info.workflow_id)
         self._records = {r.service: r for r in self._progress.services}
         self._slots: set[str] = set()  # services whose run is starting or running: the window's occupants
         self._children: dict[str, workflow.ChildWorkflowHandle[FailoverWorkflow, FailoverProgress]] = {}
@@ -205,36 +196,30 @@ class EvacuationWorkflow:
             record = self._records[service.name]
             if record.status != ServiceStatus.WAITING:
                 continue  # no target could take it
-            await workflow.wait_condition(
-                lambda: len(self._slots) < self._input.window or p.abort is not None or self._draining()
-            )
-            if p.abort is not None or self._draining():
+            await workflow.wait_condition(self._room)
+            if p.abort is not None or self._continue_suggested():
                 break
             self._launch(service, record)  # no wait: one workflow task starts as many as the window has room for
         await workflow.wait_condition(lambda: not self._slots)
-        if not self._draining():
+        if not self._continue_suggested():
             self._log("group ended", group=group.name, **{k.value: v for k, v in p.counts(group.name).items() if v})
 
     def _room(self) -> bool:
         """A slot is free — or no service is to start now (an abort, or a continue-as-new is due)."""
-        return len(self._slots) < self._input.window or self._progress.abort is not None or self._draining()
-
-    def _draining(self) -> bool:
-        return self._continue_suggested()
+        return len(self._slots) < self._input.window or self._progress.abort is not None or self._continue_suggested()
 
     def _continue_suggested(self) -> bool:
         info = workflow.info()
-        length = info.get_current_history_length()
-        self._progress.largest_history = max(self._progress.largest_history, length)
-        return length >= self._input.history_events_before_continue or info.is_continue_as_new_suggested()
+        too_long = info.get_current_history_length() >= self._input.history_events_before_continue
+        return too_long or info.is_continue_as_new_suggested()
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(lambda: not self._slots)
         await workflow.wait_condition(workflow.all_handlers_finished)
         p = self._progress
+        p.largest_history = max(p.largest_history, workflow.info().get_current_history_length())
         # The next run's input holds only the services still waiting (a finished service's
-        # record carries what a fail-back needs): input and record together stay about the
-        # size of the first input, far below Temporal's payload limit.
+        # record carries what a fail-back needs); the record is a payload of its own beside it.
         waiting = [
             EvacGroup(name=g.name, services=[s for s in g.services if self._records[s.name].status == ServiceStatus.WAITING])
             for g in self._input.groups

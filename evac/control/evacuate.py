@@ -52,7 +52,6 @@ from evac.errors import (
 from evac.evacuation import (
     DEFAULT_WINDOW,
     MAX_WINDOW,
-    EvacServiceRecord,
     EvacuationAbort,
     EvacuationInput,
     EvacuationProgress,
@@ -213,17 +212,7 @@ async def _from_input(client: Client, workflow: Handle, description: WorkflowExe
             [_, carried] = await client.data_converter.decode(payloads, [EvacuationInput, EvacuationProgress])
             return carried  # type: ignore[no-any-return]
         [input] = await client.data_converter.decode(payloads, [EvacuationInput])
-        return EvacuationProgress(
-            workflow_id=description.id,
-            region=input.region,
-            target=input.target,
-            trigger=input.trigger,
-            dry_run=input.dry_run,
-            window=input.window,
-            started_at=description.start_time,
-            groups=[g.name for g in input.groups],
-            services=[EvacServiceRecord(service=s.name, group=g.name) for g in input.groups for s in g.services],
-        )
+        return EvacuationProgress.for_input(input, description.id, description.start_time)
     raise EvacuationNotFound(description.id, description.run_id)
 
 
@@ -238,7 +227,7 @@ async def _ended_by_temporal(
             attributes = event.workflow_execution_terminated_event_attributes
             by = attributes.identity or by
             why = "terminated in Temporal" + (f": {attributes.reason}" if attributes.reason else "")
-    running = sum(1 for r in record.services if r.status.value == "running")
+    running = record.in_flight()
     if running:
         why += f"; {running} service run(s) in flight were not stopped and go on (each under failover/<service>)"
     return record.model_copy(
