@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, NoReturn, TypeVar
 
@@ -13,10 +14,12 @@ import typer
 from rich.console import Console
 from temporalio.client import Client
 
+from evac.blackouts import BlackoutInEffect, blackout_at
 from evac.config import Settings, connect_temporal
 from evac.control import StartedRun
 from evac.documents import InvalidDocument
 from evac.errors import BadInput, FrontDoorError, Refused, Unavailable
+from evac.plan import Plan
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 # One exit code per branch of the error tree (evac.errors).
@@ -132,3 +135,26 @@ def settings() -> Settings:
 
 async def client(config: Settings) -> Client:
     return await connect_temporal(State.address, State.namespace, identity=config.identity)
+
+
+def blackout_override(
+    config: Settings, plan: Plan | None, override: bool, reason_given: bool, dry_run: bool, what: str = "run"
+) -> str | None:
+    """Refuse a start inside a blackout window (the blackouts file's, then the plan's, if any)
+    unless overridden with a reason; the window's text when overridden, to be recorded in the
+    ``what`` (run, evacuation). Dry runs change nothing: they are never refused."""
+    if dry_run:
+        return None
+    try:
+        match = blackout_at(config.blackouts, plan.blackouts if plan else [], datetime.now(UTC))
+    except InvalidDocument as exc:
+        fail_with(exc)
+    if match is None:
+        return None
+    if not override:
+        fail_with(BlackoutInEffect(match))
+    if not reason_given:
+        fail(f"{match.text}: --override-blackout needs --reason saying why (it is recorded); nothing was started", EXIT_BAD_INPUT)
+    if State.output == Output.text:
+        err.print(f"[yellow]{match.text}; starting anyway (--override-blackout, recorded in the {what})[/]", highlight=False)
+    return match.text

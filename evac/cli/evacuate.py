@@ -19,7 +19,6 @@ from rich.live import Live
 from temporalio.client import Client
 
 from evac import control, render
-from evac.blackouts import BlackoutInEffect, blackout_at
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -28,6 +27,7 @@ from evac.cli.base import (
     State,
     address_option,
     begin,
+    blackout_override,
     client,
     err,
     fail,
@@ -123,7 +123,7 @@ def evacuate(
     chosen = _names(services, "--services")
     chosen_tiers = _names(tiers, "--tier")
     try:
-        overridden = _blackout(config, override, bool(why), dry_run)
+        overridden = blackout_override(config, None, override, bool(why), dry_run, what="evacuation")
         trigger = Trigger(kind="manual", by=config.identity, reason=why, blackout_override=overridden)
         topo = load_topology(topology)
         input = control.evacuation_input(
@@ -167,24 +167,6 @@ def evacuate(
         return report(record, output)
 
     raise typer.Exit(run_async(go))
-
-
-def _blackout(config: Settings, override: bool, reason_given: bool, dry_run: bool) -> str | None:
-    """Refuse a start inside a blackout window of the blackouts file (EVAC_BLACKOUTS) unless
-    overridden with a reason, as 'evac failover' does; the window's text when overridden. A dry
-    run changes nothing: never refused."""
-    if dry_run:
-        return None
-    match = blackout_at(config.blackouts, [], datetime.now(UTC))
-    if match is None:
-        return None
-    if not override:
-        raise BlackoutInEffect(match)
-    if not reason_given:
-        fail(f"{match.text}: --override-blackout needs --reason saying why (it is recorded); nothing was started", EXIT_BAD_INPUT)
-    if State.output == Output.text:
-        err.print(f"[yellow]{match.text}; starting anyway (--override-blackout, recorded in the evacuation)[/]", highlight=False)
-    return match.text
 
 
 # --- following, showing ----------------------------------------------------------------

@@ -18,7 +18,6 @@ from rich.live import Live
 from temporalio.client import Client
 
 from evac import control, render
-from evac.blackouts import BlackoutInEffect, blackout_at
 from evac.cli import evacuate
 from evac.cli.base import (
     EXIT_BAD_INPUT,
@@ -27,6 +26,7 @@ from evac.cli.base import (
     Output,
     State,
     address_option,
+    blackout_override,
     client,
     connection,
     err,
@@ -235,27 +235,6 @@ def override_blackout_option() -> Any:
         "--override-blackout",
         help="Start even inside a blackout window (needs --reason; the window is recorded in the run's input)",
     )
-
-
-def blackout_override(config: Settings, plan: Plan, override: bool, reason_given: bool, dry_run: bool) -> str | None:
-    """Refuse a start inside a blackout window (the blackouts file's, then the plan's) unless
-    overridden with a reason; the window's text when overridden, to be recorded. Dry runs change
-    nothing: they are never refused."""
-    if dry_run:
-        return None
-    try:
-        match = blackout_at(config.blackouts, plan.blackouts, datetime.now(UTC))
-    except InvalidDocument as exc:
-        fail_with(exc)
-    if match is None:
-        return None
-    if not override:
-        fail_with(BlackoutInEffect(match))
-    if not reason_given:
-        fail(f"{match.text}: --override-blackout needs --reason saying why (it is recorded); nothing was started", EXIT_BAD_INPUT)
-    if State.output == Output.text:
-        err.print(f"[yellow]{match.text}; starting anyway (--override-blackout, recorded in the run)[/]", highlight=False)
-    return match.text
 
 
 def failover(
