@@ -35,6 +35,12 @@ def dry_run_workflow_id(service: str, token: str) -> str:
     return f"{DRY_RUN_PREFIX}{service}/{token}"
 
 
+def workflow_id_of(run: str) -> str:
+    """What an operator names a run by: ``failover/checkout`` or ``dry-run/checkout/<id>`` (as
+    is), or just the service, ``checkout`` (its failover run)."""
+    return run if run.startswith((WORKFLOW_ID_PREFIX, DRY_RUN_PREFIX)) else failover_workflow_id(run)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -29,14 +29,14 @@ from evac.cli.base import (
 )
 from evac.control import audit
 from evac.errors import FrontDoorError
-from evac.runs import DRY_RUN_PREFIX, WORKFLOW_ID_PREFIX, failover_workflow_id
+from evac.runs import workflow_id_of
 
 MAX_EXPORT_BYTES = 256 * 1024 * 1024
 
 
 def _run(run: str, run_id: str | None) -> tuple[str, str | None]:
     """``failover/checkout``, ``dry-run/…`` or just ``checkout``; a --run-id must be a UUID."""
-    workflow_id = run if run.startswith((WORKFLOW_ID_PREFIX, DRY_RUN_PREFIX)) else failover_workflow_id(run)
+    workflow_id = workflow_id_of(run)
     if run_id is not None:
         try:
             uuid.UUID(run_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, NoReturn, TypeVar
@@ -124,6 +124,28 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
         interrupted()
     except (FrontDoorError, InvalidDocument) as exc:
         fail_with(exc)
+
+
+class FollowNotices:
+    """What a command that follows runs says on stderr while it waits: that no worker has
+    answered for a run yet, and that Temporal cannot be reached; each once."""
+
+    def __init__(self, worker_wait: float) -> None:
+        self._worker_wait = worker_wait
+        self._told_waiting: set[str] = set()
+        self._told_unavailable = False
+
+    def tell(self, waiting_for_worker: Iterable[str], temporal_unavailable: str | None) -> None:
+        for workflow_id in waiting_for_worker:
+            if workflow_id not in self._told_waiting:
+                self._told_waiting.add(workflow_id)
+                err.print(
+                    f"[yellow]waiting for a worker to answer for {workflow_id} (giving up after {self._worker_wait:.0f}s)…[/]",
+                    highlight=False,
+                )
+        if temporal_unavailable and not self._told_unavailable:
+            self._told_unavailable = True
+            err.print(f"[yellow]{temporal_unavailable}; still trying…[/]", highlight=False)
 
 
 def settings() -> Settings:

@@ -23,13 +23,13 @@ from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     EXIT_RUN_FAILED,
+    FollowNotices,
     Output,
     State,
     address_option,
     begin,
     blackout_override,
     client,
-    err,
     fail,
     fail_with,
     namespace_option,
@@ -179,23 +179,14 @@ async def follow_and_show(temporal: Client, workflow_id: str, output: Output, co
     live = Live(console=out, refresh_per_second=2, transient=False) if interactive else None
     last_line = ""
     told_failed: set[str] = set()
-    told_waiting = told_unavailable = False
+    notices = FollowNotices(config.worker_wait)
     if live:
         live.start()
     try:
         snapshot = control.EvacuationSnapshot()
         async for snapshot in control.follow_evacuation(temporal, workflow_id, worker_wait=config.worker_wait):
             if output == Output.text:
-                if snapshot.waiting_for_worker and not told_waiting:
-                    told_waiting = True
-                    err.print(
-                        f"[yellow]waiting for a worker to answer for {workflow_id} "
-                        f"(giving up after {config.worker_wait:.0f}s)…[/]",
-                        highlight=False,
-                    )
-                if snapshot.temporal_unavailable and not told_unavailable:
-                    told_unavailable = True
-                    err.print(f"[yellow]{snapshot.temporal_unavailable}; still trying…[/]", highlight=False)
+                notices.tell([workflow_id] if snapshot.waiting_for_worker else [], snapshot.temporal_unavailable)
             record = snapshot.record
             if record is None:
                 continue

@@ -34,11 +34,11 @@ from evac.cli.base import (
     output_option,
     run_async,
 )
-from evac.cli.run import MAX_REASON, report, workflow_id_of
+from evac.cli.run import MAX_REASON, report
 from evac.config import Settings
 from evac.control import operate
 from evac.evacuation import is_evacuation_id
-from evac.runs import ApprovalDecision, ApprovalRecord, FailoverProgress, PauseRecord, PauseRequest, ResumeRequest
+from evac.runs import ApprovalDecision, ApprovalRecord, FailoverProgress, PauseRecord, PauseRequest, ResumeRequest, workflow_id_of
 
 M = TypeVar("M", bound=BaseModel)
 

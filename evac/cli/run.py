@@ -23,13 +23,13 @@ from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     EXIT_RUN_FAILED,
+    FollowNotices,
     Output,
     State,
     address_option,
     blackout_override,
     client,
     connection,
-    err,
     fail,
     fail_with,
     namespace_option,
@@ -45,22 +45,16 @@ from evac.errors import FrontDoorError
 from evac.evacuation import is_evacuation_id
 from evac.plan import MAX_BAKE_CHECKS, Plan, format_duration, parse_duration
 from evac.runs import (
-    WORKFLOW_ID_PREFIX,
     AbortRequest,
     FailoverInput,
     FailoverProgress,
     RunStatus,
     Trigger,
-    failover_workflow_id,
+    workflow_id_of,
 )
 from evac.topology import Topology
 
 MAX_REASON = 1000
-
-
-def workflow_id_of(run: str) -> str:
-    """``failover/checkout`` or just ``checkout``."""
-    return run if run.startswith(WORKFLOW_ID_PREFIX) else failover_workflow_id(run)
 
 
 def _reason(reason: str, nothing: str) -> str:
@@ -128,8 +122,7 @@ async def follow_and_show(client: Client, runs: list[control.RunRef], output: Ou
     otherwise, nothing but the end with --output json) until every run has ended."""
     interactive = output == Output.text and out.is_terminal
     seen: dict[tuple[str, int], str] = {}
-    told_waiting: set[str] = set()
-    told_unavailable = False
+    notices = FollowNotices(config.worker_wait)
     live = Live(console=out, refresh_per_second=4, transient=False) if interactive else None
     if live:
         live.start()
@@ -137,17 +130,7 @@ async def follow_and_show(client: Client, runs: list[control.RunRef], output: Ou
         snapshot = control.Snapshot()
         async for snapshot in control.follow(client, runs, worker_wait=config.worker_wait):
             if output == Output.text:
-                for workflow_id in snapshot.waiting_for_worker:
-                    if workflow_id not in told_waiting:
-                        told_waiting.add(workflow_id)
-                        err.print(
-                            f"[yellow]waiting for a worker to answer for {workflow_id} "
-                            f"(giving up after {config.worker_wait:.0f}s)…[/]",
-                            highlight=False,
-                        )
-                if snapshot.temporal_unavailable and not told_unavailable:
-                    told_unavailable = True
-                    err.print(f"[yellow]{snapshot.temporal_unavailable}; still trying…[/]", highlight=False)
+                notices.tell(snapshot.waiting_for_worker, snapshot.temporal_unavailable)
             if live:
                 live.update(render.runs_view(snapshot.records.values(), now=datetime.now(UTC)))
             elif output == Output.text:
@@ -343,7 +326,9 @@ def drill(
 
 
 def status(
-    run: str = typer.Argument(..., help="Run id (failover/<service>, evacuation/<region>) or service name"),
+    run: str = typer.Argument(
+        ..., help="Run id (failover/<service>, dry-run/<service>/<id>, evacuation/<region>) or service name"
+    ),
     run_id: str = typer.Option(None, "--run-id", help="A specific earlier run (default: the latest)"),
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep following until the run ends"),
     output: Output = output_option(),

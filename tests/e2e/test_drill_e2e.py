@@ -88,6 +88,9 @@ def test_a_dry_run_shows_what_would_change_and_changes_nothing(e2e: E2E, drill_f
     }
     checkout = next(r for r in records if r["service"] == "checkout")
     assert checkout["workflow_id"].startswith("dry-run/checkout/")
+    # A dry run is found again by the id it printed.
+    again = e2e.evac_json("status", checkout["workflow_id"])
+    assert (again["workflow_id"], again["run_id"], again["dry_run"]) == (checkout["workflow_id"], checkout["run_id"], True)
     scale = checkout["steps"][0]
     assert (scale["before"]["target_size"], scale["after"]["target_size"]) == (1, 3)
     assert drill.returncode == 0, drill.stderr + drill.stdout

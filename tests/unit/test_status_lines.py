@@ -1,12 +1,16 @@
-"""What `evac status` prints under a run's steps: where it came from and whom it told."""
+"""What `evac status` prints under a run's steps: where it came from and whom it told; and the
+run it is asked about."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from evac.cli.base import FollowNotices
 from evac.notifications import Delivery, NotificationEvent, NotificationRecord
 from evac.render import outcome_lines
-from evac.runs import FailoverProgress, Trigger
+from evac.runs import FailoverProgress, Trigger, workflow_id_of
 
 AT = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
@@ -55,3 +59,29 @@ def test_each_notification_shows_what_became_of_it_at_each_target_without_its_ur
     assert "notified started: webhook: delivered" in text
     assert "notified ended: slack: failed after 3 tries (HTTP 500)" in text
     assert "http" not in text.replace("HTTP 500", "")
+
+
+@pytest.mark.parametrize(
+    ("named", "workflow_id"),
+    [
+        ("checkout", "failover/checkout"),
+        ("failover/checkout", "failover/checkout"),
+        ("dry-run/checkout/3f2a9c1b7d4e", "dry-run/checkout/3f2a9c1b7d4e"),
+    ],
+)
+def test_a_run_is_named_by_its_service_or_its_workflow_id(named: str, workflow_id: str):
+    assert workflow_id_of(named) == workflow_id
+
+
+def test_a_follow_says_once_per_run_that_it_waits_for_a_worker_and_once_that_temporal_is_away(capsys):
+    notices = FollowNotices(worker_wait=30)
+    notices.tell(["failover/checkout"], None)
+    notices.tell(["failover/checkout", "failover/catalog"], "Temporal at 127.0.0.1:7233 is unavailable")
+    notices.tell(["failover/checkout", "failover/catalog"], "Temporal at 127.0.0.1:7233 is unavailable")
+
+    told = capsys.readouterr().err.splitlines()
+    assert told == [
+        "waiting for a worker to answer for failover/checkout (giving up after 30s)…",
+        "waiting for a worker to answer for failover/catalog (giving up after 30s)…",
+        "Temporal at 127.0.0.1:7233 is unavailable; still trying…",
+    ]
