@@ -49,6 +49,7 @@ def all_activities(
         dns.set_dns_record,
         health.check_backend_health,
         step_reads.read_before_change,
+        step_reads.preflight_reads,
         health.wait_for_healthy_backends,
         probes.check_stop_conditions,
         blackouts.check_blackouts,

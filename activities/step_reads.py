@@ -1,5 +1,5 @@
 """The reads of a mutating step, in one call: the guard's readings of the target region, then
-the before-state of the resource the step changes.
+the before-state of the resource the step changes. And a run's preflight reads, in one call.
 
 The workflow runs it as a *local* activity just before it sends the mutation (see
 workflows/steps.py): one call in the worker instead of three activity round trips through
@@ -9,10 +9,15 @@ read (same cloud calls, same in-place retries of transient errors, same errors) 
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
 from temporalio import activity
 
 from activities.capacity import CapacityActivities
 from activities.dns import DnsActivities
+from activities.errors import worth_repeating
 from activities.health import HealthActivities
 from activities.traffic import TrafficActivities
 from evac.logging import step_logging
@@ -21,12 +26,17 @@ from evac.resources import (
     BackendCapacity,
     BeforeChange,
     CheckBackendHealth,
+    PreflightReadings,
+    PreflightReads,
     ReadBackendCapacity,
     ReadBeforeChange,
     ReadDnsRecord,
     ReadGroupSize,
     ResourceState,
 )
+
+# Reads in flight at once in one preflight_reads call (a plan touches a handful of resources).
+PREFLIGHT_THREADS = 8
 
 
 class StepReadActivities:
@@ -58,3 +68,43 @@ class StepReadActivities:
             if input.stop_on_refusal and input.refused_by(health, capacity):
                 return BeforeChange(health=health, capacity=capacity)
             return BeforeChange(health=health, capacity=capacity, before=self._before(input))
+
+    @activity.defn(name=ActivityName.PREFLIGHT_READS, no_thread_cancel_exception=True)
+    def preflight_reads(self, input: PreflightReads) -> PreflightReadings:
+        """Every resource the plan touches, read at once (one activity in the history instead of
+        one per resource). Each read is the read activity's own, with its in-place retries; if any
+        fails, this fails as it did: a refusal (404, 403 …) before a transient error, so a missing
+        resource fails the run at once while a 5xx burst is retried by Temporal to the deadline."""
+        context = input.context
+        with step_logging(context) as log, ThreadPoolExecutor(PREFLIGHT_THREADS, thread_name_prefix="preflight") as pool:
+            # Each read runs in a copy of the activity's context: its in-place retries heartbeat
+            # and watch for a cancel through it.
+            backends = [
+                pool.submit(
+                    contextvars.copy_context().run,
+                    self._traffic.read_backend_capacity,
+                    ReadBackendCapacity(context=context, backend=b),
+                )
+                for b in input.backends
+            ]
+            groups = [
+                pool.submit(
+                    contextvars.copy_context().run, self._capacity.read_group_size, ReadGroupSize(context=context, group=g)
+                )
+                for g in input.groups
+            ]
+            records = [
+                pool.submit(contextvars.copy_context().run, self._dns.read_dns_record, ReadDnsRecord(context=context, record=r))
+                for r in input.records
+            ]
+            futures: list[Future[Any]] = [*backends, *groups, *records]
+            errors = [e for e in (f.exception() for f in futures) if e is not None]
+            if errors:
+                refusals = [e for e in errors if not worth_repeating(e)]
+                raise (refusals or errors)[0]
+            log.info("preflight read", resources=len(futures))
+            return PreflightReadings(
+                backends=[f.result() for f in backends],
+                groups=[f.result() for f in groups],
+                records=[f.result() for f in records],
+            )

@@ -30,6 +30,8 @@ from evac.resources import (
     GroupSize,
     HealthReport,
     HealthWait,
+    PreflightReadings,
+    PreflightReads,
     ReadBackendCapacity,
     ReadBeforeChange,
     ReadDnsRecord,
@@ -117,6 +119,12 @@ def read_before_change(input: ReadBeforeChange) -> BeforeChange:
     raise _stub(ActivityName.READ_BEFORE_CHANGE)
 
 
+@activity.defn(name=ActivityName.PREFLIGHT_READS)
+def preflight_reads(input: PreflightReads) -> PreflightReadings:
+    """Every resource a run's plan touches, read at once; fails as the first failing read does."""
+    raise _stub(ActivityName.PREFLIGHT_READS)
+
+
 @activity.defn(name=ActivityName.WAIT_FOR_HEALTHY)
 def wait_for_healthy_backends(input: WaitForHealthy) -> HealthWait:
     """Poll health until the threshold is met or the timeout passes (one heartbeating activity)."""
@@ -167,6 +175,7 @@ ALL = [
     set_dns_record,
     check_backend_health,
     read_before_change,
+    preflight_reads,
     wait_for_healthy_backends,
     check_stop_conditions,
     send_notification,

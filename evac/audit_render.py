@@ -252,7 +252,8 @@ def timeline(record: AuditRecord) -> list[Entry]:
     if preflight or run.preflight:
         at = min((c.scheduled_at for c in preflight), default=run.started_at or record.started_at)
         ends = [c.ended_at for c in preflight if c.ended_at is not None]
-        took = f"; {len(preflight)} reads in {seconds_text((max(ends) - at).total_seconds())}" if ends else ""
+        calls = f"{len(preflight)} {'activity' if len(preflight) == 1 else 'activities'}"
+        took = f"; {calls} in {seconds_text((max(ends) - at).total_seconds())}" if ends else ""
         failed = [f"{c.activity}: {c.failure}" for c in preflight if c.outcome != "completed" and c.failure]
         add(at, "preflight", (run.preflight or "no verdict recorded") + took + "".join(f"; {f}" for f in failed), "preflight")
     drill = run.drill

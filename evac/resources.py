@@ -243,6 +243,26 @@ class BeforeChange(_Model):
     before: ResourceState | None = None
 
 
+class PreflightReads(_Model):
+    """Every resource a run's plan touches, read once before it changes any (one activity)."""
+
+    context: StepContext
+    backends: list[BackendRef] = Field(default_factory=list)
+    groups: list[GroupRef] = Field(default_factory=list)
+    records: list[DnsRecordRef] = Field(default_factory=list)
+
+    def count(self) -> int:
+        return len(self.backends) + len(self.groups) + len(self.records)
+
+
+class PreflightReadings(_Model):
+    """What a :class:`PreflightReads` read, in its order."""
+
+    backends: list[BackendCapacity] = Field(default_factory=list)
+    groups: list[GroupSize] = Field(default_factory=list)
+    records: list[DnsRecord] = Field(default_factory=list)
+
+
 class ActivityName:
     """Registered activity names: workflows call these, tests register stand-ins under them."""
 
@@ -256,3 +276,4 @@ class ActivityName:
     WAIT_FOR_HEALTHY = "wait_for_healthy_backends"
     CHECK_STOP_CONDITIONS = "check_stop_conditions"
     READ_BEFORE_CHANGE = "read_before_change"
+    PREFLIGHT_READS = "preflight_reads"

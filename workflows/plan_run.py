@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.logging import workflow_log_extra
     from evac.notifications import NotificationEvent
     from evac.plan import ShiftDnsStep
-    from evac.resources import ReadBackendCapacity, ReadDnsRecord, ReadGroupSize
+    from evac.resources import PreflightReads, ReadBackendCapacity, ReadDnsRecord, ReadGroupSize
     from evac.runs import (
         MEMO_PROGRESS,
         AbortRequest,
@@ -46,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
 FINAL_RECORD_IN_MEMO = "final-record-in-memo"
 # Versioned change: runs started before it did not upsert their outcome and recovery time.
 OUTCOME_SEARCH_ATTRIBUTES = "outcome-search-attributes"
+# Versioned change: preflight reads every resource in one activity (preflight_reads); runs
+# started before it read each in an activity of its own.
+PREFLIGHT_IN_ONE_ACTIVITY = "preflight-in-one-activity"
 
 
 class PlanRun:
@@ -73,14 +76,25 @@ class PlanRun:
         """Read every resource the plan will touch before changing any: a missing backend,
         group or record fails the run here, with nothing changed."""
         engine, plan = self.engine, self.input.plan
-        context = engine.context("preflight")
+        backends = [engine.backend(region) for region in dict.fromkeys([plan.source, plan.target])]
+        request = PreflightReads(
+            context=engine.context("preflight"),
+            backends=backends,
+            groups=[backend.group for backend in backends],
+            records=[engine.dns_ref()] if any(isinstance(step, ShiftDnsStep) for step in plan.steps) else [],
+        )
         reads: list[Awaitable[Any]] = []
-        for region in dict.fromkeys([plan.source, plan.target]):
-            backend = engine.backend(region)
-            reads.append(engine.read(activity_api.read_backend_capacity, ReadBackendCapacity(context=context, backend=backend)))
-            reads.append(engine.read(activity_api.read_group_size, ReadGroupSize(context=context, group=backend.group)))
-        if any(isinstance(step, ShiftDnsStep) for step in plan.steps):
-            reads.append(engine.read(activity_api.read_dns_record, ReadDnsRecord(context=context, record=engine.dns_ref())))
+        if workflow.patched(PREFLIGHT_IN_ONE_ACTIVITY):
+            reads.append(engine.read(activity_api.preflight_reads, request))
+        else:
+            context = request.context
+            for backend in request.backends:
+                reads.append(
+                    engine.read(activity_api.read_backend_capacity, ReadBackendCapacity(context=context, backend=backend))
+                )
+                reads.append(engine.read(activity_api.read_group_size, ReadGroupSize(context=context, group=backend.group)))
+            for record in request.records:
+                reads.append(engine.read(activity_api.read_dns_record, ReadDnsRecord(context=context, record=record)))
         try:
             await asyncio.gather(*reads)
         except (FailureError, asyncio.CancelledError) as err:
@@ -89,7 +103,7 @@ class PlanRun:
                 raise
             self.progress.preflight = f"failed: {failure_text(err)}"
             raise failure(FailureType.PREFLIGHT_FAILED, f"preflight: {failure_text(err)}; nothing was changed") from None
-        self.progress.preflight = f"passed: {len(reads)} resources readable"
+        self.progress.preflight = f"passed: {request.count()} resources readable"
 
     async def run_steps(self) -> None:
         for index, step in enumerate(self.input.plan.steps):

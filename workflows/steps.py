@@ -37,8 +37,9 @@ of the 10 s workflow task timeout) if the read stalls. If the read ends first, t
 mutation may be scheduled in that task: the abort then meets it as it meets any mutation in
 flight (it stops before sending its change, or finishes and is undone; its undo was pushed
 first). Other reads stay regular activities: preflight's (once a run, and an abort during
-preflight must stop it at once), a drill's read-backs and a dry run's health readings. Runs
-recorded before it replay the old shape.
+preflight must stop it at once; every resource in one ``preflight_reads`` activity since
+``PREFLIGHT_IN_ONE_ACTIVITY``, workflows/plan_run.py), a drill's read-backs and a dry run's
+health readings. Runs recorded before it replay the old shape.
 
 Workflow code only: no I/O, deterministic.
 """

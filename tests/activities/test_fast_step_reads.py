@@ -1,7 +1,8 @@
 """``read_before_change``, a mutating step's reads in one local activity, through the real
 Google clients against the emulator: the guard's readings and the before-state it returns are
 what the separate read activities return, a refusing guard stops it before the before-read
-(except in a dry run), and a bad input names what is wrong."""
+(except in a dry run), and a bad input names what is wrong. And ``preflight_reads``, a run's
+preflight in one activity: every resource read, bursts ridden out, a refusal before a 5xx."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from activities.health import HealthActivities
 from activities.step_reads import StepReadActivities
 from activities.traffic import TrafficActivities
 from emulator.testing import RunningEmulator
+from evac.failures import FailureType
 from evac.resources import (
     BackendCapacity,
     BackendRef,
@@ -26,6 +28,8 @@ from evac.resources import (
     GroupRef,
     GroupSize,
     HealthReport,
+    PreflightReadings,
+    PreflightReads,
     ReadBeforeChange,
     StepContext,
 )
@@ -87,3 +91,43 @@ def test_a_missing_resource_fails_as_its_own_read_does(reads):
 def test_exactly_one_resource_must_be_named(resources):
     with pytest.raises(ValidationError, match="exactly one resource"):
         ReadBeforeChange(context=CTX, **resources)
+
+
+# --- preflight_reads: a run's preflight, every resource in one activity -------------------------
+
+
+def preflight(reads: StepReadActivities, **fields: object) -> PreflightReadings:
+    request = PreflightReads(context=StepContext(service="checkout", step="preflight"), **fields)
+    return ActivityEnvironment().run(reads.preflight_reads, request)
+
+
+def test_preflight_reads_every_resource_in_one_call_in_the_order_asked(emulator, reads):
+    found = preflight(reads, backends=[SOURCE, TARGET], groups=[EW1, UC1], records=[RECORD])
+    assert found.backends == [BackendCapacity(capacity_scaler=1.0)] * 2
+    assert [g.target_size for g in found.groups] == [3, 1] and found.records[0].rrdatas
+    calls = sorted(r["path"].rsplit("/", 1)[-1] for r in emulator.requests())
+    assert calls == sorted(["checkout-backend", "checkout-backend", "checkout-ew1", "checkout-uc1", "rrsets"])
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_preflight_rides_out_a_short_burst_in_place(emulator, reads, status: int):
+    emulator.add_fault(method="GET", path="*/instanceGroupManagers/*", status=status, count=2)
+    found = preflight(reads, backends=[SOURCE], groups=[EW1, UC1])
+    assert [g.target_size for g in found.groups] == [3, 1]
+
+
+def test_preflight_fails_as_a_missing_resource_does_even_beside_a_lasting_5xx(emulator, reads):
+    """A refusal says the run cannot go; a 5xx only that it cannot go yet: the refusal wins, so the
+    run fails at once instead of being retried to its deadline."""
+    emulator.add_fault(method="GET", path="*/instanceGroupManagers/*", status=503)
+    missing = BackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
+    with pytest.raises(ApplicationError) as error:
+        preflight(reads, backends=[SOURCE, missing], groups=[EW1])
+    assert error.value.non_retryable and "no-such-backend" in error.value.message
+
+
+def test_preflight_fails_for_temporal_to_retry_while_a_5xx_lasts(emulator, reads):
+    emulator.add_fault(method="GET", path="*/managedZones/*", status=503)
+    with pytest.raises(ApplicationError) as error:
+        preflight(reads, backends=[SOURCE], records=[RECORD])
+    assert error.value.type == FailureType.CLOUD_TRANSIENT.value and not error.value.non_retryable

@@ -27,6 +27,8 @@ from evac.resources import (
     GroupSize,
     HealthReport,
     HealthWait,
+    PreflightReadings,
+    PreflightReads,
     ReadBackendCapacity,
     ReadBeforeChange,
     ReadDnsRecord,
@@ -160,6 +162,7 @@ class FakeCloud:
         read_before_change = read_before_change_from(
             check_backend_health, read_backend_capacity, read_group_size, read_dns_record
         )
+        preflight_reads = preflight_reads_from(read_backend_capacity, read_group_size, read_dns_record)
 
         @activity.defn(name=ActivityName.WAIT_FOR_HEALTHY)
         async def wait_for_healthy_backends(input: WaitForHealthy) -> HealthWait:
@@ -210,6 +213,7 @@ class FakeCloud:
             set_dns_record,
             check_backend_health,
             read_before_change,
+            preflight_reads,
         ]
 
 
@@ -243,6 +247,33 @@ def read_before_change_from(
         return BeforeChange(health=health, capacity=capacity, before=before)
 
     return read_before_change
+
+
+def preflight_reads_from(
+    read_backend_capacity: Callable[[ReadBackendCapacity], Awaitable[BackendCapacity]],
+    read_group_size: Callable[[ReadGroupSize], Awaitable[GroupSize]],
+    read_dns_record: Callable[[ReadDnsRecord], Awaitable[DnsRecord]],
+) -> Callable[[PreflightReads], Awaitable[PreflightReadings]]:
+    """The stand-in of ``preflight_reads`` made of a test's stand-in reads, all at once, failing
+    as the real one does (a non-retryable error before a retryable one)."""
+
+    @activity.defn(name=ActivityName.PREFLIGHT_READS)
+    async def preflight_reads(input: PreflightReads) -> PreflightReadings:
+        context = input.context
+        backends = [read_backend_capacity(ReadBackendCapacity(context=context, backend=b)) for b in input.backends]
+        groups = [read_group_size(ReadGroupSize(context=context, group=g)) for g in input.groups]
+        records = [read_dns_record(ReadDnsRecord(context=context, record=r)) for r in input.records]
+        results = await asyncio.gather(*backends, *groups, *records, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            permanent = [e for e in errors if isinstance(e, ApplicationError) and e.non_retryable]
+            raise (permanent or errors)[0]
+        nb, ng = len(backends), len(groups)
+        return PreflightReadings.model_validate(
+            {"backends": results[:nb], "groups": results[nb : nb + ng], "records": results[nb + ng :]}
+        )
+
+    return preflight_reads
 
 
 def permanent(message: str) -> ApplicationError:

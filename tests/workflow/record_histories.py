@@ -16,6 +16,8 @@ change that cannot replay them would break those runs. The sets:
   ``evacuation_aborted_rollback_all.json`` (region evacuations: the parent's history);
 - ``reads`` writes ``reads_local_<outcome>.json`` (succeeded, rolled_back, cancelled: failovers
   whose reads run as local activities, a step's guard and before-state in one, STEP_READS_LOCAL).
+- ``preflight`` writes ``preflight_one_<outcome>.json`` (succeeded, rolled_back, cancelled:
+  failovers whose preflight reads every resource in one activity, PREFLIGHT_IN_ONE_ACTIVITY).
 
 Histories of earlier versions are left alone (``engine_*``: before notifications).
 """
@@ -193,9 +195,14 @@ async def record_local_reads() -> None:
     await record("reads_local")
 
 
+async def record_preflight_in_one() -> None:
+    await record("preflight_one")
+
+
 SETS = {
     "notifications": record,
     "reads": record_local_reads,
+    "preflight": record_preflight_in_one,
     "operator": record_operator_controls,
     "alerts": record_alert_driven,
     "evacuation": record_evacuations,

@@ -52,7 +52,7 @@ from evac.resources import (
 from evac.runs import FailoverProgress, Trigger
 from evac.topology import Topology
 from tests.workflow.conftest import running_worker
-from tests.workflow.fake_cloud import read_before_change_from
+from tests.workflow.fake_cloud import preflight_reads_from, read_before_change_from
 from workflows.evacuation import EvacuationWorkflow
 
 SOURCE, TARGET, THIRD = "europe-west1", "us-central1", "asia-east1"
@@ -168,6 +168,7 @@ class Cloud:
             set_dns_record,
             check_backend_health,
             read_before_change_from(check_backend_health, read_backend_capacity, read_group_size, read_dns_record),
+            preflight_reads_from(read_backend_capacity, read_group_size, read_dns_record),
             send_notification,
             read_targets,
         ]

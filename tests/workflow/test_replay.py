@@ -33,6 +33,10 @@ def test_both_outcomes_are_stored_for_the_current_and_the_earlier_version():
         # Region evacuations (the parent's history): partial failure; an abort with rollback_all.
         "evacuation_completed_with_failures",
         "evacuation_aborted_rollback_all",
+        # Preflight's reads in one activity (PREFLIGHT_IN_ONE_ACTIVITY).
+        "preflight_one_succeeded",
+        "preflight_one_rolled_back",
+        "preflight_one_cancelled",
         # Reads as local activities, a step's guard and before-state in one (STEP_READS_LOCAL).
         "reads_local_succeeded",
         "reads_local_rolled_back",
