@@ -19,7 +19,8 @@ it first, exactly as before. Measured with bench/step_overhead.py on 2 cores: fo
 cost 95–97 ms a step (4.7–5.2× a bare Temporal step); its what-if prototypes, reads as three
 local activities about 3×, one activity folding the reads into the mutation 2.2–2.4×; this
 shape 57–60 ms (2.6–3.2×). A failover of 100 services (bench/failover_throughput.py
---operation-delay 0.05) took 63–71 s before and 25–32 s after.
+--operation-delay 0.05) took 63–71 s before and 25–32 s after (18–19 s once preflight became
+one activity).
 
 Why not fold the reads into the mutating activity, which reads the resource anyway and returns
 what it found? Its before-state would reach the history only with its result. The undo pushed
