@@ -32,7 +32,7 @@ from activities.notify import NotificationTargets
 from activities.registry import all_activities
 from evac.config import MUTATING_ACTIVITIES, Settings, activity_name, connect_temporal, writes_task_queue
 from evac.logging import configure_logging
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 # The Google Cloud clients are synchronous: each worker runs at most this many activities at once,
 # in threads of one pool big enough for both (a mutation never waits for a thread, or its

@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from evac import search_attributes
 from evac.config import MUTATING_ACTIVITIES, activity_name, writes_task_queue
 from evac.stack import find_binary
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 
 async def start_test_server() -> WorkflowEnvironment:

@@ -15,7 +15,7 @@ from evac.runs import FailoverProgress
 from tests.workflow.conftest import running_worker
 from tests.workflow.fake_cloud import FakeCloud
 from tests.workflow.test_failover_workflow import fresh_cloud, make_plan, start
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

@@ -31,7 +31,7 @@ from tests.workflow.fake_cloud import FakeCloud
 from tests.workflow.test_abort_and_retries import wait_until_async
 from tests.workflow.test_drill_workflow import drill_plan, outcome_of, start_drill
 from tests.workflow.test_failover_workflow import fresh_cloud
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 from workflows.scheduled import ScheduledDrillWorkflow
 
 ALL_WEEK = {"name": "freeze", "timezone": "Europe/Stockholm", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
