@@ -10,8 +10,9 @@ read (same cloud calls, same in-place retries of transient errors, same errors) 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
 
@@ -37,6 +38,9 @@ from evac.resources import (
 
 # Reads in flight at once in one preflight_reads call (a plan touches a handful of resources).
 PREFLIGHT_THREADS = 8
+
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 class StepReadActivities:
@@ -77,26 +81,18 @@ class StepReadActivities:
         resource fails the run at once while a 5xx burst is retried by Temporal to the deadline."""
         context = input.context
         with step_logging(context) as log, ThreadPoolExecutor(PREFLIGHT_THREADS, thread_name_prefix="preflight") as pool:
-            # Each read runs in a copy of the activity's context: its in-place retries heartbeat
-            # and watch for a cancel through it.
+
+            def submit(read: Callable[[In], Out], arg: In) -> Future[Out]:
+                # In a copy of the activity's context: the read's in-place retries heartbeat and
+                # watch for a cancel through it.
+                return pool.submit(contextvars.copy_context().run, read, arg)
+
+            traffic, capacity, dns = self._traffic, self._capacity, self._dns
             backends = [
-                pool.submit(
-                    contextvars.copy_context().run,
-                    self._traffic.read_backend_capacity,
-                    ReadBackendCapacity(context=context, backend=b),
-                )
-                for b in input.backends
+                submit(traffic.read_backend_capacity, ReadBackendCapacity(context=context, backend=b)) for b in input.backends
             ]
-            groups = [
-                pool.submit(
-                    contextvars.copy_context().run, self._capacity.read_group_size, ReadGroupSize(context=context, group=g)
-                )
-                for g in input.groups
-            ]
-            records = [
-                pool.submit(contextvars.copy_context().run, self._dns.read_dns_record, ReadDnsRecord(context=context, record=r))
-                for r in input.records
-            ]
+            groups = [submit(capacity.read_group_size, ReadGroupSize(context=context, group=g)) for g in input.groups]
+            records = [submit(dns.read_dns_record, ReadDnsRecord(context=context, record=r)) for r in input.records]
             futures: list[Future[Any]] = [*backends, *groups, *records]
             errors = [e for e in (f.exception() for f in futures) if e is not None]
             if errors:
