@@ -34,11 +34,15 @@ from evac.config import MUTATING_ACTIVITIES, Settings, activity_name, connect_te
 from evac.logging import configure_logging
 from workflows.registry import WORKFLOWS
 
-# The Google Cloud clients are synchronous: each worker runs at most this many activities at once,
-# in threads of one pool big enough for both (a mutation never waits for a thread, or its
-# heartbeats would stop).
+# The Google Cloud clients are synchronous: the main worker runs at most this many activities at
+# once, the writes worker ``write_concurrency`` mutations, in threads of one pool big enough for
+# both (a mutation never waits for a thread, or its heartbeats would stop).
 ACTIVITY_THREADS = 32
-EXECUTOR_THREADS = 2 * ACTIVITY_THREADS
+
+
+def executor_threads(settings: Settings) -> int:
+    return ACTIVITY_THREADS + settings.write_concurrency
+
 
 log = structlog.get_logger("evac.worker")
 
@@ -94,7 +98,7 @@ class _PacedActivity(ActivityInboundInterceptor):
 def build_workers(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> list[Worker]:
     """The main worker (workflows and every activity) and the writes worker (the mutating
     activities, at most ``settings.write_rate_limit`` started a second across all workers).
-    ``executor`` has EXECUTOR_THREADS threads: both run their activities in it."""
+    ``executor`` has ``executor_threads(settings)`` threads: both run their activities in it."""
     clients = GcpClients.create(settings.gcp_endpoint, settings.gcp_project)
     activities = all_activities(
         clients,
@@ -118,7 +122,9 @@ def build_workers(client: Client, settings: Settings, executor: ThreadPoolExecut
         task_queue=writes_task_queue(settings.task_queue),
         activities=[fn for fn in activities if activity_name(fn) in MUTATING_ACTIVITIES],
         activity_executor=executor,
-        max_concurrent_activities=ACTIVITY_THREADS,
+        # Each waits for its cloud operation (seconds to a minute on Google Cloud): few slots
+        # would bound the writes below the rate limit.
+        max_concurrent_activities=settings.write_concurrency,
         # Enforced by the server for the queue as a whole, whichever worker polls; the pacer
         # smooths this worker's share of it (no burst).
         max_task_queue_activities_per_second=settings.write_rate_limit,
@@ -130,7 +136,7 @@ def build_workers(client: Client, settings: Settings, executor: ThreadPoolExecut
 
 async def run_worker(settings: Settings, address: str | None = None, namespace: str | None = None) -> None:
     client = await connect_temporal(address, namespace, identity=f"evac worker {os.getpid()}@{socket.gethostname()}")
-    with ThreadPoolExecutor(max_workers=EXECUTOR_THREADS, thread_name_prefix="activity") as executor:
+    with ThreadPoolExecutor(max_workers=executor_threads(settings), thread_name_prefix="activity") as executor:
         workers = build_workers(client, settings, executor)
         loop = asyncio.get_running_loop()
         # Kept referenced: the event loop holds tasks weakly, and a collected shutdown task
@@ -154,6 +160,7 @@ async def run_worker(settings: Settings, address: str | None = None, namespace: 
             task_queue=settings.task_queue,
             writes_task_queue=writes_task_queue(settings.task_queue),
             write_rate_limit=settings.write_rate_limit,
+            write_concurrency=settings.write_concurrency,
             namespace=client.namespace,
             gcp_endpoint=settings.gcp_endpoint or "Google Cloud",
             gcp_project=settings.gcp_project or "any (from each run's topology)",

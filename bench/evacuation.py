@@ -3,8 +3,9 @@
 Starts the Temporal dev server, the emulator (a generated topology of N services, every API
 call answered after ``--latency`` seconds, a write quota of ``--quota`` mutating calls a
 second) and one worker as its own process (``worker.py``, with ``EVAC_WRITE_RATE_LIMIT`` =
-the quota) on free loopback ports. Then evacuates europe-west1 to us-central1 as ``evac
-evacuate`` does (``evac.control.evacuate``: one ``EvacuationWorkflow``, every service of the
+the quota and ``EVAC_WRITE_CONCURRENCY`` = ``--write-concurrency``) on free loopback ports.
+Then evacuates europe-west1 to us-central1 as ``evac evacuate`` does
+(``evac.control.evacuate``: one ``EvacuationWorkflow``, every service of the
 region a child failover run), prints its progress while it runs, and at the end:
 
 - the total time, start to result, and the quota floor: the mutating calls the emulator's
@@ -30,7 +31,11 @@ most 1.25 at 1,000 services) and exits 1 when a service did not fail over or the
 is wrong.
 
     .venv/bin/python bench/evacuation.py --services 100 [--latency 0.05] [--quota 20] [--window 50]
-        [--operation-delay 0]
+        [--operation-delay 0] [--write-concurrency 200]
+
+With slow operations (``--operation-delay``) the writes in flight, not the quota, can bound
+the run: at most ``--window`` runs and ``--write-concurrency`` mutations at once, each taking
+the operation's time, so both must be at least quota x operation seconds to reach the quota.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory  # n
 
 from bench._common import bounded, loopback_config  # noqa: E402
 from emulator.generate import MAX_SERVICES, generate_topology, topology_yaml, validated  # noqa: E402
-from evac.config import Settings, connect_temporal  # noqa: E402
+from evac.config import DEFAULT_WRITE_CONCURRENCY, MAX_WRITE_CONCURRENCY, Settings, connect_temporal  # noqa: E402  # noqa: E402
 from evac.control.evacuate import (  # noqa: E402
     StartedEvacuation,
     evacuation_input,
@@ -341,6 +346,7 @@ def report(outcome: Outcome, args: argparse.Namespace, rss_kib: int, load: tuple
     print(f"services:                     {services} (generated topology), {REGION} -> {TARGET}, window {args.window}")
     print(f"emulator:                     {args.latency * 1000:.0f} ms per API call, operation delay {args.operation_delay:g} s")
     print(f"write quota / worker limit:   {args.quota}/s (emulator) / {args.quota}/s (EVAC_WRITE_RATE_LIMIT)")
+    print(f"writes at once (worker):      {args.write_concurrency} (EVAC_WRITE_CONCURRENCY)")
     print(f"total time, start to result:  {outcome.seconds:.1f} s")
     print(f"API calls the emulator took:  {w.calls} ({w.calls / services:.1f} a service)")
     print(f"writes admitted by the quota: {w.admitted} ({w.applied} applied); refused 429: {w.refused_quota}")
@@ -395,6 +401,12 @@ def main() -> None:
     parser.add_argument("--quota", type=bounded(int, 1, 100_000), default=20, help="the project's write quota, writes a second")
     parser.add_argument("--window", type=bounded(int, 1, MAX_WINDOW), default=DEFAULT_WINDOW, help="most runs in flight at once")
     parser.add_argument("--operation-delay", type=seconds, default=0.0, help="emulator seconds until an operation is done")
+    parser.add_argument(
+        "--write-concurrency",
+        type=bounded(int, 1, MAX_WRITE_CONCURRENCY),
+        default=DEFAULT_WRITE_CONCURRENCY,
+        help="mutations the worker runs at once (EVAC_WRITE_CONCURRENCY)",
+    )
     args = parser.parse_args()
     document = generate_topology(args.services, [REGION, TARGET, "asia-east1"])
     topology = validated(document)
@@ -411,6 +423,7 @@ def main() -> None:
         )
         # The worker process inherits this environment: Temporal holds its writes to the quota.
         os.environ["EVAC_WRITE_RATE_LIMIT"] = str(args.quota)
+        os.environ["EVAC_WRITE_CONCURRENCY"] = str(args.write_concurrency)
         with Stack(config) as stack:
             worker = stack.processes["worker"]
             outcome = asyncio.run(evacuate(stack, topology, args.window))

@@ -78,7 +78,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.runs import FailoverInput, FailoverProgress, RunStatus, Trigger
     from evac.stack import Stack, StackConfig, free_port
     from evac.topology import load_topology
-    from worker import ACTIVITY_THREADS, EXECUTOR_THREADS, build_workers
+    from worker import ACTIVITY_THREADS, build_workers, executor_threads
 
 SERVICE = "bench-svc"
 SOURCE, TARGET = "europe-west1", "us-central1"
@@ -501,7 +501,7 @@ async def bench(config: StackConfig, plan_path: Path, topology_path: Path, repea
     what_if_ms: dict[str, list[float]] = {"local": [], "folded": []}
     first = plain.input
 
-    with ThreadPoolExecutor(max_workers=EXECUTOR_THREADS, thread_name_prefix="activity") as executor:
+    with ThreadPoolExecutor(max_workers=executor_threads(settings), thread_name_prefix="activity") as executor:
         evac_worker, writes_worker = build_workers(client, settings, executor)
         floor_worker = Worker(
             client,

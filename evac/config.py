@@ -38,6 +38,10 @@ MAX_IDENTITY = 200
 # Mutating cloud calls a second, across every worker (the writes task queue's rate limit).
 DEFAULT_WRITE_RATE_LIMIT = 20.0
 MAX_WRITE_RATE_LIMIT = 100_000.0
+# Mutations one worker runs at once (each waits for its cloud operation to finish): to reach
+# write_rate_limit, at least write_rate_limit x a mutation's seconds, over all workers together.
+DEFAULT_WRITE_CONCURRENCY = 200
+MAX_WRITE_CONCURRENCY = 2000
 
 __all__ = [
     "ConfigError",
@@ -112,6 +116,10 @@ class Settings:
     # Mutating cloud calls a second, across every worker (Temporal's rate limit on the writes task
     # queue, see writes_task_queue): at or below the project's Compute Engine write quota.
     write_rate_limit: float = DEFAULT_WRITE_RATE_LIMIT
+    # Mutations this worker runs at once (its writes-queue slots, each a thread that waits for
+    # the cloud's operation): at least write_rate_limit x a mutation's seconds, or the worker,
+    # not the quota, bounds an evacuation (20/s x 10 s operations = 200).
+    write_concurrency: int = DEFAULT_WRITE_CONCURRENCY
 
     @classmethod
     def load(cls, **flags: Any) -> Settings:
@@ -155,6 +163,7 @@ class Settings:
         alerts_policy = _alerts_policy(self.alerts_policy, path)
         _check_drill_policy(self.drill_policy, f"drill_policy (EVAC_DRILL_POLICY or {path})")
         write_rate_limit = _write_rate_limit(self.write_rate_limit, f"write_rate_limit (EVAC_WRITE_RATE_LIMIT or {path})")
+        write_concurrency = _write_concurrency(self.write_concurrency, f"write_concurrency (EVAC_WRITE_CONCURRENCY or {path})")
         return replace(
             self,
             worker_wait=worker_wait,
@@ -162,6 +171,7 @@ class Settings:
             blackouts=blackouts,
             alerts_policy=alerts_policy,
             write_rate_limit=write_rate_limit,
+            write_concurrency=write_concurrency,
         )
 
 
@@ -179,6 +189,22 @@ def _write_rate_limit(value: object, where: str) -> float:
             f"(at or below the project's Compute Engine write quota), not {value!r}"
         )
     return rate
+
+
+def _write_concurrency(value: object, where: str) -> int:
+    """Mutations at once: a whole number from 1 to MAX_WRITE_CONCURRENCY (TOML's true/false is not one)."""
+    try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        count: int = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{where} must be a whole number of mutations at once, e.g. 200, not {value!r}") from None
+    if not 1 <= count <= MAX_WRITE_CONCURRENCY:
+        raise ConfigError(
+            f"{where} must be from 1 to {MAX_WRITE_CONCURRENCY} mutations at once "
+            f"(at least write_rate_limit x a mutation's seconds), not {value!r}"
+        )
+    return count
 
 
 def _approver_groups(value: object, path: Path) -> dict[str, list[str]]:

@@ -1,4 +1,5 @@
-"""The shared write rate limit's setting and the writes task queue's name."""
+"""The shared write rate limit's setting, the writes worker's concurrency, and the writes task
+queue's name."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def no_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
     monkeypatch.setenv("EVAC_CONFIG", str(path))
     monkeypatch.delenv("EVAC_WRITE_RATE_LIMIT", raising=False)
+    monkeypatch.delenv("EVAC_WRITE_CONCURRENCY", raising=False)
     return path
 
 
@@ -56,6 +58,35 @@ def test_a_bad_config_file_value_is_refused_naming_the_file(no_config: Path, lin
         Settings.load()
     assert str(no_config) in str(raised.value)
     assert "write_rate_limit" in str(raised.value)
+
+
+def test_the_writes_worker_runs_200_mutations_at_once_unless_told_otherwise(
+    no_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Settings.load().write_concurrency == 200
+    no_config.write_text("write_concurrency = 600\n")
+    assert Settings.load().write_concurrency == 600
+    monkeypatch.setenv("EVAC_WRITE_CONCURRENCY", "40")
+    assert Settings.load().write_concurrency == 40
+
+
+@pytest.mark.parametrize("value", ["many", "0", "-1", "2.5", "1e3", "2001"])
+def test_a_bad_write_concurrency_is_refused_naming_the_variable(
+    no_config: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("EVAC_WRITE_CONCURRENCY", value)
+    with pytest.raises(ConfigError) as raised:
+        Settings.load()
+    message = str(raised.value)
+    assert "write_concurrency (EVAC_WRITE_CONCURRENCY or " in message and repr(value) in message
+
+
+@pytest.mark.parametrize("line", ["write_concurrency = true", "write_concurrency = 2.5", 'write_concurrency = "lots"'])
+def test_a_bad_write_concurrency_in_the_config_file_is_refused_naming_the_file(no_config: Path, line: str) -> None:
+    no_config.write_text(line + "\n")
+    with pytest.raises(ConfigError) as raised:
+        Settings.load()
+    assert str(no_config) in str(raised.value) and "write_concurrency" in str(raised.value)
 
 
 def test_the_writes_queue_is_named_after_the_task_queue() -> None:

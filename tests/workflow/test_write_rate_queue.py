@@ -5,17 +5,20 @@ on the writes queue only, so a mutation scheduled elsewhere would find no worker
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
 
-from evac.config import MUTATING_ACTIVITIES, writes_task_queue
+from evac.config import MUTATING_ACTIVITIES, Settings, writes_task_queue
 from evac.resources import ActivityName
 from evac.runs import RunStatus
 from tests.workflow.conftest import running_worker
 from tests.workflow.fake_cloud import FakeCloud
 from tests.workflow.test_failover_workflow import fresh_cloud, make_plan, refuse_the_dns_shift, start
+from worker import ACTIVITY_THREADS, build_workers, executor_threads
 
 READS = (
     ActivityName.READ_BACKEND_CAPACITY,
@@ -75,3 +78,20 @@ async def test_the_undos_of_a_rolled_back_run_go_to_the_writes_queue_too(env, ta
     # scale, drain, the refused DNS shift; then its undo, the drain's and the scale's.
     assert len(mutations) == 6
     assert {queue for _, queue in mutations} == {writes_task_queue(task_queue)}
+
+
+async def test_the_worker_runs_write_concurrency_mutations_at_once_within_the_rate_limit(env):
+    """What the worker process builds: a main worker of ACTIVITY_THREADS activities, a writes
+    worker of ``write_concurrency`` mutations rate-limited to ``write_rate_limit``, and threads
+    enough for both."""
+    settings = replace(
+        Settings(), task_queue="evac-build", gcp_endpoint="http://127.0.0.1:9", write_rate_limit=12.0, write_concurrency=300
+    )
+    with ThreadPoolExecutor(max_workers=executor_threads(settings)) as executor:
+        main, writes = build_workers(env.client, settings, executor)
+    assert main.config()["task_queue"] == "evac-build"
+    assert main.config()["max_concurrent_activities"] == ACTIVITY_THREADS
+    assert writes.config()["task_queue"] == writes_task_queue("evac-build")
+    assert writes.config()["max_concurrent_activities"] == 300
+    assert writes.config()["max_task_queue_activities_per_second"] == 12.0
+    assert executor_threads(settings) == ACTIVITY_THREADS + 300
