@@ -158,6 +158,34 @@ def test_an_abort_stops_new_runs_rolls_back_those_in_flight_and_leaves_finished_
             assert address(state, name) == address(before, name), name
 
 
+def test_a_tier_leaves_while_one_call_in_five_answers_503_and_one_in_ten_429(stack: tuple[E2E, Path, dict[str, Any]]):
+    """The control plane at its worst, beside the quota's own refusals: 503s and 429s on every
+    kind of call (reads, writes, operation polls). No service fails, and each change is applied
+    once (a retry finds it made)."""
+    e2e, topology, world = stack
+    e2e.admin.post("/emulator/v1/faults", json={"status": 503, "rate": 0.2, "seed": 31}).raise_for_status()
+    e2e.admin.post("/emulator/v1/faults", json={"status": 429, "rate": 0.1, "seed": 32}).raise_for_status()
+    try:
+        record = e2e.evac_json(
+            "evacuate", "--region", REGION, "--to", TARGET, "--topology", str(topology), "--tier", "data",
+            "--reason", "e2e storm",
+        )  # fmt: skip
+        struck = [f["struck"] for f in e2e.admin.get("/emulator/v1/faults").json()["faults"]]
+    finally:
+        e2e.admin.delete("/emulator/v1/faults").raise_for_status()
+
+    failed = [(s["service"], s["error"]) for s in record["services"] if s["status"] != "succeeded"]
+    assert record["status"] == "succeeded" and not failed, failed
+    assert all(n > 0 for n in struck), struck
+    names = [list(world["services"])[index] for index in TIERS["data"]]
+    state = e2e.state()
+    for name in names:
+        assert scaler(state, name, REGION) == 0.0, name
+        assert address(state, name) == [world["services"][name]["regions"][TARGET]["address"]], name
+    dns_changes = sum(1 for name in names if world["services"][name]["primary_region"] != TARGET)
+    assert sum(r["effect"] == "applied" for r in e2e.requests()) == len(names) + dns_changes
+
+
 def test_a_dry_run_shows_what_each_service_would_change_and_changes_nothing(stack: tuple[E2E, Path, dict[str, Any]]):
     e2e, topology, _ = stack
     before = e2e.state()

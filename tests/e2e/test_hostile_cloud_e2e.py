@@ -66,6 +66,24 @@ def test_operations_slower_than_the_heartbeat_timeout_succeed_at_the_first_attem
     assert all(r["effect"] == "applied" for r in slow_cloud.requests() if r["effect"] is not None)
 
 
+def test_an_evacuation_rides_operations_slower_than_the_heartbeat_timeout(slow_cloud: E2E):
+    """`evac evacuate`: the services leave at once (each its own run), each of their mutations
+    waiting 15 s for its operation, each at the first attempt."""
+    slow_cloud.admin.post("/emulator/v1/reset").raise_for_status()
+    topology = str(slow_cloud.stack.config.topology)
+    record = slow_cloud.evac_json(
+        "evacuate", "--region", "europe-west1", "--to", "us-central1", "--topology", topology,
+        "--services", "checkout,catalog", "--reason", "slow cloud",
+    )  # fmt: skip
+
+    assert record["status"] == "succeeded", [(s["service"], s["error"]) for s in record["services"]]
+    runs = [slow_cloud.evac_json("status", s["workflow_id"], "--run-id", s["run_id"]) for s in record["services"]]
+    assert_failed_over(slow_cloud, runs)
+    attempts = {(r["service"], s["name"]): s["attempts"] for r in runs for s in r["steps"] if s["kind"] in MUTATING_KINDS}
+    assert attempts and set(attempts.values()) == {1}, attempts
+    assert all(r["effect"] == "applied" for r in slow_cloud.requests() if r["effect"] is not None)
+
+
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_a_failover_succeeds_while_one_call_in_five_answers_503(e2e: E2E, seed: int):
     e2e.admin.post("/emulator/v1/faults", json={"status": 503, "rate": 0.2, "seed": seed}).raise_for_status()
