@@ -25,23 +25,20 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from evac import search_attributes as sa
 from evac.config import Settings
-from evac.control.operate import UPDATE_TIMEOUT, UpdateRefused
+from evac.control.operate import UPDATE_TIMEOUT, check_takes_update, send_update
 from evac.control.records import RecordSource, describe, read_record, running_run_id, worker_polling
 from evac.control.start import check_project
 from evac.errors import (
     EvacuationNotFound,
     EvacuationRunning,
     InvalidEvacuation,
-    NotRunning,
     NoWorker,
     NoWorkerAnswered,
     RunNotFound,
@@ -307,25 +304,8 @@ async def abort_evacuation(
     stay failed over unless ``rollback_all``. The workflow's refusal (ended, being aborted
     already) is UpdateRefused; an evacuation that has ended is NotRunning."""
     description = await _describe(client, workflow_id)
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        raise NotRunning(workflow_id)
-    if not await worker_polling(client, description.task_queue):
-        raise NoWorkerAnswered(workflow_id, f"no worker polls task queue '{description.task_queue}' to take the abort")
+    await check_takes_update(client, workflow_id, description, "abort")
     workflow = _handle(client, workflow_id)  # the current run, whichever it continued as
-    try:
-        result: Any = await workflow.execute_update(EvacuationWorkflow.abort, request, rpc_timeout=timeout)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        raise UpdateRefused(cause.message if isinstance(cause, ApplicationError) else str(cause)) from exc
-    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise NoWorkerAnswered(
-            workflow_id,
-            f"the abort was not taken in {timeout.total_seconds():.0f}s and may still be applied when a worker "
-            f"answers: check 'evac status {workflow_id}'",
-        ) from exc
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND and "completed" in exc.message.lower():
-            raise NotRunning(workflow_id) from exc
-        raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id) from exc
+    result: Any = await send_update(client, workflow, EvacuationWorkflow.abort, request, "abort", timeout)
     progress: EvacuationProgress = result
     return progress

@@ -13,7 +13,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -56,23 +63,35 @@ async def resume(client: Client, workflow_id: str, request: ResumeRequest) -> Pa
 
 async def _update(client: Client, workflow_id: str, update: Any, arg: Any, what: str) -> Any:
     description = await describe(client, workflow_id)
+    await check_takes_update(client, workflow_id, description, what)
+    handle = client.get_workflow_handle_for(FailoverWorkflow.run, workflow_id, run_id=description.run_id)
+    return await send_update(client, handle, update, arg, what)
+
+
+async def check_takes_update(client: Client, workflow_id: str, description: WorkflowExecutionDescription, what: str) -> None:
+    """A run can take an update only while it runs and a worker polls its task queue."""
     if description.status != WorkflowExecutionStatus.RUNNING:
         raise NotRunning(workflow_id, what)
     if not await worker_polling(client, description.task_queue):
         raise NoWorkerAnswered(workflow_id, f"no worker polls task queue '{description.task_queue}' to take the {what}")
-    handle = client.get_workflow_handle_for(FailoverWorkflow.run, workflow_id, run_id=description.run_id)
+
+
+async def send_update(
+    client: Client, handle: WorkflowHandle[Any, Any], update: Any, arg: Any, what: str, timeout: timedelta = UPDATE_TIMEOUT
+) -> Any:
+    """Send the update and wait until the workflow has taken it; its refusal is UpdateRefused, no
+    answer in ``timeout`` NoWorkerAnswered, a run that ended meanwhile NotRunning."""
+    workflow_id = handle.id
     try:
-        return await handle.execute_update(update, arg, rpc_timeout=UPDATE_TIMEOUT)
+        return await handle.execute_update(update, arg, rpc_timeout=timeout)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise UpdateRefused(cause.message if isinstance(cause, ApplicationError) else str(cause)) from exc
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
         raise NoWorkerAnswered(
             workflow_id,
-            (
-                f"the {what} was not taken in {UPDATE_TIMEOUT.total_seconds():.0f}s and may still be applied "
-                "when a worker answers: check 'evac status'"
-            ),
+            f"the {what} was not taken in {timeout.total_seconds():.0f}s and may still be applied when a worker "
+            f"answers: check 'evac status {workflow_id}'",
         ) from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND and "completed" in exc.message.lower():
