@@ -179,22 +179,14 @@ class Engine:
         ``local``: a local activity (see the module's text) with the same options; a retry whose
         backoff passes ``local_retry_threshold`` (1 min) waits on a timer instead."""
         retries = self.input.plan.retries
-        if local:
-            result = await workflow.execute_local_activity(
-                activity,
-                arg,
-                start_to_close_timeout=READ_ATTEMPT_TIMEOUT,
-                schedule_to_close_timeout=retries.step_deadline,
-                retry_policy=retry_policy(retries),
-            )
-        else:
-            result = await workflow.execute_activity(
-                activity,
-                arg,
-                start_to_close_timeout=READ_ATTEMPT_TIMEOUT,
-                schedule_to_close_timeout=retries.step_deadline,
-                retry_policy=retry_policy(retries),
-            )
+        execute = workflow.execute_local_activity if local else workflow.execute_activity
+        result = await execute(
+            activity,
+            arg,
+            start_to_close_timeout=READ_ATTEMPT_TIMEOUT,
+            schedule_to_close_timeout=retries.step_deadline,
+            retry_policy=retry_policy(retries),
+        )
         self.saga.check_abort()
         return result
 
