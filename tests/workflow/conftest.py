@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -99,3 +99,25 @@ async def running_worker(
                 Worker(client, task_queue=writes_task_queue(task_queue), activities=writes, **heartbeats)
             )
         yield worker
+
+
+async def asleep(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the workflow's newest run waits with nothing in flight: running, no activity
+    pending, every workflow task it was given completed. On the time-skipping server a cancel
+    or a signal that races an activity's completion or a continue-as-new can wedge the run;
+    tests that send one wait for this first."""
+    description = await handle.describe()
+    if description.status is None or description.status.name != "RUNNING":
+        return False
+    if description.raw_description.pending_activities:
+        return False
+    events = [event async for event in handle.fetch_history_events()]
+    scheduled = sum(1 for e in events if e.HasField("workflow_task_scheduled_event_attributes"))
+    ended = sum(
+        1
+        for e in events
+        if e.HasField("workflow_task_completed_event_attributes")
+        or e.HasField("workflow_task_failed_event_attributes")
+        or e.HasField("workflow_task_timed_out_event_attributes")
+    )
+    return scheduled == ended

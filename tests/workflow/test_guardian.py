@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.stack import find_binary
     from evac.topology import Topology
     from tests.conftest import DEMO
+    from tests.workflow.conftest import asleep
     from workflows.auto_switch import AutoSwitchWorkflow
     from workflows.failover import FailoverWorkflow
     from workflows.guardian import FAILOVER_WORKFLOW, RegionGuardianWorkflow
@@ -247,7 +248,7 @@ async def received(env: WorkflowEnvironment, count: int, region: str = REGION) -
 
 
 async def settled(env: WorkflowEnvironment, region: str = REGION) -> None:
-    """Until the guardian's newest run is asleep: no workflow task and no activity in flight.
+    """Until the guardian's newest run is asleep (see tests/workflow/conftest.asleep).
 
     The time-skipping server's continue-as-new is not atomic (temporalio/sdk-java#1538): a
     signal-with-start that lands while a run is completing with continue-as-new can leave a
@@ -258,24 +259,10 @@ async def settled(env: WorkflowEnvironment, region: str = REGION) -> None:
     """
     handle = env.client.get_workflow_handle(guardian_workflow_id(region))
 
-    async def asleep() -> bool:
-        description = await handle.describe()
-        if description.status is None or description.status.name != "RUNNING":
-            return False
-        if description.raw_description.pending_activities:
-            return False
-        events = [event async for event in handle.fetch_history_events()]
-        scheduled = sum(1 for e in events if e.HasField("workflow_task_scheduled_event_attributes"))
-        ended = sum(
-            1
-            for e in events
-            if e.HasField("workflow_task_completed_event_attributes")
-            or e.HasField("workflow_task_failed_event_attributes")
-            or e.HasField("workflow_task_timed_out_event_attributes")
-        )
-        return scheduled == ended
+    async def quiet() -> bool:
+        return await asleep(handle)
 
-    await eventually(asleep)
+    await eventually(quiet)
 
 
 async def started(world: World, count: int) -> None:

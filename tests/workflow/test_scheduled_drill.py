@@ -26,7 +26,7 @@ from evac.runs import FailoverProgress, RunStatus, failover_workflow_id
 from evac.schedules import MEMO_SCHEDULED_RUN, ScheduledDrillInput, ScheduledOutcome, ScheduledRun
 from evac.search_attributes import EVAC_SCHEDULE_ID, EVAC_TRIGGER
 from evac.topology import Topology
-from tests.workflow.conftest import running_worker
+from tests.workflow.conftest import asleep, running_worker
 from tests.workflow.fake_cloud import FakeCloud
 from tests.workflow.test_abort_and_retries import wait_until_async
 from tests.workflow.test_drill_workflow import drill_plan, outcome_of, start_drill
@@ -183,6 +183,9 @@ async def test_a_cancelled_launcher_cancels_its_drill_which_rolls_back_and_is_re
             return record.drill.phase.value if record.drill else None
 
         await wait_until_async(phase, "bake")
+        # Not while the bake's first check is completing (the time-skipping server can wedge a
+        # cancel that races an activity's completion).
+        await wait_until_async(lambda: asleep(drill), True)
         await launcher.cancel()
         with pytest.raises(WorkflowFailureError) as ended:
             await launcher.result()
