@@ -7,7 +7,8 @@ from temporalio import activity
 from temporalio.exceptions import CancelledError
 
 from activities._common import attempt, found_before, request_id
-from activities.clients import CALL_TIMEOUT_SECONDS, GcpClients
+from activities.budget import call_timeout, serving
+from activities.clients import GcpClients
 from activities.errors import cloud_call
 from activities.heartbeat import heartbeating
 from activities.operations import (
@@ -17,7 +18,6 @@ from activities.operations import (
     wait_for_pending_operations,
 )
 from activities.retry import idempotent, pause, stop_if_cancelled
-from evac.logging import step_logging
 from evac.resources import ActivityName, Change, GroupRef, GroupSize, ReadGroupSize, ResizeGroup
 
 STABLE_POLL_SECONDS = 1.0
@@ -35,7 +35,7 @@ class CapacityActivities:
             f"read {ref}",
             lambda: client.get(
                 project=ref.project, instance_group_manager=ref.group, **location,
-                timeout=CALL_TIMEOUT_SECONDS, retry=None,
+                timeout=call_timeout(), retry=None,
             ),
         )  # fmt: skip
         return manager
@@ -47,14 +47,14 @@ class CapacityActivities:
                     project=ref.project, zone=ref.zone, instance_group_manager=ref.group,
                     size=size, request_id=request_id,
                 ),
-                timeout=CALL_TIMEOUT_SECONDS,
+                timeout=call_timeout(),
             )  # fmt: skip
         return self._clients.instance_group_managers.resize_unary(
             request=compute_v1.ResizeRegionInstanceGroupManagerRequest(
                 project=ref.project, region=ref.region, instance_group_manager=ref.group,
                 size=size, request_id=request_id,
             ),
-            timeout=CALL_TIMEOUT_SECONDS,
+            timeout=call_timeout(),
         )  # fmt: skip
 
     def _wait_until_stable(self, ref: GroupRef) -> None:
@@ -68,7 +68,7 @@ class CapacityActivities:
 
     @activity.defn(name=ActivityName.READ_GROUP_SIZE, no_thread_cancel_exception=True)
     def read_group_size(self, input: ReadGroupSize) -> GroupSize:
-        with step_logging(input.context):
+        with serving(input.context):
             return GroupSize(target_size=self._get(input.group).target_size)
 
     @activity.defn(name=ActivityName.RESIZE_GROUP, no_thread_cancel_exception=True)
@@ -82,7 +82,7 @@ class CapacityActivities:
         ref, desired = input.group, input.desired
         what = f"resize {ref}"
         region = None if ref.zone else ref.region
-        with step_logging(input.context) as log, heartbeating() as beat:
+        with serving(input.context) as log, heartbeating() as beat:
             finish_earlier_attempt(self._clients, ref.project, beat, what=what)
             manager = self._get(ref)
             current = GroupSize(target_size=manager.target_size)

@@ -18,12 +18,6 @@ from activities.errors import step_failure
 from evac.failures import FailureType
 from evac.resources import BackendRef, GroupRef
 
-# Every API call gets a deadline: a hung connection must not hang a failover, and a call may
-# block only while the activity's background heartbeat runs. Reads also pass retry=None: the
-# compute client would otherwise retry a 503 for up to 600 s whatever the timeout, out of
-# sight of cancellation; activities.retry retries them in place instead, briefly.
-CALL_TIMEOUT_SECONDS = 30.0
-
 
 @dataclass
 class GcpClients:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from google.cloud import compute_v1
 from temporalio import activity
 
-from activities.clients import CALL_TIMEOUT_SECONDS, GcpClients
+from activities.budget import call_timeout, serving
+from activities.clients import GcpClients
 from activities.errors import cloud_call, worth_repeating
 from activities.heartbeat import heartbeating
 from activities.retry import idempotent, pause
-from evac.logging import step_logging
 from evac.resources import ActivityName, BackendRef, CheckBackendHealth, HealthReport, HealthWait, WaitForHealthy
 
 HEALTHY = "HEALTHY"
@@ -32,14 +32,14 @@ class HealthActivities:
                 backend_service=ref.backend_service,
                 **location,
                 resource_group_reference_resource=compute_v1.ResourceGroupReference(group=ref.group.url),
-                timeout=CALL_TIMEOUT_SECONDS,
+                timeout=call_timeout(),
             )
         statuses = list(health.health_status)
         return HealthReport(healthy=sum(1 for s in statuses if s.health_state == HEALTHY), total=len(statuses))
 
     @activity.defn(name=ActivityName.CHECK_BACKEND_HEALTH, no_thread_cancel_exception=True)
     def check_backend_health(self, input: CheckBackendHealth) -> HealthReport:
-        with step_logging(input.context) as log:
+        with serving(input.context) as log:
             report = idempotent(f"get health of {input.backend}", lambda: self._get_health(input.backend))
             log.info("backend health", healthy=report.healthy, total=report.total)
             return report
@@ -54,7 +54,7 @@ class HealthActivities:
         attempt continues the count. A cancel request stops the wait at once.
         """
         ref = input.backend
-        with step_logging(input.context) as log, heartbeating() as beat:
+        with serving(input.context) as log, heartbeating() as beat:
             polls = int(beat.earlier.get("polls", 0))
             earlier_report = beat.earlier.get("report")
             report = HealthReport.model_validate(earlier_report) if earlier_report else HealthReport(healthy=0, total=0)

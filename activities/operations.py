@@ -6,7 +6,9 @@ minutes) with a growing interval, while the activity's background heartbeat runs
 mutation is submitted the wait is never abandoned, not even on a cancel request: the
 workflow compensates right after, and an undo that ran while the forward operation was
 still pending would read the old value, do nothing, and then see the forward change land.
-Transient errors while polling are therefore waited out too.
+Transient errors while polling are therefore waited out too. The one exception is a change
+to the region being left, under a budget (``activities.budget``): that wait ends when the budget
+is spent, as ``CloudUnreachable``, and the workflow skips the step (it pushes no undo for it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import structlog
 from google.cloud import compute_v1
 from pydantic import BaseModel, ConfigDict
 
-from activities.clients import CALL_TIMEOUT_SECONDS, GcpClients
+from activities import budget
+from activities.budget import call_timeout
+from activities.clients import GcpClients
 from activities.errors import TRANSIENT_STATUS, cloud_call, step_failure, worth_repeating
 from activities.heartbeat import Heartbeat
 from activities.retry import idempotent, jittered, pause
@@ -54,14 +58,14 @@ def _get(clients: GcpClients, project: str, ref: OperationRef) -> compute_v1.Ope
     operation: compute_v1.Operation
     if ref.zone:
         operation = clients.zone_operations.get(
-            project=project, zone=ref.zone, operation=ref.name, timeout=CALL_TIMEOUT_SECONDS, retry=None
+            project=project, zone=ref.zone, operation=ref.name, timeout=call_timeout(), retry=None
         )
     elif ref.region:
         operation = clients.region_operations.get(
-            project=project, region=ref.region, operation=ref.name, timeout=CALL_TIMEOUT_SECONDS, retry=None
+            project=project, region=ref.region, operation=ref.name, timeout=call_timeout(), retry=None
         )
     else:
-        operation = clients.global_operations.get(project=project, operation=ref.name, timeout=CALL_TIMEOUT_SECONDS, retry=None)
+        operation = clients.global_operations.get(project=project, operation=ref.name, timeout=call_timeout(), retry=None)
     return operation
 
 
@@ -82,6 +86,7 @@ def wait_for_operation(
     waited out, a refusal (e.g. 404) is raised.
     """
     poll = FIRST_POLL_SECONDS
+    last_error = "it was not DONE"
     while True:
         try:
             with cloud_call(f"{what}: read operation {ref.name}"):
@@ -91,8 +96,16 @@ def wait_for_operation(
         except Exception as exc:
             if not worth_repeating(exc):
                 raise
-            log.info("transient error reading an operation; polling on", operation=ref.name, error=str(exc))
-        pause(jittered(poll), abandon_on_cancel=False)
+            last_error = str(exc)
+            log.info("transient error reading an operation; polling on", operation=ref.name, error=last_error)
+        rest = budget.left()
+        if rest is not None and rest <= 0:
+            raise step_failure(
+                FailureType.CLOUD_UNREACHABLE,
+                f"{what}: operation {ref.name} not DONE within the time a failover waits on the region it leaves ({last_error})",
+            )
+        delay = jittered(poll)
+        pause(delay if rest is None else min(delay, rest), abandon_on_cancel=False)
         poll = min(poll * 1.5, MAX_POLL_SECONDS)
     if raise_on_error and operation.error and operation.error.errors:
         detail = "; ".join(f"{e.code}: {e.message}" for e in operation.error.errors)
@@ -135,17 +148,17 @@ def wait_for_pending_operations(
         if zone:
             found = clients.zone_operations.list(
                 request=compute_v1.ListZoneOperationsRequest(project=project, zone=zone, filter=query),
-                timeout=CALL_TIMEOUT_SECONDS, retry=None,
+                timeout=call_timeout(), retry=None,
             )  # fmt: skip
         elif region:
             found = clients.region_operations.list(
                 request=compute_v1.ListRegionOperationsRequest(project=project, region=region, filter=query),
-                timeout=CALL_TIMEOUT_SECONDS, retry=None,
+                timeout=call_timeout(), retry=None,
             )  # fmt: skip
         else:
             found = clients.global_operations.list(
                 request=compute_v1.ListGlobalOperationsRequest(project=project, filter=query),
-                timeout=CALL_TIMEOUT_SECONDS, retry=None,
+                timeout=call_timeout(), retry=None,
             )  # fmt: skip
         return [OperationRef.of(op) for op in found if op.status != DONE]
 

@@ -7,6 +7,9 @@ activity: one step makes dozens of calls, and failing the whole step on the firs
 multiply the cloud's error rate by that number. Refusals (400, 403, 404 …) are raised at
 once. Mutations are never repeated here: Temporal retries the whole activity, and compute
 mutations reuse their request id, so they apply once.
+
+Under a budget (``activities.budget.within``: a call to the region being left) the repeats go
+on until the budget is spent instead of five tries, and never past it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import CancelledError
 
+from activities import budget
 from activities.errors import cloud_call, worth_repeating
 
 T = TypeVar("T")
@@ -48,19 +52,23 @@ def pause(seconds: float, *, abandon_on_cancel: bool) -> None:
 
 
 def idempotent(what: str, call: Callable[[], T], *, abandon_on_cancel: bool = True) -> T:
-    """``call()`` (an idempotent cloud call doing ``what``), repeated in place on transient failures."""
+    """``call()`` (an idempotent cloud call doing ``what``), repeated in place on transient failures
+    (five tries; under a budget, until it is spent)."""
     backoff = FIRST_BACKOFF_SECONDS
-    for attempt in range(1, TRIES + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             with cloud_call(what):
                 return call()
         except Exception as exc:
-            if attempt == TRIES or not worth_repeating(exc):
+            rest = budget.left()
+            if not worth_repeating(exc) or (attempt >= TRIES if rest is None else rest <= 0):
                 raise
             log.info("transient cloud error; calling again", call=what, error=str(exc), tries=attempt)
-        pause(jittered(backoff), abandon_on_cancel=abandon_on_cancel)
+        delay = jittered(backoff)
+        pause(delay if rest is None else min(delay, rest), abandon_on_cancel=abandon_on_cancel)
         backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def stop_if_cancelled(what: str) -> None:

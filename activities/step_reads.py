@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from temporalio import activity
 
+from activities import budget
 from activities.capacity import CapacityActivities
 from activities.dns import DnsActivities
 from activities.errors import worth_repeating
@@ -27,6 +28,7 @@ from evac.resources import (
     BackendCapacity,
     BeforeChange,
     CheckBackendHealth,
+    HealthReport,
     PreflightReadings,
     PreflightReads,
     ReadBackendCapacity,
@@ -51,6 +53,10 @@ class StepReadActivities:
         self._health = health
 
     def _before(self, input: ReadBeforeChange) -> ResourceState:
+        with budget.within(input.resource_budget_seconds):
+            return self._read_before(input)
+
+    def _read_before(self, input: ReadBeforeChange) -> ResourceState:
         if input.backend is not None:
             return self._traffic.read_backend_capacity(ReadBackendCapacity(context=input.context, backend=input.backend))
         if input.group is not None:
@@ -61,46 +67,80 @@ class StepReadActivities:
     @activity.defn(name=ActivityName.READ_BEFORE_CHANGE, no_thread_cancel_exception=True)
     def read_before_change(self, input: ReadBeforeChange) -> BeforeChange:
         """The target's health; its capacity scaler only if enough backends are healthy; then
-        the before-state, unless the guard's readings refuse and ``stop_on_refusal`` holds."""
+        the before-state, unless the guard's readings refuse and ``stop_on_refusal`` holds.
+
+        A before-state read with a budget (the source region's resource) that gets no answer in
+        time is reported in ``unreachable``, not raised: the workflow skips the step."""
         with step_logging(input.context):
-            if input.guard is None:
-                return BeforeChange(before=self._before(input))
-            health = self._health.check_backend_health(CheckBackendHealth(context=input.context, backend=input.guard))
+            health: HealthReport | None = None
             capacity: BackendCapacity | None = None
-            if health.healthy >= input.min_healthy:
-                capacity = self._traffic.read_backend_capacity(ReadBackendCapacity(context=input.context, backend=input.guard))
-            if input.stop_on_refusal and input.refused_by(health, capacity):
-                return BeforeChange(health=health, capacity=capacity)
-            return BeforeChange(health=health, capacity=capacity, before=self._before(input))
+            if input.guard is not None:
+                health = self._health.check_backend_health(CheckBackendHealth(context=input.context, backend=input.guard))
+                if health.healthy >= input.min_healthy:
+                    capacity = self._traffic.read_backend_capacity(
+                        ReadBackendCapacity(context=input.context, backend=input.guard)
+                    )
+                if input.stop_on_refusal and input.refused_by(health, capacity):
+                    return BeforeChange(health=health, capacity=capacity)
+            try:
+                before = self._before(input)
+            except Exception as exc:
+                if input.resource_budget_seconds is None or not worth_repeating(exc):
+                    raise
+                return BeforeChange(health=health, capacity=capacity, unreachable=str(exc))
+            return BeforeChange(health=health, capacity=capacity, before=before)
 
     @activity.defn(name=ActivityName.PREFLIGHT_READS, no_thread_cancel_exception=True)
     def preflight_reads(self, input: PreflightReads) -> PreflightReadings:
         """Every resource the plan touches, read at once (one activity in the history instead of
         one per resource). Each read is the read activity's own, with its in-place retries; if any
         fails, this fails as it did: a refusal (404, 403 …) before a transient error, so a missing
-        resource fails the run at once while a 5xx burst is retried by Temporal to the deadline."""
+        resource fails the run at once while a 5xx burst is retried by Temporal to the deadline.
+
+        A resource only ``source_region``'s API serves is read within ``source_budget_seconds``;
+        if it gets no answer in time (5xx, timeouts, a hanging API) it reads as None and is named
+        in ``unreachable``: the run must not wait on the region it leaves. A refusal still fails."""
         context = input.context
         with step_logging(context) as log, ThreadPoolExecutor(PREFLIGHT_THREADS, thread_name_prefix="preflight") as pool:
+            source_only: list[Future[Any]] = []
 
-            def submit(read: Callable[[In], Out], arg: In) -> Future[Out]:
+            def submit(read: Callable[[In], Out], arg: In, plane: str) -> Future[Out]:
                 # In a copy of the activity's context: the read's in-place retries heartbeat and
                 # watch for a cancel through it.
-                return pool.submit(contextvars.copy_context().run, read, arg)
+                seconds = input.source_budget_seconds if plane == input.source_region else None
+                future = pool.submit(contextvars.copy_context().run, _within, seconds, read, arg)
+                if seconds is not None:
+                    source_only.append(future)
+                return future
 
             traffic, capacity, dns = self._traffic, self._capacity, self._dns
             backends = [
-                submit(traffic.read_backend_capacity, ReadBackendCapacity(context=context, backend=b)) for b in input.backends
+                submit(traffic.read_backend_capacity, ReadBackendCapacity(context=context, backend=b), b.control_plane)
+                for b in input.backends
             ]
-            groups = [submit(capacity.read_group_size, ReadGroupSize(context=context, group=g)) for g in input.groups]
-            records = [submit(dns.read_dns_record, ReadDnsRecord(context=context, record=r)) for r in input.records]
+            groups = [
+                submit(capacity.read_group_size, ReadGroupSize(context=context, group=g), g.control_plane) for g in input.groups
+            ]
+            records = [
+                submit(dns.read_dns_record, ReadDnsRecord(context=context, record=r), r.control_plane) for r in input.records
+            ]
             futures: list[Future[Any]] = [*backends, *groups, *records]
-            errors = [e for e in (f.exception() for f in futures) if e is not None]
+            outcomes = [(f, f.exception()) for f in futures]
+            unreachable = [(f, e) for f, e in outcomes if e is not None and f in source_only and worth_repeating(e)]
+            errors = [e for f, e in outcomes if e is not None and (f, e) not in unreachable]
             if errors:
                 refusals = [e for e in errors if not worth_repeating(e)]
                 raise (refusals or errors)[0]
-            log.info("preflight read", resources=len(futures))
+            log.info("preflight read", resources=len(futures), unreachable=len(unreachable))
+            missing = {f for f, _ in unreachable}
             return PreflightReadings(
-                backends=[f.result() for f in backends],
-                groups=[f.result() for f in groups],
-                records=[f.result() for f in records],
+                backends=[None if f in missing else f.result() for f in backends],
+                groups=[None if f in missing else f.result() for f in groups],
+                records=[None if f in missing else f.result() for f in records],
+                unreachable=[str(e) for _, e in unreachable],
             )
+
+
+def _within(seconds: float | None, read: Callable[[In], Out], arg: In) -> Out:
+    with budget.within(seconds):
+        return read(arg)

@@ -9,7 +9,8 @@ from google.cloud import compute_v1
 from temporalio import activity
 
 from activities._common import attempt, found_before, request_id
-from activities.clients import CALL_TIMEOUT_SECONDS, GcpClients
+from activities.budget import call_timeout, serving
+from activities.clients import GcpClients
 from activities.errors import cloud_call, step_failure
 from activities.heartbeat import heartbeating
 from activities.operations import (
@@ -20,7 +21,6 @@ from activities.operations import (
 )
 from activities.retry import idempotent, stop_if_cancelled
 from evac.failures import FailureType
-from evac.logging import step_logging
 from evac.resources import (
     ActivityName,
     BackendCapacity,
@@ -53,7 +53,7 @@ class TrafficActivities:
                 project=ref.project,
                 backend_service=ref.backend_service,
                 **location,
-                timeout=CALL_TIMEOUT_SECONDS,
+                timeout=call_timeout(),
                 retry=None,
             ),
         )
@@ -73,7 +73,7 @@ class TrafficActivities:
                     backend_service_resource=resource,
                     request_id=request_id,
                 ),
-                timeout=CALL_TIMEOUT_SECONDS,
+                timeout=call_timeout(),
             )
         return self._clients.backend_services.patch_unary(
             request=compute_v1.PatchBackendServiceRequest(
@@ -82,12 +82,12 @@ class TrafficActivities:
                 backend_service_resource=resource,
                 request_id=request_id,
             ),
-            timeout=CALL_TIMEOUT_SECONDS,
+            timeout=call_timeout(),
         )
 
     @activity.defn(name=ActivityName.READ_BACKEND_CAPACITY, no_thread_cancel_exception=True)
     def read_backend_capacity(self, input: ReadBackendCapacity) -> BackendCapacity:
-        with step_logging(input.context):
+        with serving(input.context):
             _, backend = self._get(input.backend)
             return BackendCapacity(capacity_scaler=backend.capacity_scaler)
 
@@ -101,7 +101,7 @@ class TrafficActivities:
         ref, desired = input.backend, input.desired
         what = f"patch {ref.service_label}"
         region = ref.group.region if ref.scope == "regional" else None
-        with step_logging(input.context) as log, heartbeating() as beat:
+        with serving(input.context) as log, heartbeating() as beat:
             finish_earlier_attempt(self._clients, ref.project, beat, what=what)
             for _ in range(FINGERPRINT_RETRIES):
                 service, backend = self._get(ref)

@@ -84,6 +84,15 @@ class DrillReport(_Model):
     over_rto: bool | None = None
     verification: list[str] = Field(default_factory=list, description="Each touched resource, as verified after failback")
     mismatches: list[str] = Field(default_factory=list, description="Resources that did not read back as before")
+    ungraceful: bool = Field(
+        default=False, exclude_if=lambda v: not v, description="Rehearsed as if the source region's API were gone"
+    )
+    would_skip: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda v: not v,
+        description="An ungraceful drill: each read and step of the failover that needs the source region's API, and "
+        "so would be skipped in a real outage of it",
+    )
 
 
 def rule_text(condition: StopCondition, target: str) -> str:

@@ -24,6 +24,8 @@ carries it through Temporal, what it means, and whether Temporal retries it.
       StopConditionBreached a drill's stop condition failed during the bake (value and threshold named)
       ApprovalRejected      an approver rejected an approval step (who and why named)
       ApprovalTimedOut      no approver decided an approval step in time (its on_timeout: abort)
+      SourceUnreachable     every step that would move traffic needed the source region's API, which
+                            gave no answer in time: the run moved nothing
 
 Cancellation (``evac abort``) is not a failure: it ends the run ``cancelled``.
 Raise these with :func:`failure`; keep the cause chained (``raise failure(...) from exc``)
@@ -57,6 +59,7 @@ class FailureType(StrEnum):
     STOP_CONDITION_BREACHED = "StopConditionBreached"
     APPROVAL_REJECTED = "ApprovalRejected"
     APPROVAL_TIMED_OUT = "ApprovalTimedOut"
+    SOURCE_UNREACHABLE = "SourceUnreachable"
 
     @property
     def retryable(self) -> bool:

@@ -199,6 +199,10 @@ class Guards(StrictModel):
     )
 
 
+# Waiting longer than this on the region being left is waiting on the failed region.
+MAX_SOURCE_DEADLINE = timedelta(minutes=5)
+
+
 class Retries(StrictModel):
     """How long Evac keeps retrying transient cloud errors (429, 5xx, timeouts) before a step,
     or its rollback, gives up. Time, not counts: Temporal retries with unlimited attempts
@@ -209,6 +213,12 @@ class Retries(StrictModel):
     )
     rollback_deadline: Annotated[Duration, AfterValidator(_longer_than_zero)] = Field(
         default=timedelta(hours=1), description="All attempts of one undo together: rollback tries harder"
+    )
+    source_deadline: Duration = Field(
+        default=timedelta(seconds=30),
+        description="All attempts of one read or change that only the source region's API serves (its regional "
+        "backend service, its instance groups): a failover never waits longer on the region it leaves; what does "
+        "not answer in time is recorded unreadable or skipped and the run goes on. 0: never call it",
     )
     initial_interval: Annotated[Duration, AfterValidator(_longer_than_zero)] = timedelta(seconds=1)
     maximum_interval: Duration = timedelta(seconds=30)
@@ -223,6 +233,12 @@ class Retries(StrictModel):
             initial = format_duration(self.initial_interval)
             message = f"maximum_interval must not be shorter than initial_interval ({initial})"
             raise rule_violations(type(self).__name__, [(("maximum_interval",), message)])
+        if self.source_deadline > MAX_SOURCE_DEADLINE:
+            message = (
+                f"source_deadline is how long a failover may wait on the region it leaves: at most "
+                f"{format_duration(MAX_SOURCE_DEADLINE)}"
+            )
+            raise rule_violations(type(self).__name__, [(("source_deadline",), message)])
         return self
 
 
@@ -319,6 +335,12 @@ class DrillSettings(StrictModel):
     rto_target: Duration | None = Field(default=None, description="Recovery time objective: the report compares")
     fail_over_rto: Annotated[bool, Strict()] = Field(
         default=False, description="true: a recovery slower than rto_target fails the drill"
+    )
+    ungraceful: Annotated[bool, Strict()] = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="Rehearse the disaster: fail over as if the source region's API were gone (no call to it at "
+        "all), then fail back; the report names what would have been skipped ('evac drill --ungraceful')",
     )
 
     @model_validator(mode="after")

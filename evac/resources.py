@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from evac.plan import StopCondition
 from evac.topology import instance_group_url
 
+# The control plane of a resource that no one region's API serves (global backend services,
+# Cloud DNS): a call about it does not depend on any one region being up.
+GLOBAL = "global"
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -33,6 +37,11 @@ class GroupRef(_Model):
     def url(self) -> str:
         return instance_group_url(self.project, self.group, region=self.region, zone=self.zone)
 
+    @property
+    def control_plane(self) -> str:
+        """Whose API serves calls about it: its region's (a zonal group's too)."""
+        return self.region
+
     def __str__(self) -> str:
         return f"instance group {self.zone or self.region}/{self.group}"
 
@@ -46,6 +55,12 @@ class BackendRef(_Model):
         default="global", description="regional: a regional backend service in the group's region"
     )
     group: GroupRef
+
+    @property
+    def control_plane(self) -> str:
+        """Whose API serves calls about it: a global backend service is global (its backend in a
+        dead region is drained through the global API), a regional one is its region's."""
+        return self.group.region if self.scope == "regional" else GLOBAL
 
     @property
     def service_label(self) -> str:
@@ -62,6 +77,11 @@ class DnsRecordRef(_Model):
     managed_zone: str
     name: str
     type: str
+
+    @property
+    def control_plane(self) -> str:
+        """Cloud DNS is a global service."""
+        return GLOBAL
 
     def __str__(self) -> str:
         return f"DNS record {self.name} ({self.type}) in zone {self.managed_zone}"
@@ -119,6 +139,12 @@ class StepContext(_Model):
 
     service: str
     step: str
+    budget_seconds: float | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="A call to the region being left: its cloud calls, retries and waits together get at most this "
+        "long (retries.source_deadline), each call's timeout within it; then it reports the region unreachable",
+    )
 
 
 class ReadBackendCapacity(_Model):
@@ -221,6 +247,12 @@ class ReadBeforeChange(_Model):
     backend: BackendRef | None = None
     group: GroupRef | None = None
     record: DnsRecordRef | None = None
+    resource_budget_seconds: float | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The resource is the source region's: its read gets at most this long, and a read that does not "
+        "answer in time is reported (BeforeChange.unreachable) instead of failing",
+    )
 
     @model_validator(mode="after")
     def _one_resource(self) -> ReadBeforeChange:
@@ -241,6 +273,9 @@ class BeforeChange(_Model):
     health: HealthReport | None = None
     capacity: BackendCapacity | None = None
     before: ResourceState | None = None
+    unreachable: str | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="Why a budgeted before-state read has no answer"
+    )
 
 
 class PreflightReads(_Model):
@@ -250,17 +285,26 @@ class PreflightReads(_Model):
     backends: list[BackendRef] = Field(default_factory=list)
     groups: list[GroupRef] = Field(default_factory=list)
     records: list[DnsRecordRef] = Field(default_factory=list)
+    source_region: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The region being left: reads of resources only its API serves get source_budget_seconds, and "
+        "one that does not answer in time is reported unreachable instead of failing the preflight",
+    )
+    source_budget_seconds: float | None = Field(default=None, exclude_if=lambda v: v is None)
 
     def count(self) -> int:
         return len(self.backends) + len(self.groups) + len(self.records)
 
 
 class PreflightReadings(_Model):
-    """What a :class:`PreflightReads` read, in its order."""
+    """What a :class:`PreflightReads` read, in its order (None: a source-only read that did not
+    answer within its budget; ``unreachable`` says which and why)."""
 
-    backends: list[BackendCapacity] = Field(default_factory=list)
-    groups: list[GroupSize] = Field(default_factory=list)
-    records: list[DnsRecord] = Field(default_factory=list)
+    backends: list[BackendCapacity | None] = Field(default_factory=list)
+    groups: list[GroupSize | None] = Field(default_factory=list)
+    records: list[DnsRecord | None] = Field(default_factory=list)
+    unreachable: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 
 class ActivityName:

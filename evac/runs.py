@@ -86,6 +86,11 @@ class FailoverInput(_Model):
         exclude_if=lambda v: not v,
         description="The members of each approver group the plan names, resolved from configuration at start",
     )
+    ungraceful: bool = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="Run as if the source region's API were gone: never call it ('evac drill --ungraceful')",
+    )
 
 
 class DrillInput(FailoverInput):
@@ -154,6 +159,9 @@ class StepStatus(StrEnum):
     COMPENSATED = "compensated"
     COMPENSATION_FAILED = "compensation_failed"
     NOT_RUN = "not_run"
+    # It needs only the source region's API, which did not answer in time: nothing was changed,
+    # nothing is to undo, and its change is owed (StepRecord.owed).
+    SKIPPED = "skipped"
 
 
 class RunStatus(StrEnum):
@@ -197,6 +205,11 @@ class StepRecord(_Model):
     approval: ApprovalRecord | None = Field(
         default=None, exclude_if=lambda v: v is None, description="An approval step's wait and decision"
     )
+    owed: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="A skipped step's intended change, still to make once the source region's API answers",
+    )
 
     @property
     def duration_seconds(self) -> float | None:
@@ -235,6 +248,12 @@ class FailoverProgress(_Model):
     left_changed: list[str] = Field(
         default_factory=list, description="Resources a failed rollback left changed: act on these by hand"
     )
+    ungraceful: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda v: not v,
+        description="Why the run went on without the source region's API: each read it could not make and "
+        "each step it skipped (empty: it never had to)",
+    )
     drill: DrillReport | None = Field(default=None, description="A drill's readiness, bake, failback and report")
     dry_run: bool = Field(default=False, description="A plan-mode run: nothing was changed")
     pause: PauseRecord | None = Field(
@@ -246,6 +265,11 @@ class FailoverProgress(_Model):
         exclude_if=lambda v: not v,
         description="Each notification the run sent and what became of it at each target",
     )
+
+    @property
+    def skipped(self) -> list[StepRecord]:
+        """The steps skipped because the source region's API did not answer: their changes are owed."""
+        return [step for step in self.steps if step.status == StepStatus.SKIPPED]
 
     @classmethod
     def for_input(cls, input: FailoverInput, workflow_id: str, run_id: str) -> FailoverProgress:

@@ -75,6 +75,7 @@ class DrillWorkflow(PlanWorkflow):
                 for i, c in enumerate(settings.stop_conditions)
             ],
         )
+        self._report.ungraceful = input.ungraceful
         self._run.progress.drill = self._report
 
     @workflow.run
@@ -125,6 +126,8 @@ class DrillWorkflow(PlanWorkflow):
         await self._readiness()
         self._report.phase = DrillPhase.FAILOVER
         await self._run.run_steps()
+        if self._ungraceful:
+            self._report.would_skip = list(self._run.progress.ungraceful)
         self._measure_recovery()
         await self._hold()
 
@@ -132,7 +135,13 @@ class DrillWorkflow(PlanWorkflow):
 
     async def _readiness(self, enforce: bool = True) -> None:
         run, plan, report = self._run, self._input.plan, self._report
+        engine = run.engine
         reasons: list[str] = []
+        if self._ungraceful:
+            report.readiness.append(
+                f"ungraceful: rehearsing the loss of {plan.source}'s API; no call is made to it, and what would be "
+                "skipped is reported"
+            )
         try:
             await run.preflight()
             report.readiness.append(f"every resource the plan touches is readable ({run.progress.preflight})")
@@ -140,10 +149,20 @@ class DrillWorkflow(PlanWorkflow):
             if run.is_abort(err):
                 raise
             reasons.append(failure_text(err))
+        if run.progress.ungraceful and not self._ungraceful:
+            # A drill is a planned switchover: it needs the region it leaves to answer.
+            reasons.append(
+                f"the source region {plan.source}'s API is needed for a planned switchover and did not answer: "
+                + "; ".join(run.progress.ungraceful)
+                + " (rehearse its loss with 'evac drill --ungraceful')"
+            )
         healthy: dict[str, HealthReport] = {}
         for region in (plan.source, plan.target):
+            if engine.source_only(engine.backend(region)) and engine.source_budget is None:
+                report.readiness.append(f"{region}'s health not read ({engine.not_calling_source()})")
+                continue
             try:
-                healthy[region] = await run.engine.health("readiness", region)
+                healthy[region] = await engine.health("readiness", region)
             except FailureError as err:
                 if run.is_abort(err):
                     raise
@@ -174,6 +193,10 @@ class DrillWorkflow(PlanWorkflow):
             return
         report.readiness.append(f"the service is held by this run ({run.progress.workflow_id}); no other run can start")
         report.ready = True
+
+    @property
+    def _ungraceful(self) -> bool:
+        return self._input.ungraceful
 
     def _measure_recovery(self) -> None:
         measured = self._run.measure_recovery()

@@ -21,8 +21,16 @@ with workflow.unsafe.imports_passed_through():
     from evac.failures import FailureType, failure
     from evac.logging import workflow_log_extra
     from evac.notifications import NotificationEvent
-    from evac.plan import ShiftDnsStep
-    from evac.resources import PreflightReads, ReadBackendCapacity, ReadDnsRecord, ReadGroupSize
+    from evac.plan import ShiftDnsStep, format_duration
+    from evac.resources import (
+        BackendRef,
+        DnsRecordRef,
+        GroupRef,
+        PreflightReads,
+        ReadBackendCapacity,
+        ReadDnsRecord,
+        ReadGroupSize,
+    )
     from evac.runs import (
         MEMO_PROGRESS,
         AbortRequest,
@@ -40,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.notify import Notifier
     from workflows.saga import Saga, failure_text
-    from workflows.steps import Engine, run_step
+    from workflows.steps import TRAFFIC_KINDS, Engine, SourceUnreachable, run_step
 
 # Versioned change: runs started before it did not write their final record to the memo.
 FINAL_RECORD_IN_MEMO = "final-record-in-memo"
@@ -56,8 +64,8 @@ class PlanRun:
         info = workflow.info()
         self.input = input
         self.saga = Saga(input.service)
-        self.engine = Engine(input, self.saga)
         self.progress = FailoverProgress.for_input(input, info.workflow_id, info.run_id)
+        self.engine = Engine(input, self.saga, self.progress)
         self.notifier = self.engine.notifier = Notifier(input, self.progress)
 
     def log(self, message: str, step: str = "-", **extra: Any) -> None:
@@ -74,7 +82,10 @@ class PlanRun:
 
     async def preflight(self) -> None:
         """Read every resource the plan will touch before changing any: a missing backend,
-        group or record fails the run here, with nothing changed."""
+        group or record fails the run here, with nothing changed.
+
+        What only the source region's API serves is read within the source budget (or not at
+        all, without one): unanswered, it is recorded and the run goes on, ungraceful."""
         engine, plan = self.engine, self.input.plan
         backends = [engine.backend(region) for region in dict.fromkeys([plan.source, plan.target])]
         request = PreflightReads(
@@ -84,8 +95,21 @@ class PlanRun:
             records=[engine.dns_ref()] if any(isinstance(step, ShiftDnsStep) for step in plan.steps) else [],
         )
         reads: list[Awaitable[Any]] = []
+        budget = engine.source_budget
+        skipped: list[str] = []
+        if budget is None:
+            everything: list[BackendRef | GroupRef | DnsRecordRef] = [*request.backends, *request.groups, *request.records]
+            skipped = [str(r) for r in everything if engine.source_only(r)]
+            request = request.model_copy(
+                update={
+                    "backends": [b for b in request.backends if not engine.source_only(b)],
+                    "groups": [g for g in request.groups if not engine.source_only(g)],
+                }
+            )
+        else:
+            request = request.model_copy(update={"source_region": plan.source, "source_budget_seconds": budget.total_seconds()})
         if workflow.patched(PREFLIGHT_IN_ONE_ACTIVITY):
-            reads.append(engine.read(activity_api.preflight_reads, request))
+            reads.append(engine.read(activity_api.preflight_reads, request, budget=budget))
         else:
             context = request.context
             for backend in request.backends:
@@ -96,20 +120,40 @@ class PlanRun:
             for record in request.records:
                 reads.append(engine.read(activity_api.read_dns_record, ReadDnsRecord(context=context, record=record)))
         try:
-            await asyncio.gather(*reads)
+            results = await asyncio.gather(*reads)
         except (FailureError, asyncio.CancelledError) as err:
             if self.is_abort(err):
                 self.progress.preflight = "aborted"
                 raise
             self.progress.preflight = f"failed: {failure_text(err)}"
             raise failure(FailureType.PREFLIGHT_FAILED, f"preflight: {failure_text(err)}; nothing was changed") from None
-        self.progress.preflight = f"passed: {request.count()} resources readable"
+        unreachable: list[str] = list(getattr(results[0], "unreachable", [])) if len(results) == 1 else []
+        readable = request.count() - len(unreachable)
+        self.progress.preflight = f"passed: {readable} resources readable"
+        for resource in skipped:
+            engine.went_on_without_source(f"preflight: read {resource}: {engine.not_calling_source()}")
+        if unreachable:
+            assert budget is not None
+            wait = format_duration(budget)
+            for error in unreachable:
+                engine.went_on_without_source(f"preflight: {plan.source}'s API gave no answer within {wait}: {error}")
+        if skipped or unreachable:
+            self.progress.preflight += f"; {len(skipped) + len(unreachable)} of {plan.source}'s own not read (ungraceful)"
 
     async def run_steps(self) -> None:
         for index, step in enumerate(self.input.plan.steps):
             self.saga.check_abort()
             await self.hold_if_paused(self.progress.steps[index])
             await self.run_step(self.progress.steps[index], step)
+        skipped = self.progress.skipped
+        traffic = [r for r in self.progress.steps if r.kind in TRAFFIC_KINDS]
+        if skipped and traffic and all(r.status == StepStatus.SKIPPED for r in traffic):
+            names = ", ".join(f"'{r.name}'" for r in skipped)
+            raise failure(
+                FailureType.SOURCE_UNREACHABLE,
+                f"moved no traffic: every step that would ({names}) needs {self.input.plan.source}'s API, "
+                "which gave no answer in time",
+            )
 
     async def hold_if_paused(self, before: StepRecord) -> None:
         """``evac pause``: hold here, between two plan steps, until ``evac resume``. An abort while
@@ -132,6 +176,17 @@ class PlanRun:
         self.log("step started", record.name)
         try:
             await run_step(self.engine, record, step)
+        except SourceUnreachable as skip:
+            record.status = StepStatus.SKIPPED
+            record.ended_at = workflow.now()
+            record.owed = skip.owed
+            record.detail = f"skipped: source region unreachable: {skip.cause}"
+            self.engine.went_on_without_source(f"step '{record.name}' skipped ({skip.cause}); owed: {skip.owed}")
+            workflow.logger.warning(
+                "step skipped: source region unreachable",
+                extra={**workflow_log_extra(self.input.service, record.name), "owed": skip.owed, "cause": skip.cause},
+            )
+            return
         except BaseException as err:
             record.ended_at = workflow.now()
             if self.is_abort(err):
@@ -163,14 +218,21 @@ class PlanRun:
         return f"aborted by {abort.by}: {abort.reason}"
 
     async def roll_back(self, err: BaseException, aborted: bool) -> RunStatus:
-        """Undo what the run changed; the status it ends with."""
+        """Undo what the run changed; the status it ends with (``failed`` when it had changed
+        nothing, so nothing was rolled back)."""
         self.progress.error = self.abort_text() if aborted else failure_text(err)
+        if not aborted and not self.saga.changed_anything and (not self.started_a_step or _moved_nothing(err)):
+            return RunStatus.FAILED
         self.progress.status = RunStatus.ROLLING_BACK
         self.notify(NotificationEvent.ROLLBACK_STARTED, detail=self.progress.error)
         self.progress.left_changed = await self.saga.compensate()
         if self.progress.left_changed:
             return RunStatus.ROLLBACK_INCOMPLETE
         return RunStatus.CANCELLED if aborted else RunStatus.ROLLED_BACK
+
+    @property
+    def started_a_step(self) -> bool:
+        return any(record.started_at is not None for record in self.progress.steps)
 
     def finish(self, status: RunStatus, ended_at: datetime | None = None) -> None:
         self.progress.status = status
@@ -230,6 +292,8 @@ class PlanRun:
             return f"{p.error}; rollback incomplete, left changed: {'; '.join(p.left_changed)}"
         if status in (RunStatus.ROLLED_BACK, RunStatus.CANCELLED):
             return f"{p.error}; rolled back"
+        if status == RunStatus.FAILED and p.error and "nothing was changed" not in p.error:
+            return f"{p.error}; nothing was changed"
         return p.error or status.value
 
 
@@ -317,6 +381,11 @@ def _refuse(refusal: str | None) -> None:
     """A validator's refusal: the update is rejected, nothing is written to the history."""
     if refusal is not None:
         raise ApplicationError(refusal, type="Refused", non_retryable=True)
+
+
+def _moved_nothing(err: BaseException) -> bool:
+    """The run failed because every traffic step needed the unreachable source region."""
+    return isinstance(err, ApplicationError) and err.type == FailureType.SOURCE_UNREACHABLE.value
 
 
 def _attempts_of(err: BaseException) -> int:

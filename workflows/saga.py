@@ -106,6 +106,16 @@ class Saga:
     ) -> None:
         self._undos.append(Undo(record, restore, read_back))
 
+    def withdraw(self, record: StepRecord) -> None:
+        """Drop ``record``'s undo: its change was skipped (the source region did not answer), so
+        there is nothing of it to restore."""
+        self._undos = [undo for undo in self._undos if undo.record is not record]
+
+    @property
+    def changed_anything(self) -> bool:
+        """Whether any step pushed an undo (began a change) in this run."""
+        return bool(self._undos or self.undone)
+
     @property
     def first_change(self) -> StepRecord | None:
         """The record of the first step that pushed an undo (the run's first mutation)."""

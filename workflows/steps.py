@@ -42,6 +42,12 @@ preflight must stop it at once; every resource in one ``preflight_reads`` activi
 ``PREFLIGHT_IN_ONE_ACTIVITY``, workflows/plan_run.py), a drill's read-backs and a dry run's
 health readings. Runs recorded before it replay the old shape.
 
+Static stability (issue 18): a resource only the source region's API serves (its regional
+backend service, its instance groups) is read and changed within ``retries.source_deadline``,
+never the step deadline. A step whose before-state read or change gets no answer in time
+raises :class:`SourceUnreachable`: the run records it ``skipped``, its change owed, pushes no
+undo for it, and goes on. Guards read only the target and global state.
+
 Workflow code only: no I/O, deterministic.
 """
 
@@ -53,13 +59,14 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from evac import activity_api, bindings
     from evac.approvals import approvers_text
     from evac.config import writes_task_queue
-    from evac.failures import NON_RETRYABLE_TYPES, FailureType, failure
+    from evac.failures import NON_RETRYABLE_TYPES, FailureType, cap, failure
     from evac.notifications import NotificationEvent
     from evac.plan import (
         STEP_CLASSES,
@@ -95,9 +102,9 @@ with workflow.unsafe.imports_passed_through():
         StepContext,
         WaitForHealthy,
     )
-    from evac.runs import ApprovalRecord, FailoverInput, StepRecord
+    from evac.runs import ApprovalRecord, FailoverInput, FailoverProgress, StepRecord
     from workflows.notify import Notifier
-    from workflows.saga import Saga
+    from workflows.saga import Saga, failure_text
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -118,6 +125,32 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 READ_ATTEMPT_TIMEOUT = timedelta(minutes=2)
 # A health wait may run this much past its own deadline (a last poll, a retried attempt).
 HEALTH_WAIT_MARGIN = timedelta(minutes=2)
+# A budgeted call to the source region ends on its own when the budget is spent; Temporal's
+# timeout is this much later, for the activity to say why.
+SOURCE_MARGIN = timedelta(seconds=5)
+# The kinds of step that move traffic: a run that skipped steps and moved no traffic failed.
+TRAFFIC_KINDS = frozenset({"drain", "shift_dns"})
+
+Resource = BackendRef | GroupRef | DnsRecordRef
+
+
+class SourceUnreachable(Exception):
+    """A step that needs only the source region's API, which gave no answer in time (or is not
+    to be called): the run skips it, records its change as owed, and goes on."""
+
+    def __init__(self, owed: str, cause: str) -> None:
+        super().__init__(cause)
+        self.owed = owed
+        self.cause = cause
+
+
+def unreachable(err: BaseException) -> bool:
+    """Whether a budgeted activity failed for want of an answer (a timeout, a 5xx, no connection),
+    not because the API refused the request."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, TemporalTimeout):
+        return True
+    return isinstance(cause, ApplicationError) and cause.type not in NON_RETRYABLE_TYPES
 
 
 def retry_policy(retries: Retries) -> RetryPolicy:
@@ -133,9 +166,10 @@ def retry_policy(retries: Retries) -> RetryPolicy:
 class Engine:
     """What the step handlers of one run share: its input, record and saga, and typed calls."""
 
-    def __init__(self, input: FailoverInput, saga: Saga) -> None:
+    def __init__(self, input: FailoverInput, saga: Saga, progress: FailoverProgress) -> None:
         self.input = input
         self.saga = saga
+        self.progress = progress
         # The run's notifications (PlanRun sets it; see workflows/notify.py).
         self.notifier: Notifier | None = None
 
@@ -150,9 +184,37 @@ class Engine:
     def dns_ref(self) -> DnsRecordRef:
         return bindings.dns_record_ref(self.input.project, self.input.topology)
 
-    def context(self, record: StepRecord | str) -> StepContext:
+    def context(self, record: StepRecord | str, resource: Resource | None = None) -> StepContext:
+        """Which service and step a call serves; a call about a source-only ``resource`` carries
+        the source budget."""
         step = record if isinstance(record, str) else record.name
-        return StepContext(service=self.input.service, step=step)
+        budget = self.source_budget if resource is not None and self.source_only(resource) else None
+        return StepContext(service=self.input.service, step=step, budget_seconds=budget.total_seconds() if budget else None)
+
+    # --- the region being left ----------------------------------------------------
+
+    def source_only(self, resource: Resource) -> bool:
+        """Whether only the source region's API serves calls about ``resource``."""
+        return resource.control_plane == self.input.plan.source
+
+    @property
+    def source_budget(self) -> timedelta | None:
+        """How long a source-only read or change may take in all; None: the source's API is not called."""
+        deadline = self.input.plan.retries.source_deadline
+        return None if self.input.ungraceful or deadline <= timedelta(0) else deadline
+
+    def not_calling_source(self) -> str:
+        source = self.input.plan.source
+        if self.input.ungraceful:
+            return f"not called: an ungraceful drill treats {source}'s API as gone"
+        return f"not called: the plan's retries.source_deadline is 0 ({source}'s API is never called)"
+
+    def went_on_without_source(self, what: str) -> None:
+        """Record on the run that it went on without the source region's API, and why."""
+        self.progress.ungraceful.append(cap(what))
+
+    def source_deadline(self, budget: timedelta) -> timedelta:
+        return budget + SOURCE_MARGIN
 
     def request_key(self, record: StepRecord, purpose: str) -> str:
         info = workflow.info()
@@ -173,30 +235,48 @@ class Engine:
         before it replay the old way. Its marker is written at the run's first mutating step."""
         return workflow.patched(STEP_READS_LOCAL)
 
-    async def read(self, activity: Callable[[In], Out], arg: In, local: bool = False) -> Out:
+    async def read(
+        self,
+        activity: Callable[[In], Out],
+        arg: In,
+        local: bool = False,
+        budget: timedelta | None = None,
+        source: bool = False,
+    ) -> Out:
         """A read: cheap, idempotent, retried until the step deadline; an abort stops after it.
 
         ``local``: a local activity (see the module's text) with the same options; a retry whose
-        backoff passes ``local_retry_threshold`` (1 min) waits on a timer instead."""
+        backoff passes ``local_retry_threshold`` (1 min) waits on a timer instead. ``budget``: part
+        of it calls the source region, and may take that long more in one attempt; ``source``: all
+        of it does, and all its attempts together take no longer than the budget."""
         retries = self.input.plan.retries
         execute = workflow.execute_local_activity if local else workflow.execute_activity
+        extra = budget or timedelta(0)
+        deadline = self.source_deadline(extra) if source else retries.step_deadline + extra
         result = await execute(
             activity,
             arg,
-            start_to_close_timeout=READ_ATTEMPT_TIMEOUT,
-            schedule_to_close_timeout=retries.step_deadline,
+            start_to_close_timeout=min(READ_ATTEMPT_TIMEOUT + extra, deadline),
+            schedule_to_close_timeout=deadline,
             retry_policy=retry_policy(retries),
         )
         self.saga.check_abort()
         return result
 
     async def read_before_change(
-        self, record: StepRecord, guarded: bool, kind: type[State], resource: BackendRef | GroupRef | DnsRecordRef
+        self, record: StepRecord, guarded: bool, kind: type[State], resource: Resource, intent: str
     ) -> State:
         """The step's reads in one local activity: the guard's (``guarded``), whose verdict is
         recorded on the step and refuses as :meth:`guard_target_healthy` does, then the
-        before-state of ``resource``, which must read as a ``kind``."""
+        before-state of ``resource``, which must read as a ``kind``.
+
+        A source-only ``resource`` is read within the source budget (not at all without one);
+        unread, the step is skipped (:class:`SourceUnreachable`), ``intent`` (the change it would
+        make) owed."""
         plan = self.input.plan
+        budget = self.source_budget if self.source_only(resource) else None
+        if self.source_only(resource) and budget is None:
+            raise SourceUnreachable(f"{resource}: {intent}", self.not_calling_source())
         reads: BeforeChange = await self.read(
             activity_api.read_before_change,
             ReadBeforeChange(
@@ -207,11 +287,19 @@ class Engine:
                 backend=resource if isinstance(resource, BackendRef) else None,
                 group=resource if isinstance(resource, GroupRef) else None,
                 record=resource if isinstance(resource, DnsRecordRef) else None,
+                resource_budget_seconds=budget.total_seconds() if budget is not None else None,
             ),
             local=True,
+            budget=budget,
         )
         if guarded and reads.health is not None:
             self._judge(record, reads.health, reads.capacity)
+        if reads.unreachable is not None:
+            assert budget is not None  # only a budgeted read answers so
+            raise SourceUnreachable(
+                f"{resource}: {intent}",
+                f"{plan.source}'s API gave no answer within {format_duration(budget)}: {reads.unreachable}",
+            )
         if (guarded and reads.health is None) or not isinstance(reads.before, kind):
             # Only a worker whose read_before_change does not follow the contract answers so.
             raise ApplicationError(
@@ -245,14 +333,19 @@ class Engine:
         make_input: Callable[[Any, Any, str], In],
         before: ResourceState,
         desired: ResourceState,
-        resource: str,
+        ref: Resource,
         read_back: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         """Record the before-state and push the undo, then apply ``desired``. ``read_back``
-        reads the resource again (a drill verifies with it after failing back)."""
+        reads the resource again (a drill verifies with it after failing back).
+
+        A change to a source-only resource (and its undo) gets the source budget, not the step's
+        deadline; one that gets no answer in time is skipped (its undo withdrawn)."""
+        resource = str(ref)
         record.resource = resource
         record.before = before
         retries = self.input.plan.retries
+        budget = self.source_budget if self.source_only(ref) else None
         if before == desired:
             record.after = before
             record.detail = "already as desired; nothing to change"
@@ -269,17 +362,27 @@ class Engine:
             return self._mutation(
                 activity,
                 make_input(want, desired, self.request_key(record, "undo")),
-                retries.rollback_deadline,
+                self.source_deadline(budget) if budget is not None else retries.rollback_deadline,
                 f"undo '{record.name}': restore {resource} to {want.summary()}",
             )
 
         self.saga.push(record, restore, read_back)
-        change = await self._mutation(
-            activity,
-            make_input(desired, before, self.request_key(record, "apply")),
-            retries.step_deadline,
-            f"{record.name}: {resource} {before.summary()} → {desired.summary()}",
-        )
+        try:
+            change = await self._mutation(
+                activity,
+                make_input(desired, before, self.request_key(record, "apply")),
+                self.source_deadline(budget) if budget is not None else retries.step_deadline,
+                f"{record.name}: {resource} {before.summary()} → {desired.summary()}",
+            )
+        except FailureError as err:
+            if budget is None or self.saga.abort_requested or not unreachable(err):
+                raise
+            self.saga.withdraw(record)
+            raise SourceUnreachable(
+                f"{resource}: {before.summary()} → {desired.summary()}",
+                f"{self.input.plan.source}'s API did not finish the change within {format_duration(budget)} "
+                f"(it may still land when the region answers again): {failure_text(err)}",
+            ) from None
         record.attempts = change.attempt
         record.before = change.before
         record.after = change.after
@@ -287,8 +390,15 @@ class Engine:
         self.saga.check_abort()
 
     async def health(self, record: StepRecord | str, region: str) -> HealthReport:
+        """How many of ``region``'s backends are healthy; the source's own API only within its budget
+        (the caller checks that there is one)."""
+        backend = self.backend(region)
+        source = self.source_only(backend)
         return await self.read(
-            activity_api.check_backend_health, CheckBackendHealth(context=self.context(record), backend=self.backend(region))
+            activity_api.check_backend_health,
+            CheckBackendHealth(context=self.context(record, backend), backend=backend),
+            budget=self.source_budget if source else None,
+            source=source,
         )
 
     async def guard_target_healthy(self, record: StepRecord) -> None:
@@ -335,20 +445,20 @@ Handler = Callable[[Engine, StepRecord, Any], Awaitable[None]]
 
 async def scale_target(engine: Engine, record: StepRecord, step: ScaleTargetStep) -> None:
     group = engine.group(engine.input.plan.target)
-    read = ReadGroupSize(context=engine.context(record), group=group)
+    read = ReadGroupSize(context=engine.context(record, group), group=group)
     if engine.fast_reads:
-        before = await engine.read_before_change(record, False, GroupSize, group)
+        before = await engine.read_before_change(record, False, GroupSize, group, f"size at least {step.min_size}")
     else:
         before = await engine.read(activity_api.read_group_size, read)
     await engine.mutate(
         record,
         activity_api.resize_group,
         lambda want, prior, key: ResizeGroup(
-            context=engine.context(record), group=group, desired=want, prior=prior, request_key=key
+            context=engine.context(record, group), group=group, desired=want, prior=prior, request_key=key
         ),
         before,
         GroupSize(target_size=max(before.target_size, step.min_size)),
-        str(group),
+        group,
         lambda: engine.read(activity_api.read_group_size, read),
     )
 
@@ -360,6 +470,10 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
     if not workflow.patched(HEALTH_WAIT_IN_ONE_ACTIVITY):
         await _verify_health_by_polling(engine, record, step, region)
         return
+    intent = f"{step.min_healthy} healthy"
+    budget = engine.source_budget if engine.source_only(backend) else None
+    if engine.source_only(backend) and budget is None:
+        raise SourceUnreachable(f"{backend}: {intent}", engine.not_calling_source())
     if engine.input.dry_run:
         report = await engine.health(record, region)
         record.after = report
@@ -368,27 +482,35 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
         )
         return
     retries = engine.input.plan.retries
-    deadline = workflow.now() + step.timeout
-    wait = await workflow.execute_activity(
-        activity_api.wait_for_healthy_backends,
-        WaitForHealthy(
-            context=engine.context(record),
-            backend=backend,
-            min_healthy=step.min_healthy,
-            deadline=deadline,
-            interval_seconds=step.interval.total_seconds(),
-        ),
-        schedule_to_close_timeout=step.timeout + HEALTH_WAIT_MARGIN,
-        heartbeat_timeout=HEARTBEAT_TIMEOUT,
-        retry_policy=retry_policy(retries),
-        # It heartbeats, so a cancel reaches it at once: wait for it to stop, leaving nothing running.
-        cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        summary=f"{record.name}: wait for {step.min_healthy} healthy in {region}",
-    )
+    timeout = step.timeout if budget is None else min(step.timeout, budget)
+    deadline = workflow.now() + timeout
+    try:
+        wait = await workflow.execute_activity(
+            activity_api.wait_for_healthy_backends,
+            WaitForHealthy(
+                context=engine.context(record, backend),
+                backend=backend,
+                min_healthy=step.min_healthy,
+                deadline=deadline,
+                interval_seconds=step.interval.total_seconds(),
+            ),
+            schedule_to_close_timeout=timeout + (HEALTH_WAIT_MARGIN if budget is None else SOURCE_MARGIN),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=retry_policy(retries),
+            # It heartbeats, so a cancel reaches it at once: wait for it to stop, leaving nothing running.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"{record.name}: wait for {step.min_healthy} healthy in {region}",
+        )
+    except FailureError as err:
+        if budget is None or engine.saga.abort_requested or not unreachable(err):
+            raise
+        raise SourceUnreachable(f"{backend}: {intent}", f"{region}'s API gave no answer: {failure_text(err)}") from None
     engine.saga.check_abort()
     record.attempts = wait.polls
     record.after = wait.report
     record.detail = f"{wait.report.healthy}/{wait.report.total} healthy, need {step.min_healthy}"
+    if not wait.reached and budget is not None and wait.last_error is not None:
+        raise SourceUnreachable(f"{backend}: {intent}", f"{region}'s API gave no answer in time: {wait.last_error}")
     if not wait.reached:
         seen = f"; last error: {wait.last_error}" if wait.last_error else ""
         raise failure(
@@ -420,9 +542,10 @@ async def _verify_health_by_polling(engine: Engine, record: StepRecord, step: Ve
 async def drain(engine: Engine, record: StepRecord, step: DrainStep) -> None:
     region = step.region or engine.input.plan.source
     backend = engine.backend(region)
-    read = ReadBackendCapacity(context=engine.context(record), backend=backend)
+    desired = BackendCapacity(capacity_scaler=step.capacity_scaler)
+    read = ReadBackendCapacity(context=engine.context(record, backend), backend=backend)
     if engine.fast_reads:
-        before = await engine.read_before_change(record, True, BackendCapacity, backend)
+        before = await engine.read_before_change(record, True, BackendCapacity, backend, f"→ {desired.summary()}")
     else:
         await engine.guard_target_healthy(record)
         before = await engine.read(activity_api.read_backend_capacity, read)
@@ -430,32 +553,32 @@ async def drain(engine: Engine, record: StepRecord, step: DrainStep) -> None:
         record,
         activity_api.set_backend_capacity,
         lambda want, prior, key: SetBackendCapacity(
-            context=engine.context(record), backend=backend, desired=want, prior=prior, request_key=key
+            context=engine.context(record, backend), backend=backend, desired=want, prior=prior, request_key=key
         ),
         before,
-        BackendCapacity(capacity_scaler=step.capacity_scaler),
-        str(backend),
+        desired,
+        backend,
         lambda: engine.read(activity_api.read_backend_capacity, read),
     )
 
 
 async def shift_dns(engine: Engine, record: StepRecord, step: ShiftDnsStep) -> None:
     ref = engine.dns_ref()
-    read = ReadDnsRecord(context=engine.context(record), record=ref)
+    read = ReadDnsRecord(context=engine.context(record, ref), record=ref)
+    target_address = engine.input.topology.regions[engine.input.plan.target].address
+    desired = DnsRecord(ttl=step.ttl or engine.input.topology.dns.ttl, rrdatas=[target_address])
     if engine.fast_reads:
-        before = await engine.read_before_change(record, True, DnsRecord, ref)
+        before = await engine.read_before_change(record, True, DnsRecord, ref, f"→ {desired.summary()}")
     else:
         await engine.guard_target_healthy(record)
         before = await engine.read(activity_api.read_dns_record, read)
-    target_address = engine.input.topology.regions[engine.input.plan.target].address
-    desired = DnsRecord(ttl=step.ttl or engine.input.topology.dns.ttl, rrdatas=[target_address])
     await engine.mutate(
         record,
         activity_api.set_dns_record,
-        lambda want, prior, _key: SetDnsRecord(context=engine.context(record), record=ref, desired=want, prior=prior),
+        lambda want, prior, _key: SetDnsRecord(context=engine.context(record, ref), record=ref, desired=want, prior=prior),
         before,
         desired,
-        str(ref),
+        ref,
         lambda: engine.read(activity_api.read_dns_record, read),
     )
 
