@@ -114,6 +114,27 @@ def compensation_text(step: StepRecord) -> str:
     return "undone"
 
 
+def owed_lines(record: AuditRecord) -> list[str]:
+    """The changes a run skipped for want of the source region's API, and still owes (an
+    ungraceful drill's rehearsal owes nothing: its report names what would be skipped)."""
+    drill = record.run.drill
+    if drill is not None and drill.ungraceful:
+        return []
+    return [f"step {s.index + 1} '{s.name}': {s.owed}" for s in record.run.steps if s.owed]
+
+
+def rehearsal_lines(record: AuditRecord) -> list[str]:
+    """An ungraceful drill: a sentence, then what a real outage of the source's API would skip."""
+    drill = record.run.drill
+    if drill is None or not drill.ungraceful:
+        return []
+    head = f"No call was made to {record.source}'s API. In a real outage of it, this plan"
+    if not drill.would_skip:
+        ran = drill.recovery_seconds is not None or drill.phase.value not in ("readiness", "failover")
+        return [f"{head} would skip nothing." if ran else f"No call was made to {record.source}'s API; the failover did not run."]
+    return [f"{head} would skip:", *drill.would_skip]
+
+
 def ended_as(step: StepRecord) -> str:
     """How the step itself ended (a compensated step first succeeded, or failed)."""
     if step.status in (StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED, StepStatus.COMPENSATING):
@@ -295,6 +316,8 @@ def timeline(record: AuditRecord) -> list[Entry]:
             parts = [f"attempts {step.attempts}", f"took {seconds_text(step.duration_seconds)}", change_text(step)]
             if step.error:
                 parts.append(f"error: {step.error}")
+            if step.owed:
+                parts.append(f"owed: {step.owed}")
             parts += retried(record, step)
             add(step.ended_at, f"{label} {ended_as(step)}", "; ".join(p for p in parts if p), "step")
         elif step.status in (StepStatus.RUNNING, StepStatus.ABORTED):
@@ -410,6 +433,12 @@ def summary_rows(record: AuditRecord) -> list[tuple[str, str]]:
         rows.append(("blackout override", record.trigger.blackout_override))
     if record.trigger.evidence:
         rows.append(("evidence", ", ".join(record.trigger.evidence)))
+    if record.run.depends_on:
+        rows.append(("control planes", record.run.depends_on))
+    if record.run.ungraceful:
+        rehearsal = record.run.drill is not None and record.run.drill.ungraceful
+        what = "rehearsed without" if rehearsal else "went on without"
+        rows.append(("ungraceful", f"{what} {record.source}'s API: " + "; ".join(record.run.ungraceful)))
     rows += [
         ("started", iso(record.started_at)),
         ("ended", ended + took),
@@ -597,6 +626,14 @@ def render_markdown(record: AuditRecord) -> str:
     if record.run.left_changed:
         lines += ["## Left changed", "", "Restore these by hand:", ""]
         lines += [f"- {md_cell(r)}" for r in record.run.left_changed] + [""]
+    rehearsed = rehearsal_lines(record)
+    if rehearsed:
+        lines += ["## Ungraceful rehearsal", "", md_cell(rehearsed[0]), ""]
+        lines += [f"- {md_cell(line)}" for line in rehearsed[1:]] + ([""] if rehearsed[1:] else [])
+    owed = owed_lines(record)
+    if owed:
+        lines += ["## Owed", "", f"Skipped: {md_cell(record.source)}'s API gave no answer. Make these once it does:", ""]
+        lines += [f"- {md_cell(line)}" for line in owed] + [""]
     return "\n".join(lines) + marker(record) + "\n"
 
 
@@ -980,6 +1017,16 @@ def render_html(record: AuditRecord) -> str:
             f'<section id="left-changed" class="left-changed"><h2>Left changed</h2><p>Restore these by hand:</p><ul>{items}</ul>'
             "</section>"
         )
+    rehearsed = rehearsal_lines(record)
+    if rehearsed:
+        items = "".join(f"<li>{_e(line)}</li>" for line in rehearsed[1:])
+        body = f"<p>{_e(rehearsed[0])}</p>" + (f"<ul>{items}</ul>" if items else "")
+        parts.append(f'<section id="ungraceful"><h2>Ungraceful rehearsal</h2>{body}</section>')
+    owed = owed_lines(record)
+    if owed:
+        items = "".join(f"<li>{_e(line)}</li>" for line in owed)
+        intro = _e(f"Skipped: {record.source}'s API gave no answer. Make these once it does:")
+        parts.append(f'<section id="owed" class="left-changed"><h2>Owed</h2><p>{intro}</p><ul>{items}</ul></section>')
     p = record.provenance
     parts.append(
         f"<footer>{_e(f'Derived from the Temporal history of {p.workflow_id} (run {p.run_id}) in namespace {p.namespace}: ')}"

@@ -28,6 +28,7 @@ STEP_STYLE = {
     StepStatus.COMPENSATED: "yellow",
     StepStatus.COMPENSATION_FAILED: "bold red",
     StepStatus.NOT_RUN: "dim",
+    StepStatus.SKIPPED: "bold yellow",
 }
 RUN_STYLE = {
     RunStatus.RUNNING: "bold cyan",
@@ -68,6 +69,8 @@ def _change(step: StepRecord) -> str:
 
 
 def _detail(step: StepRecord) -> str:
+    if step.status == StepStatus.SKIPPED:
+        return f"{step.detail}; owed: {step.owed}"
     if step.compensation_error:
         return f"rollback failed: {step.compensation_error}"
     if step.status == StepStatus.FAILED and step.error:
@@ -146,6 +149,7 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
         lines.append(Text(f"  started inside a blackout, overridden: {trigger.blackout_override}", "bold yellow"))
     if progress.preflight:
         lines.append(Text(f"  preflight {progress.preflight}", "dim"))
+    lines += source_lines(progress)
     if progress.error:
         lines.append(Text(f"  cause: {progress.error}"))
     for resource in progress.left_changed:
@@ -157,6 +161,21 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
         lines.append(Text(text, "yellow" if failed else "dim"))
     if progress.drill is not None:
         lines += drill_lines(progress.drill)
+    return lines
+
+
+def source_lines(progress: FailoverProgress) -> list[Text]:
+    """What the run depends on, and what it did without the source region's API: the reads it
+    could not make and the changes it owes (a drill that rehearsed it says so in its report)."""
+    lines: list[Text] = []
+    if progress.depends_on:
+        lines.append(Text(f"  {progress.depends_on}", "dim"))
+    rehearsal = progress.drill is not None and progress.drill.ungraceful
+    if progress.ungraceful and not rehearsal:
+        lines.append(Text(f"  UNGRACEFUL: went on without {progress.source}'s API:", "bold yellow"))
+        lines += [Text(f"    {cause}", "yellow") for cause in progress.ungraceful]
+    for step in [] if rehearsal else progress.skipped:
+        lines.append(Text(f"  OWED, make it once {progress.source} answers: step '{step.name}': {step.owed}", "bold yellow"))
     return lines
 
 
@@ -304,6 +323,12 @@ def drill_lines(report: DrillReport) -> list[Text]:
     """A drill's report: outcome, readiness, measured times against the RTO, checks, verification."""
     outcome = report.outcome.value if report.outcome else f"in progress ({report.phase.value})"
     lines = [Text.assemble("  drill: ", (outcome, "bold"))]
+    if report.ungraceful:
+        lines.append(Text("  ungraceful rehearsal: no call was made to the source region's API", "bold"))
+        if report.would_skip:
+            lines += [Text(f"  in a real outage, would skip: {line}", "yellow") for line in report.would_skip]
+        elif report.phase not in (DrillPhase.READINESS, DrillPhase.FAILOVER):
+            lines.append(Text("  in a real outage, nothing of the failover would be skipped", "green"))
     for line in report.readiness:
         lines.append(Text(f"  readiness: {line}", "dim" if report.ready else "yellow"))
     rto = ""

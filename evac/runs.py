@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evac import dependencies
 from evac.drills import DrillReport
 from evac.notifications import NotificationRecord
 from evac.plan import Plan
@@ -245,6 +246,12 @@ class FailoverProgress(_Model):
     error: str | None = Field(default=None, description="Why the run did not succeed")
     abort: AbortRequest | None = None
     preflight: str = Field(default="", description="What the preflight read before any step changed anything")
+    depends_on: str = Field(
+        default="",
+        exclude_if=lambda v: not v,
+        description="The control planes the run waits on, and the calls that need only the source region's API "
+        "(made within retries.source_deadline; the run goes on without them)",
+    )
     left_changed: list[str] = Field(
         default_factory=list, description="Resources a failed rollback left changed: act on these by hand"
     )
@@ -286,6 +293,7 @@ class FailoverProgress(_Model):
             trigger=input.trigger,
             steps=[StepRecord(index=i, name=s.label(i), kind=s.kind) for i, s in enumerate(input.plan.steps)],
             dry_run=input.dry_run,
+            depends_on=dependencies.depends_on(input.plan, input.project, input.topology),
         )
 
 

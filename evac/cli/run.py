@@ -17,7 +17,7 @@ import typer
 from rich.live import Live
 from temporalio.client import Client
 
-from evac import control, render
+from evac import control, dependencies, render
 from evac.cli import evacuate
 from evac.cli.base import (
     EXIT_BAD_INPUT,
@@ -99,19 +99,25 @@ def plan_check(
     """Validate a plan against its topology; every error names file, line, place and problem."""
     set_output(output)
     try:
-        plan, _ = control.load_documents(file, topology)
+        plan, topo = control.load_documents(file, topology)
     except InvalidDocument as exc:
         fail_with(exc)
+    needs = {s: dependencies.depends_on(plan, topo.project, topo.services[s]) for s in plan.services}
     if output == Output.json:
-        out.print_json(
-            json.dumps({"file": str(file), "valid": True, "digest": plan.digest(), "plan": plan.model_dump(mode="json")})
-        )
+        document = {"file": str(file), "valid": True, "digest": plan.digest(), "plan": plan.model_dump(mode="json")}
+        out.print_json(json.dumps({**document, "dependencies": needs}))
         return
     out.print(
         f"[green]{file}: valid[/] — plan '{plan.name}': {', '.join(plan.services)} "
         f"{plan.source} → {plan.target}, {len(plan.steps)} steps, digest {plan.digest()[:12]}",
         highlight=False,
     )
+    deadline = plan.retries.source_deadline
+    within = f"each within retries.source_deadline {format_duration(deadline)}" if deadline else "never called: source_deadline 0"
+    for service, text in needs.items():
+        out.print(f"  {service}: {text}", highlight=False, soft_wrap=True)
+    if any("source-only:" in text for text in needs.values()):
+        out.print(f"  (source-only calls: {within}; a run goes on without them, ungraceful)", highlight=False)
 
 
 # --- failover -------------------------------------------------------------------------
@@ -174,10 +180,13 @@ async def failover_run(
     drill: bool = False,
     bake: timedelta | None = None,
     dry_run: bool = False,
+    ungraceful: bool = False,
 ) -> int:
     temporal = connected or await client(config)
     inputs: Sequence[FailoverInput] = (
-        control.drill_inputs(plan, topology, trigger, bake, dry_run=dry_run, approver_groups=config.approver_groups)
+        control.drill_inputs(
+            plan, topology, trigger, bake, dry_run=dry_run, approver_groups=config.approver_groups, ungraceful=ungraceful
+        )
         if drill
         else control.failover_inputs(plan, topology, trigger, dry_run=dry_run, approver_groups=config.approver_groups)
     )
@@ -274,6 +283,12 @@ def drill(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Plan mode: readiness and what each step would change; no bake, nothing changed"
     ),
+    ungraceful: bool = typer.Option(
+        False,
+        "--ungraceful",
+        help="Rehearse the disaster: fail over as if the source region's API were gone (no call to it at all), "
+        "then fail back; the report names what would be skipped (also: the plan's drill.ungraceful: true)",
+    ),
     override: bool = override_blackout_option(),
     output: Output = output_option(),
     address: str = address_option(),
@@ -317,6 +332,7 @@ def drill(
             drill=True,
             bake=bake_time,
             dry_run=dry_run,
+            ungraceful=ungraceful,
         )
     )
     raise typer.Exit(code)

@@ -106,11 +106,14 @@ def drill_inputs(
     *,
     dry_run: bool = False,
     approver_groups: Mapping[str, Sequence[str]] | None = None,
+    ungraceful: bool = False,
 ) -> list[DrillInput]:
-    """One drill input per service of the plan; ``bake`` overrides the plan's bake time."""
+    """One drill input per service of the plan; ``bake`` overrides the plan's bake time;
+    ``ungraceful`` (or the plan's ``drill.ungraceful``) rehearses the source region's API as gone."""
     drill = trigger.model_copy(update={"kind": "drill"})
+    rehearse = ungraceful or plan.drill_settings.ungraceful
     return [
-        DrillInput(**input.model_dump(), bake=bake)
+        DrillInput(**input.model_dump(exclude={"ungraceful"}), bake=bake, ungraceful=rehearse)
         for input in failover_inputs(plan, topology, drill, dry_run=dry_run, approver_groups=approver_groups)
     ]
 
