@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities import budget
 from activities.capacity import CapacityActivities
@@ -87,7 +88,7 @@ class StepReadActivities:
             except Exception as exc:
                 if input.resource_budget_seconds is None or not worth_repeating(exc):
                     raise
-                return BeforeChange(health=health, capacity=capacity, unreachable=str(exc))
+                return BeforeChange(health=health, capacity=capacity, unreachable=_text(exc))
             return BeforeChange(health=health, capacity=capacity, before=before)
 
     @activity.defn(name=ActivityName.PREFLIGHT_READS, no_thread_cancel_exception=True)
@@ -137,8 +138,12 @@ class StepReadActivities:
                 backends=[None if f in missing else f.result() for f in backends],
                 groups=[None if f in missing else f.result() for f in groups],
                 records=[None if f in missing else f.result() for f in records],
-                unreachable=[str(e) for _, e in unreachable],
+                unreachable=[_text(e) for _, e in unreachable],
             )
+
+
+def _text(error: BaseException) -> str:
+    return error.message if isinstance(error, ApplicationError) else str(error)
 
 
 def _within(seconds: float | None, read: Callable[[In], Out], arg: In) -> Out:

@@ -36,6 +36,7 @@ from evac.resources import (
     ResizeGroup,
     SetBackendCapacity,
     SetDnsRecord,
+    StepContext,
     WaitForHealthy,
 )
 
@@ -46,6 +47,25 @@ class Call:
     step: str
     desired: object | None = None
     before: object | None = None
+    plane: str | None = None  # whose API the call needed: "global" or a region (None: no cloud resource)
+
+
+# How long a call into a hanging region's API blocks when the workflow gave it no budget: long
+# enough that a test which waits on it times out, not forever.
+HANG_WITHOUT_BUDGET = 30.0
+
+
+def plane_of(input: object) -> str | None:
+    """The control plane of the resource a stand-in's input is about (see evac.resources)."""
+    for name in ("backend", "group", "record"):
+        ref = getattr(input, name, None)
+        if ref is not None:
+            return str(ref.control_plane)
+    return None
+
+
+def budgeted(context: StepContext, seconds: float | None) -> StepContext:
+    return context.model_copy(update={"budget_seconds": seconds})
 
 
 @dataclass
@@ -76,6 +96,12 @@ class FakeCloud:
     # configured), and every notification it was asked to send, in order.
     notify_targets: list[TargetKind] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    # region -> how its own API fails: "errors" (every call about a resource only it serves
+    # answers 503) or "hang" (no answer: the call blocks for its budget, then times out)
+    api_down: dict[str, str] = field(default_factory=dict)
+
+    def calls_to(self, plane: str) -> list[Call]:
+        return [c for c in self.calls if c.plane == plane]
 
     def health_wait_budget(self, input: WaitForHealthy) -> float:
         return self.health_timeout if self.health_timeout is not None else 3600.0
@@ -103,9 +129,24 @@ class FakeCloud:
                     raise
         check = self.failures.get(name)
         error = check(input) if check else None
-        self.calls.append(Call(name, step, desired))
+        plane = plane_of(input)
+        self.calls.append(Call(name, step, desired, plane=plane))
         if error is not None:
             raise error
+        down = self.api_down.get(plane or "")
+        if down is not None:
+            await self._down(down, plane or "", input)
+
+    async def _down(self, how: str, region: str, input: object) -> None:
+        """A call into a region whose API is down: 503, or a hang until the call's budget ends."""
+        if how == "errors":
+            raise ApplicationError(
+                f"{region}: HTTP 503 The service is currently unavailable", {"attempt": 1}, type="CloudTransientError"
+            )
+        context = getattr(input, "context", None)
+        budget = getattr(context, "budget_seconds", None)
+        await asyncio.sleep(budget if budget is not None else HANG_WITHOUT_BUDGET)
+        raise ApplicationError(f"{region}: cannot reach the API: read timed out", {"attempt": 1}, type="CloudUnreachable")
 
     def activities(self) -> list[Callable]:
         cloud = self
@@ -237,13 +278,20 @@ def read_before_change_from(
             if input.stop_on_refusal and input.refused_by(health, capacity):
                 return BeforeChange(health=health, capacity=capacity)
         before: BackendCapacity | GroupSize | DnsRecord
-        if input.backend is not None:
-            before = await read_backend_capacity(ReadBackendCapacity(context=context, backend=input.backend))
-        elif input.group is not None:
-            before = await read_group_size(ReadGroupSize(context=context, group=input.group))
-        else:
-            assert input.record is not None
-            before = await read_dns_record(ReadDnsRecord(context=context, record=input.record))
+        context = budgeted(context, input.resource_budget_seconds)
+        try:
+            if input.backend is not None:
+                before = await read_backend_capacity(ReadBackendCapacity(context=context, backend=input.backend))
+            elif input.group is not None:
+                before = await read_group_size(ReadGroupSize(context=context, group=input.group))
+            else:
+                assert input.record is not None
+                before = await read_dns_record(ReadDnsRecord(context=context, record=input.record))
+        except ApplicationError as err:
+            # As the real one: a budgeted read that gets no answer is reported, not raised.
+            if input.resource_budget_seconds is None or err.non_retryable:
+                raise
+            return BeforeChange(health=health, capacity=capacity, unreachable=err.message)
         return BeforeChange(health=health, capacity=capacity, before=before)
 
     return read_before_change
@@ -259,18 +307,28 @@ def preflight_reads_from(
 
     @activity.defn(name=ActivityName.PREFLIGHT_READS)
     async def preflight_reads(input: PreflightReads) -> PreflightReadings:
-        context = input.context
-        backends = [read_backend_capacity(ReadBackendCapacity(context=context, backend=b)) for b in input.backends]
-        groups = [read_group_size(ReadGroupSize(context=context, group=g)) for g in input.groups]
-        records = [read_dns_record(ReadDnsRecord(context=context, record=r)) for r in input.records]
+        def context(ref: object) -> StepContext:
+            source = getattr(ref, "control_plane", None) == input.source_region
+            return budgeted(input.context, input.source_budget_seconds if source else None)
+
+        backends = [read_backend_capacity(ReadBackendCapacity(context=context(b), backend=b)) for b in input.backends]
+        groups = [read_group_size(ReadGroupSize(context=context(g), group=g)) for g in input.groups]
+        records = [read_dns_record(ReadDnsRecord(context=context(r), record=r)) for r in input.records]
+        refs = [*input.backends, *input.groups, *input.records]
         results = await asyncio.gather(*backends, *groups, *records, return_exceptions=True)
+        unreachable: list[str] = []
+        for i, (ref, result) in enumerate(zip(refs, results, strict=True)):
+            # As the real one: a source-only read that gets no answer in its budget reads as None.
+            if isinstance(result, ApplicationError) and not result.non_retryable and context(ref).budget_seconds is not None:
+                unreachable.append(result.message)
+                results[i] = None
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             permanent = [e for e in errors if isinstance(e, ApplicationError) and e.non_retryable]
             raise (permanent or errors)[0]
         nb, ng = len(backends), len(groups)
         return PreflightReadings.model_validate(
-            {"backends": results[:nb], "groups": results[nb : nb + ng], "records": results[nb + ng :]}
+            {"backends": results[:nb], "groups": results[nb : nb + ng], "records": results[nb + ng :], "unreachable": unreachable}
         )
 
     return preflight_reads
@@ -278,3 +336,8 @@ def preflight_reads_from(
 
 def permanent(message: str) -> ApplicationError:
     return ApplicationError(message, {"attempt": 1}, type="CloudRequestRefused", non_retryable=True)
+
+
+def transient(message: str) -> ApplicationError:
+    """A 5xx-like failure: Temporal retries it until the call's deadline."""
+    return ApplicationError(message, {"attempt": 1}, type="CloudTransientError")
