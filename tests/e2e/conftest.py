@@ -75,6 +75,18 @@ class E2E:
         return json.loads(result.stdout)["steps"][index]["status"]
 
 
+def scaler(state: dict[str, Any], backend_service: str, group: str) -> float:
+    """The capacity scaler of ``group``'s backend in a global backend service (emulator state)."""
+    [backend] = [b for b in state["backendServices"][backend_service]["backends"] if b["group"].endswith("/" + group)]
+    return float(backend["capacityScaler"])
+
+
+def record(state: dict[str, Any], name: str, zone: str = "shop-zone") -> list[str]:
+    """What the A record ``name`` of ``zone`` holds now (emulator state)."""
+    [rrset] = [r for r in state["managedZones"][zone]["rrsets"] if r["name"] == name and r["type"] == "A"]
+    return list(rrset["rrdatas"])
+
+
 def write_world(folder: Path) -> Path:
     """One emulator world holding the demo services and the regional-load-balancer ones."""
     demo = yaml.safe_load((DEMO / "topology.yaml").read_text())

@@ -7,20 +7,10 @@ import os
 import signal
 
 from tests.conftest import DEMO, REGIONAL
-from tests.e2e.conftest import E2E
+from tests.e2e.conftest import E2E, record, scaler
 
 SOURCE_BACKENDS = {"checkout-backend": "checkout-ew1", "catalog-backend": "catalog-ew1"}
 TARGET_ADDRESSES = {"checkout.shop.example.com.": "198.51.100.10", "catalog.shop.example.com.": "198.51.100.20"}
-
-
-def scaler(state: dict, backend_service: str, group: str) -> float:
-    [backend] = [b for b in state["backendServices"][backend_service]["backends"] if b["group"].endswith("/" + group)]
-    return backend["capacityScaler"]
-
-
-def record(state: dict, name: str, zone: str = "shop-zone") -> list[str]:
-    [rrset] = [r for r in state["managedZones"][zone]["rrsets"] if r["name"] == name and r["type"] == "A"]
-    return rrset["rrdatas"]
 
 
 def test_the_demo_plan_drains_the_source_and_moves_dns_to_the_target(e2e: E2E):
