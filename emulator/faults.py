@@ -38,7 +38,7 @@ class FaultSpec(BaseModel):
     method: str = Field(default="*", description="HTTP method to match, or '*'")
     path: str = Field(default="*", description="Glob on the request path, e.g. '*/instanceGroupManagers/*/resize'")
     status: Literal[429, 500, 503] | None = Field(default=None, description="Answer with this error, not serving the call")
-    latency: float = Field(default=0.0, ge=0, le=3600, description="Seconds added before answering (a hanging API: up to an hour)")
+    latency: float = Field(default=0.0, ge=0, le=3600, description="Seconds added before answering (a hanging API)")
     operation: Literal["error", "never_done"] | None = Field(
         default=None,
         description="'error': the call is answered but its Operation ends in error and changes nothing; "

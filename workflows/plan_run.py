@@ -281,9 +281,17 @@ class PlanRun:
         record is final: its memo and result then hold what became of each."""
         p = self.progress
         outcome = p.drill.outcome.value if p.drill is not None and p.drill.outcome is not None else status.value
-        detail = "" if status == RunStatus.SUCCEEDED else self.summary(status)
+        detail = self.without_source() if status == RunStatus.SUCCEEDED else self.summary(status)
         self.notifier.send(NotificationEvent.ENDED, detail=detail, outcome=outcome, status=status)
         await self.notifier.drain(self.saga)
+
+    def without_source(self) -> str:
+        """What a run that succeeded did without the source region's API ("": nothing)."""
+        p = self.progress
+        if not p.ungraceful or (p.drill is not None and p.drill.ungraceful):
+            return ""
+        owed = "; ".join(f"step '{step.name}': {step.owed}" for step in p.skipped)
+        return f"ungraceful: went on without {p.source}'s API" + (f"; owed once it answers: {owed}" if owed else "")
 
     def summary(self, status: RunStatus | None = None) -> str:
         p = self.progress
