@@ -18,6 +18,10 @@ change that cannot replay them would break those runs. The sets:
   whose reads run as local activities, a step's guard and before-state in one, STEP_READS_LOCAL).
 - ``preflight`` writes ``preflight_one_<outcome>.json`` (succeeded, rolled_back, cancelled:
   failovers whose preflight reads every resource in one activity, PREFLIGHT_IN_ONE_ACTIVITY).
+- ``dead_source`` writes ``dead_source_ungraceful.json`` (the demo failover with the source's API
+  dead: its own resources unread, the run goes on), ``dead_source_skipped.json`` (a regional
+  failover whose source-only drain is skipped and owed) and ``dead_source_drill.json`` (an
+  ungraceful drill of it: no call to the source, failed back).
 
 Histories of earlier versions are left alone (``engine_*``: before notifications).
 """
@@ -199,7 +203,37 @@ async def record_preflight_in_one() -> None:
     await record("preflight_one")
 
 
+async def record_dead_source() -> None:
+    from tests.workflow.test_dead_source import regional_cloud, regional_plan, start_drill, with_budget
+    from tests.workflow.test_failover_workflow import SOURCE, start
+
+    demo, regional = load_topology(DEMO / "topology.yaml"), load_topology(DEMO.parent / "regional" / "topology.yaml")
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
+        cloud = fresh_cloud()
+        cloud.api_down = {SOURCE: "errors"}
+        async with running_worker(env.client, "record-dead-source", cloud.activities()):
+            handle = await start(env, "record-dead-source", with_budget(make_plan()), demo)
+            await handle.result()
+            (HISTORIES / "dead_source_ungraceful.json").write_text((await handle.fetch_history()).to_json())
+        cloud = regional_cloud()
+        cloud.api_down = {SOURCE: "errors"}
+        async with running_worker(env.client, "record-dead-source-skipped", cloud.activities()):
+            handle = await start(env, "record-dead-source-skipped", regional_plan(), regional)
+            await handle.result()
+            (HISTORIES / "dead_source_skipped.json").write_text((await handle.fetch_history()).to_json())
+        cloud = regional_cloud()
+        plan = Plan.model_validate(
+            {**regional_plan().model_dump(mode="json"), "name": "drill-test", "kind": "drill", "drill": {"bake": "1m"}}
+        )
+        async with running_worker(env.client, "record-dead-source-drill", cloud.activities()):
+            handle = await start_drill(env, "record-dead-source-drill", plan, regional, "payments", True)
+            await handle.result()
+            (HISTORIES / "dead_source_drill.json").write_text((await handle.fetch_history()).to_json())
+
+
 SETS = {
+    "dead_source": record_dead_source,
     "notifications": record,
     "reads": record_local_reads,
     "preflight": record_preflight_in_one,

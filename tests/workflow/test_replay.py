@@ -30,6 +30,10 @@ async def test_stored_history_replays_on_the_current_workflow(path: Path):
 
 def test_both_outcomes_are_stored_for_the_current_and_the_earlier_version():
     assert {p.stem for p in HISTORIES} == {
+        # A failover out of a region whose API is dead: unread, skipped and owed; an ungraceful drill.
+        "dead_source_ungraceful",
+        "dead_source_skipped",
+        "dead_source_drill",
         # Region evacuations (the parent's history): partial failure; an abort with rollback_all.
         "evacuation_completed_with_failures",
         "evacuation_aborted_rollback_all",
