@@ -155,6 +155,12 @@ class EvacServiceRecord(_Model):
     error: str | None = Field(default=None, exclude_if=_unset)
     left_changed: list[str] = Field(default_factory=list, exclude_if=_unset)
     changes: list[RecordedChange] = Field(default_factory=list, exclude_if=_unset)
+    ungraceful: bool = Field(
+        default=False, exclude_if=_unset, description="Its run went on without the region's own API (it did not answer)"
+    )
+    owed: list[str] = Field(
+        default_factory=list, exclude_if=_unset, description="Changes its run skipped for want of the region's API: still to make"
+    )
 
 
 class EvacuationAbort(_Model):

@@ -506,7 +506,13 @@ def evacuation_outcome_lines(progress: EvacuationProgress) -> list[Text]:
         stayed = progress.counts()[ServiceStatus.SUCCEEDED]
         if stayed:
             lines.append(Text(f"  {stayed} service(s) stay failed over to their targets", "yellow"))
+    ungraceful = [r.service for r in progress.services if r.ungraceful]
+    if ungraceful:
+        text = f"  UNGRACEFUL: {len(ungraceful)} run(s) went on without {progress.region}'s API: {', '.join(ungraceful)}"
+        lines.append(Text(text, "bold yellow"))
     for record in progress.services:
+        for owed in record.owed:
+            lines.append(Text(f"  OWED, make it once {progress.region} answers: {record.service}: {owed}", "bold yellow"))
         for resource in record.left_changed:
             lines.append(Text(f"  LEFT CHANGED, restore by hand: {record.service}: {resource}", "bold red"))
     return lines

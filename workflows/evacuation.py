@@ -342,6 +342,8 @@ class EvacuationWorkflow:
             return
         record.status = ServiceStatus.SUCCEEDED
         record.changes = self._changes(service, result)
+        record.ungraceful = bool(result.ungraceful)
+        record.owed = [f"step '{step.name}': {step.owed}" for step in result.skipped]
 
     def _spawn(self, work: object) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work)  # type: ignore[arg-type]
