@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from evac.drills import DrillPhase, DrillReport
+from evac.drills import DrillOutcome, DrillPhase, DrillReport
 from evac.evacuation import EvacuationProgress, EvacuationStatus, ServiceStatus
 from evac.plan import format_duration
 from evac.runs import ApprovalRecord, FailoverProgress, PauseRecord, RunStatus, StepRecord, StepStatus
@@ -319,9 +319,27 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
+def rto_verdict(report: DrillReport) -> str:
+    """Against the RTO target: met only when a recovery was measured and the drill passed."""
+    if report.recovery_seconds is None:
+        return ", not measured"
+    if report.over_rto:
+        return ", OVER TARGET"
+    if report.outcome == DrillOutcome.PASSED:
+        return ", met"
+    if report.outcome is None:
+        return ", within it so far"
+    return f", not met: the drill {report.outcome.value.replace('_', ' ')}"
+
+
 def drill_lines(report: DrillReport) -> list[Text]:
     """A drill's report: outcome, readiness, measured times against the RTO, checks, verification."""
-    outcome = report.outcome.value if report.outcome else f"in progress ({report.phase.value})"
+    if report.outcome is not None:
+        outcome = report.outcome.value
+    elif report.phase == DrillPhase.DONE:  # ended with no outcome: a dry run
+        outcome = "dry run: readiness and the changes the failover would make; no bake, no failback, nothing changed"
+    else:
+        outcome = f"in progress ({report.phase.value})"
     lines = [Text.assemble("  drill: ", (outcome, "bold"))]
     if report.ungraceful:
         lines.append(Text("  ungraceful rehearsal: no call was made to the source region's API", "bold"))
@@ -333,7 +351,7 @@ def drill_lines(report: DrillReport) -> list[Text]:
         lines.append(Text(f"  readiness: {line}", "dim" if report.ready else "yellow"))
     rto = ""
     if report.rto_target_seconds is not None:
-        rto = f" (RTO target {report.rto_target_seconds:g}s{', OVER TARGET' if report.over_rto else ', met'})"
+        rto = f" (RTO target {report.rto_target_seconds:g}s{rto_verdict(report)})"
     lines.append(Text(f"  recovery {_seconds(report.recovery_seconds)}{rto}; failback {_seconds(report.failback_seconds)}"))
     lines.append(Text(f"  bake {report.bake_seconds:g}s, stop conditions checked every {report.check_interval_seconds:g}s"))
     for c in report.conditions:

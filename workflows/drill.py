@@ -191,7 +191,10 @@ class DrillWorkflow(PlanWorkflow):
             if enforce:
                 raise failure(FailureType.NOT_READY, "not ready: " + "; ".join(reasons))
             return
-        report.readiness.append(f"the service is held by this run ({run.progress.workflow_id}); no other run can start")
+        if self._input.dry_run:
+            report.readiness.append("a dry run holds no lock: another run of the service may start meanwhile")
+        else:
+            report.readiness.append(f"the service is held by this run ({run.progress.workflow_id}); no other run can start")
         report.ready = True
 
     @property

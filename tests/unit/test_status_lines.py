@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from evac.cli.base import FollowNotices
+from evac.drills import DrillOutcome, DrillPhase, DrillReport
 from evac.notifications import Delivery, NotificationEvent, NotificationRecord
-from evac.render import outcome_lines
+from evac.render import drill_lines, outcome_lines
 from evac.runs import FailoverProgress, Trigger, workflow_id_of
 
 AT = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -85,3 +86,36 @@ def test_a_follow_says_once_per_run_that_it_waits_for_a_worker_and_once_that_tem
         "waiting for a worker to answer for failover/catalog (giving up after 30s)…",
         "Temporal at 127.0.0.1:7233 is unavailable; still trying…",
     ]
+
+
+def _drill(outcome: DrillOutcome | None, recovery: float | None, phase: DrillPhase = DrillPhase.DONE) -> str:
+    report = DrillReport(
+        outcome=outcome,
+        phase=phase,
+        bake_seconds=60,
+        check_interval_seconds=5,
+        rto_target_seconds=120,
+        recovery_seconds=recovery,
+        over_rto=None if recovery is None else recovery > 120,
+    )
+    return "\n".join(line.plain for line in drill_lines(report))
+
+
+@pytest.mark.parametrize(
+    ("outcome", "recovery", "phase", "verdict"),
+    [
+        (DrillOutcome.PASSED, 4.5, DrillPhase.DONE, "recovery 4.5s (RTO target 120s, met)"),
+        (DrillOutcome.PASSED, 130.0, DrillPhase.DONE, "recovery 130.0s (RTO target 120s, OVER TARGET)"),
+        (DrillOutcome.ROLLED_BACK, 4.5, DrillPhase.DONE, "recovery 4.5s (RTO target 120s, not met: the drill rolled back)"),
+        (DrillOutcome.NOT_READY, None, DrillPhase.DONE, "recovery - (RTO target 120s, not measured)"),
+        (None, 4.5, DrillPhase.BAKE, "recovery 4.5s (RTO target 120s, within it so far)"),
+        (None, None, DrillPhase.DONE, "recovery - (RTO target 120s, not measured)"),
+    ],
+)
+def test_a_drill_met_its_rto_target_only_when_it_passed_and_recovery_was_measured(outcome, recovery, phase, verdict):
+    assert verdict in _drill(outcome, recovery, phase)
+
+
+def test_a_drill_that_ended_without_an_outcome_is_a_dry_run_not_in_progress():
+    text = _drill(None, None)
+    assert "in progress" not in text and "drill: dry run:" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evac.control import drill_inputs, failover_inputs, start_failover
 from evac.plan import Plan
+from evac.render import outcome_lines
 from evac.resources import DnsRecord
 from evac.runs import FailoverProgress, RunStatus, StepStatus, Trigger
 from tests.workflow.conftest import running_worker
@@ -65,3 +66,9 @@ async def test_a_drill_dry_run_shows_readiness_and_planned_steps_without_baking(
     assert result.drill.conditions[0].checks == 0  # no bake
     assert cloud.mutations() == [] and cloud.snapshot() == before
     assert cloud.capacity[SOURCE] == 1.0
+    # A dry run holds no lock, and its readiness does not claim one.
+    assert not any("held by this run" in line for line in result.drill.readiness)
+    assert "a dry run holds no lock: another run of the service may start meanwhile" in result.drill.readiness
+    text = "\n".join(line.plain for line in outcome_lines(result))
+    assert "drill: dry run: readiness and the changes the failover would make" in text
+    assert "(RTO target 300s, not measured)" in text and ", met" not in text
