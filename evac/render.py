@@ -99,7 +99,7 @@ def progress_table(progress: FailoverProgress, now: datetime | None = None) -> T
         table.add_row(
             str(step.index + 1),
             step.name,
-            Text(step.status.value, STEP_STYLE.get(step.status, "")),
+            Text(state_word(progress, step), STEP_STYLE.get(step.status, "")),
             str(step.attempts or ""),
             _duration(step, now),
             detail,
@@ -370,8 +370,38 @@ def runs_view(runs: Iterable[FailoverProgress], now: datetime | None = None) -> 
     return Group(*(progress_table(p, now) for p in runs))
 
 
+UNDOING = (StepStatus.COMPENSATING, StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED)
+
+
+def _failing_back(progress: FailoverProgress) -> bool:
+    """Whether the run's undos are a drill's failback (on purpose), not a rollback."""
+    drill = progress.drill
+    if drill is None:
+        return False
+    return drill.phase in (DrillPhase.FAILBACK, DrillPhase.VERIFY) or drill.outcome in (DrillOutcome.PASSED, DrillOutcome.FAILED)
+
+
+def state_word(progress: FailoverProgress, step: StepRecord) -> str:
+    """A step's state in words: an undo says whether it is a rollback or a drill's failback."""
+    if step.status not in UNDOING:
+        return step.status.value
+    back = "failing back" if _failing_back(progress) else "rolling back"
+    done = "failed back" if _failing_back(progress) else "rolled back"
+    failed = "failback failed" if _failing_back(progress) else "rollback failed"
+    return {StepStatus.COMPENSATING: back, StepStatus.COMPENSATED: done}.get(step.status, failed)
+
+
 def step_line(progress: FailoverProgress, step: StepRecord) -> str:
-    """One line per step transition, for terminals that are not interactive (CI, pipes)."""
+    """One line per step transition, for terminals that are not interactive (CI, pipes). An undo's
+    line says what it restores, not the forward change, and carries no forward duration."""
+    if step.status in UNDOING:
+        tail = _detail(step)
+        if step.status == StepStatus.COMPENSATING and step.before is not None and step.kind != "verify_health":
+            now = step.after.summary() if step.after is not None else "its changed state"
+            tail = f"restoring {now} → {step.before.summary()}"
+        return f"{progress.service}: step {step.index + 1} '{step.name}' {state_word(progress, step)}" + (
+            f": {tail}" if tail else ""
+        )
     took = _duration(step, None)
     tail = _detail(step)
     return (

@@ -10,8 +10,9 @@ import pytest
 from evac.cli.base import FollowNotices
 from evac.drills import DrillOutcome, DrillPhase, DrillReport
 from evac.notifications import Delivery, NotificationEvent, NotificationRecord
-from evac.render import drill_lines, outcome_lines
-from evac.runs import FailoverProgress, Trigger, workflow_id_of
+from evac.render import drill_lines, outcome_lines, step_line
+from evac.resources import GroupSize
+from evac.runs import FailoverProgress, RunStatus, StepRecord, StepStatus, Trigger, workflow_id_of
 
 AT = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
@@ -119,3 +120,35 @@ def test_a_drill_met_its_rto_target_only_when_it_passed_and_recovery_was_measure
 def test_a_drill_that_ended_without_an_outcome_is_a_dry_run_not_in_progress():
     text = _drill(None, None)
     assert "in progress" not in text and "drill: dry run:" in text
+
+
+def _undo(status: StepStatus, drill: DrillReport | None, run: RunStatus) -> str:
+    step = StepRecord(
+        index=0,
+        name="scale",
+        kind="scale_target",
+        status=status,
+        started_at=AT,
+        ended_at=AT.replace(second=3),
+        before=GroupSize(target_size=1),
+        after=GroupSize(target_size=3),
+        undo_from=GroupSize(target_size=3) if status == StepStatus.COMPENSATED else None,
+        undo_to=GroupSize(target_size=1) if status == StepStatus.COMPENSATED else None,
+        undo_changed=True if status == StepStatus.COMPENSATED else None,
+    )
+    record = _record(Trigger(by="alice@laptop"), []).model_copy(update={"steps": [step], "drill": drill, "status": run})
+    return step_line(record, step)
+
+
+def test_an_undo_line_says_what_it_restores_and_whether_it_is_a_rollback_or_a_failback():
+    rolling = _undo(StepStatus.COMPENSATING, None, RunStatus.ROLLING_BACK)
+    assert rolling == "checkout: step 1 'scale' rolling back: restoring size 3 → size 1"
+    done = _undo(StepStatus.COMPENSATED, None, RunStatus.ROLLED_BACK)
+    assert done == "checkout: step 1 'scale' rolled back: restored size 3 → size 1"
+    failback = DrillReport(phase=DrillPhase.FAILBACK, bake_seconds=60, check_interval_seconds=5)
+    failing = _undo(StepStatus.COMPENSATING, failback, RunStatus.RUNNING)
+    assert failing.startswith("checkout: step 1 'scale' failing back: restoring")
+    passed = failback.model_copy(update={"phase": DrillPhase.DONE, "outcome": DrillOutcome.PASSED})
+    assert _undo(StepStatus.COMPENSATED, passed, RunStatus.SUCCEEDED).startswith("checkout: step 1 'scale' failed back: restored")
+    rolled = failback.model_copy(update={"phase": DrillPhase.DONE, "outcome": DrillOutcome.ROLLED_BACK})
+    assert " rolled back: " in _undo(StepStatus.COMPENSATED, rolled, RunStatus.ROLLED_BACK)
