@@ -88,10 +88,23 @@ def approve(
     """Approve the run's waiting approval step, as EVAC_IDENTITY: the run goes on."""
     why = _text(reason, "--reason", required=False)
 
-    async def call(temporal: Client, workflow_id: str, config: Settings) -> ApprovalRecord:
-        return await operate.approve(temporal, workflow_id, ApprovalDecision(step=step, by=config.identity, reason=why))
+    held: list[PauseRecord] = []
 
-    _send(run, output, address, namespace, call, lambda wf, a: f"approved by {a.by}: {wf} goes on")
+    async def call(temporal: Client, workflow_id: str, config: Settings) -> ApprovalRecord:
+        approval = await operate.approve(temporal, workflow_id, ApprovalDecision(step=step, by=config.identity, reason=why))
+        pause = (await control.progress(temporal, workflow_id)).pause
+        held.extend([pause] if pause is not None else [])
+        return approval
+
+    def said(workflow_id: str, approval: ApprovalRecord) -> str:
+        if held:  # an approval does not lift a pause: the run holds before its next step
+            return (
+                f"approved by {approval.by}: {workflow_id} stays paused (by {held[0].by}: {held[0].reason}) "
+                f"until 'evac resume {workflow_id}'"
+            )
+        return f"approved by {approval.by}: {workflow_id} goes on"
+
+    _send(run, output, address, namespace, call, said)
 
 
 def reject(

@@ -56,13 +56,18 @@ def test_an_approval_from_a_second_shell_lets_the_run_succeed_and_refusals_exit_
         assert (paused["by"], paused["reason"]) == ("carol@desk", "checking dashboards")
         again = e2e.evac("pause", "failover/checkout", "--reason", "twice")
         assert again.returncode == 3 and "is already paused by carol@desk (checking dashboards)" in again.stderr
-        assert e2e.evac("resume", "checkout", env={"EVAC_IDENTITY": "carol@desk"}).returncode == 0
 
-        approved = e2e.evac_json(
+        # Approved while paused: the approval does not lift the pause, and the answer says so.
+        approved = e2e.evac(
             "approve", "checkout", "--step", "go-ahead to move traffic", "--reason", "dashboards green",
             env={"EVAC_IDENTITY": "bob@desk"},
         )  # fmt: skip
-        assert (approved["decision"], approved["by"]) == ("approved", "bob@desk")
+        assert approved.returncode == 0, approved.stderr
+        assert approved.stdout.strip() == (
+            "approved by bob@desk: failover/checkout stays paused (by carol@desk: checking dashboards) "
+            "until 'evac resume failover/checkout'"
+        )
+        assert e2e.evac("resume", "checkout", env={"EVAC_IDENTITY": "carol@desk"}).returncode == 0
         final = e2e.evac_json("status", "checkout", "--watch")
         watched, watch_errors = watcher.communicate(timeout=60)
     finally:
