@@ -64,10 +64,10 @@ def _outcome(run: ScheduledRun | None, timezone: str) -> str:
 
 def _spec_line(view: schedules.ScheduleView) -> str:
     jitter = f", jitter {format_duration(view.jitter)}" if view.jitter else ""
-    bake = format_duration(view.bake) if view.bake else "the plan's"
+    bake = f"bake {format_duration(view.bake)}" if view.bake else "the plan's own bake (drill.bake)"
     return (
         f'cron "{view.cron}" {view.timezone}{jitter}; plan {view.plan_name} (digest {view.plan_digest[:12]}) '
-        f"for {', '.join(view.services)}, bake {bake}"
+        f"for {', '.join(view.services)}, {bake}"
     )
 
 

@@ -35,3 +35,24 @@ def test_a_schedule_runs_drill_plans_with_a_bake_the_plan_can_check():
         check_bake(drill, "0s")
     with pytest.raises(InvalidSchedule, match=r"makes more than 1000 checks"):
         check_bake(drill, "2h")
+
+
+def test_a_schedule_without_its_own_bake_says_it_bakes_as_the_plan_says():
+    from datetime import timedelta
+
+    from evac.cli.schedule import _spec_line
+    from evac.control.schedules import ScheduleView
+
+    view = ScheduleView(
+        name="s1",
+        schedule_id="evac-drill/s1",
+        cron="0 10 * * TUE",
+        timezone="UTC",
+        plan_name="checkout-drill",
+        plan_digest="a" * 64,
+        services=["checkout"],
+        created_by="alice@laptop",
+        paused=False,
+    )
+    assert _spec_line(view).endswith("for checkout, the plan's own bake (drill.bake)")
+    assert _spec_line(view.model_copy(update={"bake": timedelta(seconds=10)})).endswith("for checkout, bake 10s")
