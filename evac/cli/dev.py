@@ -321,7 +321,8 @@ def demo(
             f"[bold]Evac demo[/]: plan '{plan.name}' fails {', '.join(plan.services)} over from {plan.source} to {plan.target}",
             highlight=False,
         )
-        out.print(f"Temporal Web UI: {config.ui_url}   emulator: {config.emulator_url}", highlight=False)
+        lasts = "" if keep else " (while the demo runs: 'evac demo --keep' keeps them up after it)"
+        out.print(f"Temporal Web UI: {config.ui_url}   emulator: {config.emulator_url}{lasts}", highlight=False)
         trigger = Trigger(kind="manual", by=demo_settings.identity, reason="make demo")
 
         async def go() -> int:
@@ -345,6 +346,12 @@ def demo(
         out.print("[bold green]demo failover completed[/]")
     else:
         out.print("[bold red]demo failover did not complete[/]")
+    if not keep:
+        out.print(
+            f"the stack is stopped, so the Web UI links above no longer answer: 'evac dev up --state-dir {state_dir}' "
+            "brings these runs back, or run 'evac demo --keep'",
+            highlight=False,
+        )
     raise typer.Exit(code)
 
 

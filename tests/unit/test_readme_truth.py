@@ -1,0 +1,20 @@
+"""What the README shows of the project's own files is what those files hold."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from tests.conftest import DEMO, ROOT
+
+
+def test_the_readmes_plan_excerpt_is_the_demo_plan_step_for_step():
+    readme = (ROOT / "README.md").read_text()
+    [excerpt] = re.findall(r"A plan \(see .*?\n\n```yaml\n(.*?)```", readme, re.S)
+    shown = yaml.safe_load(excerpt)
+    plan = yaml.safe_load((DEMO / "failover.yaml").read_text())
+    assert [(s["name"], s["kind"]) for s in shown["steps"]] == [(s["name"], s["kind"]) for s in plan["steps"]]
+    for step_shown, step in zip(shown["steps"], plan["steps"], strict=True):
+        assert {k: step[k] for k in step_shown} == step_shown  # every field it shows is the plan's (some are left out)
+    assert {k: plan[k] for k in shown if k != "steps"} == {k: v for k, v in shown.items() if k != "steps"}
