@@ -48,7 +48,7 @@ class GcpClients:
             instance_group_managers=compute_v1.RegionInstanceGroupManagersClient(credentials=credentials, client_options=options),
             zonal_instance_group_managers=compute_v1.InstanceGroupManagersClient(credentials=credentials, client_options=options),
             # Operations are awaited with our own clients: ExtendedOperation.result() would
-            # ignore the endpoint override (see shared/GCP.md).
+            # ignore the endpoint override (see docs/emulator.md, "Pointing the real clients at it").
             global_operations=compute_v1.GlobalOperationsClient(credentials=credentials, client_options=options),
             region_operations=compute_v1.RegionOperationsClient(credentials=credentials, client_options=options),
             zone_operations=compute_v1.ZoneOperationsClient(credentials=credentials, client_options=options),

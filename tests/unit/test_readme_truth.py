@@ -18,3 +18,13 @@ def test_the_readmes_plan_excerpt_is_the_demo_plan_step_for_step():
     for step_shown, step in zip(shown["steps"], plan["steps"], strict=True):
         assert {k: step[k] for k in step_shown} == step_shown  # every field it shows is the plan's (some are left out)
     assert {k: plan[k] for k in shown if k != "steps"} == {k: v for k, v in shown.items() if k != "steps"}
+
+
+def test_nothing_in_the_project_points_at_files_outside_it():
+    """The project's code and docs name only the project's own files (``shared/`` is the
+    workplace's, not the project's: a new clone has none)."""
+    files = [*ROOT.glob("*.md"), *ROOT.glob("docs/*.md"), *ROOT.glob("*.py")]
+    for folder in ("evac", "workflows", "activities", "emulator", "bench"):
+        files += (ROOT / folder).rglob("*.py")
+    pointing = [str(f.relative_to(ROOT)) for f in files if re.search(r"(?<![\w.])shared/\w+\.md", f.read_text())]
+    assert pointing == []
