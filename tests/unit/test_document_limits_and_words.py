@@ -4,7 +4,6 @@ close to a known one."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,17 @@ STEP = "  - {name: bake, kind: wait, duration: 3s}\n"
 
 
 def test_a_file_larger_than_the_limit_is_refused_before_it_is_read(tmp_path: Path, demo_topology: Topology) -> None:
-    path = write(tmp_path, PLAN + "#" * LIMITS.file_bytes, "huge.yaml")
-    started = time.monotonic()
+    # What follows the plan is not YAML at all: had it been parsed, that would be the error.
+    path = write(tmp_path, PLAN + "key: [unclosed\n" * (LIMITS.file_bytes // 10), "huge.yaml")
     err = only_error(load_plan, path, demo_topology)
-    assert time.monotonic() - started < 1
     assert err.message.startswith("the file is ") and f"at most {LIMITS.file_bytes:,} are allowed" in err.message
 
 
 def test_too_many_steps_are_refused_in_one_sentence_without_validating_each(tmp_path: Path, demo_topology: Topology) -> None:
-    text = PLAN.rstrip("\n") + "\n" + STEP * 5000
+    # Each added step is wrong too: were they validated one by one, there would be 5,000 more errors.
+    text = PLAN.rstrip("\n") + "\n" + "  - {kind: no_such_kind, capacity_scaler: lots}\n" * 5000
     path = write(tmp_path, text, "long.yaml")
-    started = time.monotonic()
     err = only_error(load_plan, path, demo_topology)
-    assert time.monotonic() - started < 2
     assert err.message == "'steps' lists 5007 items; at most 200 are allowed"
     assert err.line == text.splitlines().index("steps:") + 1
 
@@ -59,9 +56,7 @@ def test_an_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     path = write(tmp_path, "\n".join(lines) + "\n", "bomb.yaml")
-    started = time.monotonic()
-    err = only_error(load_plan, path)
-    assert time.monotonic() - started < 2
+    err = only_error(load_plan, path)  # expanded, it would hold 10^9 values: refused at 100,000 instead
     assert err.message.startswith("the document has more than 100000 values")
 
 
