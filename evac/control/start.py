@@ -54,7 +54,7 @@ def load_documents(plan_path: Path, topology_path: Path | None = None) -> tuple[
     try:
         topology = load_topology(topology_path or default_topology_path(plan_path))
     except InvalidDocument as invalid:
-        errors = invalid.errors
+        errors = [_beside_the_plan(e, plan_path) if topology_path is None else e for e in invalid.errors]
     try:
         plan = load_plan(plan_path, topology)
     except InvalidDocument as invalid:
@@ -62,6 +62,18 @@ def load_documents(plan_path: Path, topology_path: Path | None = None) -> tuple[
     if errors or topology is None:
         raise InvalidDocument(errors)
     return plan, topology
+
+
+def _beside_the_plan(error: DocumentError, plan_path: Path) -> DocumentError:
+    """A missing default topology: say where it was looked for, and how to name another."""
+    if error.message != "file not found":
+        return error
+    return DocumentError(
+        error.file,
+        error.path,
+        f"file not found: the topology of plan {plan_path} is looked up beside it, as topology.yaml; "
+        "name another with --topology FILE",
+    )
 
 
 def check_project(topology: Topology, settings: Settings) -> None:

@@ -804,3 +804,20 @@ def test_a_region_typo_gets_a_suggestion_but_another_region_does_not(tmp_path: P
     text = edit(PLAN, "target: us-central1", "target: us-centrl1")
     errors = errors_of(load_plan, plan_file(tmp_path, text), demo_topology)
     assert errors and all("has no region 'us-centrl1' (did you mean 'us-central1'?)" in e.message for e in errors)
+
+
+def test_a_plan_with_no_topology_beside_it_is_told_where_it_was_looked_up_and_how_to_name_one(tmp_path):
+    from evac.control.start import load_documents
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text((DEMO / "failover.yaml").read_text())
+    with pytest.raises(InvalidDocument) as caught:
+        load_documents(plan)
+    [error] = caught.value.errors
+    assert error.file == str(tmp_path / "topology.yaml")
+    assert error.message == (
+        f"file not found: the topology of plan {plan} is looked up beside it, as topology.yaml; name another with --topology FILE"
+    )
+    with pytest.raises(InvalidDocument) as named:  # a topology named with --topology is not looked up beside the plan
+        load_documents(plan, tmp_path / "nope.yaml")
+    assert [e.message for e in named.value.errors] == ["file not found"]
