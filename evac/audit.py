@@ -118,7 +118,9 @@ class Recovery(_Model):
 
     seconds: float | None = Field(description="First mutating step started → last failover step done; None: not measured")
     target_seconds: float | None = Field(description="The plan's drill.rto_target, if set")
-    met: bool | None = Field(description="seconds <= target_seconds; None when either is unknown")
+    met: bool | None = Field(
+        description="seconds <= target_seconds; None when either is unknown or the run did not succeed (nothing to judge)"
+    )
     source: Literal["run", "computed", "none"] = Field(
         description="run: the value the run upserted as EvacRecoverySeconds; computed: from the step times; none"
     )
@@ -521,7 +523,9 @@ class _Derivation:
                 source = "none"
         else:
             seconds, source = None, "none"
-        met = None if seconds is None or target_seconds is None else seconds <= target_seconds
+        # A target is met only by a run that succeeded: a drill that rolled back met none.
+        judged = run.status == RunStatus.SUCCEEDED and not run.dry_run
+        met = None if seconds is None or target_seconds is None or not judged else seconds <= target_seconds
         return Recovery(seconds=seconds, target_seconds=target_seconds, met=met, source=source)
 
 

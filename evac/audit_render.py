@@ -172,7 +172,10 @@ def recovery_text(record: AuditRecord) -> str:
         measured = seconds_text(r.seconds) + (" (recorded by the run)" if r.source == "run" else " (computed from step times)")
     if r.target_seconds is None:
         return f"{measured}; no target set"
-    verdict = "" if r.met is None else ("; target met" if r.met else "; OVER TARGET")
+    if r.met is None:
+        verdict = "" if r.seconds is None else f"; not judged: the run ended {record.outcome}"
+    else:
+        verdict = "; target met" if r.met else "; OVER TARGET"
     return f"{measured} against a target of {r.target_seconds:g}s{verdict}"
 
 

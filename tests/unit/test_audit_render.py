@@ -267,3 +267,15 @@ def test_a_step_whose_activity_was_retried_says_how_often_and_why() -> None:
     drained = next(e for e in audit_render.timeline(record) if e.what == "step 3 'drain' succeeded")
     assert drained.detail.endswith("; set_backend_capacity took 3 attempts, last failure: quota exceeded")
     assert "set_backend_capacity took 3 attempts, last failure: quota exceeded" in audit_render.render_markdown(record)
+
+
+def test_a_recovery_target_is_judged_only_for_a_run_that_succeeded() -> None:
+    passed = record_of("drill_approved_paused")
+    assert passed.recovery.met is True and audit_render.recovery_text(passed).endswith("; target met")
+    # The same measurement on a drill that rolled back: nothing to judge, and the export says why.
+    rolled_back = passed.model_copy(
+        update={"outcome": "rolled_back", "recovery": passed.recovery.model_copy(update={"met": None})}
+    )
+    text = audit_render.recovery_text(rolled_back)
+    assert text.endswith("; not judged: the run ended rolled_back") and "target met" not in text
+    assert "target met" not in audit_render.render_html(rolled_back)
