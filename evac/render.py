@@ -96,6 +96,8 @@ def progress_table(progress: FailoverProgress, now: datetime | None = None) -> T
     table.add_column("change / detail", overflow="fold")
     for step in progress.steps:
         detail = _detail(step)
+        if step.status == StepStatus.RUNNING and step.waits_until is not None and now is not None:
+            detail = f"{detail}: {_left(step.waits_until, now)} left"
         table.add_row(
             str(step.index + 1),
             step.name,
@@ -260,6 +262,10 @@ def waiting_for(progress: FailoverProgress, now: datetime | None = None) -> str:
         left = _left(approval.deadline, now)
         until = f"{left} left" if left else f"until {_at(approval.deadline)}"
         parts.append(f"approval of step '{step.name}' by {', '.join(approval.approvers)} ({until}, then {approval.on_timeout})")
+    elif step is not None and step.waits_until is not None and step.status == StepStatus.RUNNING:
+        left = _left(step.waits_until, now)
+        until = f"{left} left" if left else f"until {_at(step.waits_until)}"
+        parts.append(f"the wait of step {step.index + 1} '{step.name}' ({until})")
     elif step is not None:
         parts.append(f"step {step.index + 1} '{step.name}' to finish")
     drill = progress.drill

@@ -211,6 +211,9 @@ class StepRecord(_Model):
         exclude_if=lambda v: v is None,
         description="A skipped step's intended change, still to make once the source region's API answers",
     )
+    waits_until: datetime | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="A wait step's end (what a watch counts down to)"
+    )
 
     @property
     def duration_seconds(self) -> float | None:

@@ -588,6 +588,7 @@ async def wait(engine: Engine, record: StepRecord, step: WaitStep) -> None:
         record.detail = f"dry run: would wait {format_duration(step.duration)}"
         return
     record.detail = f"waiting {format_duration(step.duration)}"
+    record.waits_until = workflow.now() + step.duration
     await workflow.sleep(step.duration)
     record.detail = f"waited {format_duration(step.duration)}"
 

@@ -152,3 +152,21 @@ def test_an_undo_line_says_what_it_restores_and_whether_it_is_a_rollback_or_a_fa
     assert _undo(StepStatus.COMPENSATED, passed, RunStatus.SUCCEEDED).startswith("checkout: step 1 'scale' failed back: restored")
     rolled = failback.model_copy(update={"phase": DrillPhase.DONE, "outcome": DrillOutcome.ROLLED_BACK})
     assert " rolled back: " in _undo(StepStatus.COMPENSATED, rolled, RunStatus.ROLLED_BACK)
+
+
+def test_a_watch_of_a_wait_counts_down_what_remains():
+    from rich.console import Console
+
+    from evac.render import progress_table, waiting_for
+
+    step = StepRecord(
+        index=3, name="bake", kind="wait", status=StepStatus.RUNNING, started_at=AT, detail="waiting 10m",
+        waits_until=AT.replace(minute=10),
+    )  # fmt: skip
+    record = _record(Trigger(by="alice@laptop"), []).model_copy(update={"steps": [step]})
+    now = AT.replace(minute=1, second=48)
+    assert waiting_for(record, now) == "the wait of step 4 'bake' (8m12s left)"
+    assert waiting_for(record) == "the wait of step 4 'bake' (until 2026-11-28 10:10:00Z)"
+    console = Console(width=200, record=True)
+    console.print(progress_table(record, now))
+    assert "waiting 10m: 8m12s left" in console.export_text()
