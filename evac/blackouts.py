@@ -231,7 +231,8 @@ def active_window(windows: Sequence[BlackoutWindow], at: datetime, where: Sequen
 
 
 class BlackoutsFile(StrictModel):
-    """``blackouts.yaml``: the windows every run of this installation honours."""
+    """``blackouts.yaml``: the windows every run of this installation honours, under ``windows:``
+    (or ``blackouts:``, as a plan lists its own)."""
 
     windows: list[BlackoutWindow] = Field(default_factory=list, max_length=500)
 
@@ -246,7 +247,14 @@ def load_blackouts(path: str | Path) -> list[BlackoutWindow]:
     file = Path(path).expanduser()
     if not file.exists():
         return []
-    return validate(read_yaml(file), BlackoutsFile).windows
+    doc = read_yaml(file)
+    if isinstance(doc.data, dict) and "blackouts" in doc.data:
+        # A plan lists its windows under 'blackouts:'; the file takes that spelling too.
+        if "windows" in doc.data:
+            raise InvalidDocument([doc.error(("blackouts",), "give 'windows' or 'blackouts' (the same list), not both")])
+        doc.data = {("windows" if key == "blackouts" else key): value for key, value in doc.data.items()}
+        doc.written_as[("windows",)] = ("blackouts",)
+    return validate(doc, BlackoutsFile).windows
 
 
 def blackout_at(path: str | Path, plan_windows: Sequence[BlackoutWindow], at: datetime) -> BlackoutMatch | None:

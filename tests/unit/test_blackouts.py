@@ -295,3 +295,21 @@ def test_the_example_blackouts_file_in_the_docs_is_valid_and_means_what_it_says(
     assert inside(freeze, utc(2027, 1, 2, 22, 0)) and not inside(freeze, utc(2027, 1, 2, 23, 0))
     assert inside(peak, utc(2026, 11, 27, 11, 0)) and not inside(peak, utc(2026, 11, 27, 10, 59))  # 06:00 New York
     assert inside(batch, utc(2026, 11, 28, 0, 30)) and not inside(batch, utc(2026, 11, 28, 1, 0))  # Sat 01:30 / 02:00 local
+
+
+def test_the_blackouts_file_takes_a_plans_spelling_too_and_its_errors_are_where_written(tmp_path: Path):
+    window = '{name: freeze, timezone: UTC, days: [mon], from: "00:00", to: "24:00"}'
+    as_a_plan = tmp_path / "plan-style.yaml"
+    as_a_plan.write_text(f"blackouts:\n  - {window}\n")
+    [read] = load_blackouts(as_a_plan)
+    assert read.name == "freeze"
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text('blackouts:\n  - {name: x, timezone: UTC, days: [mon], from: "25:00", to: "24:00"}\n')
+    with pytest.raises(InvalidDocument) as caught:
+        load_blackouts(wrong)
+    assert [(e.path, e.line) for e in caught.value.errors] == [("blackouts[0].from", 2)]
+    both = tmp_path / "both.yaml"
+    both.write_text(f"windows:\n  - {window}\nblackouts:\n  - {window}\n")
+    with pytest.raises(InvalidDocument) as twice:
+        load_blackouts(both)
+    assert [e.message for e in twice.value.errors] == ["give 'windows' or 'blackouts' (the same list), not both"]
