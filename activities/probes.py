@@ -17,16 +17,17 @@ from activities.health import HealthActivities
 from evac.drills import ConditionReading, ConditionReadings
 from evac.failures import FailureType, failure
 from evac.logging import step_logging
-from evac.plan import BackendHealthCondition, HttpProbeCondition, PrometheusCondition, StopCondition
+from evac.plan import GCP_ENDPOINT, BackendHealthCondition, HttpProbeCondition, PrometheusCondition, StopCondition
 from evac.resources import ActivityName, BackendRef, CheckBackendHealth, CheckStopConditions, StepContext
 
 PROMETHEUS_TIMEOUT_SECONDS = 10.0
 
 
 class ProbeActivities:
-    def __init__(self, health: HealthActivities, prometheus_url: str | None = None):
+    def __init__(self, health: HealthActivities, prometheus_url: str | None = None, gcp_endpoint: str | None = None):
         self._health = health
         self._prometheus_url = prometheus_url.rstrip("/") if prometheus_url else None
+        self._gcp_endpoint = gcp_endpoint.rstrip("/") if gcp_endpoint else None
 
     @activity.defn(name=ActivityName.CHECK_STOP_CONDITIONS)
     def check_stop_conditions(self, input: CheckStopConditions) -> ConditionReadings:
@@ -49,6 +50,12 @@ class ProbeActivities:
             report = self._health.check_backend_health(CheckBackendHealth(context=context, backend=backend))
             return ConditionReading(index=index, value=float(report.healthy), detail=report.summary())
         if isinstance(condition, HttpProbeCondition):
+            if condition.url.startswith(GCP_ENDPOINT):
+                if self._gcp_endpoint is None:
+                    detail = f"this worker calls Google Cloud itself (no EVAC_GCP_ENDPOINT) for the probe URL's {GCP_ENDPOINT}"
+                    return ConditionReading(index=index, value=None, detail=detail)
+                url = self._gcp_endpoint + condition.url.removeprefix(GCP_ENDPOINT)
+                return _http_probe(index, condition.model_copy(update={"url": url}))
             return _http_probe(index, condition)
         assert isinstance(condition, PrometheusCondition)
         return self._prometheus(index, condition)

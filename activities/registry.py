@@ -34,7 +34,7 @@ def all_activities(
     capacity = CapacityActivities(clients)
     dns = DnsActivities(clients)
     health = HealthActivities(clients)
-    probes = ProbeActivities(health, prometheus_url)
+    probes = ProbeActivities(health, prometheus_url, clients.endpoint)
     blackouts = BlackoutActivities()
     notify = NotifyActivities(notification_targets or NotificationTargets())
     guardian = GuardianActivities(temporal_client, clients)

@@ -263,9 +263,14 @@ class BackendHealthCondition(_Condition):
     min_healthy: Count = Field(ge=1, le=1000)
 
 
+# An http_probe URL may start with this: the worker puts its own Google Cloud endpoint there
+# (EVAC_GCP_ENDPOINT: the emulator's), so a demo plan follows the stack it runs on.
+GCP_ENDPOINT = "{gcp_endpoint}"
+
+
 def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-        raise ValueError(f"'{value}' is not an http:// or https:// URL")
+    if not re.match(r"^(https?://[^\s/]+|\{gcp_endpoint\})(/\S*)?$", value):
+        raise ValueError(f"'{value}' is not an http:// or https:// URL (nor one that starts with {GCP_ENDPOINT})")
     return value
 
 
@@ -276,7 +281,8 @@ def _probe_timeout(value: timedelta) -> timedelta:
 
 
 class HttpProbeCondition(_Condition):
-    """Holds while ``url`` answers ``expect_status`` within ``timeout``."""
+    """Holds while ``url`` answers ``expect_status`` within ``timeout``. A ``url`` starting with
+    ``{gcp_endpoint}`` is read at the worker's own Google Cloud endpoint (the emulator's, in a demo)."""
 
     kind: Literal["http_probe"]
     url: Annotated[str, AfterValidator(_http_url)]

@@ -15,11 +15,10 @@ from tests.e2e.conftest import E2E
 
 @pytest.fixture
 def drill_file(e2e: E2E, tmp_path: Path) -> Path:
-    """The demo drill, its probe pointed at this test's emulator (it names :8480, evac dev up's)."""
+    """The demo drill beside its topology (its probe follows the worker's emulator: {gcp_endpoint})."""
     (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
     plan = tmp_path / "drill.yaml"
-    emulator = e2e.stack.config.emulator_url.removeprefix("http://")
-    plan.write_text((DEMO / "drill.yaml").read_text().replace("localhost:8480", emulator))
+    plan.write_text((DEMO / "drill.yaml").read_text())
     return plan
 
 

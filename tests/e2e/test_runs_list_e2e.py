@@ -16,8 +16,7 @@ from tests.e2e.conftest import E2E
 def drill_file(e2e: E2E, tmp_path: Path) -> Path:
     (tmp_path / "topology.yaml").write_text((DEMO / "topology.yaml").read_text())
     plan = tmp_path / "drill.yaml"
-    emulator = e2e.stack.config.emulator_url.removeprefix("http://")
-    plan.write_text((DEMO / "drill.yaml").read_text().replace("localhost:8480", emulator))
+    plan.write_text((DEMO / "drill.yaml").read_text())
     return plan
 
 
