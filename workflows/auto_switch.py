@@ -26,9 +26,12 @@ class AutoSwitchWorkflow:
 
     @workflow.signal(name="set")
     def set(self, change: SwitchChange) -> None:
-        """Apply and record one change (repeating the switch's state is recorded too: who said it, and why)."""
+        """Apply and record one change. Repeating the switch's state is recorded in its changes
+        (who said it, and why) but leaves the switch as it was set first: who disabled it, since when."""
         at = workflow.now()
-        self._record.switch = KillSwitch(enabled=change.enabled, by=change.by, reason=change.reason, at=at)
+        current = self._record.switch
+        if current.at is None or current.enabled != change.enabled:
+            self._record.switch = KillSwitch(enabled=change.enabled, by=change.by, reason=change.reason, at=at)
         self._record.changes.append(SwitchChangeRecord(enabled=change.enabled, by=change.by, reason=change.reason, at=at))
         self._changes_this_run += 1
         workflow.logger.warning(

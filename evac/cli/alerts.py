@@ -189,6 +189,15 @@ def _set_switch(enabled: bool, reason: str | None, output: Output, address: str 
     if output == Output.json:
         print_json(switch.model_dump(mode="json"))
         return
+    if switch.enabled == enabled and switch.at is not None and (switch.by, switch.reason) != (config.identity, text or ""):
+        state = "enabled" if enabled else "disabled"
+        why = f" ({escape(switch.reason)})" if switch.reason else ""
+        out.print(
+            f"automatic failover was already {state} by {escape(switch.by)} since {_when(switch.at)}{why}; "
+            "your change is recorded beside it in the switch's history",
+            highlight=False,
+        )
+        return
     out.print(_switch_line(switch), highlight=False)
 
 

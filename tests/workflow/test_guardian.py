@@ -797,13 +797,13 @@ def cli() -> typer.Typer:
     return app
 
 
-async def invoke(env: WorkflowEnvironment, task_queue: str, *args: str) -> Result:
+async def invoke(env: WorkflowEnvironment, task_queue: str, *args: str, identity: str = "oncall@test") -> Result:
     """Run a command in a thread (it runs its own event loop) while the worker answers here."""
     address = env.client.service_client.config.target_host
     environment = {
         "TEMPORAL_ADDRESS": address,
         "EVAC_TASK_QUEUE": task_queue,
-        "EVAC_IDENTITY": "oncall@test",
+        "EVAC_IDENTITY": identity,
         "EVAC_CONFIG": "/nonexistent/evac-config.toml",
     }
     return await asyncio.to_thread(CliRunner().invoke, cli(), list(args), env=environment)
@@ -818,6 +818,7 @@ async def test_the_commands_show_the_guardians_and_change_the_switch(own_env, ta
         await decided(own_env, "suppressed", guard="kill_switch")
         shown = await invoke(own_env, task_queue, "status", REGION)
         listed = await invoke(own_env, task_queue, "status", REGION, "--output", "json")
+        again = await invoke(own_env, task_queue, "disable", "--reason", "twice", identity="second@test")
         blank = await invoke(own_env, task_queue, "disable", "--reason", "  ")
         bad = await invoke(own_env, task_queue, "status", "Europe_West")
         enabled = await invoke(own_env, task_queue, "enable")
@@ -834,6 +835,10 @@ async def test_the_commands_show_the_guardians_and_change_the_switch(own_env, ta
     [guardian] = body["guardians"]
     assert guardian["region"] == REGION and list(guardian["state"]["firing"]) == ["alertmanager:fp1"]
     assert body["switch"]["switch"]["enabled"] is False and len(body["switch"]["changes"]) == 1
+    # Disabled again by someone else: the first attribution stays, the second is in the history.
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.stdout.split())
+    assert said.startswith("automatic failover was already disabled by oncall@test since ") and "(game day)" in said
     assert blank.exit_code == 2 and "--reason must say why" in blank.output
     assert bad.exit_code == 2 and "'Europe_West' is not a region name" in bad.output
     assert enabled.exit_code == 0 and "automatic failover: enabled" in enabled.stdout
