@@ -425,6 +425,14 @@ def history_url(ui_base: str, namespace: str, workflow_id: str, run_id: str) -> 
     )
 
 
+def plain_columns(header: list[str], rows: list[list[str]]) -> str:
+    """Rows as plain columns, as kubectl prints them: every value whole (never cut to a terminal's
+    width), columns two spaces apart, padded to their widest value."""
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
+
+
 def to_json(value: Any) -> str:
     if isinstance(value, list):
         return json.dumps([v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value], indent=2)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
+from evac import render
 from evac.cli.base import (
     Output,
     address_option,
@@ -71,18 +71,19 @@ def runs_list(
     if not rows:
         out.print("no runs match", highlight=False)
         return
-    table = Table(title="runs", title_justify="left")
-    for column in ("workflow id", "kind", "service", "source → target", "trigger / by", "started", "outcome", "recovery"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
+    header = ["WORKFLOW ID", "KIND", "SERVICE", "SOURCE → TARGET", "TRIGGER / BY", "STARTED", "OUTCOME", "RECOVERY"]
+    lines = [
+        [
             row.workflow_id,
             row.kind or "-",
             row.service or "-",
             f"{row.source or '?'} → {row.target or '?'}",
             f"{row.trigger or '-'} / {row.initiator or '-'}",
             row.started_at.strftime("%Y-%m-%d %H:%M:%SZ"),
-            row.outcome or "[cyan]running[/]",
-            f"{row.recovery_seconds:g}s" if row.recovery_seconds is not None else "-",
-        )
-    out.print(table)
+            row.outcome or "running",
+            f"{row.recovery_seconds:.1f}s" if row.recovery_seconds is not None else "-",
+        ]
+        for row in rows
+    ]
+    # Plain columns, every value whole, whatever the terminal's width (a pipe gets them too).
+    out.print(render.plain_columns(header, lines), highlight=False, markup=False, soft_wrap=True)

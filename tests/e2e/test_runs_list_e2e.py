@@ -67,6 +67,9 @@ def test_runs_list_finds_a_drill_by_its_attributes_and_filters_exclude_the_rest(
     assert len(_runs(e2e, "--limit", "1")) == 1
     table = e2e.evac("runs", "list", "--service", "checkout", "--kind", "drill")
     assert table.returncode == 0 and "passed" in table.stdout and "europe-west1 → us-central1" in table.stdout
+    # Not on a terminal: plain columns, every value whole, recovery to a tenth of a second.
+    [line] = [x for x in table.stdout.splitlines() if drill["run_id"] in x or "failover/checkout" in x][:1]
+    assert "failover/checkout" in line and f"{drill['drill']['recovery_seconds']:.1f}s" in line and "…" not in table.stdout
 
 
 @pytest.mark.parametrize(

@@ -170,3 +170,12 @@ def test_a_watch_of_a_wait_counts_down_what_remains():
     console = Console(width=200, record=True)
     console.print(progress_table(record, now))
     assert "waiting 10m: 8m12s left" in console.export_text()
+
+
+def test_plain_columns_keep_every_value_whole_and_aligned():
+    from evac.render import plain_columns
+
+    text = plain_columns(["ID", "OUTCOME"], [["failover/a-very-long-service-name-indeed", "passed"], ["failover/b", "-"]])
+    head, first, second = text.splitlines()
+    assert first == "failover/a-very-long-service-name-indeed  passed"
+    assert head == "ID".ljust(40) + "  OUTCOME" and second == "failover/b".ljust(40) + "  -"
