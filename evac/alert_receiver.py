@@ -40,7 +40,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
@@ -293,6 +293,11 @@ class TemporalSignaller:
 class Accepted(BaseModel):
     accepted: int
     regions: list[str]
+    unknown_regions: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda v: not v,
+        description="Regions of alerts that were not signalled: no loaded topology has them (counted in /metrics)",
+    )
 
 
 class Problem(BaseModel):
@@ -326,6 +331,11 @@ class ReceiverMetrics:
             "Time to signal-with-start a guardian",
             ["signal"],
             buckets=_SIGNAL_BUCKETS,
+            registry=self.registry,
+        )
+        self.unknown_region = Counter(
+            "evac_alert_receiver_alerts_unknown_region",
+            "Alerts not signalled because no loaded topology has their region (no guardian is started for it)",
             registry=self.registry,
         )
         self.signal_failures = Counter(
@@ -377,6 +387,8 @@ class _Receiver:
         self.token = config.token.encode() if config.token is not None else None
         self.plans: dict[str, list[GuardianPlan]] = {}
         self.evacuations: dict[str, EvacuationInput] = {}
+        # The regions of the loaded topology (None: no plans folder, every region is taken).
+        self.known_regions: set[str] | None = None
         self.configured: set[str] = set()
         self._inflight: dict[_Identity, tuple[_AlertState, asyncio.Future[None]]] = {}
         self._recent: dict[_Identity, tuple[_AlertState, float]] = {}
@@ -538,12 +550,21 @@ class _Receiver:
             alerts = parse(kind, body, self.config.labels)
         except ParseError as exc:
             raise _Refusal(422, f"{exc}; nothing was signalled") from None
+        unknown = sorted({a.region for a in alerts} - self.known_regions) if self.known_regions is not None else []
+        if unknown:
+            # A guardian of a region no topology has would decide nothing, for ever: none is started.
+            self.metrics.unknown_region.inc(sum(1 for a in alerts if a.region in unknown))
+            alerts = [a for a in alerts if a.region not in unknown]
+            named, known = ", ".join(repr(r) for r in unknown), ", ".join(sorted(self.known_regions or ()))
+            log.warning("alerts.unknown_region", regions=unknown, known=sorted(self.known_regions or ()))
+            if not alerts:
+                raise _Refusal(422, f"region {named} is in no loaded topology (it has: {known}); nothing was signalled")
         try:
             regions = await self.deliver(alerts)
         except Unavailable as exc:
             raise _Refusal(503, f"the alerts could not be handed to Temporal, retry the delivery: {exc}") from None
         log.info("alerts.accepted", source=kind, alerts=len(alerts), regions=regions)
-        return 202, Accepted(accepted=len(alerts), regions=regions).model_dump(), {}
+        return 202, Accepted(accepted=len(alerts), regions=regions, unknown_regions=unknown).model_dump(), {}
 
 
 def _documented(model: type[BaseModel]) -> dict[str, Any]:
@@ -605,6 +626,8 @@ def create_app(config: ReceiverConfig, signaller: Signaller) -> FastAPI:
             )
             if config.policy.region_wide == "evacuate":
                 receiver.evacuations = load_guardian_evacuations(config.plans_dir, gcp_project=config.gcp_project)
+            topology = load_topology(config.plans_dir / TOPOLOGY_FILE)
+            receiver.known_regions = {region for spec in topology.services.values() for region in spec.regions}
         log.info(
             "alerts.receiver_starting",
             plans_dir=str(config.plans_dir) if config.plans_dir else None,

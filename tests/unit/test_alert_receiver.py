@@ -227,6 +227,25 @@ async def test_a_malformed_delivery_or_an_alert_without_region_gets_422_and_noth
     assert signaller.alerts_sent == []
 
 
+async def test_an_alert_for_a_region_no_loaded_topology_has_starts_no_guardian(
+    client: httpx.AsyncClient, signaller: FakeSignaller
+) -> None:
+    mars = am_alert(labels={"alertname": "Down", "region": "mars-east1"}, fingerprint="beef")
+    alone = await client.post("/alertmanager", content=alertmanager(mars), headers=BEARER)
+    assert alone.status_code == 422
+    assert alone.json()["error"] == (
+        "region 'mars-east1' is in no loaded topology (it has: europe-west1, us-central1); nothing was signalled"
+    )
+    assert signaller.alerts_sent == []
+    # Beside a known region's alert: that one is signalled (no evidence is lost), the other named.
+    mixed = await client.post("/alertmanager", content=alertmanager(am_alert(), mars), headers=BEARER)
+    assert mixed.status_code == 202
+    assert mixed.json() == {"accepted": 1, "regions": ["europe-west1"], "unknown_regions": ["mars-east1"]}
+    assert [region for region, _, _ in signaller.alerts_sent] == ["europe-west1"]
+    metrics = (await client.get("/metrics")).text
+    assert "evac_alert_receiver_alerts_unknown_region_total 2.0" in metrics
+
+
 async def test_temporal_unreachable_gets_503_so_the_sender_retries(client: httpx.AsyncClient, signaller: FakeSignaller) -> None:
     signaller.failure = unreachable()
     response = await client.post("/alertmanager", content=alertmanager(), headers=BEARER)
