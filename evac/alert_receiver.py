@@ -230,6 +230,10 @@ class Signaller(Protocol):
 
     async def configure(self, region: str, config: GuardianConfig, start: GuardianInput) -> None: ...
 
+    async def unreachable(self) -> str | None:
+        """Why Temporal cannot be reached now (None: it answers): what ``/readyz`` reports."""
+        ...
+
 
 class TemporalSignaller:
     """Signal-with-start of the region's ``RegionGuardianWorkflow``.
@@ -259,6 +263,19 @@ class TemporalSignaller:
 
     async def alerts(self, region: str, batch: AlertBatch, start: GuardianInput) -> None:
         await self._signal_with_start(region, ALERTS_SIGNAL, batch, start)
+
+    async def unreachable(self) -> str | None:
+        try:
+            client = await self.client()
+            if not await client.service_client.check_health(timeout=timedelta(seconds=self.timeout)):
+                return "its health check says it is not serving"
+        except (Unavailable, TemporalUnavailable) as exc:
+            return str(exc)
+        except RPCError as exc:
+            return f"Temporal did not answer its health check: {exc.message}"
+        except Exception as exc:  # noqa: BLE001 - a connection that cannot be made at all (refused, bad address)
+            return f"{type(exc).__name__}: {exc}"[:300]
+        return None
 
     async def configure(self, region: str, config: GuardianConfig, start: GuardianInput) -> None:
         await self._signal_with_start(region, CONFIGURE_SIGNAL, config, start)
@@ -687,6 +704,13 @@ def create_app(config: ReceiverConfig, signaller: Signaller) -> FastAPI:
             "configured": sorted(receiver.configured),
             "pending": sorted(set(receiver.regions()) - receiver.configured),
         }
+
+    @app.get("/readyz", summary="Readiness: whether Temporal can be reached (a load balancer routes by it)")
+    async def readyz() -> JSONResponse:
+        why = await receiver.signaller.unreachable()
+        if why is not None:
+            return JSONResponse({"status": "not ready", "error": f"Temporal cannot be reached: {why}"}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:

@@ -58,6 +58,9 @@ class FakeSignaller:
             raise self.configure_failure
         self.configured.append((region, config, start))
 
+    async def unreachable(self) -> str | None:
+        return str(self.failure) if self.failure is not None else None
+
 
 @pytest.fixture
 def plans(tmp_path: Path) -> Path:
@@ -244,6 +247,17 @@ async def test_an_alert_for_a_region_no_loaded_topology_has_starts_no_guardian(
     assert [region for region, _, _ in signaller.alerts_sent] == ["europe-west1"]
     metrics = (await client.get("/metrics")).text
     assert "evac_alert_receiver_alerts_unknown_region_total 2.0" in metrics
+
+
+async def test_readyz_fails_while_temporal_is_unreachable_and_healthz_stays_alive(
+    client: httpx.AsyncClient, signaller: FakeSignaller
+) -> None:
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    signaller.failure = unreachable()
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+    assert ready.json()["error"].startswith("Temporal cannot be reached: ")
+    assert (await client.get("/healthz")).status_code == 200  # alive: a restart would not help
 
 
 async def test_temporal_unreachable_gets_503_so_the_sender_retries(client: httpx.AsyncClient, signaller: FakeSignaller) -> None:
