@@ -417,6 +417,31 @@ def step_line(progress: FailoverProgress, step: StepRecord) -> str:
     )
 
 
+def drill_progress_lines(progress: FailoverProgress, seen: dict[str, object]) -> list[str]:
+    """For a drill followed line by line: a line when its phase changes (the bake says until when)
+    and one per check of its stop conditions (each condition's reading). ``seen`` is the caller's
+    memory of what it printed, per run."""
+    drill = progress.drill
+    if drill is None or progress.dry_run:
+        return []
+    lines: list[str] = []
+    if seen.get("phase") != drill.phase:
+        seen["phase"] = drill.phase
+        if drill.phase == DrillPhase.BAKE and drill.bake_ends_at is not None:
+            lines.append(
+                f"{progress.service}: drill bake: holding the failed-over state until {_at(drill.bake_ends_at)}, "
+                f"stop conditions checked every {drill.check_interval_seconds:g}s"
+            )
+        elif drill.phase not in (DrillPhase.READINESS, DrillPhase.DONE):
+            lines.append(f"{progress.service}: drill {drill.phase.value}")
+    checks = max((c.checks for c in drill.conditions), default=0)
+    if checks and seen.get("checks") != checks:
+        seen["checks"] = checks
+        readings = "; ".join(f"{c.label}: {c.last or '-'}" + (" BREACHED" if c.breaches else "") for c in drill.conditions)
+        lines.append(f"{progress.service}: stop conditions, check {checks}: {readings}")
+    return lines
+
+
 def history_url(ui_base: str, namespace: str, workflow_id: str, run_id: str) -> str:
     """The run's page in the Temporal Web UI, in the namespace the client is connected to."""
     return (

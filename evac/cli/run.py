@@ -128,6 +128,7 @@ async def follow_and_show(client: Client, runs: list[control.RunRef], output: Ou
     otherwise, nothing but the end with --output json) until every run has ended."""
     interactive = output == Output.text and out.is_terminal
     seen: dict[tuple[str, int], str] = {}
+    drills: dict[str, dict[str, object]] = {}
     notices = FollowNotices(config.worker_wait)
     live = Live(console=out, refresh_per_second=4, transient=False) if interactive else None
     if live:
@@ -146,6 +147,8 @@ async def follow_and_show(client: Client, runs: list[control.RunRef], output: Ou
                         if step.status.value != "pending" and seen.get(key) != step.status.value:
                             seen[key] = step.status.value
                             out.print(render.step_line(record, step), highlight=False, soft_wrap=True)
+                    for line in render.drill_progress_lines(record, drills.setdefault(record.workflow_id, {})):
+                        out.print(line, highlight=False, soft_wrap=True)
         return [snapshot.records[run.workflow_id] for run in runs]
     finally:
         if live:

@@ -179,3 +179,32 @@ def test_plain_columns_keep_every_value_whole_and_aligned():
     head, first, second = text.splitlines()
     assert first == "failover/a-very-long-service-name-indeed  passed"
     assert head == "ID".ljust(40) + "  OUTCOME" and second == "failover/b".ljust(40) + "  -"
+
+
+def test_a_drill_followed_line_by_line_says_when_it_bakes_and_what_each_check_read():
+    from evac.drills import ConditionSummary
+    from evac.render import drill_progress_lines
+
+    report = DrillReport(
+        phase=DrillPhase.BAKE,
+        bake_seconds=600,
+        check_interval_seconds=5,
+        bake_started_at=AT,
+        bake_ends_at=AT.replace(minute=10),
+        conditions=[
+            ConditionSummary(index=0, label="us-central1 serving", kind="backend_health", rule="r", checks=1, last="3/3")
+        ],
+    )
+    record = _record(Trigger(by="alice@laptop"), []).model_copy(update={"drill": report})
+    seen: dict[str, object] = {}
+    assert drill_progress_lines(record, seen) == [
+        "checkout: drill bake: holding the failed-over state until 2026-11-28 10:10:00Z, stop conditions checked every 5s",
+        "checkout: stop conditions, check 1: us-central1 serving: 3/3",
+    ]
+    assert drill_progress_lines(record, seen) == []  # nothing new: nothing printed again
+    later = report.model_copy(
+        update={"conditions": [report.conditions[0].model_copy(update={"checks": 2, "last": "0/3", "breaches": 1})]}
+    )
+    assert drill_progress_lines(record.model_copy(update={"drill": later}), seen) == [
+        "checkout: stop conditions, check 2: us-central1 serving: 0/3 BREACHED"
+    ]
