@@ -964,7 +964,7 @@ def render_html(record: AuditRecord) -> str:
         "<header>",
         f"<h1>{_e(record.service)}: {_e(record.kind)} "
         f'<span class="outcome {_outcome_class(record)}">{_e(record.outcome)}</span></h1>',
-        f'<p class="sub">{_e(f"{record.source} → {record.target}, plan {record.plan_name}, started {iso(start)} UTC")}</p>',
+        f'<p class="sub">{_e(f"{record.source} → {record.target}, plan {record.plan_name}, started {iso(start)}")}</p>',
         "</header>",
         '<section id="summary"><h2>Summary</h2>',
         '<table class="summary"><tbody>'

@@ -25,6 +25,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from evac.control.findable import RunRow
+from evac.times import utc_text
 
 Gap = Literal["never_drilled", "overdue"]
 DRILL, FAILOVER, DRY_RUN = "drill", "failover", "dry_run"
@@ -251,7 +252,7 @@ def lookback(amount: timedelta) -> str:
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc_text(moment, seconds=False)
 
 
 def _age(amount: timedelta) -> str:

@@ -17,6 +17,7 @@ from evac.drills import DrillOutcome, DrillPhase, DrillReport
 from evac.evacuation import EvacuationProgress, EvacuationStatus, ServiceStatus
 from evac.plan import format_duration
 from evac.runs import ApprovalRecord, FailoverProgress, PauseRecord, RunStatus, StepRecord, StepStatus
+from evac.times import utc_text
 
 STEP_STYLE = {
     StepStatus.PENDING: "dim",
@@ -185,7 +186,7 @@ def source_lines(progress: FailoverProgress) -> list[Text]:
 
 
 def _at(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%SZ")
+    return "-" if value is None else utc_text(value)
 
 
 def _left(until: datetime | None, now: datetime | None) -> str:

@@ -17,6 +17,7 @@ from evac.cli.base import (
     run_async,
 )
 from evac.control import findable
+from evac.times import utc_text
 
 
 def setup(
@@ -79,7 +80,7 @@ def runs_list(
             row.service or "-",
             f"{row.source or '?'} → {row.target or '?'}",
             f"{row.trigger or '-'} / {row.initiator or '-'}",
-            row.started_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            utc_text(row.started_at),
             row.outcome or "running",
             f"{row.recovery_seconds:.1f}s" if row.recovery_seconds is not None else "-",
         ]

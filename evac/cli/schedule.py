@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -35,6 +34,7 @@ from evac.documents import InvalidDocument
 from evac.errors import FrontDoorError
 from evac.plan import format_duration
 from evac.schedules import ScheduledOutcome, ScheduledRun, schedule_id
+from evac.times import utc_and_local
 
 OUTCOME_STYLE = {
     ScheduledOutcome.RUNNING: "bold cyan",
@@ -49,9 +49,7 @@ def name_argument() -> Any:
 
 
 def _when(moment: datetime | None, timezone: str) -> str:
-    if moment is None:
-        return "-"
-    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M %Z}"
+    return "-" if moment is None else utc_and_local(moment, timezone)
 
 
 def _outcome(run: ScheduledRun | None, timezone: str) -> str:

@@ -193,12 +193,12 @@ def test_markdown_puts_the_gaps_first_and_names_every_service(typical: EvidenceR
     assert sections[0] == "Gaps"
     gaps = text.split("## Gaps", 1)[1].split("\n## ", 1)[0]
     assert "**Never drilled**: payments" in gaps and "**Never drilled**: search" in gaps
-    assert "**Overdue**: catalog: last passed drill 2026-07-31 12:10 UTC (119d ago)" in gaps
+    assert "**Overdue**: catalog: last passed drill 2026-07-31 12:10Z (119d ago)" in gaps
     assert "within the last 90d" in gaps
     for service in ("checkout", "catalog", "search", "payments", "legacy"):
         assert f"### {service}" in text
     assert "### legacy (not in topology)" in text
-    assert "- Generated at: 2026-11-28 12:00 UTC" in text
+    assert "- Generated at: 2026-11-28 12:00Z" in text
     assert "Dry runs seen in the window: 2" in text
 
 

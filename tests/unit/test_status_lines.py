@@ -208,3 +208,14 @@ def test_a_drill_followed_line_by_line_says_when_it_bakes_and_what_each_check_re
     assert drill_progress_lines(record.model_copy(update={"drill": later}), seen) == [
         "checkout: stop conditions, check 2: us-central1 serving: 0/3 BREACHED"
     ]
+
+
+def test_times_are_utc_with_a_z_and_a_schedules_own_zone_only_in_brackets():
+    from evac.cli.schedule import _when
+    from evac.times import utc_text
+
+    winter = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert utc_text(winter) == "2026-12-01 09:00:00Z"
+    assert _when(winter, "Europe/Stockholm") == "2026-12-01 09:00Z (10:00 CET)"
+    assert _when(winter, "UTC") == "2026-12-01 09:00Z"
+    assert _when(datetime(2026, 12, 1, 23, 30, tzinfo=UTC), "Europe/Stockholm") == "2026-12-01 23:30Z (00:30 CET, Wed 02 Dec)"
