@@ -243,6 +243,7 @@ class _Derivation:
         self.activities: dict[int, ActivityCall] = {}  # by scheduled event id
         self.actions: list[OperatorAction] = []
         self.updates: dict[str, OperatorAction] = {}  # by update id
+        self.task_started_at: datetime | None = None
         self.approvals: list[tuple[OperatorAction, ApprovalRecord]] = []  # decisions the run accepted
         self.recovery_upserted: float | None = None
         self.memo: FailoverProgress | None = None
@@ -295,7 +296,11 @@ class _Derivation:
 
     def visit(self, event: HistoryEvent) -> None:
         kind = event.event_type
-        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            # The workflow's clock (workflow.now()) in the task that follows: an update it accepts
+            # in that task was taken in at this time, whatever time its acceptance was written.
+            self.task_started_at = _time(event)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             self.scheduled(event)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             a = event.activity_task_started_event_attributes
@@ -374,7 +379,7 @@ class _Derivation:
         args = args if isinstance(args, dict) else {}
         name = request.input.name
         action = OperatorAction(
-            at=_time(event),
+            at=self.task_started_at or _time(event),
             action=OPERATOR_UPDATES.get(name, "other"),
             name=name,
             identity=request.meta.identity,

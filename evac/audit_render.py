@@ -397,7 +397,9 @@ def timeline(record: AuditRecord) -> list[Entry]:
         cause += ("; " if cause else "") + "LEFT CHANGED: " + "; ".join(run.left_changed)
     add(end, f"outcome: {outcome}", cause or "-", "end")
     add(end, "recovery", recovery_text(record), "end")
-    return [e for _, e in sorted(enumerate(entries), key=lambda pair: (pair[1].at, pair[0]))]
+    # In time order; at one instant, what operators did comes first (a resume is taken in by the same
+    # workflow task that starts the next step), then in the order added.
+    return [e for _, e in sorted(enumerate(entries), key=lambda pair: (pair[1].at, pair[1].kind != "operator", pair[0]))]
 
 
 # --- terminal (evac audit show) ------------------------------------------------------------------

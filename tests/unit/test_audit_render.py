@@ -279,3 +279,14 @@ def test_a_recovery_target_is_judged_only_for_a_run_that_succeeded() -> None:
     text = audit_render.recovery_text(rolled_back)
     assert text.endswith("; not judged: the run ended rolled_back") and "target met" not in text
     assert "target met" not in audit_render.render_html(rolled_back)
+
+
+def test_an_update_is_shown_when_the_run_took_it_in_before_what_it_caused() -> None:
+    entries = audit_render.timeline(record_of("drill_approved_paused"))
+    whats = [e.what for e in entries]
+    resume = entries[whats.index("resume")]
+    readiness = entries[whats.index("readiness")]
+    # The resume was taken in by the workflow task that went on to judge readiness: the same
+    # instant, and listed first (not at the later time its acceptance was written).
+    assert resume.at == readiness.at and whats.index("resume") < whats.index("readiness")
+    assert all(whats.index("resume") < i for i, w in enumerate(whats) if w.endswith("started") and "step" in w)
