@@ -156,6 +156,15 @@ def verify(document: Export, fetched: WorkflowHistory) -> Verification:
                 f"provenance.history_events: the export was made from {mark.history_events} events, the history has {have}"
             ),
         )
+    given = _run_of(fetched)
+    if given is not None and given != mark.run_id:
+        return Verification(
+            Verdict.MISMATCH,
+            **base,
+            history_events=have,
+            facts_checked=0,
+            first_difference=f"provenance.run_id: the export is of run {mark.run_id}, the history given is of run {given}",
+        )
     made_from = audit.prefix(fetched, mark.history_events)
     digest = audit.history_digest(made_from)
     if digest != mark.history_sha256:
@@ -189,6 +198,13 @@ def verify(document: Export, fetched: WorkflowHistory) -> Verification:
         if difference is not None:
             return _mismatch(mark, checked, difference)
     return Verification(Verdict.VERIFIED, **base, history_events=mark.history_events, facts_checked=checked)
+
+
+def _run_of(history: WorkflowHistory) -> str | None:
+    """The run a history is of (its start event's), if it says."""
+    if not history.events or not history.events[0].HasField("workflow_execution_started_event_attributes"):
+        return None
+    return history.events[0].workflow_execution_started_event_attributes.original_execution_run_id or None
 
 
 def _mismatch(mark: ExportMarker, checked: int, difference: str) -> Verification:
@@ -246,15 +262,25 @@ def _show(value: Any) -> str:
 
 
 def _first_line_difference(claimed: str, truth: str) -> str | None:
+    """Where the export's text first differs from the one the history gives. One rule for what is
+    not a difference: a line's ending (LF or CRLF) and the spaces at its end; anything else is."""
     claimed_lines, truth_lines = claimed.splitlines(), truth.splitlines()
     for number, (a, b) in enumerate(zip(claimed_lines, truth_lines, strict=False), start=1):
+        a, b = a.rstrip(), b.rstrip()
         if a != b:
-            return f"line {number}: the export reads {_cut(a)!r}, the history gives {_cut(b)!r}"
+            column = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            return (
+                f"line {number}, column {column + 1}: the export reads {_around(a, column)!r}, "
+                f"the history gives {_around(b, column)!r}"
+            )
     if len(claimed_lines) != len(truth_lines):
         number = min(len(claimed_lines), len(truth_lines)) + 1
         return f"line {number}: the export has {len(claimed_lines)} lines, the history gives {len(truth_lines)}"
     return None
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= 100 else text[:97] + "…"
+def _around(text: str, column: int, width: int = 40) -> str:
+    """The text around ``column`` (where two lines part), so that the difference shows."""
+    start = max(0, column - width)
+    end = column + width
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")

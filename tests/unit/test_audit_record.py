@@ -218,3 +218,26 @@ def test_an_alert_triggered_run_names_its_evidence() -> None:
     assert r.trigger.evidence == ["alertmanager:fp-1", "alertmanager:fp-2"]
     markdown = control.export(r, control.Format.MD)
     assert "alertmanager:fp-1" in markdown and "alertmanager:fp-2" in markdown
+
+
+def test_the_history_of_another_run_is_named_as_another_run() -> None:
+    document = control.read_export(json_export("failover_succeeded"), "x.json")
+    other = history("failover_rolled_back")
+    result = control.verify(document, other)
+    mine = document.marker.run_id
+    assert not result.verified and result.first_difference == (
+        f"provenance.run_id: the export is of run {mine}, the history given is of run {other.run_id}"
+    )
+
+
+def test_a_changed_line_is_shown_where_it_differs_and_line_endings_and_trailing_spaces_are_one_rule() -> None:
+    text = control.export(record("failover_rolled_back"), control.Format.MD)
+    target = next(line for line in text.splitlines() if len(line) > 120 and "zone is locked" in line)
+    at = target.index("zone is locked", 100)  # far along the line: a cut to one prefix would hide it
+    injected = text.replace(target, target[:at] + "<p>" + target[at:], 1)
+    result = control.verify(control.read_export(injected, "x.md"), history("failover_rolled_back"))
+    difference = result.first_difference or ""
+    assert f"column {at + 1}:" in difference and "<p>zone is locked" in difference
+    # The same line endings and trailing spaces rule: neither CRLF nor spaces at a line's end is a difference.
+    for variant in (text.replace("\n", "\r\n"), text.replace("\n", "  \n")):
+        assert control.verify(control.read_export(variant, "x.md"), history("failover_rolled_back")).verified
