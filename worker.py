@@ -14,7 +14,6 @@ queue. Stops gracefully on SIGTERM/SIGINT (in-flight activities get time to fini
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -24,14 +23,13 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
 from activities.clients import GcpClients
 from activities.notify import NotificationTargets
 from activities.registry import all_activities
 from evac.config import MUTATING_ACTIVITIES, Settings, activity_name, connect_temporal, writes_task_queue
-from evac.logging import configure_logging
+from evac.logging import configure_logging, forward_core_logs
 from workflows.registry import WORKFLOWS
 
 # The Google Cloud clients are synchronous: the main worker runs at most this many activities at
@@ -179,16 +177,6 @@ async def _run_all(workers: list[Worker]) -> None:
             if not run.done():
                 await worker.shutdown()
         raise
-
-
-def forward_core_logs() -> None:
-    """The SDK's native core logs to stderr on its own; send its warnings through our logging
-    so that the worker writes JSON lines only."""
-    logging_config = LoggingConfig(
-        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
-        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
-    )
-    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=logging_config)), error_if_already_set=False)
 
 
 def main(address: str | None = None, namespace: str | None = None) -> None:

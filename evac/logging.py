@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from temporalio import activity, workflow
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from evac.resources import StepContext
 
@@ -102,4 +103,14 @@ def workflow_log_extra(service: str, step: str) -> dict[str, Any]:
     return {"service": service, "step": step}
 
 
-__all__ = ["configure_logging", "step_logging", "workflow_log_extra"]
+def forward_core_logs() -> None:
+    """The SDK's native core logs to stderr on its own; send its warnings through our logging
+    so that a worker or an alert receiver writes JSON lines only."""
+    logging_config = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=logging_config)), error_if_already_set=False)
+
+
+__all__ = ["configure_logging", "forward_core_logs", "step_logging", "workflow_log_extra"]

@@ -87,7 +87,7 @@ def serve(
 
     from evac.alert_receiver import TemporalSignaller, create_app
     from evac.cli.dev import _port_taken
-    from evac.logging import configure_logging
+    from evac.logging import configure_logging, forward_core_logs
 
     connection(address, namespace)
     config = settings()
@@ -108,6 +108,7 @@ def serve(
 
     signaller = TemporalSignaller(connect, config.task_queue)
     configure_logging()
+    forward_core_logs()  # the Temporal core's own warnings as JSON lines too, not its coloured text
     err.print(
         f"receiving alerts on http://{host}:{port} (POST /alertmanager, /cloud-monitoring, /pubsub; "
         f"plans from {receiver.plans_dir}); Ctrl-C stops",
