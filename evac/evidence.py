@@ -692,11 +692,20 @@ def _nice_ceiling(value: float) -> float:
 
 
 def trend_svg(service: str, trend: Sequence[TrendPoint], *, start: datetime, end: datetime) -> str:
-    """Recovery seconds over ``start``..``end`` as an inline SVG: one ``circle.trend-point`` per
-    measurement, joined oldest first; y from 0 s, gridlines with their labels in seconds."""
+    """Recovery seconds as an inline SVG: one ``circle.trend-point`` per measurement, joined oldest
+    first; y from 0 s, gridlines with their labels in seconds. x spans the measurements, not the
+    whole window ``start``..``end`` (a day's runs in a 90-day window would stand in one vertical
+    line): the window is named in the title and under the axis."""
+    window_start, window_end = start, end
+    first, last = min(p.started_at for p in trend), max(p.started_at for p in trend)
+    pad = max((last - first) * 0.05, timedelta(minutes=1))
+    start, end = max(first - pad, window_start), min(last + pad, window_end)
+    if end <= start:
+        start, end = first - timedelta(minutes=1), first + timedelta(minutes=1)
     top = _nice_ceiling(max(point.seconds for point in trend))
     span = max((end - start).total_seconds(), 1.0)
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+    tick = "%Y-%m-%d" if end - start > timedelta(days=3) else "%m-%d %H:%M"
 
     def x(moment: datetime) -> float:
         fraction = min(max((moment - start).total_seconds() / span, 0.0), 1.0)
@@ -705,7 +714,7 @@ def trend_svg(service: str, trend: Sequence[TrendPoint], *, start: datetime, end
     def y(seconds: float) -> float:
         return _TOP + plot_h - min(seconds / top, 1.0) * plot_h
 
-    label = f"Recovery seconds of {service}, {_when(start)} to {_when(end)}"
+    label = f"Recovery seconds of {service}, runs in the window {_when(window_start)} to {_when(window_end)}"
     parts = [f'<svg class="trend" data-service="{_h(service)}" viewBox="0 0 {_W} {_H}" role="img"><title>{_h(label)}</title>']
     for i in range(5):
         value = top * i / 4
@@ -720,13 +729,14 @@ def trend_svg(service: str, trend: Sequence[TrendPoint], *, start: datetime, end
         moment = start + (end - start) * fraction
         parts.append(
             f'<text x="{_LEFT + fraction * plot_w:.1f}" y="{bottom + 16}" text-anchor="{anchor}">'
-            f"{_h(moment.astimezone(UTC).strftime('%Y-%m-%d'))}</text>"
+            f"{_h(moment.astimezone(UTC).strftime(tick))}</text>"
         )
     parts.append(
         f'<text x="14" y="{_TOP + plot_h / 2:.1f}" text-anchor="middle" transform="rotate(-90 14 {_TOP + plot_h / 2:.1f})">'
         "recovery (seconds)</text>"
     )
-    parts.append(f'<text x="{_LEFT + plot_w / 2:.1f}" y="{_H - 6}" text-anchor="middle">run started (UTC)</text>')
+    axis = f"run started (UTC); window {_when(window_start)} to {_when(window_end)}"
+    parts.append(f'<text x="{_LEFT + plot_w / 2:.1f}" y="{_H - 6}" text-anchor="middle">{_h(axis)}</text>')
     points = " ".join(f"{x(p.started_at):.1f},{y(p.seconds):.1f}" for p in trend)
     parts.append(f'<polyline class="trend-line" points="{points}"/>')
     for p in trend:

@@ -321,3 +321,21 @@ def test_the_drill_policy_setting_comes_from_the_config_file(monkeypatch: pytest
         ConfigError, match=rf"drill_policy \(EVAC_DRILL_POLICY or {re.escape(str(config))}\) '30' is not a lookback"
     ):
         Settings.load()
+
+
+def test_the_recovery_chart_spans_its_runs_not_the_whole_window() -> None:
+    import re as regex
+
+    from evac.evidence import TrendPoint, trend_svg
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    trend = [
+        TrendPoint(started_at=now - timedelta(hours=h), seconds=s, kind="drill", outcome="passed", workflow_id=f"d{h}")
+        for h, s in ((3, 40.0), (2, 55.0), (1, 35.0))
+    ]
+    svg = trend_svg("checkout", trend, start=now - timedelta(days=90), end=now)
+    xs = [float(x) for x in regex.findall(r'<circle class="trend-point[^"]*" cx="([0-9.]+)"', svg)]
+    # Three runs an hour apart in a 90-day window: spread over the plot, not one vertical line.
+    assert len(xs) == 3 and xs[2] - xs[0] > 400
+    assert "window 2026-08-30 12:00Z to 2026-11-28 12:00Z" in svg  # the window, named separately
+    assert "11-28 09:" in svg  # ticks to the minute for a span of hours
