@@ -654,6 +654,7 @@ _STATUS_COLOUR: dict[str, str] = {
     "running": "#1565c0",
     "pending": "#9e9e9e",
     "not_run": "#9e9e9e",
+    "skipped": "#b26a00",  # the source region's API did not answer: its change is owed
 }
 _COMPENSATION_COLOUR = "#6a1b9a"
 _CSS = """

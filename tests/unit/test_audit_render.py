@@ -18,7 +18,15 @@ from evac.audit import AuditRecord
 from evac.runs import StepStatus
 
 HISTORIES = Path(__file__).parent.parent / "workflow" / "histories"
-NAMES = ["drill_approved_paused", "failover_succeeded", "failover_rolled_back", "engine_cancelled", "notifications_succeeded"]
+NAMES = [
+    "drill_approved_paused",
+    "failover_succeeded",
+    "failover_rolled_back",
+    "engine_cancelled",
+    "notifications_succeeded",
+    "dead_source_skipped",  # a step skipped for want of the source region's API, its change owed
+    "dead_source_drill",  # an ungraceful drill
+]
 
 
 @cache
@@ -290,3 +298,13 @@ def test_an_update_is_shown_when_the_run_took_it_in_before_what_it_caused() -> N
     # instant, and listed first (not at the later time its acceptance was written).
     assert resume.at == readiness.at and whats.index("resume") < whats.index("readiness")
     assert all(whats.index("resume") < i for i, w in enumerate(whats) if w.endswith("started") and "step" in w)
+
+
+def test_an_ungraceful_runs_skipped_step_and_what_it_owes_are_in_every_export() -> None:
+    record = record_of("dead_source_skipped")
+    html, md = audit_render.render_html(record), audit_render.render_markdown(record)
+    assert 'data-status="skipped"' in html and "<h2>Owed</h2>" in html
+    assert "## Owed" in md and "step 2 'drain': backend europe-west1-b/payments-ew1-b" in md
+    assert "went on without europe-west1's API" in md
+    drill = audit_render.render_markdown(record_of("dead_source_drill"))
+    assert "## Ungraceful rehearsal" in drill and "would skip:" in drill and "## Owed" not in drill
