@@ -124,6 +124,15 @@ def verify(
     text = _read(export_file, "EXPORT")
     try:
         document = audit.read_export(text, str(export_file))
+    except audit.DamagedExport as exc:  # an export that cannot prove itself: not verified
+        if output == Output.json:
+            print_json({"verified": False, "first_difference": str(exc)})
+        else:
+            out.print(f"[bold red]NOT verified:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_RUN_FAILED) from None
+    except FrontDoorError as exc:
+        fail_with(exc)
+    try:
         raw = _read(history_file, "--history") if history_file is not None else None
         fetched = audit.history_from_file(raw, document.marker.workflow_id, f"--history {history_file}") if raw else None
     except FrontDoorError as exc:

@@ -38,6 +38,11 @@ class NotAnExport(BadInput):
     """The file given to ``evac audit verify`` is not an Evac audit export."""
 
 
+class DamagedExport(NotAnExport):
+    """An export whose own proof is damaged (its marker or its embedded record): it is an export,
+    and it is NOT verified (``evac audit verify`` exits 1, not 2)."""
+
+
 async def history(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHistory:
     """The run's whole history (the latest run under ``workflow_id`` unless ``run_id``)."""
     description = await describe(client, workflow_id, run_id)  # RunNotFound, with its sentence
@@ -97,7 +102,7 @@ def read_export(text: str, where: str) -> Export:
     try:
         found = audit.read_marker(text)
     except ValidationError:
-        raise NotAnExport(f"{where} has an evac-audit marker that cannot be read") from None
+        raise DamagedExport(f"{where} has an evac-audit marker that cannot be read (damaged)") from None
     if found is None:
         raise NotAnExport(f"{where} is not an Evac audit export (no JSON record and no evac-audit marker)")
     mark = found
@@ -107,7 +112,9 @@ def read_export(text: str, where: str) -> Export:
         except ValueError:
             facts = None
         if facts is None:
-            raise NotAnExport(f"{where} is an HTML export without its embedded record (#{audit.RECORD_ELEMENT_ID})")
+            raise DamagedExport(
+                f"{where} is an HTML export whose embedded record (#{audit.RECORD_ELEMENT_ID}) is missing or damaged"
+            )
         return Export(Format.HTML, text, mark, facts)
     return Export(Format.MD, text, mark, None)
 

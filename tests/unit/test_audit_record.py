@@ -241,3 +241,25 @@ def test_a_changed_line_is_shown_where_it_differs_and_line_endings_and_trailing_
     # The same line endings and trailing spaces rule: neither CRLF nor spaces at a line's end is a difference.
     for variant in (text.replace("\n", "\r\n"), text.replace("\n", "  \n")):
         assert control.verify(control.read_export(variant, "x.md"), history("failover_rolled_back")).verified
+
+
+def test_an_export_whose_own_proof_is_damaged_is_not_verified_exit_1_while_a_non_export_is_bad_input(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from evac.cli import app
+
+    text = control.export(record("failover_rolled_back"), control.Format.MD)
+    damaged = tmp_path / "damaged.md"
+    import re
+
+    damaged.write_text(re.sub(r'("schema_version":\s*)1', r"\g<1>9", text))  # the marker: no longer an ExportMarker
+    html = control.export(record("failover_rolled_back"), control.Format.HTML)
+    gutted = tmp_path / "gutted.html"
+    gutted.write_text(html.replace('id="evac-audit-record"', 'id="something-else"'))
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my notes\n")
+    env = {"EVAC_CONFIG": "/nonexistent/evac.toml"}
+    for path in (damaged, gutted):
+        result = CliRunner().invoke(app, ["audit", "verify", str(path)], env=env)
+        assert result.exit_code == 1 and "NOT verified:" in result.stdout and "damaged" in result.stdout, result.output
+    assert CliRunner().invoke(app, ["audit", "verify", str(notes)], env=env).exit_code == 2
