@@ -812,6 +812,23 @@ def _f(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _bake_span(
+    record: AuditRecord, spans: dict[str, tuple[datetime, datetime | None, list[ActivityCall]]], end: datetime
+) -> tuple[datetime, datetime, str] | None:
+    """A drill's bake: from its start to its end (the first undo after it, or the planned end)."""
+    drill = record.run.drill
+    if drill is None or drill.bake_started_at is None:
+        return None
+    begun = drill.bake_started_at
+    undos = [a for a, _, _ in spans.values() if a >= begun]
+    ended = min(undos, default=min(drill.bake_ends_at or end, end))
+    checks = max((c.checks for c in drill.conditions), default=0)
+    tip = f"bake: held from {iso(begun)} to {iso(ended)}, stop conditions checked {checks} times"
+    if drill.breach:
+        tip += f"; {drill.breach}"
+    return begun, max(ended, begun), tip
+
+
 def gantt_svg(record: AuditRecord) -> str:
     """The steps and their compensations as an SVG Gantt chart: one row per plan step, one
     ``rect.step-bar`` per step and one ``rect.compensation-bar`` per compensated step."""
@@ -828,7 +845,9 @@ def gantt_svg(record: AuditRecord) -> str:
     label_w, chart_w, right = 210.0, 900.0, 20.0
     row_h, top = 34.0, 46.0
     scale = _Scale(start, end, busy, chart_w)
-    height = top + row_h * max(len(steps), 1) + 80
+    bake = _bake_span(record, spans, end)
+    rows = len(steps) + (1 if bake is not None else 0)
+    height = top + row_h * max(rows, 1) + 80
     width = label_w + chart_w + right
     out = [
         f'<svg class="gantt" width="{_f(width)}" height="{_f(height)}" '
@@ -840,7 +859,7 @@ def gantt_svg(record: AuditRecord) -> str:
         "</pattern></defs>",
     ]
     x0 = label_w
-    bottom = top + row_h * max(len(steps), 1)
+    bottom = top + row_h * max(rows, 1)
     for t in scale.ticks():
         x = x0 + scale.sx(t)
         out.append(f'<line class="grid" x1="{_f(x)}" y1="{_f(top - 6)}" x2="{_f(x)}" y2="{_f(bottom)}"/>')
@@ -912,6 +931,18 @@ def gantt_svg(record: AuditRecord) -> str:
         if nx + 6 * len(note) > x0 + chart_w:
             nx, anchor = bx - 5, "end"
         out.append(f'<text class="note" x="{_f(nx)}" y="{_f(y + 17)}" text-anchor="{anchor}">{_e(note)}</text>')
+    if bake is not None:
+        # The bake is a row of its own (drawn across the idle stretch it is, not to scale).
+        y, (b0, b1, tip) = top + row_h * len(steps), bake
+        bx, bw = x0 + scale.x(b0), max(scale.x(b1) - scale.x(b0), 3.0)
+        out.append(f'<text class="label" x="8" y="{_f(y + 17)}">bake</text>')
+        out.append(f'<text class="tick" x="8" y="{_f(y + 30)}">drill</text>')
+        out.append(
+            f'<rect class="bake-bar" x="{_f(bx)}" y="{_f(y + 6)}" width="{_f(bw)}" height="14" rx="2" fill="#0277bd">'
+            f"<title>{_e(tip)}</title></rect>"
+        )
+        note = format_duration(timedelta(seconds=round((b1 - b0).total_seconds())))
+        out.append(f'<text class="note" x="{_f(bx + bw + 5)}" y="{_f(y + 17)}">{_e(note)}</text>')
     for action in record.operator_actions:
         ax = x0 + scale.x(action.at)
         tip = f"{action.action} {action_text(action)} at {iso(action.at)}"

@@ -308,3 +308,11 @@ def test_an_ungraceful_runs_skipped_step_and_what_it_owes_are_in_every_export() 
     assert "went on without europe-west1's API" in md
     drill = audit_render.render_markdown(record_of("dead_source_drill"))
     assert "## Ungraceful rehearsal" in drill and "would skip:" in drill and "## Owed" not in drill
+
+
+def test_a_drills_bake_has_a_bar_of_its_own_in_the_gantt() -> None:
+    html = audit_render.render_html(record_of("drill_approved_paused"))
+    [bar] = re.findall(r'<rect class="bake-bar"[^>]*><title>([^<]*)</title>', html)
+    assert bar.startswith("bake: held from ") and "stop conditions checked " in bar
+    assert ">bake</text>" in html and ">10m</text>" in html
+    assert rects(audit_render.render_html(record_of("failover_succeeded")), "bake-bar") == []
