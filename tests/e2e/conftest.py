@@ -9,6 +9,7 @@ import binascii
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -158,9 +159,10 @@ async def _scan_for_secrets(config: StackConfig) -> tuple[int, list[str]]:
     return runs, found
 
 
-@pytest.fixture(scope="session")
-def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
-    state_dir = tmp_path_factory.mktemp("evac-e2e")
+@contextmanager
+def world_stack(state_dir: Path, task_queue: str, **options: Any) -> Iterator[E2E]:
+    """A stack serving :func:`write_world`'s world (the demo and regional services), once its
+    worker polls; ``options``: more :class:`StackConfig` fields."""
     config = StackConfig(
         topology=write_world(state_dir),
         state_dir=state_dir,
@@ -169,17 +171,58 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         ui=False,
         operation_delay=0.2,
         warmup=2.0,
-        task_queue="evac-e2e",
-        blackouts=state_dir / "blackouts.yaml",  # none until a test writes one
+        task_queue=task_queue,
+        **options,
     )
     with Stack(config) as stack, httpx.Client(base_url=config.emulator_url, timeout=10) as admin:
         e2e = E2E(stack, admin)
         # `evac failover` refuses to start when no worker polls: wait for the first poll.
         e2e.wait_for("the worker to poll its task queue", lambda: asyncio.run(_worker_polls(config)))
         yield e2e
+
+
+@pytest.fixture(scope="session")
+def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
+    state_dir = tmp_path_factory.mktemp("evac-e2e")
+    # No blackout windows until a test writes the file.
+    with world_stack(state_dir, "evac-e2e", blackouts=state_dir / "blackouts.yaml") as e2e:
+        yield e2e
         if SECRETS:
-            runs, found = asyncio.run(_scan_for_secrets(config))
+            runs, found = asyncio.run(_scan_for_secrets(e2e.stack.config))
             assert runs > 0 and not found, f"a configured secret is in the history of: {', '.join(found)}"
+
+
+def stop_emulator_at_once(e2e: E2E) -> None:
+    """Stop the stack's emulator as an operator's Ctrl-C twice does: the first stops it taking
+    calls, the second ends the calls still in flight. A call a ``latency`` fault holds would keep
+    a graceful stop waiting its whole latency (the stack's stop kills after 15 s)."""
+    emulator = e2e.stack.processes["emulator"]
+    emulator.send_signal(signal.SIGINT)
+
+    def refused() -> bool:
+        try:
+            e2e.admin.get("/emulator/v1/healthz", timeout=1)
+        except httpx.HTTPError:
+            return True
+        return emulator.poll() is not None
+
+    # A second signal counts only once the first has been taken in (the same signal pending
+    # twice is delivered once).
+    e2e.wait_for("the emulator to stop taking calls", refused, timeout=15)
+    if emulator.poll() is None:
+        emulator.send_signal(signal.SIGINT)
+    emulator.wait(15)
+
+
+@contextmanager
+def dead_api(e2e: E2E, region: str) -> Iterator[None]:
+    """``region`` in an outage (its instances unhealthy) whose API answers 503 to every call
+    about its resources (``{"apiErrors": true}``); recovered afterwards, whatever happened."""
+    e2e.admin.post(f"/emulator/v1/regions/{region}/outage", json={"apiErrors": True}).raise_for_status()
+    try:
+        yield
+    finally:
+        e2e.admin.post(f"/emulator/v1/regions/{region}/recover").raise_for_status()
 
 
 @contextmanager

@@ -37,7 +37,7 @@ from evac.alerting import GUARDIAN_ID_PREFIX
 from evac.config import connect_temporal
 from evac.stack import StackConfig, find_binary, free_port
 from tests.conftest import DEMO, ROOT
-from tests.e2e.conftest import E2E, SECRETS, debian_binary
+from tests.e2e.conftest import E2E, SECRETS, dead_api, debian_binary, record, scaler
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +45,7 @@ ALERTING = DEMO / "alerting"
 AUTO = DEMO / "auto"
 REGION, TARGET = "europe-west1", "us-central1"
 SERVICES = ("checkout", "catalog")
+TARGET_ADDRESSES = {"checkout": "198.51.100.10", "catalog": "198.51.100.20"}  # in us-central1
 TOKEN_FILE = "evac-alerts-token"  # alertmanager.yml's credentials_file, beside it
 POLICY = """
 [alerts_policy]
@@ -368,6 +369,27 @@ def test_a_regional_outage_fails_the_demo_services_over_through_prometheus_and_a
     time.sleep(5)
     again = chain.alert_runs(since)
     assert sorted(row["service"] for row in again) == sorted(SERVICES), again
+
+
+def test_an_outage_that_takes_the_regions_api_down_too_still_fails_the_demo_services_over_with_no_human(calm: Chain):
+    """The region is really gone (issue 18): its API answers 503 to every call about its own
+    resources. The alert fires as before, and each failover goes on without that API."""
+    chain, e2e = calm, calm.e2e
+    since = datetime.now(UTC) - timedelta(seconds=1)
+
+    with dead_api(e2e, REGION):
+        runs = chain.succeeded(since)
+        state = e2e.state()
+
+    for service in SERVICES:
+        status = e2e.evac_json("status", service)
+        assert status["run_id"] == runs[service]["run_id"] and status["status"] == "succeeded"
+        assert status["trigger"]["kind"] == "alert" and status["trigger"]["by"] == f"evac-guardian/{REGION}"
+        # It went on without europe-west1's API: what only that API serves is recorded as not read.
+        assert status.get("ungraceful") and all(REGION in cause for cause in status["ungraceful"]), status
+        # Traffic left europe-west1: drained through the global backend service, DNS at us-central1.
+        assert scaler(state, f"{service}-backend", f"{service}-ew1") == 0.0, service
+        assert record(state, f"{service}.shop.example.com.") == [TARGET_ADDRESSES[service]], service
 
 
 def test_a_thousand_duplicate_alerts_sent_at_once_start_exactly_one_failover_per_service(calm: Chain):
