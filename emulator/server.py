@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import FrameType
 
 import structlog
 import uvicorn
@@ -60,4 +61,14 @@ def serve(
         call_latency=call_latency,
     )
     log.info("emulator.starting", project=topology.project, url=f"http://{host}:{port}")
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, ws="none", log_level="warning", log_config=None)).run()
+    _Server(uvicorn.Config(app, host=host, port=port, ws="none", log_level="warning", log_config=None)).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a second SIGTERM (not only a second SIGINT) stops it at once: a
+    call held by a hanging-API fault must not keep a stopping emulator up for its whole latency."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        super().handle_exit(sig, frame)

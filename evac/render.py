@@ -174,8 +174,11 @@ def source_lines(progress: FailoverProgress) -> list[Text]:
     if progress.depends_on:
         lines.append(Text(f"  {progress.depends_on}", "dim"))
     rehearsal = progress.drill is not None and progress.drill.ungraceful
+    refused = progress.drill is not None and progress.drill.ready is False
     if progress.ungraceful and not rehearsal:
-        lines.append(Text(f"  UNGRACEFUL: went on without {progress.source}'s API:", "bold yellow"))
+        # A drill refused for it went on with nothing: it says what did not answer, not that it went on.
+        head = f"{progress.source}'s API did not answer:" if refused else f"UNGRACEFUL: went on without {progress.source}'s API:"
+        lines.append(Text(f"  {head}", "bold yellow"))
         lines += [Text(f"    {cause}", "yellow") for cause in progress.ungraceful]
     for step in [] if rehearsal else progress.skipped:
         lines.append(Text(f"  OWED, make it once {progress.source} answers: step '{step.name}': {step.owed}", "bold yellow"))

@@ -110,3 +110,48 @@ def test_module_refuses_a_foreign_state_file_in_one_message(tmp_path: Path) -> N
     assert result.returncode != 0
     assert b"is not a state file of this emulator" in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_a_second_sigterm_stops_it_at_once_though_a_call_still_hangs() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--topology", str(DEMO_TOPOLOGY), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_until_serving(url, process)
+        httpx.post(f"{url}/emulator/v1/faults", json={"path": "*europe-west1*", "latency": 3600}).raise_for_status()
+        with ThreadPoolExecutor(1) as pool:
+            hanging = pool.submit(
+                httpx.get, f"{url}/compute/v1/projects/evac-demo/regions/europe-west1/instanceGroupManagers/checkout-ew1"
+            )
+            while not any(f["struck"] for f in _faults(url)):
+                time.sleep(0.05)  # until the fault holds the call
+            process.send_signal(signal.SIGTERM)  # graceful: would wait an hour for the call in flight
+            while _serving(url):
+                time.sleep(0.05)  # until it took the first in (two at once may arrive as one)
+            process.send_signal(signal.SIGTERM)  # the second: at once
+            process.communicate(timeout=30)  # (a guard: without the second signal's force, an hour)
+            assert process.returncode is not None
+            try:
+                hanging.result(timeout=30)
+            except httpx.HTTPError:
+                pass  # the connection went with the process: what an abandoned call gets
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def _serving(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/emulator/v1/healthz", timeout=1)
+        return True
+    except httpx.TransportError:
+        return False
+
+
+def _faults(url: str) -> list[dict[str, int]]:
+    return list(httpx.get(f"{url}/emulator/v1/faults").json()["faults"])

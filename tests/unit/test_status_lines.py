@@ -219,3 +219,15 @@ def test_times_are_utc_with_a_z_and_a_schedules_own_zone_only_in_brackets():
     assert _when(winter, "Europe/Stockholm") == "2026-12-01 09:00Z (10:00 CET)"
     assert _when(winter, "UTC") == "2026-12-01 09:00Z"
     assert _when(datetime(2026, 12, 1, 23, 30, tzinfo=UTC), "Europe/Stockholm") == "2026-12-01 23:30Z (00:30 CET, Wed 02 Dec)"
+
+
+def test_a_drill_refused_for_a_silent_source_says_what_did_not_answer_not_that_it_went_on():
+    refused = DrillReport(
+        phase=DrillPhase.DONE, outcome=DrillOutcome.NOT_READY, ready=False, bake_seconds=60, check_interval_seconds=5
+    )
+    cause = "preflight: europe-west1's API gave no answer within 30s: read instance group europe-west1/checkout-ew1"
+    record = _record(Trigger(by="alice@laptop"), []).model_copy(update={"drill": refused, "ungraceful": [cause]})
+    text = "\n".join(line.plain for line in outcome_lines(record))
+    assert "europe-west1's API did not answer:" in text and "went on without" not in text
+    went_on = record.model_copy(update={"drill": None})
+    assert "UNGRACEFUL: went on without europe-west1's API:" in "\n".join(line.plain for line in outcome_lines(went_on))
