@@ -493,6 +493,13 @@ def test_a_receiver_that_cannot_reach_temporal_answers_503_so_the_sender_retries
         assert response.status_code == 503, response.text
         assert "retry" in response.json()["error"]
         assert httpx.get(f"{url}/healthz", timeout=5).json()["pending"] == [REGION]
+        # Alive, but not ready: a load balancer checking /readyz sends deliveries elsewhere.
+        ready = httpx.get(f"{url}/readyz", timeout=30)
+        assert ready.status_code == 503 and ready.json()["error"].startswith("Temporal cannot be reached: ")
         receiver.alive()
     finally:
         receiver.stop()
+    # Its log is JSON lines only: the Temporal core's own warnings come through structlog too.
+    lines = [line for line in receiver.log.read_text().splitlines() if line.strip()]
+    assert lines and "\x1b[" not in receiver.log.read_text()
+    assert all(line.startswith(("{", "receiving alerts on", "warning:")) for line in lines), lines[:5]
