@@ -503,3 +503,35 @@ def test_a_receiver_that_cannot_reach_temporal_answers_503_so_the_sender_retries
     lines = [line for line in receiver.log.read_text().splitlines() if line.strip()]
     assert lines and "\x1b[" not in receiver.log.read_text()
     assert all(line.startswith(("{", "receiving alerts on", "warning:")) for line in lines), lines[:5]
+
+
+def test_when_its_temporal_goes_away_the_receivers_log_stays_json_lines(chain: Chain, tmp_path: Path):
+    """The Temporal core retries a call to a server that went away and warns on each retry: those
+    warnings reach the receiver's log through structlog, as JSON lines, not as the core's own
+    coloured text."""
+    port = free_port()
+    server = spawn(
+        "lost-temporal",
+        [find_binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--headless",
+         "--db-filename", str(tmp_path / "lost.db"), "--log-level", "error"],
+        tmp_path,
+    )  # fmt: skip
+    shutil.copytree(chain.folder / "plans", tmp_path / "plans")
+    receiver, url = start_receiver(
+        chain.e2e, tmp_path, "orphaned-receiver", chain.receiver_env, free_port(), "--address", f"127.0.0.1:{port}"
+    )
+    try:
+        wait_http(receiver, f"{url}/readyz")  # connected to its Temporal
+        server.stop()
+        response = httpx.post(
+            f"{url}/alertmanager", json=alertmanager_delivery(uuid.uuid4().hex[:16]), headers=chain.auth, timeout=60
+        )
+        assert response.status_code == 503, response.text
+        receiver.alive()
+    finally:
+        receiver.stop()
+        server.stop()
+    log = receiver.log.read_text()
+    assert "\x1b[" not in log, log[-2000:]
+    retried = [json.loads(line) for line in log.splitlines() if line.startswith("{") and "retried" in line]
+    assert retried and all(entry["logger"].startswith("temporalio") for entry in retried), log[-2000:]
