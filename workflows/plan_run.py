@@ -108,7 +108,8 @@ class PlanRun:
             )
         else:
             request = request.model_copy(update={"source_region": plan.source, "source_budget_seconds": budget.total_seconds()})
-        if workflow.patched(PREFLIGHT_IN_ONE_ACTIVITY):
+        in_one = workflow.patched(PREFLIGHT_IN_ONE_ACTIVITY)
+        if in_one:
             reads.append(engine.read(activity_api.preflight_reads, request, budget=budget))
         else:
             context = request.context
@@ -127,7 +128,8 @@ class PlanRun:
                 raise
             self.progress.preflight = f"failed: {failure_text(err)}"
             raise failure(FailureType.PREFLIGHT_FAILED, f"preflight: {failure_text(err)}; nothing was changed") from None
-        unreachable: list[str] = list(getattr(results[0], "unreachable", [])) if len(results) == 1 else []
+        # Runs recorded before preflight was one activity read each resource alone, with no budget.
+        unreachable: list[str] = results[0].unreachable if in_one else []
         readable = request.count() - len(unreachable)
         self.progress.preflight = f"passed: {readable} resources readable"
         for resource in skipped:
