@@ -28,6 +28,7 @@ class GcpClients:
     global_operations: compute_v1.GlobalOperationsClient
     region_operations: compute_v1.RegionOperationsClient
     zone_operations: compute_v1.ZoneOperationsClient
+    regions: compute_v1.RegionsClient
     endpoint: str | None = None
     project: str | None = None
     _credentials: Credentials | None = None
@@ -52,6 +53,7 @@ class GcpClients:
             global_operations=compute_v1.GlobalOperationsClient(credentials=credentials, client_options=options),
             region_operations=compute_v1.RegionOperationsClient(credentials=credentials, client_options=options),
             zone_operations=compute_v1.ZoneOperationsClient(credentials=credentials, client_options=options),
+            regions=compute_v1.RegionsClient(credentials=credentials, client_options=options),
             endpoint=endpoint,
             project=project,
             _credentials=credentials,

@@ -1,23 +1,34 @@
-"""Readiness reads for a region evacuation: where each service could go (``--auto-target``).
+"""Readings for a region evacuation: each service's load where it is, and where it may go.
 
-``read_targets`` reads, for every candidate region of every service, the backend's health
-(``getHealth``, as ``check_backend_health``) and its capacity scaler (as
-``read_backend_capacity``), many at once in a small thread pool. Each read retries its
-transient errors in place; one still transient after that fails the activity, which Temporal
-retries until the step deadline (a 5xx burst must not make a healthy region look unusable). A
-region the cloud refuses to read (404, 403) is reported unreadable, with why, and the choice
-passes it over — it never fails the evacuation. The choice itself is the
-workflow's (``evac.evacuation.choose_target``).
+``read_targets`` reads, per service:
+
+- in the region being left, its backend's health (``getHealth``) and capacity scaler: the load
+  the target must take. These reads share the source budget (``source_budget_seconds``, from
+  ``retries.source_deadline``): a region whose API is down or hangs costs no more than that,
+  and its services are reported with their load unknown, never a reason to wait longer;
+- in every region it may go to, the backend's health and scaler, its group's target size, and
+  the region's ``INSTANCES`` quota (``regions.get``, once per region per call): what the choice
+  and the capacity check (``evac.evacuation.choose_target``) judge by.
+
+Reads run many at once in a small thread pool, each retrying its transient errors in place; a
+target-side read still transient after that fails the activity, which Temporal retries until
+the step deadline (a 5xx burst must not make a healthy region look unusable). A read the cloud
+refuses (404, 403) is reported, with why, and the choice passes that region over.
 """
 
 from __future__ import annotations
 
 import contextvars
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.budget import call_timeout, within
+from activities.capacity import CapacityActivities
 from activities.clients import GcpClients
 from activities.errors import worth_repeating
 from activities.health import HealthActivities
@@ -29,37 +40,116 @@ from evac.logging import step_logging
 
 # Reads in flight at once in one read_targets call.
 READ_THREADS = 16
+INSTANCES = "INSTANCES"
+
+T = TypeVar("T")
+
+
+class Quota:
+    """A region's INSTANCES quota as read: the room it leaves, in words; or why it is unknown."""
+
+    def __init__(self, room: int | None, text: str) -> None:
+        self.room, self.text = room, text
 
 
 class EvacuationActivities:
     def __init__(self, clients: GcpClients) -> None:
+        self._clients = clients
         self._health = HealthActivities(clients)
         self._traffic = TrafficActivities(clients)
+        self._capacity = CapacityActivities(clients)
 
-    def _read(self, candidate: CandidateRegion) -> RegionReading:
-        ref = candidate.backend
+    def _quota(self, project: str, region: str) -> Quota:
         try:
-            health = idempotent(f"get health of {ref}", lambda: self._health._get_health(ref))
-            _, backend = idempotent(f"read {ref.service_label}", lambda: self._traffic._get(ref))
+            found = idempotent(
+                f"read region {region}",
+                lambda: self._clients.regions.get(project=project, region=region, timeout=call_timeout(), retry=None),
+            )
         except ApplicationError as exc:
             if worth_repeating(exc):
-                raise  # still transient after the in-place retries: Temporal retries the whole read, to its deadline
-            # refused (404, 403 …): the choice passes this region over
-            return RegionReading(region=candidate.region, health=None, capacity_scaler=None, error=str(exc)[:300])
-        return RegionReading(region=candidate.region, health=health, capacity_scaler=backend.capacity_scaler)
+                raise
+            return Quota(None, f"quota unread: {str(exc)[:200]}")
+        for quota in found.quotas:
+            if quota.metric == INSTANCES:
+                return Quota(int(quota.limit - quota.usage), f"INSTANCES {quota.usage:g}/{quota.limit:g}")
+        return Quota(None, "no INSTANCES quota listed")
+
+    def _region(self, candidate: CandidateRegion, quota: Quota | None, *, sized: bool) -> RegionReading:
+        """One region of one service: health and scaler (and, for a target, size and quota)."""
+        ref = candidate.backend
+        reading = RegionReading(region=candidate.region, health=None, capacity_scaler=None, max_size=candidate.max_size)
+        try:
+            reading.health = idempotent(f"get health of {ref}", lambda: self._health._get_health(ref))
+            _, backend = idempotent(f"read {ref.service_label}", lambda: self._traffic._get(ref))
+            reading.capacity_scaler = backend.capacity_scaler
+            if sized:
+                reading.size = self._capacity._get(candidate.group).target_size
+        except ApplicationError as exc:
+            if worth_repeating(exc) and sized:
+                raise  # a target still transient after the in-place retries: Temporal retries the whole read
+            # refused (404, 403 …), or the region being left did not answer in its budget
+            reading.health = reading.capacity_scaler = reading.size = None
+            reading.error = str(exc)[:300]
+            return reading
+        if quota is not None:
+            reading.quota_room, reading.quota = quota.room, quota.text
+        return reading
+
+    def _source(self, candidate: CandidateRegion, ends: float | None) -> RegionReading:
+        """The region being left, within what is left of the shared source budget."""
+        rest = None if ends is None else ends - time.monotonic()
+        if rest is not None and rest <= 0:
+            return RegionReading(
+                region=candidate.region, health=None, capacity_scaler=None, error="not read: the source budget is spent"
+            )
+        with within(rest):
+            return self._region(candidate, None, sized=False)
 
     @activity.defn(name=READ_TARGETS, no_thread_cancel_exception=True)
     def read_targets(self, input: ReadTargets) -> ReadTargetsResult:
         with step_logging(input.context) as log:
-            candidates = [c for s in input.services for c in s.regions]
+            budget = input.source_budget_seconds
+            ends = None if budget is None else time.monotonic() + budget
+            project = next((s.source.backend.project for s in input.services), "")
+            regions = sorted({c.region for s in input.services for c in s.regions})
             with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="read-targets") as pool:
-                # Each read runs in the activity's context (a copy each: the in-place retries
-                # heartbeat and watch for a cancel through it).
-                futures = [pool.submit(contextvars.copy_context().run, self._read, c) for c in candidates]
-                readings = iter([f.result() for f in futures])
-            result = ReadTargetsResult(
-                readings=[TargetReadings(service=s.service, regions=[next(readings) for _ in s.regions]) for s in input.services]
+
+                def submit(call: Callable[..., T], *args: object, **kwargs: object) -> Future[T]:
+                    # Each read runs in the activity's context (a copy each: the in-place retries
+                    # heartbeat and watch for a cancel through it).
+                    context = contextvars.copy_context()
+                    return pool.submit(lambda: context.run(call, *args, **kwargs))
+
+                quota_reads = {r: submit(self._quota, project, r) for r in regions}
+                quotas = {r: f.result() for r, f in quota_reads.items()}
+                sources = [
+                    submit(self._source, s.source, ends)
+                    if budget != 0
+                    else _unread(s.source, "not read: retries.source_deadline is 0 (never call the region being left)")
+                    for s in input.services
+                ]
+                targets = [[submit(self._region, c, quotas[c.region], sized=True) for c in s.regions] for s in input.services]
+                result = ReadTargetsResult(
+                    readings=[
+                        TargetReadings(
+                            service=s.service,
+                            source=src.result() if isinstance(src, Future) else src,
+                            regions=[f.result() for f in found],
+                        )
+                        for s, src, found in zip(input.services, sources, targets, strict=True)
+                    ]
+                )
+            unreadable = sum(1 for t in result.readings for r in t.regions if not r.readable)
+            source_unread = sum(1 for t in result.readings if not t.source.readable)
+            log.info(
+                "evacuation readings",
+                services=len(input.services),
+                regions=len(regions),
+                unreadable=unreadable,
+                source_unread=source_unread,
             )
-            unreadable = sum(1 for t in result.readings for r in t.regions if r.health is None)
-            log.info("target readiness read", services=len(input.services), regions=len(candidates), unreadable=unreadable)
             return result
+
+
+def _unread(candidate: CandidateRegion, why: str) -> RegionReading:
+    return RegionReading(region=candidate.region, health=None, capacity_scaler=None, error=why)

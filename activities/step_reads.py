@@ -67,8 +67,9 @@ class StepReadActivities:
 
     @activity.defn(name=ActivityName.READ_BEFORE_CHANGE, no_thread_cancel_exception=True)
     def read_before_change(self, input: ReadBeforeChange) -> BeforeChange:
-        """The target's health; its capacity scaler only if enough backends are healthy; then
-        the before-state, unless the guard's readings refuse and ``stop_on_refusal`` holds.
+        """The target's health; its capacity scaler if enough backends are healthy (always, when
+        not ``stop_on_refusal``: a dry run judges as if its scale-ups had happened); then the
+        before-state, unless the guard's readings refuse and ``stop_on_refusal`` holds.
 
         A before-state read with a budget (the source region's resource) that gets no answer in
         time is reported in ``unreachable``, not raised: the workflow skips the step."""
@@ -77,7 +78,7 @@ class StepReadActivities:
             capacity: BackendCapacity | None = None
             if input.guard is not None:
                 health = self._health.check_backend_health(CheckBackendHealth(context=input.context, backend=input.guard))
-                if health.healthy >= input.min_healthy:
+                if health.healthy >= input.min_healthy or not input.stop_on_refusal:
                     capacity = self._traffic.read_backend_capacity(
                         ReadBackendCapacity(context=input.context, backend=input.guard)
                     )

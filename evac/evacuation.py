@@ -17,16 +17,18 @@ choice of target when the evacuation picks one per service (``--auto-target``). 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evac.plan import DrainStep, Guards, Plan, Retries, ShiftDnsStep, Step
-from evac.resources import BackendRef, DnsRecordRef, HealthReport, ResourceState, StepContext
-from evac.runs import Trigger
+from evac import bindings
+from evac.plan import DrainStep, Guards, Plan, Retries, ScaleTargetStep, ShiftDnsStep, Step, VerifyHealthStep
+from evac.resources import BackendRef, DnsRecordRef, GroupRef, HealthReport, ResourceState, StepContext
+from evac.runs import StepRecord, StepStatus, Trigger
 from evac.topology import ServiceTopology, Topology
 
 EVACUATION_PREFIX = "evacuation/"
@@ -42,6 +44,9 @@ MAX_SERVICES = 2000
 # Continue as new when the history passes this many events (Temporal's hard limit is 51,200 and
 # it warns at 10,240): every run in flight adds a few events as it ends, so there is margin.
 HISTORY_EVENTS_BEFORE_CONTINUE = 6000
+# A target takes the load the region serves with times this (--capacity-ratio).
+DEFAULT_CAPACITY_RATIO = 1.0
+MAX_CAPACITY_RATIO = 10.0
 
 
 def evacuation_workflow_id(region: str) -> str:
@@ -84,6 +89,13 @@ class EvacuationInput(_Model):
     guards: Guards = Field(default_factory=Guards)
     retries: Retries = Field(default_factory=Retries)
     history_events_before_continue: int = Field(default=HISTORY_EVENTS_BEFORE_CONTINUE, ge=50)
+    capacity_ratio: float = Field(
+        default=DEFAULT_CAPACITY_RATIO,
+        ge=0.0,
+        le=MAX_CAPACITY_RATIO,
+        description="Each target must have this share of the healthy backends serving in the region before its "
+        "drain (a service's topology capacity_ratio overrides it)",
+    )
 
     def service_names(self) -> list[str]:
         return [s.name for g in self.groups for s in g.services]
@@ -127,10 +139,13 @@ class RecordedChange(_Model):
     record: DnsRecordRef | None = Field(
         default=None, exclude_if=lambda v: v is None, description="The DNS record a shift changed"
     )
+    group: GroupRef | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="The target's group a scale-up resized"
+    )
 
     @property
     def resource(self) -> str:
-        return str(self.backend or self.record)
+        return str(self.backend or self.record or self.group)
 
 
 def _unset(value: object) -> bool:
@@ -147,6 +162,11 @@ class EvacServiceRecord(_Model):
     target: str | None = Field(default=None, exclude_if=_unset)
     target_reason: str = Field(
         default="", exclude_if=_unset, description="Why this target (auto-target: the readings it chose by)"
+    )
+    capacity: str = Field(
+        default="",
+        exclude_if=_unset,
+        description="The capacity its target needs before the drain, and what the target had, could reach and was scaled to",
     )
     workflow_id: str | None = Field(default=None, exclude_if=_unset)
     run_id: str | None = Field(default=None, exclude_if=_unset)
@@ -236,38 +256,77 @@ class EvacuationProgress(_Model):
 
 # --- the plan each service runs --------------------------------------------------------
 
+# How long a service's run waits for its target's capacity (new instances warming up) before
+# it gives up, rolls its scale-up back and leaves the source serving.
+CAPACITY_WAIT = timedelta(minutes=10)
+CAPACITY_POLL = timedelta(seconds=5)
+# What one plan step may scale a group to (ScaleTargetStep / VerifyHealthStep allow no more).
+MAX_PLANNED_SIZE = 1000
 
-def evacuation_steps(region: str) -> list[Step]:
-    """Drain the region's backends to 0, then point DNS at the target (both guarded)."""
-    return [
-        DrainStep(kind="drain", name=f"drain {region}", region=region, capacity_scaler=0.0),
-        ShiftDnsStep(kind="shift_dns", name="shift DNS"),
-    ]
+
+class Sizing(_Model):
+    """What one service's evacuation needs of its target, judged on the readings before it starts."""
+
+    need: int = Field(description="Healthy backends the target must have before the source is drained")
+    scale_to: int | None = Field(description="Resize the target's group to this first; None: it is big enough")
+    verdict: str = Field(description="The numbers, in words")
 
 
-def service_plan(region: str, target: str, service: str, guards: Guards, retries: Retries) -> Plan:
+def evacuation_steps(region: str, target: str, sizing: Sizing, *, drain: bool = True) -> list[Step]:
+    """Capacity before traffic: scale the target up (if it is too small), wait until enough of
+    it is healthy, then drain the region's backends and point DNS at the target. ``drain``
+    False: the region's backend service is regional and has no other backend to take the
+    traffic (Google refuses to drain its only backend to 0): the DNS shift moves it."""
+    steps: list[Step] = []
+    if sizing.scale_to is not None:
+        steps.append(ScaleTargetStep(kind="scale_target", name=f"scale {target} to {sizing.scale_to}", min_size=sizing.scale_to))
+    steps.append(
+        VerifyHealthStep(
+            kind="verify_health",
+            name=f"capacity: {sizing.need} healthy in {target}",
+            region=target,
+            min_healthy=sizing.need,
+            timeout=CAPACITY_WAIT,
+            interval=CAPACITY_POLL,
+        )
+    )
+    if drain:
+        steps.append(DrainStep(kind="drain", name=f"drain {region}", region=region, capacity_scaler=0.0))
+    steps.append(ShiftDnsStep(kind="shift_dns", name="shift DNS"))
+    return steps
+
+
+def service_plan(region: str, target: str, service: EvacService, sizing: Sizing, guards: Guards, retries: Retries) -> Plan:
+    drain = service.topology.regions[region].backend_service_scope == "global"
     return Plan(
         name=f"evacuate-{region}",
-        description=f"region evacuation of {region}",
-        services=[service],
+        description=f"region evacuation of {region}: {sizing.verdict}"
+        + ("" if drain else f"; DNS only: {region}'s regional backend service has no other backend to drain to"),
+        services=[service.name],
         source=region,
         target=target,
         guards=guards,
         retries=retries,
-        steps=evacuation_steps(region),
+        steps=evacuation_steps(region, target, sizing, drain=drain),
     )
 
 
-def failback_steps(region: str, found: Sequence[tuple[str, float | None, int | None]]) -> list[Step]:
-    """The steps that restore what an evacuation run recorded, newest first: ``found`` is, per
-    step of that run in order, (kind, the capacity scaler it found, the DNS ttl it found)."""
-    steps: list[Step] = []
-    for kind, scaler, ttl in reversed(found):
-        if kind == "shift_dns":
-            steps.append(ShiftDnsStep(kind="shift_dns", name=f"shift DNS back to {region}", ttl=ttl))
-        elif kind == "drain" and scaler is not None and scaler > 0:
-            steps.append(DrainStep(kind="drain", name=f"restore {region} capacity", region=region, capacity_scaler=scaler))
-    return steps
+def recorded_changes(project: str, topology: ServiceTopology, plan: Plan, steps: Sequence[StepRecord]) -> list[RecordedChange]:
+    """What a finished run of ``plan`` changed, in order, with the resources: what a fail-back
+    restores (newest first). Steps that changed nothing (or were skipped) are left out."""
+    changes = []
+    for step, record in zip(plan.steps, steps, strict=False):
+        before, after = record.before, record.after
+        if before is None or after is None or before == after or record.status != StepStatus.SUCCEEDED:
+            continue
+        if isinstance(step, DrainStep):
+            backend = bindings.backend_ref(project, topology, step.region or plan.source)
+            changes.append(RecordedChange(before=before, after=after, backend=backend))
+        elif isinstance(step, ShiftDnsStep):
+            changes.append(RecordedChange(before=before, after=after, record=bindings.dns_record_ref(project, topology)))
+        elif isinstance(step, ScaleTargetStep):
+            changes.append(RecordedChange(before=before, after=after, group=bindings.group_ref(project, topology, plan.target)))
+    return changes
 
 
 # --- building the input: which services, in which groups ----------------------------------
@@ -336,38 +395,56 @@ def plan_groups(
     return groups
 
 
-# --- choosing a target per service (--auto-target) -----------------------------------------
+# --- choosing a target per service (--auto-target) and sizing it -------------------------
 
 
 class CandidateRegion(_Model):
     region: str
     backend: BackendRef
+    group: GroupRef
+    max_size: int | None = Field(default=None, description="The topology's max_size for the group there")
 
 
 class TargetQuery(_Model):
     service: str
-    regions: list[CandidateRegion] = Field(description="Every region of the service but the source, in topology order")
+    source: CandidateRegion = Field(description="The region being left: its load, read within the source budget")
+    regions: list[CandidateRegion] = Field(description="Where it may go (the --to region, or every other region)")
 
 
 class ReadTargets(_Model):
-    """``read_targets``: the readiness of every candidate region of each service."""
+    """``read_targets``: the load of each service in the region being left, and the readiness,
+    size and room of every region it may go to."""
 
     context: StepContext
     source: str
     services: list[TargetQuery]
+    source_budget_seconds: float | None = Field(
+        description="All reads of the region being left, together, get this long (0: none is made)"
+    )
 
 
 class RegionReading(_Model):
-    """What the readiness read found in one candidate region of one service."""
+    """What the readiness read found in one region of one service."""
 
     region: str
     health: HealthReport | None = Field(description="None: unreadable")
     capacity_scaler: float | None = Field(description="None: unreadable")
     error: str | None = None
+    size: int | None = Field(default=None, description="Its group's target size; None: unread")
+    max_size: int | None = Field(default=None, description="The topology's max_size for the group")
+    quota_room: int | None = Field(
+        default=None, description="Instances the region's INSTANCES quota has room for (limit - usage); None: unread"
+    )
+    quota: str = Field(default="", description="The quota as read, in words (e.g. 'INSTANCES 8/10')")
+
+    @property
+    def readable(self) -> bool:
+        return self.health is not None and self.capacity_scaler is not None
 
 
 class TargetReadings(_Model):
     service: str
+    source: RegionReading
     regions: list[RegionReading]
 
 
@@ -379,42 +456,111 @@ class TargetChoice(_Model):
     service: str
     target: str | None = Field(description="None: no region can take it")
     reason: str
+    sizing: Sizing | None = None
 
 
-def spare_capacity(reading: RegionReading) -> float:
-    """Healthy backends times the share of traffic the region already takes (its scaler): what
-    it serves with. More is better; an unreadable region has none."""
-    if reading.health is None or reading.capacity_scaler is None:
-        return -1.0
-    return reading.health.healthy * max(reading.capacity_scaler, 0.0)
+def serving_size(reading: RegionReading) -> float | None:
+    """How many instances the region serves the service with: its backends (healthy or not, as
+    ``getHealth`` lists them) times its capacity scaler (at most 1). Counting every backend, not
+    only the healthy ones, keeps a region in an outage (all unhealthy) from looking idle; and
+    for a global backend service it needs no call to the region's own API."""
+    if not reading.readable:
+        return None
+    assert reading.health is not None and reading.capacity_scaler is not None
+    return reading.health.total * min(max(reading.capacity_scaler, 0.0), 1.0)
 
 
-def choose_target(readings: TargetReadings, source: str, min_healthy: int, excluded: Iterable[str] = ()) -> TargetChoice:
-    """The healthy region (not ``source``, not ``excluded``: e.g. regions with alerts firing)
-    with the most healthy serving backends; ties go to the region named first in the topology."""
+def reachable(reading: RegionReading) -> tuple[int | None, str]:
+    """The largest group the region can have for the service (its max_size, and its size plus
+    the room its quota has), and how that was bounded; None: no bound is known."""
+    bounds: list[tuple[int, str]] = []
+    if reading.max_size is not None:
+        bounds.append((reading.max_size, f"max_size {reading.max_size}"))
+    if reading.size is not None and reading.quota_room is not None:
+        room = max(reading.quota_room, 0)
+        bounds.append((reading.size + room, f"size {reading.size} + {room} quota room ({reading.quota})"))
+    if not bounds:
+        return None, "no max_size, quota unread"
+    return min(bounds)
+
+
+def headroom(reading: RegionReading) -> float:
+    """Room to take more load: what the region can reach, less what it already serves with."""
+    reach, _ = reachable(reading)
+    serving = serving_size(reading) or 0.0
+    return math.inf if reach is None else reach - serving
+
+
+def size_target(source: RegionReading, target: RegionReading, ratio: float, min_healthy: int) -> tuple[Sizing | None, str]:
+    """The capacity ``target`` must have to take the load ``source`` serves with now, times
+    ``ratio`` (at least the plan's ``min_healthy``), and whether it can reach it: a Sizing, or
+    None and why not (with the numbers)."""
+    load = serving_size(source)
+    if load is None:
+        need = min_healthy
+        basis = f"{source.region}'s load unknown ({source.error or 'unread'}); the guard's minimum"
+    else:
+        need = max(min_healthy, math.ceil(ratio * load - 1e-9))
+        assert source.health is not None
+        scaled = "" if source.capacity_scaler == 1 else f" × scaler {source.capacity_scaler:g}"
+        basis = f"{ratio:g} × {source.health.total} instances{scaled} serving in {source.region}"
+    if target.size is None or target.health is None:
+        return None, f"{target.region}'s group size is unknown ({target.error or 'unread'})"
+    reach, bound = reachable(target)
+    if reach is not None and reach < need:
+        return None, f"{target.region} cannot hold it: needs {need} ({basis}), can reach {reach} ({bound})"
+    if need > MAX_PLANNED_SIZE:
+        return None, f"needs {need} healthy in {target.region} ({basis}): more than a plan step scales ({MAX_PLANNED_SIZE})"
+    scale_to = need if target.size < need else None
+    now = f"has {target.health.summary()}, size {target.size}"
+    plan = f"; scale to {scale_to}" if scale_to is not None else ""
+    reach_text = f"; can reach {reach} ({bound})" if reach is not None else f"; {bound}"
+    verdict = f"needs {need} healthy in {target.region} ({basis}); {now}{plan}{reach_text}"
+    return Sizing(need=need, scale_to=scale_to, verdict=verdict), ""
+
+
+def choose_target(
+    readings: TargetReadings, source: str, min_healthy: int, ratio: float = 1.0, excluded: Iterable[str] = ()
+) -> TargetChoice:
+    """The region (not ``source``, not ``excluded``: e.g. regions with alerts firing) that is
+    healthy, undrained, can hold the service's load, and has the most headroom to take it;
+    ties go to the region named first in the topology. With one candidate (``--to``) this is
+    the capacity check alone."""
     skip = set(excluded)
-    fit: list[RegionReading] = []
+    fit: list[tuple[RegionReading, Sizing]] = []
     why_not: list[str] = []
     for reading in readings.regions:
         if reading.region == source:
             continue
         if reading.region in skip:
             why_not.append(f"{reading.region} excluded")
-        elif reading.health is None or reading.capacity_scaler is None:
+            continue
+        if not reading.readable:
             why_not.append(f"{reading.region} unreadable ({reading.error or 'no reading'})")
-        elif reading.health.healthy < min_healthy:
+            continue
+        assert reading.health is not None
+        if reading.health.healthy < min_healthy:
             why_not.append(f"{reading.region} has {reading.health.summary()} (need {min_healthy})")
         elif reading.capacity_scaler == 0:
             why_not.append(f"{reading.region} is drained (capacity scaler 0)")
         else:
-            fit.append(reading)
+            sizing, refusal = size_target(readings.source, reading, ratio, min_healthy)
+            if sizing is None:
+                why_not.append(refusal)
+            else:
+                fit.append((reading, sizing))
     if not fit:
-        return TargetChoice(service=readings.service, target=None, reason="no healthy region: " + "; ".join(why_not))
-    best = max(fit, key=spare_capacity)  # max keeps the first of equals: topology order
-    others = [f"{r.region} {spare_capacity(r):g}" for r in fit if r is not best]
-    reason = f"{best.region}: {best.health.summary() if best.health else '?'}, scaler {best.capacity_scaler:g}"
+        return TargetChoice(service=readings.service, target=None, reason="no region can take it: " + "; ".join(why_not))
+    best, sizing = max(fit, key=lambda f: headroom(f[0]))  # max keeps the first of equals: topology order
+    others = [f"{r.region} {_room_text(r)}" for r, _ in fit if r is not best]
+    reason = f"{best.region}: headroom {_room_text(best)}; {sizing.verdict}"
     if others:
-        reason += f" (spare {spare_capacity(best):g} vs {', '.join(others)})"
+        reason += f"; headroom of the others: {', '.join(others)}"
     if why_not:
         reason += "; not " + "; ".join(why_not)
-    return TargetChoice(service=readings.service, target=best.region, reason=reason)
+    return TargetChoice(service=readings.service, target=best.region, reason=reason, sizing=sizing)
+
+
+def _room_text(reading: RegionReading) -> str:
+    room = headroom(reading)
+    return "unbounded" if room == math.inf else f"{room:g}"

@@ -89,6 +89,14 @@ class RegionBinding(StrictModel):
         description="The zone of a zonal managed instance group; unset: a regional managed instance group",
     )
     address: str = Field(description="The address the DNS record holds when this region serves")
+    max_size: Count | None = Field(
+        default=None,
+        ge=0,
+        le=2000,
+        exclude_if=lambda v: v is None,
+        description="Most instances its group may have (an autoscaler's maximum, a budget): an evacuation never "
+        "scales it further, and refuses to send the service here if that is too few",
+    )
 
     @field_validator("address")
     @classmethod
@@ -120,6 +128,15 @@ class ServiceTopology(StrictModel):
         default=None,
         exclude_if=lambda v: v is None,
         description="The evacuation group this service leaves a region with (one of the topology's tiers)",
+    )
+    capacity_ratio: Annotated[float, Strict()] | None = Field(
+        default=None,
+        ge=0.0,
+        le=10.0,
+        exclude_if=lambda v: v is None,
+        description="Evacuation: the target must have this share of the healthy backends serving in the region "
+        "being left before its drain (overrides 'evac evacuate --capacity-ratio'; e.g. 2.0 when the target "
+        "already carries as much load of its own)",
     )
 
     @model_validator(mode="after")

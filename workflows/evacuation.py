@@ -52,18 +52,20 @@ with workflow.unsafe.imports_passed_through():
         EvacuationProgress,
         EvacuationStatus,
         ReadTargets,
-        RecordedChange,
         ServiceStatus,
+        Sizing,
         TargetQuery,
         choose_target,
+        recorded_changes,
         service_plan,
     )
     from evac.logging import workflow_log_extra
     from evac.resources import (
         BackendCapacity,
-        BackendRef,
         Change,
         DnsRecord,
+        GroupSize,
+        ResizeGroup,
         SetBackendCapacity,
         SetDnsRecord,
         StepContext,
@@ -105,6 +107,7 @@ class EvacuationWorkflow:
         self._children: dict[str, workflow.ChildWorkflowHandle[FailoverWorkflow, FailoverProgress]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._cancelled = False
+        self._sizing: dict[str, Sizing] = {}  # per service: what its target needs, read before its group starts
 
     # --- messages --------------------------------------------------------------------------
 
@@ -190,8 +193,7 @@ class EvacuationWorkflow:
             return
         p.current_group = group.name
         self._log("group started", group=group.name, services=len(waiting))
-        if self._input.target is None:
-            await self._choose_targets(waiting)
+        await self._read_and_size(waiting)
         for service in waiting:
             record = self._records[service.name]
             if record.status != ServiceStatus.WAITING:
@@ -232,45 +234,63 @@ class EvacuationWorkflow:
 
     # --- targets ---------------------------------------------------------------------------
 
-    async def _choose_targets(self, services: list[EvacService]) -> None:
-        region, need = self._input.region, self._input.guards.min_healthy_target
-        for i in range(0, len(services), TARGETS_PER_READ):
-            chunk = services[i : i + TARGETS_PER_READ]
+    async def _read_and_size(self, services: list[EvacService]) -> None:
+        """Before a group starts: each service's load in the region, and where it can go (the
+        ``--to`` region, or per service the one with most headroom). A service no region can
+        take with its load is failed "not started", with the numbers; nothing changes for it."""
+        i = self._input
+        budget = i.retries.source_deadline
+        for start in range(0, len(services), TARGETS_PER_READ):
+            chunk = services[start : start + TARGETS_PER_READ]
             queries = [
                 TargetQuery(
                     service=s.name,
+                    source=_candidate(i.project, s, i.region),
                     regions=[
-                        CandidateRegion(region=r, backend=_backend(self._input.project, s, r))
+                        _candidate(i.project, s, r)
                         for r in s.topology.regions
-                        if r != region
+                        if r != i.region and (i.target is None or r == i.target)
                     ],
                 )
                 for s in chunk
             ]
             result = await workflow.execute_activity(
                 activity_api.read_targets,
-                ReadTargets(context=StepContext(service="*", step="choose targets"), source=region, services=queries),
-                start_to_close_timeout=READ_ATTEMPT_TIMEOUT,
-                schedule_to_close_timeout=self._input.retries.step_deadline,
-                retry_policy=retry_policy(self._input.retries),
-                summary=f"choose targets for {len(chunk)} services",
+                ReadTargets(
+                    context=StepContext(service="*", step="read capacity"),
+                    source=i.region,
+                    services=queries,
+                    source_budget_seconds=budget.total_seconds(),
+                ),
+                start_to_close_timeout=READ_ATTEMPT_TIMEOUT + budget,
+                schedule_to_close_timeout=i.retries.step_deadline,
+                retry_policy=retry_policy(i.retries),
+                summary=f"read capacity for {len(chunk)} services",
             )
+            by_name = {s.name: s for s in chunk}
             for readings in result.readings:
-                choice = choose_target(readings, region, need)
+                service = by_name[readings.service]
+                ratio = service.topology.capacity_ratio
+                choice = choose_target(
+                    readings, i.region, i.guards.min_healthy_target, i.capacity_ratio if ratio is None else ratio
+                )
                 record = self._records[readings.service]
-                record.target_reason = choice.reason
-                if choice.target is None:
+                if i.target is None:
+                    record.target_reason = choice.reason
+                if choice.target is None or choice.sizing is None:
                     record.status = ServiceStatus.FAILED
                     record.error = f"not started: {choice.reason}"
                     record.ended_at = workflow.now()
                 else:
                     record.target = choice.target
+                    record.capacity = choice.sizing.verdict
+                    self._sizing[readings.service] = choice.sizing
 
     # --- one service -----------------------------------------------------------------------
 
     def _child_input(self, service: EvacService, target: str) -> FailoverInput:
         i = self._input
-        plan = service_plan(i.region, target, service.name, i.guards, i.retries)
+        plan = service_plan(i.region, target, service, self._sizing[service.name], i.guards, i.retries)
         reason = f"evacuation of {i.region}" + (f": {i.trigger.reason}" if i.trigger.reason else "")
         trigger = i.trigger.model_copy(update={"reason": reason, "evacuation": self._progress.workflow_id})
         return FailoverInput(
@@ -341,7 +361,7 @@ class EvacuationWorkflow:
             record.status, record.error, record.left_changed = _failed(err, self._progress.abort is not None)
             return
         record.status = ServiceStatus.SUCCEEDED
-        record.changes = self._changes(service, result)
+        record.changes = recorded_changes(self._input.project, service.topology, child_input.plan, result.steps)
         record.ungraceful = bool(result.ungraceful)
         record.owed = [f"step '{step.name}': {step.owed}" for step in result.skipped]
 
@@ -403,13 +423,17 @@ class EvacuationWorkflow:
             key = f"{info.workflow_id}/{info.run_id}/failback/{record.service}/{index}"
             context = StepContext(service=record.service, step="fail back")
             summary = f"fail back {record.service}: restore {change.resource} to {change.before.summary()}"
-            arg: SetBackendCapacity | SetDnsRecord
+            arg: SetBackendCapacity | SetDnsRecord | ResizeGroup
             if change.backend is not None:
                 assert isinstance(change.before, BackendCapacity) and isinstance(change.after, BackendCapacity)
                 arg = SetBackendCapacity(
                     context=context, backend=change.backend, desired=change.before, prior=change.after, request_key=key
                 )
                 call = self._restore(activity_api.set_backend_capacity, arg, summary)
+            elif change.group is not None:
+                assert isinstance(change.before, GroupSize) and isinstance(change.after, GroupSize)
+                arg = ResizeGroup(context=context, group=change.group, desired=change.before, prior=change.after, request_key=key)
+                call = self._restore(activity_api.resize_group, arg, summary)
             else:
                 assert change.record is not None
                 assert isinstance(change.before, DnsRecord) and isinstance(change.after, DnsRecord)
@@ -441,27 +465,17 @@ class EvacuationWorkflow:
             summary=summary,
         )
 
-    def _changes(self, service: EvacService, result: FailoverProgress) -> list[RecordedChange]:
-        """What a finished run changed, in order, with the resources: what a fail-back restores."""
-        project, topology = self._input.project, service.topology
-        changes = []
-        for step in result.steps:
-            if step.before is None or step.after is None or step.before == step.after:
-                continue
-            if step.kind == "drain":
-                backend = bindings.backend_ref(project, topology, self._input.region)
-                changes.append(RecordedChange(before=step.before, after=step.after, backend=backend))
-            elif step.kind == "shift_dns":
-                record = bindings.dns_record_ref(project, topology)
-                changes.append(RecordedChange(before=step.before, after=step.after, record=record))
-        return changes
-
     def _log(self, message: str, **extra: object) -> None:
         workflow.logger.info(message, extra={**workflow_log_extra("*", "evacuation"), "region": self._input.region, **extra})
 
 
-def _backend(project: str, service: EvacService, region: str) -> BackendRef:
-    return bindings.backend_ref(project, service.topology, region)
+def _candidate(project: str, service: EvacService, region: str) -> CandidateRegion:
+    return CandidateRegion(
+        region=region,
+        backend=bindings.backend_ref(project, service.topology, region),
+        group=bindings.group_ref(project, service.topology, region),
+        max_size=service.topology.regions[region].max_size,
+    )
 
 
 def _failed(err: ChildWorkflowError, aborting: bool) -> tuple[ServiceStatus, str, list[str]]:

@@ -172,6 +172,10 @@ class Engine:
         self.progress = progress
         # The run's notifications (PlanRun sets it; see workflows/notify.py).
         self.notifier: Notifier | None = None
+        # A dry run changes nothing, so later steps would read the state before its scale-ups:
+        # per region, the group size its earlier scale_target steps would have left. The guard
+        # and verify_health judge by it ("as if the earlier planned steps had happened").
+        self.planned_sizes: dict[str, int] = {}
 
     # --- resources of this run ----------------------------------------------------
 
@@ -410,7 +414,7 @@ class Engine:
         need = self.input.plan.guards.min_healthy_target
         report = await self.health(record, target)
         capacity = None
-        if report.healthy >= need:  # (the capacity is read only once health passed: runs in flight replay this order)
+        if self.projected_health(target, report).healthy >= need:  # (read only once health passed: runs replay this order)
             capacity = await self.read(
                 activity_api.read_backend_capacity,
                 ReadBackendCapacity(context=self.context(record), backend=self.backend(target)),
@@ -418,9 +422,11 @@ class Engine:
         self._judge(record, report, capacity)
 
     def _judge(self, record: StepRecord, report: HealthReport, capacity: BackendCapacity | None) -> None:
-        """The guard's verdict on its readings (``capacity`` None: not read, health refused)."""
+        """The guard's verdict on its readings (``capacity`` None: not read, health refused). A
+        dry run judges as if its earlier scale-ups had happened (and says so)."""
         target = self.input.plan.target
         need = self.input.plan.guards.min_healthy_target
+        now, report = report, self.projected_health(target, report)
         refusal = None
         if report.healthy < need:
             refusal = (
@@ -430,12 +436,31 @@ class Engine:
         elif capacity is not None and capacity.capacity_scaler == 0:
             refusal = f"guard: target {target} is drained itself (capacity scaler 0); it would take no traffic"
         if refusal is None:
-            assert capacity is not None  # read, since health passed
-            record.guard = f"passed: target {target} has {report.summary()} backends (need {need}), {capacity.summary()}"
+            assert capacity is not None  # read, since health passed (as projected, in a dry run)
+            record.guard = (
+                f"passed: target {target} has {report.summary()} backends{_projection(now, report)} (need {need}), "
+                f"{capacity.summary()}"
+            )
             return
         record.guard = f"refuses: {refusal.removeprefix('guard: ')}" if self.input.dry_run else refusal
         if not self.input.dry_run:
             raise failure(FailureType.GUARD_REFUSED, refusal)
+
+    def projected_health(self, region: str, report: HealthReport) -> HealthReport:
+        """``report`` as a dry run's earlier scale-ups would have left it: the instances they
+        would add counted healthy once warm (a real run waits for them: verify_health); those
+        unhealthy now stay so."""
+        planned = self.planned_sizes.get(region) if self.input.dry_run else None
+        if planned is None or planned <= report.total:
+            return report
+        return HealthReport(healthy=report.healthy + planned - report.total, total=planned)
+
+
+def _projection(now: HealthReport, projected: HealthReport) -> str:
+    """How a projected reading differs from what was read, in words ('' when it does not)."""
+    if projected == now:
+        return ""
+    return f" after the planned scale-up (now {now.summary()})"
 
 
 # --- handlers, one per step kind ----------------------------------------------------
@@ -461,6 +486,9 @@ async def scale_target(engine: Engine, record: StepRecord, step: ScaleTargetStep
         group,
         lambda: engine.read(activity_api.read_group_size, read),
     )
+    if engine.input.dry_run:
+        region = engine.input.plan.target
+        engine.planned_sizes[region] = max(before.target_size, step.min_size, engine.planned_sizes.get(region, 0))
 
 
 async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthStep) -> None:
@@ -476,10 +504,17 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
         raise SourceUnreachable(f"{backend}: {intent}", engine.not_calling_source())
     if engine.input.dry_run:
         report = await engine.health(record, region)
-        record.after = report
-        record.detail = (
-            f"dry run: now {report.summary()}; would wait up to {format_duration(step.timeout)} for {step.min_healthy}"
+        projected = engine.projected_health(region, report)
+        record.after = projected
+        would = (
+            f"would pass at once ({step.min_healthy} needed)"
+            if projected.healthy >= step.min_healthy and projected == report
+            else f"would wait up to {format_duration(step.timeout)} for {step.min_healthy}"
         )
+        if projected.healthy < step.min_healthy:
+            would += f", which even the planned scale-ups would not give (at most {projected.healthy}): it would fail"
+        warm = f", {projected.healthy} once the planned scale-up is warm" if projected != report else ""
+        record.detail = f"dry run: now {report.summary()}{warm}; {would}"
         return
     retries = engine.input.plan.retries
     timeout = step.timeout if budget is None else min(step.timeout, budget)

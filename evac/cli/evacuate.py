@@ -41,7 +41,15 @@ from evac.config import Settings
 from evac.control import StartedRun
 from evac.documents import InvalidDocument
 from evac.errors import FrontDoorError
-from evac.evacuation import DEFAULT_WINDOW, MAX_WINDOW, EvacuationAbort, EvacuationProgress, EvacuationStatus, ServiceStatus
+from evac.evacuation import (
+    DEFAULT_CAPACITY_RATIO,
+    DEFAULT_WINDOW,
+    MAX_WINDOW,
+    EvacuationAbort,
+    EvacuationProgress,
+    EvacuationStatus,
+    ServiceStatus,
+)
 from evac.runs import Trigger
 from evac.topology import load_topology
 
@@ -66,9 +74,15 @@ def _names(values: list[str] | None, option: str) -> list[str] | None:
     return names
 
 
-def _reason(reason: str | None) -> str:
-    """Optional for a start (the runs' reasons say 'evacuation of <region>' either way)."""
-    reason = (reason or "").strip()
+def _reason(reason: str) -> str:
+    """Required, as for a failover or an abort: the record says why."""
+    reason = reason.strip()
+    if not reason:
+        fail(
+            "--reason must say why the region is evacuated (it is recorded in the evacuation's history and every "
+            "run's); nothing was started",
+            EXIT_BAD_INPUT,
+        )
     if len(reason) > MAX_REASON:
         fail(f"--reason is {len(reason)} characters long; at most {MAX_REASON}; nothing was started", EXIT_BAD_INPUT)
     return reason
@@ -83,13 +97,22 @@ def evacuate(
     region: str = typer.Option(..., "--region", "-r", help="The region every service leaves"),
     to: str = typer.Option(None, "--to", help="Where every service goes (each must be served there)"),
     auto_target: bool = typer.Option(
-        False, "--auto-target", help="Per service, the healthy region with the most healthy serving backends"
+        False,
+        "--auto-target",
+        help="Per service, the healthy region with the most headroom (room it can reach within max_size and quota, "
+        "less what it serves) that can hold the load",
+    ),
+    capacity_ratio: float = typer.Option(
+        DEFAULT_CAPACITY_RATIO,
+        "--capacity-ratio",
+        help="Before its drain, each target is scaled to and must have this share of the instances serving in the "
+        "region (a service's topology capacity_ratio overrides it)",
     ),
     services: list[str] = typer.Option(None, "--services", help="Only these services (comma list)"),
     tiers: list[str] = typer.Option(None, "--tier", help="Only the services of these tiers (repeat, or a comma list)"),
     topology: Path = typer.Option(None, "--topology", "-t", help="Topology YAML naming the services (required)"),
     window: int = typer.Option(DEFAULT_WINDOW, "--window", help=f"Most service runs in flight at once (1 to {MAX_WINDOW})"),
-    reason: str = typer.Option(None, "--reason", help="Why: recorded in the history of the evacuation and every run"),
+    reason: str = typer.Option(..., "--reason", help="Why: recorded in the history of the evacuation and every run"),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Plan mode: each service's run reads live state and shows what it would change; nothing changes"
     ),
@@ -114,7 +137,7 @@ def evacuate(
     if (to is not None) == auto_target:  # both, or neither
         fail(
             "give exactly one of --to REGION (every service goes there) or --auto-target (per service, the healthy "
-            "region with the most serving backends); nothing was started",
+            "region with the most headroom to take its load); nothing was started",
             EXIT_BAD_INPUT,
         )
     if topology is None:
@@ -136,6 +159,7 @@ def evacuate(
             tiers=chosen_tiers,
             window=window,
             dry_run=dry_run,
+            capacity_ratio=capacity_ratio,
         )
     except (InvalidDocument, FrontDoorError) as exc:
         fail_with(exc)

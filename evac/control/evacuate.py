@@ -47,7 +47,9 @@ from evac.errors import (
     from_rpc,
 )
 from evac.evacuation import (
+    DEFAULT_CAPACITY_RATIO,
     DEFAULT_WINDOW,
+    MAX_CAPACITY_RATIO,
     MAX_WINDOW,
     EvacuationAbort,
     EvacuationInput,
@@ -90,12 +92,18 @@ def evacuation_input(
     tiers: Iterable[str] | None = None,
     window: int = DEFAULT_WINDOW,
     dry_run: bool = False,
+    capacity_ratio: float = DEFAULT_CAPACITY_RATIO,
 ) -> EvacuationInput:
     """The evacuation of ``region`` as asked, checked: the project guard, the window, and every
     service, tier and target (InvalidEvacuation names what is wrong; nothing starts)."""
     check_project(topology, config)
     if not 1 <= window <= MAX_WINDOW:
         raise InvalidEvacuation(f"--window must be from 1 to {MAX_WINDOW} runs in flight, not {window}")
+    if not 0 <= capacity_ratio <= MAX_CAPACITY_RATIO or capacity_ratio != capacity_ratio:
+        raise InvalidEvacuation(
+            f"--capacity-ratio must be from 0 to {MAX_CAPACITY_RATIO:g} (a share of the load the region serves "
+            f"with), not {capacity_ratio:g}; nothing was started"
+        )
     try:
         groups = plan_groups(topology, region, target=target, services=services, tiers=tiers)
     except EvacuationRefused as exc:
@@ -108,6 +116,7 @@ def evacuation_input(
         trigger=trigger,
         window=window,
         dry_run=dry_run,
+        capacity_ratio=capacity_ratio,
     )
 
 

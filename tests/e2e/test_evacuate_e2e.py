@@ -189,7 +189,10 @@ def test_a_tier_leaves_while_one_call_in_five_answers_503_and_one_in_ten_429(sta
 def test_a_dry_run_shows_what_each_service_would_change_and_changes_nothing(stack: tuple[E2E, Path, dict[str, Any]]):
     e2e, topology, _ = stack
     before = e2e.state()
-    result = e2e.evac("evacuate", "--region", REGION, "--to", TARGET, "--topology", str(topology), "--tier", "data", "--dry-run")
+    result = e2e.evac(
+        "evacuate", "--region", REGION, "--to", TARGET, "--topology", str(topology), "--tier", "data", "--dry-run",
+        "--reason", "e2e plan",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout[-3000:]
     assert result.stdout.count("dry run: nothing was changed") == len(TIERS["data"])
     assert "succeeded: 10 succeeded  (dry-run/evacuation/europe-west1/" in result.stdout

@@ -43,18 +43,21 @@ def evac(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Resul
     return invoke
 
 
-def _evacuate(*args: str) -> list[str]:
-    return ["evacuate", "--topology", str(TOPOLOGY), "--region", "europe-west1", *args]
+def _evacuate(*args: str, reason: str = "region drill") -> list[str]:
+    return ["evacuate", "--topology", str(TOPOLOGY), "--region", "europe-west1", "--reason", reason, *args]
 
 
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["evacuate", "--region", "europe-west1", "--to", "us-central1"], "--topology is required"),
+        (["evacuate", "--region", "europe-west1", "--to", "us-central1", "--reason", "r"], "--topology is required"),
+        (_evacuate("--to", "us-central1", reason="  "), "--reason must say why the region is evacuated"),
+        (_evacuate("--to", "us-central1", "--capacity-ratio", "11"), "--capacity-ratio must be from 0 to 10"),
+        (_evacuate("--to", "us-central1", "--capacity-ratio", "-1"), "--capacity-ratio must be from 0 to 10"),
         (_evacuate(), "give exactly one of --to REGION"),
         (_evacuate("--to", "us-central1", "--auto-target"), "give exactly one of --to REGION"),
         (
-            ["evacuate", "--topology", str(TOPOLOGY), "--region", "europe-west9", "--to", "us-central1"],
+            ["evacuate", "--topology", str(TOPOLOGY), "--region", "europe-west9", "--to", "us-central1", "--reason", "r"],
             "no service of the topology is in region 'europe-west9' (its regions: asia-east1, europe-west1, us-central1)",
         ),
         (_evacuate("--to", "europe-west1"), "the target must differ from the region being evacuated"),
@@ -67,7 +70,7 @@ def _evacuate(*args: str) -> list[str]:
         (_evacuate("--to", "us-central1", "--services", "storefront,,orders-api"), "--services has an empty name"),
         (_evacuate("--to", "us-central1", "--window", "0"), "--window must be from 1 to 500 runs in flight, not 0"),
         (_evacuate("--to", "us-central1", "--window", "501"), "--window must be from 1 to 500 runs in flight, not 501"),
-        (_evacuate("--to", "us-central1", "--reason", "x" * 1001), "--reason is 1001 characters long"),
+        (_evacuate("--to", "us-central1", reason="x" * 1001), "--reason is 1001 characters long"),
     ],
 )
 def test_a_bad_evacuation_is_refused_naming_what_is_wrong_and_starts_nothing(
@@ -82,7 +85,7 @@ def test_a_bad_evacuation_is_refused_naming_what_is_wrong_and_starts_nothing(
 def test_a_topology_with_errors_is_refused_with_each_error(evac: Callable[..., Result], tmp_path: Path):
     broken = tmp_path / "topology.yaml"
     broken.write_text(TOPOLOGY.read_text().replace("tier: backend", "tier: backends"))
-    result = evac("evacuate", "--topology", str(broken), "--region", "europe-west1", "--to", "us-central1")
+    result = evac("evacuate", "--topology", str(broken), "--region", "europe-west1", "--to", "us-central1", "--reason", "r")
     assert result.exit_code == 2
     assert "tier 'backends' is not one of the topology's tiers" in result.stderr and "nothing was started" in result.stderr
 
@@ -111,13 +114,19 @@ def test_errors_are_json_for_scripts(evac: Callable[..., Result]):
         _evacuate("--to", "us-central1"),
         _evacuate("--auto-target", "--tier", "data,backend", "--tier", "frontend", "--window", "3", "--dry-run"),
         _evacuate("--to", "us-central1", "--services", "storefront,orders-api", "--tier", "frontend", "--no-wait"),
-        ["evacuate", "--topology", str(DEMO_TOPOLOGY), "--region", "europe-west1", "--to", "us-central1"],
+        ["evacuate", "--topology", str(DEMO_TOPOLOGY), "--region", "europe-west1", "--to", "us-central1", "--reason", "r"],
+        _evacuate("--to", "us-central1", "--capacity-ratio", "1.5"),
     ],
 )
 def test_a_good_evacuation_gets_as_far_as_connecting(evac: Callable[..., Result], args: list[str]):
     """The contrast of the refusals above: the same command with good input goes on to Temporal."""
     result = evac(*args)
     assert result.exit_code == 4 and UNREACHABLE in result.stderr, result.output
+
+
+def test_an_evacuation_without_a_reason_is_refused_before_anything(evac: Callable[..., Result]):
+    result = evac("evacuate", "--topology", str(TOPOLOGY), "--region", "europe-west1", "--to", "us-central1")
+    assert result.exit_code == 2 and "Missing option '--reason'" in result.output
 
 
 def test_rollback_all_is_refused_for_a_failover_run(evac: Callable[..., Result]):
@@ -236,9 +245,7 @@ def test_a_blackout_refuses_the_evacuation_unless_overridden_with_a_reason(
     monkeypatch.setenv("EVAC_BLACKOUTS", str(blackouts))
     refused = evac(*_evacuate("--to", "us-central1"))
     assert refused.exit_code == 3 and "always" in refused.stderr and "nothing was started" in refused.stderr
-    no_reason = evac(*_evacuate("--to", "us-central1", "--override-blackout"))
-    assert no_reason.exit_code == 2 and "--override-blackout needs --reason" in no_reason.stderr
-    overridden = evac(*_evacuate("--to", "us-central1", "--override-blackout", "--reason", "incident 42"))
+    overridden = evac(*_evacuate("--to", "us-central1", "--override-blackout", reason="incident 42"))
     assert overridden.exit_code == 4 and UNREACHABLE in overridden.stderr
     assert evac(*_evacuate("--to", "us-central1", "--dry-run")).exit_code == 4  # a dry run changes nothing: not refused
 

@@ -12,6 +12,7 @@ from evac import bindings
 from evac.evacuation import (
     MAX_SERVICES,
     UNTIERED,
+    EvacService,
     EvacServiceRecord,
     EvacuationInput,
     EvacuationProgress,
@@ -19,10 +20,12 @@ from evac.evacuation import (
     RecordedChange,
     RegionReading,
     ServiceStatus,
+    Sizing,
     TargetReadings,
     choose_target,
     plan_groups,
     service_plan,
+    size_target,
 )
 from evac.plan import Guards, Retries
 from evac.resources import BackendCapacity, DnsRecord, HealthReport
@@ -141,38 +144,135 @@ def test_the_largest_evacuation_fits_temporals_payload_limit_at_every_step():
     assert len(record.model_dump_json()) < PAYLOAD_LIMIT * 0.9
 
 
-def reading(region: str, healthy: int | None, scaler: float | None) -> RegionReading:
-    health = HealthReport(healthy=healthy, total=4) if healthy is not None else None
-    return RegionReading(region=region, health=health, capacity_scaler=scaler, error=None if health else "HTTP 503")
+def reading(
+    region: str,
+    healthy: int | None,
+    scaler: float | None,
+    *,
+    total: int = 4,
+    size: int | None = 4,
+    room: int | None = None,
+    max_size: int | None = None,
+) -> RegionReading:
+    health = HealthReport(healthy=healthy, total=total) if healthy is not None else None
+    return RegionReading(
+        region=region,
+        health=health,
+        capacity_scaler=scaler,
+        error=None if health else "HTTP 503",
+        size=size if health else None,
+        quota_room=room,
+        quota="" if room is None else f"INSTANCES {room} free",
+        max_size=max_size,
+    )
 
 
-def test_the_target_is_the_healthy_region_with_most_serving_capacity():
-    readings = TargetReadings(service="s", regions=[reading(TARGET, 2, 1.0), reading(THIRD, 4, 1.0)])
-    choice = choose_target(readings, SOURCE, min_healthy=1)
-    assert choice.target == THIRD and "spare 4 vs us-central1 2" in choice.reason
+SERVING_3 = reading(SOURCE, 3, 1.0, total=3)
 
 
-def test_unhealthy_drained_unreadable_and_excluded_regions_are_passed_over_with_reasons():
+def test_the_target_is_the_region_with_most_headroom_not_the_one_serving_most():
+    # us-central1 serves 4 and may grow to 10 (headroom 6); asia-east1 serves 2 and may grow to 20.
+    busy = reading(TARGET, 4, 1.0, total=4, size=4, room=6)
+    roomy = reading(THIRD, 2, 1.0, total=2, size=2, room=18)
+    choice = choose_target(TargetReadings(service="s", source=SERVING_3, regions=[busy, roomy]), SOURCE, min_healthy=1)
+    assert choice.target == THIRD
+    assert choice.reason.startswith("asia-east1: headroom 18; needs 3 healthy in asia-east1 (1 × 3 instances serving")
+    assert choice.reason.endswith("headroom of the others: us-central1 6")
+    assert choice.sizing is not None and (choice.sizing.need, choice.sizing.scale_to) == (3, 3)
+
+
+def test_unhealthy_drained_unreadable_excluded_and_too_small_regions_are_passed_over_with_reasons():
     readings = TargetReadings(
         service="s",
-        regions=[reading(TARGET, 0, 1.0), reading(THIRD, 4, 0.0), reading("us-east1", None, None), reading("us-west1", 3, 1.0)],
+        source=SERVING_3,
+        regions=[
+            reading(TARGET, 0, 1.0),
+            reading(THIRD, 4, 0.0),
+            reading("us-east1", None, None),
+            reading("us-west1", 3, 1.0),
+            reading("us-west2", 1, 1.0, total=1, size=1, room=1),
+        ],
     )
     choice = choose_target(readings, SOURCE, min_healthy=1, excluded=["us-west1"])
-    assert choice.target is None
-    for why in ("us-central1 has 0/4 healthy", "asia-east1 is drained", "us-east1 unreadable (HTTP 503)", "us-west1 excluded"):
+    assert choice.target is None and choice.sizing is None
+    for why in (
+        "us-central1 has 0/4 healthy",
+        "asia-east1 is drained",
+        "us-east1 unreadable (HTTP 503)",
+        "us-west1 excluded",
+        "us-west2 cannot hold it: needs 3 (1 × 3 instances serving in europe-west1), can reach 2 "
+        "(size 1 + 1 quota room (INSTANCES 1 free))",
+    ):
         assert why in choice.reason
 
 
 def test_ties_go_to_the_region_the_topology_names_first():
-    readings = TargetReadings(service="s", regions=[reading(THIRD, 2, 1.0), reading(TARGET, 2, 1.0)])
+    readings = TargetReadings(service="s", source=SERVING_3, regions=[reading(THIRD, 2, 1.0), reading(TARGET, 2, 1.0)])
     assert choose_target(readings, SOURCE, min_healthy=1).target == THIRD
 
 
-def test_each_service_runs_a_guarded_drain_then_a_dns_shift():
-    plan = service_plan(SOURCE, TARGET, "checkout", Guards(), Retries())
-    assert [(s.kind, getattr(s, "region", None)) for s in plan.steps] == [("drain", SOURCE), ("shift_dns", None)]
+def test_the_need_is_the_ratio_times_what_the_source_serves_with_and_at_least_the_guard():
+    target = reading(TARGET, 1, 1.0, total=1, size=1)
+    half = reading(SOURCE, 4, 0.5, total=4)  # 4 instances at half its share
+    sizing, _ = size_target(half, target, 1.5, min_healthy=1)
+    assert sizing is not None and (sizing.need, sizing.scale_to) == (3, 3)  # ceil(1.5 × 2)
+    assert sizing.verdict == (
+        "needs 3 healthy in us-central1 (1.5 × 4 instances × scaler 0.5 serving in europe-west1); "
+        "has 1/1 healthy, size 1; scale to 3; no max_size, quota unread"
+    )
+    drained = reading(SOURCE, 0, 0.0, total=4)
+    sizing, _ = size_target(drained, target, 1.0, min_healthy=2)
+    assert sizing is not None and (sizing.need, sizing.scale_to) == (2, 2)  # the guard's minimum
+    # A region in an outage: every backend unhealthy still counts as load to carry.
+    down = reading(SOURCE, 0, 1.0, total=3)
+    sizing, _ = size_target(down, target, 1.0, min_healthy=1)
+    assert sizing is not None and sizing.need == 3
+
+
+def test_a_source_that_cannot_be_read_needs_only_the_guards_minimum_and_says_so():
+    target = reading(TARGET, 2, 1.0, total=2, size=2)
+    sizing, _ = size_target(reading(SOURCE, None, None), target, 1.0, min_healthy=1)
+    assert sizing is not None and (sizing.need, sizing.scale_to) == (1, None)
+    assert sizing.verdict.startswith(
+        "needs 1 healthy in us-central1 (europe-west1's load unknown (HTTP 503); the guard's minimum)"
+    )
+
+
+def test_max_size_and_quota_bound_what_a_region_can_reach():
+    target = reading(TARGET, 2, 1.0, total=2, size=2, room=5, max_size=4)
+    sizing, refusal = size_target(reading(SOURCE, 6, 1.0, total=6), target, 1.0, min_healthy=1)
+    assert sizing is None and refusal == (
+        "us-central1 cannot hold it: needs 6 (1 × 6 instances serving in europe-west1), can reach 4 (max_size 4)"
+    )
+
+
+def test_each_service_scales_its_target_waits_for_the_capacity_then_drains_and_shifts_dns(demo_topology):
+    service = EvacService(name="checkout", topology=demo_topology.services["checkout"])
+    sizing = Sizing(need=3, scale_to=3, verdict="needs 3")
+    plan = service_plan(SOURCE, TARGET, service, sizing, Guards(), Retries())
+    assert [(s.kind, getattr(s, "region", None)) for s in plan.steps] == [
+        ("scale_target", None),
+        ("verify_health", TARGET),
+        ("drain", SOURCE),
+        ("shift_dns", None),
+    ]
+    assert plan.steps[0].min_size == 3 and plan.steps[1].min_healthy == 3  # type: ignore[union-attr]
     assert plan.source == SOURCE and plan.target == TARGET and plan.services == ["checkout"]
     assert plan.structure_problems() == []
+    # Big enough already: no scale-up, the capacity is still waited for.
+    plan = service_plan(SOURCE, TARGET, service, Sizing(need=1, scale_to=None, verdict="needs 1"), Guards(), Retries())
+    assert [s.kind for s in plan.steps] == ["verify_health", "drain", "shift_dns"]
+
+
+def test_a_service_behind_a_regional_backend_service_moves_by_dns_alone(regional_topology):
+    name, spec = next(
+        (n, s) for n, s in regional_topology.services.items() if s.regions[SOURCE].backend_service_scope == "regional"
+    )
+    plan = service_plan(
+        SOURCE, TARGET, EvacService(name=name, topology=spec), Sizing(need=1, scale_to=None, verdict="v"), Guards(), Retries()
+    )
+    assert [s.kind for s in plan.steps] == ["verify_health", "shift_dns"]
+    assert "DNS only" in plan.description
 
 
 def test_eta_is_the_pace_so_far_and_none_before_anything_finished():

@@ -273,7 +273,7 @@ def read_before_change_from(
         health = capacity = None
         if input.guard is not None:
             health = await check_backend_health(CheckBackendHealth(context=context, backend=input.guard))
-            if health.healthy >= input.min_healthy:
+            if health.healthy >= input.min_healthy or not input.stop_on_refusal:
                 capacity = await read_backend_capacity(ReadBackendCapacity(context=context, backend=input.guard))
             if input.stop_on_refusal and input.refused_by(health, capacity):
                 return BeforeChange(health=health, capacity=capacity)

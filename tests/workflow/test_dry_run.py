@@ -34,25 +34,48 @@ async def test_a_dry_run_records_every_change_it_would_make_and_makes_none(env, 
     assert cloud.mutations() == [] and cloud.snapshot() == before
     scale, verify, drain, bake, dns = result.steps
     assert (scale.before.target_size, scale.after.target_size, scale.detail) == (1, 3, "dry run: would change")
-    assert verify.detail == "dry run: now 1/1 healthy; would wait up to 10m for 3"
+    assert verify.detail == "dry run: now 1/1 healthy, 3 once the planned scale-up is warm; would wait up to 10m for 3"
     assert (drain.before.capacity_scaler, drain.after.capacity_scaler) == (1.0, 0.0)
     assert bake.detail == "dry run: would wait 1h"
     assert dns.after == DnsRecord(ttl=60, rrdatas=["198.51.100.10"])
     assert all(s.status == StepStatus.SUCCEEDED for s in result.steps)
-    # Guards are evaluated against the live state and shown (the scale-up did not happen).
-    assert drain.guard == "passed: target us-central1 has 1/1 healthy backends (need 1), scaler 1"
+    # Guards are judged on the live state as the earlier planned steps would leave it (the
+    # scale-up did not happen), and say so.
+    assert drain.guard == (
+        "passed: target us-central1 has 3/3 healthy backends after the planned scale-up (now 1/1 healthy) (need 1), scaler 1"
+    )
 
 
 async def test_a_dry_run_shows_a_guard_that_would_refuse_and_goes_on(env, task_queue, demo_topology):
     cloud = fresh_cloud()
     cloud.healthy[TARGET] = 0
+    plan = make_plan()
+    plan = plan.model_copy(update={"steps": plan.steps[2:]})  # no scale-up: nothing would make the target healthy
     async with running_worker(env.client, task_queue, cloud.activities()):
-        result = await dry_run(env, task_queue, make_plan(), demo_topology)
+        result = await dry_run(env, task_queue, plan, demo_topology)
     assert result.status == RunStatus.SUCCEEDED
-    assert result.steps[2].guard == (
+    assert result.steps[0].guard == (
         "refuses: target us-central1 has 0/1 healthy backends, the plan requires at least 1 before moving traffic there"
     )
-    assert result.steps[3].after is not None  # the DNS step was still planned
+    assert result.steps[1].after is not None  # the DNS step was still planned
+    assert cloud.mutations() == []
+
+
+async def test_a_dry_run_counts_what_its_scale_up_would_add_not_what_is_unhealthy(env, task_queue, demo_topology):
+    """The target's one instance is unhealthy: the planned scale-up to 3 would add two, so the
+    guard passes on 2/3, and the verify step says it would fail waiting for 3."""
+    cloud = fresh_cloud()
+    cloud.healthy[TARGET] = 0
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        result = await dry_run(env, task_queue, make_plan(), demo_topology)
+    _, verify, drain, dns = result.steps
+    assert verify.detail == (
+        "dry run: now 0/1 healthy, 2 once the planned scale-up is warm; would wait up to 10m for 3, "
+        "which even the planned scale-ups would not give (at most 2): it would fail"
+    )
+    assert drain.guard is not None and drain.guard.startswith(
+        "passed: target us-central1 has 2/3 healthy backends after the planned scale-up (now 0/1 healthy)"
+    )
     assert cloud.mutations() == []
 
 

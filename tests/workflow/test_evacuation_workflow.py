@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from emulator.generate import generated_topology
 from evac.activity_api import READ_TARGETS
 from evac.evacuation import (
+    CandidateRegion,
     EvacuationAbort,
     EvacuationInput,
     EvacuationProgress,
@@ -43,11 +44,14 @@ from evac.resources import (
     DnsRecord,
     GroupSize,
     HealthReport,
+    HealthWait,
     ReadBackendCapacity,
     ReadDnsRecord,
     ReadGroupSize,
+    ResizeGroup,
     SetBackendCapacity,
     SetDnsRecord,
+    WaitForHealthy,
 )
 from evac.runs import FailoverProgress, Trigger
 from evac.topology import Topology
@@ -75,6 +79,9 @@ class Cloud:
     peak_active: int = 0
     drained_order: list[str] = field(default_factory=list)
     target_reads: int = 0
+    sizes: dict[tuple[str, str], int] = field(default_factory=dict)  # (group, region) -> target size; 2 unless set
+    quota_room: dict[str, int] = field(default_factory=dict)  # region -> INSTANCES room; unset: not read
+    order: list[str] = field(default_factory=list)  # "resize <group>" / "drain <service>", as they happened
 
     def __post_init__(self) -> None:
         for spec in self.topology.services.values():
@@ -82,6 +89,14 @@ class Cloud:
                 self.capacity[(binding.backend_service, region)] = 1.0
             self.records[spec.dns.record] = DnsRecord(ttl=300, rrdatas=[spec.regions[spec.primary_region].address])
         self.healthy = {SOURCE: 2, TARGET: 2, THIRD: 2}
+
+    def size(self, group: str, region: str) -> int:
+        return self.sizes.get((group, region), 2)
+
+    def health(self, group: str, region: str) -> HealthReport:
+        """Every instance healthy but those the region's ``healthy`` count leaves out of two."""
+        size = self.size(group, region)
+        return HealthReport(healthy=max(0, size - max(0, 2 - self.healthy[region])), total=size)
 
     def service_of(self, backend_service: str) -> str:
         return next(
@@ -114,13 +129,27 @@ class Cloud:
                 cloud.capacity[key] = input.desired.capacity_scaler
                 if input.desired.capacity_scaler == 0:
                     cloud.drained_order.append(service)
+                    cloud.order.append(f"drain {service}")
                 return Change(before=before, after=input.desired, changed=before != input.desired)
             finally:
                 cloud.active.discard(service)
 
         @activity.defn(name=ActivityName.READ_GROUP_SIZE)
         async def read_group_size(input: ReadGroupSize) -> GroupSize:
-            return GroupSize(target_size=2)
+            return GroupSize(target_size=cloud.size(input.group.group, input.group.region))
+
+        @activity.defn(name=ActivityName.RESIZE_GROUP)
+        async def resize_group(input: ResizeGroup) -> Change:
+            key = (input.group.group, input.group.region)
+            before = GroupSize(target_size=cloud.size(*key))
+            cloud.sizes[key] = input.desired.target_size
+            cloud.order.append(f"resize {input.group.group} to {input.desired.target_size}")
+            return Change(before=before, after=input.desired, changed=before != input.desired)
+
+        @activity.defn(name=ActivityName.WAIT_FOR_HEALTHY)
+        async def wait_for_healthy_backends(input: WaitForHealthy) -> HealthWait:
+            report = cloud.health(input.backend.group.group, input.backend.group.region)
+            return HealthWait(report=report, reached=report.healthy >= input.min_healthy, polls=1)
 
         @activity.defn(name=ActivityName.READ_DNS_RECORD)
         async def read_dns_record(input: ReadDnsRecord) -> DnsRecord:
@@ -134,7 +163,7 @@ class Cloud:
 
         @activity.defn(name=ActivityName.CHECK_BACKEND_HEALTH)
         async def check_backend_health(input: CheckBackendHealth) -> HealthReport:
-            return HealthReport(healthy=cloud.healthy[input.backend.group.region], total=2)
+            return cloud.health(input.backend.group.group, input.backend.group.region)
 
         @activity.defn(name=SEND_NOTIFICATION)
         async def send_notification(input: Notification) -> NotificationResult:
@@ -143,19 +172,22 @@ class Cloud:
         @activity.defn(name=READ_TARGETS)
         async def read_targets(input: ReadTargets) -> ReadTargetsResult:
             cloud.target_reads += 1
+
+            def reading(c: CandidateRegion) -> RegionReading:
+                room = cloud.quota_room.get(c.region)
+                return RegionReading(
+                    region=c.region,
+                    health=cloud.health(c.group.group, c.region),
+                    capacity_scaler=cloud.capacity[(c.backend.backend_service, c.region)],
+                    size=cloud.size(c.group.group, c.region),
+                    max_size=c.max_size,
+                    quota_room=room,
+                    quota="" if room is None else f"INSTANCES {room} free",
+                )
+
             return ReadTargetsResult(
                 readings=[
-                    TargetReadings(
-                        service=s.service,
-                        regions=[
-                            RegionReading(
-                                region=c.region,
-                                health=HealthReport(healthy=cloud.healthy[c.region], total=2),
-                                capacity_scaler=cloud.capacity[(c.backend.backend_service, c.region)],
-                            )
-                            for c in s.regions
-                        ],
-                    )
+                    TargetReadings(service=s.service, source=reading(s.source), regions=[reading(c) for c in s.regions])
                     for s in input.services
                 ]
             )
@@ -164,6 +196,8 @@ class Cloud:
             read_backend_capacity,
             set_backend_capacity,
             read_group_size,
+            resize_group,
+            wait_for_healthy_backends,
             read_dns_record,
             set_dns_record,
             check_backend_health,
@@ -410,12 +444,15 @@ async def test_a_second_abort_is_refused_and_changes_nothing(env, task_queue):
     assert result.abort is not None and result.abort.by == "alice"
 
 
-async def test_auto_target_picks_the_healthy_region_with_most_spare_capacity(env, task_queue):
+async def test_auto_target_picks_the_region_with_most_headroom_and_says_why(env, task_queue):
+    """us-central1's quota has room for 1 more instance, asia-east1's for 10: the headroom
+    (room it can reach less what it serves) decides, not how much a region already serves."""
     topology = generated_topology(4)
     cloud = Cloud(topology)
     names = list(topology.services)
-    cloud.healthy[THIRD] = 5  # more healthy backends than us-central1 (2)
-    # One service's asia-east1 backend is drained: for it, us-central1 is the better choice.
+    cloud.healthy[TARGET] = 2
+    cloud.quota_room = {TARGET: 1, THIRD: 10}
+    # One service's asia-east1 backend is drained: for it, us-central1 is the only choice.
     cloud.capacity[(topology.services[names[0]].regions[THIRD].backend_service, THIRD)] = 0.0
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env.client, task_queue, evacuation_input(topology, target=None))
@@ -423,9 +460,49 @@ async def test_auto_target_picks_the_healthy_region_with_most_spare_capacity(env
 
     targets = {r.service: r.target for r in result.services}
     assert targets == {names[0]: TARGET, **{n: THIRD for n in names[1:]}}
-    assert "drained" in result.services[0].target_reason
+    first, second = result.services[0], result.services[1]
+    assert "asia-east1 is drained" in first.target_reason
+    assert second.target_reason.startswith("asia-east1: headroom 10; needs 2 healthy in asia-east1")
+    assert "can reach 12 (size 2 + 10 quota room" in second.target_reason  # less the 2 it serves: 10
+    assert second.target_reason.endswith("headroom of the others: us-central1 1")  # 2 + 1 room - 2 serving
     assert all(cloud.evacuated(s, targets[s] or "") for s in names)
     assert cloud.target_reads == 1
+
+
+async def test_capacity_comes_before_the_drain_and_a_target_that_cannot_hold_the_load_is_refused(env, task_queue):
+    """The source serves with 3 healthy: each target is scaled to 3 and healthy before its drain;
+    a service whose target may have at most 2 (its max_size) is not started, with the numbers."""
+    topology = generated_topology(3)
+    names = list(topology.services)
+    small = names[2]
+    spec = topology.services[small]
+    bounded = spec.model_copy(
+        update={"regions": {**spec.regions, TARGET: spec.regions[TARGET].model_copy(update={"max_size": 2})}}
+    )
+    topology = topology.model_copy(update={"services": {**topology.services, small: bounded}})
+    cloud = Cloud(topology)
+    cloud.healthy[SOURCE] = 3
+    for name, service in topology.services.items():
+        cloud.sizes[(service.regions[SOURCE].instance_group, SOURCE)] = 3
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env.client, task_queue, evacuation_input(topology))
+        result = await outcome(handle)
+
+    assert result.status == EvacuationStatus.COMPLETED_WITH_FAILURES
+    refused = next(r for r in result.services if r.service == small)
+    assert refused.status == ServiceStatus.FAILED and refused.workflow_id is None
+    assert refused.error == (
+        "not started: no region can take it: us-central1 cannot hold it: needs 3 "
+        "(1 × 3 instances serving in europe-west1), can reach 2 (max_size 2)"
+    )
+    assert cloud.untouched(small)
+    for name in names[:2]:
+        group = topology.services[name].regions[TARGET].instance_group
+        assert cloud.size(group, TARGET) == 3 and cloud.evacuated(name, TARGET)
+        assert cloud.order.index(f"resize {group} to 3") < cloud.order.index(f"drain {name}")
+        record = next(r for r in result.services if r.service == name)
+        assert record.capacity.startswith("needs 3 healthy in us-central1 (1 × 3 instances serving in europe-west1)")
+        assert [c.resource for c in record.changes][0] == f"instance group {TARGET}/{group}"  # undone last
 
 
 async def test_auto_target_with_no_healthy_region_fails_only_those_services(env, task_queue):
@@ -438,6 +515,6 @@ async def test_auto_target_with_no_healthy_region_fails_only_those_services(env,
         result = await outcome(handle)
 
     assert result.status == EvacuationStatus.COMPLETED_WITH_FAILURES
-    assert all(r.status == ServiceStatus.FAILED and "no healthy region" in (r.error or "") for r in result.services)
+    assert all(r.status == ServiceStatus.FAILED and "no region can take it" in (r.error or "") for r in result.services)
     assert all(r.workflow_id is None for r in result.services)  # nothing was started
     assert all(cloud.untouched(s) for s in topology.services)
