@@ -482,7 +482,7 @@ async def test_capacity_comes_before_the_drain_and_a_target_that_cannot_hold_the
     topology = topology.model_copy(update={"services": {**topology.services, small: bounded}})
     cloud = Cloud(topology)
     cloud.healthy[SOURCE] = 3
-    for name, service in topology.services.items():
+    for service in topology.services.values():
         cloud.sizes[(service.regions[SOURCE].instance_group, SOURCE)] = 3
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env.client, task_queue, evacuation_input(topology))
