@@ -1,5 +1,5 @@
-"""The emulator's own API, under ``/emulator/v1``: outages, faults, the write quota, call
-latency, the state snapshot, the request log, reset.
+"""The emulator's own API, under ``/emulator/v1``: outages, regional quotas, faults, the write
+quota, call latency, the state snapshot, the request log, reset.
 
 Not part of Google Cloud: this is how a rehearsal breaks a region and how a test sees what
 a run did.
@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from emulator.core import Emulator, get_emulator
@@ -55,6 +55,43 @@ async def end_outage(region: str, emulator: Emulator = Depends(get_emulator)) ->
         if region in regions:
             regions.remove(region)
     return {"region": region, "outage": False, "apiErrors": False}
+
+
+class RegionQuotaSpec(BaseModel):
+    """What a client puts to ``/emulator/v1/regions/{region}/quotas``: each metric's limit, a
+    whole number of at least 0; a metric left out or null gets the limit the world was seeded
+    with (the topology's ``emulator.region_quotas``, else the default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instances: int | None = Field(default=None, alias="INSTANCES", ge=0, strict=True)
+    cpus: int | None = Field(default=None, alias="CPUS", ge=0, strict=True)
+
+
+def _region_quotas(emulator: Emulator, region: str) -> dict[str, Any]:
+    world = emulator.world
+    return {
+        "region": region,
+        "limits": world.quota_limits(region),
+        "usage": world.quota_usage(region),
+        "waitingInstances": sum(g.missing for g in world.groups_in(region)),
+    }
+
+
+@router.get("/regions/{region}/quotas")
+async def get_region_quotas(region: str, emulator: Emulator = Depends(get_emulator)) -> Any:
+    """The region's quota limits, what its instances use, and how many instances wait for room."""
+    _known_region(emulator, region)
+    return _region_quotas(emulator, region)
+
+
+@router.put("/regions/{region}/quotas")
+async def set_region_quotas(region: str, spec: RegionQuotaSpec, emulator: Emulator = Depends(get_emulator)) -> Any:
+    """Replace the region's quota limits (a metric left out: its seeded limit); instances
+    waiting for room are created at once if there is room now."""
+    _known_region(emulator, region)
+    emulator.set_region_quotas(region, {"INSTANCES": spec.instances, "CPUS": spec.cpus})
+    return _region_quotas(emulator, region)
 
 
 @router.post("/faults")
@@ -132,7 +169,8 @@ async def clear_requests(emulator: Emulator = Depends(get_emulator)) -> Any:
 
 @router.post("/reset")
 async def reset(emulator: Emulator = Depends(get_emulator)) -> Any:
-    """Back to the world the topology seeds: no outages, no faults, an empty request log."""
+    """Back to the world the topology seeds: no outages, no faults, an empty request log, the
+    seeded regional quotas."""
     emulator.reset()
     return emulator.world.snapshot(emulator.now())
 

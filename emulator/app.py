@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-from emulator import admin, backend_services, dns, instance_groups, monitoring, operations, traffic
+from emulator import admin, backend_services, dns, instance_groups, monitoring, operations, regions, traffic
 from emulator.core import Emulator, Settings
 from emulator.errors import ApiError, install_error_handlers, unexpected_error
 from emulator.load import SimulatedLoad
@@ -24,7 +24,7 @@ from evac.topology import Topology
 
 Handler = Callable[[Request], Awaitable[Response]]
 
-GOOGLE_API_ROUTERS = (backend_services.router, instance_groups.router, operations.router, dns.router)
+GOOGLE_API_ROUTERS = (backend_services.router, instance_groups.router, operations.router, regions.router, dns.router)
 """The routers serving Google's APIs (the contract tests check each of their routes)."""
 
 

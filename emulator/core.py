@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -18,7 +18,7 @@ from emulator.quota import CallLatency, WriteQuota
 from emulator.requestlog import APPLIED, RequestLog
 from emulator.seed import seed_world
 from emulator.state import BackendService, HealthCheck, ManagedGroup, Operation, World, Zone, location_path
-from evac.topology import Topology
+from evac.topology import QuotaMetric, Topology
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,17 @@ class Emulator:
         self.requests.clear()
         self.faults.clear()
         self._limits_as_started()
+
+    def set_region_quotas(self, region: str, limits: Mapping[QuotaMetric, int | None]) -> None:
+        """Replace the region's quota limits: a metric not given (or None) gets the limit the
+        world was seeded with. Instances waiting for room are created if there is room now."""
+        seeded = self.topology.emulator.region_quotas.get(region, {})
+        chosen = {**seeded, **{metric: limit for metric, limit in limits.items() if limit is not None}}
+        if chosen:
+            self.world.region_quotas[region] = chosen
+        else:
+            self.world.region_quotas.pop(region, None)
+        self.world.make_room(region, now=self.now(), warmup=self.settings.warmup)
 
     def check_project(self, project: str) -> None:
         if project != self.world.project:

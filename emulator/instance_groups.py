@@ -4,7 +4,8 @@
 list/get/resize/listManagedInstances, and ``instances.list/get``, as the published API
 (``compute.v1`` discovery document) defines them. Both scopes share one implementation
 (``zone`` None: regional). ``resize`` sets the target size at once and answers with a
-regional or zonal Operation; new instances serve after the warm-up.
+regional or zonal Operation; new instances serve after the warm-up, and those the region's
+quota has no room for wait, ``CREATING``, until it has (``World.make_room``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,27 @@ from emulator.listing import ListQuery, compute_list
 from emulator.operations import operation_json
 from emulator.query import refuse_unknown_parameters
 from emulator.requestlog import DUPLICATE
-from emulator.state import COMPUTE_URL, Instance, ManagedGroup, location_path, new_fingerprint, rfc3339
+from emulator.state import (
+    COMPUTE_URL,
+    MACHINE_TYPE,
+    Instance,
+    ManagedGroup,
+    instance_name,
+    location_path,
+    new_fingerprint,
+    rfc3339,
+)
 
 router = APIRouter(prefix="/compute/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
 
 
 def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[str, Any]:
-    """A regional group names its ``region`` and the zones it spreads over; a zonal one its ``zone``."""
-    creating = sum(1 for i in group.instances if now < i.ready_at)
+    """A regional group names its ``region`` and the zones it spreads over; a zonal one its ``zone``.
+
+    ``currentActions.creating`` counts the instances warming up and those the region's quota
+    has no room for yet (``missing``); the group is stable when there are none."""
+    warming = sum(1 for i in group.instances if now < i.ready_at)
+    creating = warming + group.missing
     template = f"{COMPUTE_URL}/projects/{project}/global/instanceTemplates/{group.name}-template"
     body: dict[str, Any] = {
         "kind": "compute#instanceGroupManager",
@@ -49,7 +63,7 @@ def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[st
         "baseInstanceName": group.name,
         "fingerprint": group.fingerprint,
         "currentActions": {
-            "none": len(group.instances) - creating,
+            "none": len(group.instances) - warming,
             "creating": creating,
             "creatingWithoutRetries": 0,
             "verifying": 0,
@@ -121,20 +135,37 @@ def _resize(
 def _managed_instances(
     emulator: Emulator, project: str, name: str, *, region: str | None = None, zone: str | None = None
 ) -> dict[str, Any]:
+    """The group's instances; those its region's quota has no room for yet are ``CREATING``
+    without an instance status or id, their last attempt failed with ``QUOTA_EXCEEDED``, as on
+    Google Cloud."""
     group = emulator.group(project, name, region=region, zone=zone)
     now = emulator.now()
-    return {
-        "managedInstances": [
-            {
-                "instance": f"{COMPUTE_URL}/projects/{project}/zones/{i.zone}/instances/{i.name}",
-                "id": str(i.id),
-                "name": i.name,
-                "instanceStatus": "RUNNING" if now >= i.ready_at else "STAGING",
-                "currentAction": "NONE" if now >= i.ready_at else "CREATING",
-            }
-            for i in sorted(group.instances, key=lambda i: i.name)
-        ]
-    }
+    zone_url = f"{COMPUTE_URL}/projects/{project}/zones/{group.instance_zone}"
+    managed: list[dict[str, Any]] = [
+        {
+            "instance": f"{COMPUTE_URL}/projects/{project}/zones/{i.zone}/instances/{i.name}",
+            "id": str(i.id),
+            "name": i.name,
+            "instanceStatus": "RUNNING" if now >= i.ready_at else "STAGING",
+            "currentAction": "NONE" if now >= i.ready_at else "CREATING",
+        }
+        for i in group.instances
+    ]
+    if group.missing:
+        metric, limit = emulator.world.binding_quota(group.region)
+        message = f"Quota '{metric}' exceeded.  Limit: {float(limit)} in region {group.region}."
+        error = {"code": "QUOTA_EXCEEDED", "message": message}
+        for slot in group.missing_slots():
+            name = instance_name(group.name, slot)
+            managed.append(
+                {
+                    "instance": f"{zone_url}/instances/{name}",
+                    "name": name,
+                    "currentAction": "CREATING",
+                    "lastAttempt": {"errors": {"errors": [error]}},
+                }
+            )
+    return {"managedInstances": sorted(managed, key=lambda m: m["name"])}
 
 
 @router.get("/regions/{region}/instanceGroupManagers")
@@ -207,7 +238,7 @@ def instance_json(group: ManagedGroup, instance: Instance, project: str, now: fl
         "creationTimestamp": rfc3339(instance.created_at),
         "name": instance.name,
         "zone": zone,
-        "machineType": f"{zone}/machineTypes/e2-standard-2",
+        "machineType": f"{zone}/machineTypes/{MACHINE_TYPE}",
         "status": "RUNNING" if now >= instance.ready_at else "STAGING",
         "networkInterfaces": [
             {

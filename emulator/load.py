@@ -159,17 +159,20 @@ class _Seen:
     operations: int
     zones: tuple[tuple[list[RecordSet], int], ...]
     """Each zone's record-set list and number of changes."""
+    filled: int
+    """How many times a group got instances because room appeared in its region's quota."""
 
     @classmethod
     def of(cls, world: World) -> _Seen:
         zones = tuple((z.rrsets, len(z.changes)) for z in world.zones.values())
-        return cls(world, tuple(world.outages), len(world.operations), zones)
+        return cls(world, tuple(world.outages), len(world.operations), zones, len(world.filled()))
 
     def same(self, other: _Seen) -> bool:
         return (
             self.world is other.world
             and self.outages == other.outages
             and self.operations == other.operations
+            and self.filled == other.filled
             and len(self.zones) == len(other.zones)
             and all(a[0] is b[0] and a[1] == b[1] for a, b in zip(self.zones, other.zones, strict=True))
         )
@@ -181,8 +184,9 @@ class SimulatedLoad:
 
     Counted lazily, but with the same result as counting every service before every call:
     ``advance()`` (before every call) only finds which services the calls since the previous
-    one changed — by the Compute operations they started (their target), the DNS changes they
-    made (their record sets), an outage, a reset — and closes those services' counts at the
+    one changed — by the Compute operations they started (their target), the groups that got
+    instances when room appeared in their region's quota, the DNS changes they made (their
+    record sets), an outage, a reset — and closes those services' counts at the
     previous call, with the world as it was then; the other services' rates have not changed.
     Reading ``requests`` or ``errors`` brings every service's count up to the latest ``advance()``.
     """
@@ -249,6 +253,8 @@ class SimulatedLoad:
         changed: set[str] = set()
         for op in itertools.islice(reversed(now.world.operations.values()), now.operations - seen.operations):
             changed |= self._by_link.get(op.target_link, set())
+        for link in now.world.filled()[seen.filled : now.filled]:
+            changed |= self._by_link.get(link, set())
         for zone, (rrsets_before, count_before), (rrsets_now, count_now) in zip(
             now.world.zones.values(), seen.zones, now.zones, strict=True
         ):

@@ -1,5 +1,6 @@
 """Build the starting world from a topology: every region serving, every instance healthy,
-every DNS record pointing at its service's primary region."""
+every DNS record pointing at its service's primary region, every region's quota limits as
+the topology's ``emulator.region_quotas`` sets them."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ NAME_SERVERS = [f"ns-cloud-a{n}.googledomains.com." for n in range(1, 5)]
 def seed_world(topology: Topology, now: float) -> World:
     project = topology.project
     world = World(project=project)
+    world.region_quotas = {region: dict(limits) for region, limits in topology.emulator.region_quotas.items()}
 
     for service in topology.services.values():
         for region, binding in service.regions.items():
@@ -42,7 +44,9 @@ def seed_world(topology: Topology, now: float) -> World:
                 )
                 size_key = f"{region}/{binding.instance_group}"
                 size = topology.emulator.group_sizes.get(size_key, topology.emulator.default_group_size)
-                group.resize(size, now=now, warmup=0.0, world=world)
+                # The seeded instances exist whatever the region's quota (as on Google Cloud,
+                # where lowering a quota below its usage deletes nothing).
+                group.resize(size, now=now, warmup=0.0, world=world, within_quota=False)
                 world.groups[key] = group
 
             regional = binding.backend_service_scope == "regional"

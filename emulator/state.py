@@ -18,7 +18,21 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr
 from pydantic.alias_generators import to_camel
 
+from evac.topology import QuotaMetric
+
 COMPUTE_URL = "https://www.googleapis.com/compute/v1"
+
+MACHINE_TYPE = "e2-standard-2"
+"""The machine type of every instance (the emulator models one)."""
+VCPUS_PER_INSTANCE = 2
+"""The vCPUs of ``MACHINE_TYPE``: what one instance counts against its region's CPUS quota."""
+
+DEFAULT_REGION_QUOTAS: dict[QuotaMetric, int] = {"CPUS": 2_000_000, "INSTANCES": 1_000_000}
+"""A region's quota limits unless the topology (``emulator.region_quotas``) or the admin API
+sets others. Far above anything the tests and benches create, so that the default limits never
+bind: the largest generated topology (``emulator.generate.MAX_SERVICES``, 60,000 services in 3
+regions) seeds about 80,000 instances a region, the demo 2 to 6. CPUS is INSTANCES ×
+``VCPUS_PER_INSTANCE``, so neither binds before the other."""
 
 HEALTHY = "HEALTHY"
 UNHEALTHY = "UNHEALTHY"
@@ -167,18 +181,47 @@ class ManagedGroup(BaseModel):
     def self_link(self, project: str) -> str:
         return f"{COMPUTE_URL}/projects/{project}/{self.location}/instanceGroupManagers/{self.name}"
 
-    def resize(self, size: int, *, now: float, warmup: float, world: World) -> None:
+    @property
+    def missing(self) -> int:
+        """Instances the target size asks for that do not exist: the region's quota had no
+        room for them (they are created when it has, ``World.make_room``)."""
+        return max(0, self.target_size - len(self.instances))
+
+    def resize(self, size: int, *, now: float, warmup: float, world: World, within_quota: bool = True) -> None:
         """Set the target size at once: shrinking removes the newest instances, growing adds
-        instances (in the lowest free slots) that serve after ``warmup`` seconds."""
+        instances (in the lowest free slots) that serve after ``warmup`` seconds.
+
+        As on Google Cloud, a resize beyond the region's quota is accepted, but only the
+        instances the quota has room for are created (``within_quota``; False: all of them,
+        as when the world is seeded); the others are ``missing`` until room appears. Removing
+        instances makes room, which the region's waiting groups take at once."""
         self.target_size = size
+        removed = False
         while len(self.instances) > size:
             self.instances.remove(max(self.instances, key=lambda i: (i.created_at, i.slot)))
+            removed = True
+        if self.missing:
+            most = world.instance_room(self.region) if within_quota else self.missing
+            self.create_missing(most, now=now, warmup=warmup, world=world)
+        if removed:
+            world.make_room(self.region, now=now, warmup=warmup)
+
+    def missing_slots(self) -> list[int]:
+        """The slots its missing instances will take: the lowest free ones."""
         used = {i.slot for i in self.instances}
+        free: list[int] = []
         slot = 0
-        while len(self.instances) < size:
-            while slot in used:
-                slot += 1
-            used.add(slot)
+        while len(free) < self.missing:
+            if slot not in used:
+                free.append(slot)
+            slot += 1
+        return free
+
+    def create_missing(self, most: int, *, now: float, warmup: float, world: World) -> int:
+        """Create up to ``most`` of the missing instances, in the lowest free slots, serving
+        after ``warmup`` seconds; answers how many were created."""
+        slots = self.missing_slots()[: max(0, most)]
+        for slot in slots:
             self.instances.append(
                 Instance(
                     name=instance_name(self.name, slot),
@@ -190,6 +233,7 @@ class ManagedGroup(BaseModel):
                     ready_at=now + warmup,
                 )
             )
+        return len(slots)
 
 
 class RecordSet(BaseModel):
@@ -291,8 +335,20 @@ class World(BaseModel):
     request_ids: dict[str, str] = Field(default_factory=dict, description="requestId -> operation name")
     outages: list[str] = Field(default_factory=list, description="Regions whose instances are all unhealthy")
     api_outages: list[str] = Field(default_factory=list, description="Regions whose resources also answer API calls with 503")
+    region_quotas: dict[str, dict[QuotaMetric, int]] = Field(
+        default_factory=dict,
+        description="Quota limits by region and metric, as seeded from the topology or set through the admin API; "
+        "a limit not here is DEFAULT_REGION_QUOTAS's",
+    )
     last_id: int = 4_000_000_000_000_000_000
     _groups_by_url: Derived[dict[str, ManagedGroup]] = PrivateAttr(default_factory=lambda: Derived[dict[str, ManagedGroup]]({}))
+    _keys_by_region: Derived[tuple[int, dict[str, list[str]]]] = PrivateAttr(
+        default_factory=lambda: Derived[tuple[int, dict[str, list[str]]]]((-1, {}))
+    )
+    """(how many groups it indexes, the keys of ``groups`` by region): see ``groups_in``."""
+    _filled: Derived[list[str]] = PrivateAttr(default_factory=lambda: Derived[list[str]]([]))
+    """Self links of the groups that got instances because room appeared in their region
+    (another group's call or a raised limit): what the simulated load must look at again."""
 
     def next_id(self) -> int:
         self.last_id += 1
@@ -300,6 +356,67 @@ class World(BaseModel):
 
     def regions(self) -> set[str]:
         return {group.region for group in self.groups.values()}
+
+    def quota_limits(self, region: str) -> dict[QuotaMetric, int]:
+        return DEFAULT_REGION_QUOTAS | self.region_quotas.get(region, {})
+
+    def groups_in(self, region: str) -> list[ManagedGroup]:
+        """The region's groups, regional and zonal, in the order they were created.
+
+        Through an index of their keys by region, so that a resize looks at its region's groups
+        only; rebuilt when ``groups`` holds other keys (a key names the group's region or zone,
+        so it is right as long as the keys are the same)."""
+        count, by_region = self._keys_by_region.value
+        if count != len(self.groups) or any(key not in self.groups for key in by_region.get(region, ())[:1]):
+            by_region = {}
+            for key, group in sorted(self.groups.items(), key=lambda item: item[1].ordinal):
+                by_region.setdefault(group.region, []).append(key)
+            self._keys_by_region.value = (len(self.groups), by_region)
+        try:
+            return [self.groups[key] for key in by_region.get(region, ())]
+        except KeyError:  # as many groups as indexed, but other keys
+            self._keys_by_region.value = (-1, {})
+            return self.groups_in(region)
+
+    def quota_usage(self, region: str) -> dict[QuotaMetric, int]:
+        """What the instances that exist in the region use (missing ones use nothing)."""
+        instances = sum(len(g.instances) for g in self.groups_in(region))
+        return {"CPUS": instances * VCPUS_PER_INSTANCE, "INSTANCES": instances}
+
+    def instance_room(self, region: str) -> int:
+        """How many more instances the region's quotas have room for (0 when over a limit)."""
+        return max(0, min(self._room_by_metric(region).values()))
+
+    def binding_quota(self, region: str) -> tuple[QuotaMetric, int]:
+        """The metric that leaves the least room for instances, and its limit."""
+        room = self._room_by_metric(region)
+        metric = min(room, key=lambda m: room[m])
+        return metric, self.quota_limits(region)[metric]
+
+    def _room_by_metric(self, region: str) -> dict[QuotaMetric, int]:
+        limits, usage = self.quota_limits(region), self.quota_usage(region)
+        return {
+            "INSTANCES": limits["INSTANCES"] - usage["INSTANCES"],
+            "CPUS": (limits["CPUS"] - usage["CPUS"]) // VCPUS_PER_INSTANCE,
+        }
+
+    def make_room(self, region: str, *, now: float, warmup: float) -> None:
+        """Create the region's missing instances that its quota now has room for, the groups
+        in the order they were created (deterministic)."""
+        waiting = [g for g in self.groups_in(region) if g.target_size > len(g.instances)]
+        room = self.instance_room(region) if waiting else 0
+        for group in waiting:
+            if room <= 0:
+                return
+            created = group.create_missing(room, now=now, warmup=warmup, world=self)
+            room -= created
+            if created:
+                self._filled.value.append(group.self_link(self.project))
+
+    def filled(self) -> list[str]:
+        """Self links of the groups that got instances because room appeared, in order (not
+        saved; a new list for a new world)."""
+        return self._filled.value
 
     def instance_health(self, group: ManagedGroup, instance: Instance, now: float) -> str:
         if group.region in self.outages or now < instance.ready_at:

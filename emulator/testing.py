@@ -69,14 +69,27 @@ class RunningEmulator:
         quota: dict[str, Any] = self.admin.get("/emulator/v1/quota").raise_for_status().json()
         return quota
 
+    def set_region_quota(self, region: str, *, instances: int | None = None, cpus: int | None = None) -> dict[str, Any]:
+        """Replace a region's quota limits (a metric left out: the limit it was seeded with);
+        answers its limits, usage and waitingInstances. Instances waiting for room are created
+        at once if there is room now."""
+        spec = {"INSTANCES": instances, "CPUS": cpus}
+        quotas: dict[str, Any] = self.admin.put(f"/emulator/v1/regions/{region}/quotas", json=spec).raise_for_status().json()
+        return quotas
+
+    def region_quota(self, region: str) -> dict[str, Any]:
+        """A region's quota limits, usage and waitingInstances."""
+        quotas: dict[str, Any] = self.admin.get(f"/emulator/v1/regions/{region}/quotas").raise_for_status().json()
+        return quotas
+
     def set_latency(self, **spec: float) -> dict[str, Any]:
         """Seconds added to every API call (``seconds=``) or per kind (``readSeconds=``, ``writeSeconds=``)."""
         latency: dict[str, Any] = self.admin.put("/emulator/v1/latency", json=spec).raise_for_status().json()
         return latency
 
     def reset(self) -> None:
-        """Back to the seeded world, with no faults, an empty request log, and the write quota
-        and latency the emulator started with."""
+        """Back to the seeded world (its regional quotas too), with no faults, an empty request
+        log, and the write quota and latency the emulator started with."""
         self.admin.post("/emulator/v1/reset").raise_for_status()
 
 
@@ -118,6 +131,7 @@ class ComputeClients:
     region_groups: compute_v1.RegionInstanceGroupManagersClient
     global_operations: compute_v1.GlobalOperationsClient
     region_operations: compute_v1.RegionOperationsClient
+    regions: compute_v1.RegionsClient
     region_backend_services: compute_v1.RegionBackendServicesClient
     region_health_checks: compute_v1.RegionHealthChecksClient
     zone_groups: compute_v1.InstanceGroupManagersClient
@@ -137,6 +151,7 @@ class ComputeClients:
             region_groups=compute_v1.RegionInstanceGroupManagersClient(**options),
             global_operations=compute_v1.GlobalOperationsClient(**options),
             region_operations=compute_v1.RegionOperationsClient(**options),
+            regions=compute_v1.RegionsClient(**options),
             region_backend_services=compute_v1.RegionBackendServicesClient(**options),
             region_health_checks=compute_v1.RegionHealthChecksClient(**options),
             zone_groups=compute_v1.InstanceGroupManagersClient(**options),

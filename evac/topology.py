@@ -171,12 +171,22 @@ class ManagedZone(StrictModel):
     dns_name: Annotated[str, AfterValidator(_fully_qualified)] = Field(description="The zone's DNS name, ending with '.'")
 
 
+QuotaMetric = Literal["INSTANCES", "CPUS"]
+"""The regional Compute Engine quotas the emulator models (``regions.get`` answers them)."""
+
+
 class EmulatorSeed(StrictModel):
     """How the emulator sizes the world it builds from this topology (ignored in production)."""
 
     default_group_size: Count = Field(default=2, ge=0, le=1000)
     group_sizes: dict[str, Annotated[Count, Field(ge=0)]] = Field(
         default_factory=dict, description="Initial size per '<region>/<instance_group>'"
+    )
+    region_quotas: dict[Region, dict[QuotaMetric, Annotated[Count, Field(ge=0)]]] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Quota limits per region and metric, e.g. {us-central1: {INSTANCES: 4}}; "
+        "a metric left out keeps the emulator's default limit",
     )
 
 
@@ -219,6 +229,12 @@ class Topology(StrictModel):
         for key in self.emulator.group_sizes:
             if key not in groups:
                 problems.append((("emulator", "group_sizes", key), "names no '<region>/<instance_group>' of any service"))
+        regions = sorted({region for service in self.services.values() for region in service.regions})
+        for region in self.emulator.region_quotas:
+            if region not in regions:
+                hint = did_you_mean(region, regions)
+                message = f"'{region}' is not a region of any service{hint} (they are: {', '.join(regions)})"
+                problems.append((("emulator", "region_quotas", region), message))
         return problems
 
 

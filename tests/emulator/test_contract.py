@@ -353,6 +353,14 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
         client.get(f"{compute}/regions/us-central1/operations/{resize['name']}")
         client.get(f"{compute}/regions/us-central1/operations", params={"pageToken": "0"})
         client.post(f"{compute}/regions/us-central1/operations/{resize['name']}/wait")
+        client.get(f"{compute}/regions", params={"filter": "status = UP", "orderBy": "name"})
+        client.get(f"{compute}/regions/us-central1")
+        # Beyond the region's quota: the instance it has no room for is CREATING, its last
+        # attempt failed with QUOTA_EXCEEDED (the limit is set through the admin API, unrecorded).
+        emulator.set_region_quota("us-central1", instances=3)
+        client.post(f"{group}/resize", params={"size": 3})
+        client.post(f"{group}/listManagedInstances")
+        client.get(group)
         client.get("/dns/v1/projects/evac-demo/managedZones", params={"maxResults": 10})
         client.get(zone)
         client.get(f"{zone}/rrsets", params={"name": "checkout.shop.example.com.", "type": "A", "maxResults": 1})

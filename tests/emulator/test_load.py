@@ -1,6 +1,6 @@
 """The simulated load is counted lazily (``emulator/load.py``) but must count exactly what
 counting every service before every call counts. A seeded run of drains, resizes, DNS changes,
-outages, injected faults and a reset on a generated topology, on a clock the test moves,
+outages, injected faults, regional quota limits and a reset on a generated topology, on a clock the test moves,
 compares it after every call with that definition."""
 
 from __future__ import annotations
@@ -188,6 +188,13 @@ async def _fault(run: Run, rng: random.Random, service: str) -> None:
     await run.call("POST", "/emulator/v1/faults", json=spec)
 
 
+async def _region_quota(run: Run, rng: random.Random, service: str) -> None:
+    """A limit that often binds (a region starts with 9 instances): resizes then leave
+    instances waiting, and a raised limit or a shrink creates them."""
+    limit = rng.choice([None, 6, 9, 12])
+    await run.call("PUT", f"/emulator/v1/regions/{rng.choice(REGIONS)}/quotas", json={"INSTANCES": limit})
+
+
 async def _look(run: Run, rng: random.Random, service: str) -> None:
     await run.call("GET", f"/emulator/v1/traffic/{service}")
 
@@ -208,6 +215,7 @@ ACTIONS: list[Callable[[Run, random.Random, str], Awaitable[None]]] = [
     _outage,
     _outage,
     _fault,
+    _region_quota,
     _look,
     _reset,
 ]

@@ -558,3 +558,47 @@ def test_rules_of_a_service_are_checked_even_when_other_fields_are_wrong(tmp_pat
         ("project", line_of(text, "project: X")),
         ("services.catalog.primary_region", line_of(text, "primary_region: us-central1")),
     ]
+
+
+# --- the emulator's regional quotas ---------------------------------------------------------------
+
+QUOTAS = "  region_quotas:\n    us-central1:\n      INSTANCES: 4\n"
+
+
+def test_region_quotas_are_read(tmp_path: Path) -> None:
+    text = TOPOLOGY + "  region_quotas:\n    us-central1: {INSTANCES: 4, CPUS: 8}\n    us-east1: {CPUS: 0}\n"
+    topology = load_topology(topology_file(tmp_path, text))
+    assert topology.emulator.region_quotas == {"us-central1": {"INSTANCES": 4, "CPUS": 8}, "us-east1": {"CPUS": 0}}
+
+
+def test_no_region_quotas_leave_the_topology_as_it_was(tmp_path: Path) -> None:
+    topology = load_topology(topology_file(tmp_path, TOPOLOGY))
+    assert topology.emulator.region_quotas == {}
+    assert "region_quotas" not in topology.model_dump()["emulator"], "a digest of an older topology does not change"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "message"),
+    [
+        ("INSTANCES: 4", "GPUS: 4", "us-central1.GPUS", "'GPUS' is not one of 'INSTANCES' or 'CPUS' (did you mean 'CPUS'?)"),
+        ("INSTANCES: 4", "INSTANCES: -1", "us-central1.INSTANCES", "must be at least 0 (it is -1)"),
+        ("INSTANCES: 4", "INSTANCES: 4.5", "us-central1.INSTANCES", "expected a whole number, not 4.5"),
+        (
+            "INSTANCES: 4",
+            "INSTANCES: yes",
+            "us-central1.INSTANCES",
+            "expected an integer, not a boolean (YAML reads true/false/yes/no/on/off as booleans)",
+        ),
+        ("us-central1:", "us_central1:", "us_central1", "'us_central1' is not a Google Cloud region name (like europe-west1)"),
+        (
+            "us-central1:",
+            "asia-south1:",
+            "asia-south1",
+            "'asia-south1' is not a region of any service (they are: europe-west1, us-central1, us-east1)",
+        ),
+    ],
+)
+def test_a_bad_region_quota_is_refused_naming_the_field(tmp_path: Path, old: str, new: str, path: str, message: str) -> None:
+    text = TOPOLOGY + edit(QUOTAS, old, new)
+    f, errs = errors(tmp_path, text)
+    assert errs == [DocumentError(f, f"emulator.region_quotas.{path}", message, line_of(text, new))]
