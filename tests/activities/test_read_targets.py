@@ -60,6 +60,8 @@ def test_each_regions_health_capacity_and_size_are_read_and_the_sources_load(emu
     assert region.capacity_scaler == 1.0 and region.error is None
     groups = emulator.state()["instanceGroupManagers"]
     assert region.size == next(g["targetSize"] for key, g in groups.items() if key.endswith("checkout-uc1"))
+    usage = emulator.region_quota("us-central1")["usage"]["INSTANCES"]
+    assert region.quota == f"INSTANCES {usage}/1e+06" and region.quota_room == 1_000_000 - usage
     source = readings.source
     assert source.region == "europe-west1" and source.health is not None and source.health.total >= 1
     assert source.capacity_scaler == 1.0 and source.size is None  # the source's own group API is not called
@@ -94,6 +96,13 @@ def test_a_hanging_source_costs_the_read_no_more_than_its_budget_and_the_targets
     assert readings.source.health is None and readings.source.error is not None
     assert "timeout" in readings.source.error.lower()
     assert readings.regions[0].readable and readings.regions[0].size is not None
+
+
+def test_the_quota_left_in_the_region_is_its_room(emulator: RunningEmulator):
+    emulator.set_region_quota("us-central1", instances=10)
+    usage = emulator.region_quota("us-central1")["usage"]["INSTANCES"]
+    [readings] = read(emulator).readings
+    assert readings.regions[0].quota_room == 10 - usage and readings.regions[0].quota == f"INSTANCES {usage}/10"
 
 
 def test_a_source_deadline_of_0_never_calls_the_source(emulator: RunningEmulator):
