@@ -33,6 +33,7 @@ from evac.topology import ServiceTopology, Topology
 
 EVACUATION_PREFIX = "evacuation/"
 DRY_RUN_EVACUATION_PREFIX = "dry-run/evacuation/"
+FAILBACK_PREFIX = "failback/"
 # Services with no tier leave in this last group.
 UNTIERED = "untiered"
 # Runs in flight at once, by default; each holds one service and a few activity slots.
@@ -58,8 +59,15 @@ def dry_run_evacuation_id(region: str, token: str) -> str:
     return f"{DRY_RUN_EVACUATION_PREFIX}{region}/{token}"
 
 
+def failback_workflow_id(of: str) -> str:
+    """The fail-back of a finished evacuation or failover (``of``: its workflow id): one at a time."""
+    return f"{FAILBACK_PREFIX}{of}"
+
+
 def is_evacuation_id(workflow_id: str) -> bool:
-    return workflow_id.startswith((EVACUATION_PREFIX, DRY_RUN_EVACUATION_PREFIX))
+    """An EvacuationWorkflow's id: an evacuation, its dry run, or a fail-back (one restores the
+    before-states a finished evacuation or failover recorded)."""
+    return workflow_id.startswith((EVACUATION_PREFIX, DRY_RUN_EVACUATION_PREFIX, FAILBACK_PREFIX))
 
 
 class _Model(BaseModel):
@@ -89,6 +97,17 @@ class EvacuationInput(_Model):
     guards: Guards = Field(default_factory=Guards)
     retries: Retries = Field(default_factory=Retries)
     history_events_before_continue: int = Field(default=HISTORY_EVENTS_BEFORE_CONTINUE, ge=50)
+    failback_of: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="A fail-back: the finished evacuation or failover (workflow id and run) whose recorded "
+        "before-states it restores; the record of its services is the run's second argument",
+    )
+    force: bool = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="A fail-back: restore a service even when the region it returns to is not healthy",
+    )
     capacity_ratio: float = Field(
         default=DEFAULT_CAPACITY_RATIO,
         ge=0.0,
@@ -205,6 +224,9 @@ class EvacuationProgress(_Model):
     current_group: str | None = None
     services: list[EvacServiceRecord] = Field(default_factory=list)
     abort: EvacuationAbort | None = None
+    failback_of: str | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="A fail-back: what it fails back (workflow id and run)"
+    )
     runs: int = Field(default=1, description="Workflow runs so far (continue-as-new starts another)")
     largest_history: int = Field(default=0, description="The most events any run of this evacuation had")
     peak_in_flight: int = 0
@@ -247,6 +269,10 @@ class EvacuationProgress(_Model):
         if finished == 0 or elapsed <= 0:
             return None
         return left * elapsed / finished
+
+    @property
+    def kind(self) -> str:
+        return "fail-back" if self.failback_of else "evacuation"
 
     def summary(self) -> str:
         c = self.counts()
@@ -327,6 +353,49 @@ def recorded_changes(project: str, topology: ServiceTopology, plan: Plan, steps:
         elif isinstance(step, ScaleTargetStep):
             changes.append(RecordedChange(before=before, after=after, group=bindings.group_ref(project, topology, plan.target)))
     return changes
+
+
+def failback_start(
+    of: str, run_id: str, record: EvacuationProgress, services: Iterable[str] | None = None
+) -> tuple[list[str], EvacuationProgress]:
+    """What failing back the finished ``record`` (an evacuation's, or one failover's) restores:
+    its services still failed over (``services``: only these), each with its recorded changes.
+    Returns their names and the record the fail-back starts with; refuses (EvacuationRefused)
+    unknown names and services that are not failed over, naming them."""
+    over = {r.service: r for r in record.services if r.status == ServiceStatus.SUCCEEDED}
+    if services is None:
+        chosen = list(over)
+    else:
+        chosen = list(dict.fromkeys(services))
+        known = {r.service: r for r in record.services}
+        unknown = [s for s in chosen if s not in known]
+        if unknown:
+            raise EvacuationRefused(f"not in {of}: {', '.join(unknown)}")
+        not_over = [f"{s} ({known[s].status.value.replace('_', ' ')})" for s in chosen if s not in over]
+        if not_over:
+            raise EvacuationRefused(f"not failed over by {of}, nothing to fail back: {', '.join(not_over)}")
+    if not chosen:
+        raise EvacuationRefused(f"{of} left no service failed over: nothing to fail back")
+    start = record.model_copy(
+        update={
+            "workflow_id": failback_workflow_id(of),
+            "status": EvacuationStatus.RUNNING,
+            "started_at": None,
+            "ended_at": None,
+            "current_group": None,
+            "abort": None,
+            "failback_of": f"{of} run {run_id}",
+            "runs": 1,
+            "largest_history": 0,
+            "peak_in_flight": 0,
+            "services": [
+                over[r.service].model_copy(update={"error": None, "left_changed": []})
+                for r in record.services
+                if r.service in chosen
+            ],
+        }
+    )
+    return chosen, start
 
 
 # --- building the input: which services, in which groups ----------------------------------

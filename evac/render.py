@@ -565,7 +565,10 @@ def abort_text(progress: EvacuationProgress) -> str:
     abort = progress.abort
     if abort is None:
         return ""
-    back = "finished services fail back" if abort.rollback_all else "finished services stay failed over"
+    if progress.failback_of:
+        back = "services not failed back yet stay failed over"
+    else:
+        back = "finished services fail back" if abort.rollback_all else "finished services stay failed over"
     return f"aborted by {abort.by}: {abort.reason} ({back})"
 
 
@@ -574,7 +577,11 @@ def evacuation_line(progress: EvacuationProgress) -> str:
     groups = "; ".join(
         f"{g} " + "/".join(str(sum(progress.counts(g)[k] for k in kinds)) for _, kinds in EVAC_COLUMNS) for g in progress.groups
     )
-    head = f"evacuation {progress.region}: {progress.status.value}"
+    head = (
+        f"fail-back to {progress.region}: {progress.status.value}"
+        if progress.failback_of
+        else f"evacuation {progress.region}: {progress.status.value}"
+    )
     facts = [f for f in evacuation_facts(progress) if not f.startswith(("elapsed", "took"))]
     return f"{head}; {', '.join(facts)}; done/running/waiting/failed by group: {groups}" if facts else f"{head}; {groups}"
 
@@ -584,7 +591,7 @@ def evacuation_outcome_lines(progress: EvacuationProgress) -> list[Text]:
     what stays failed over, and anything left changed."""
     lines = [
         Text.assemble(
-            ("evacuation of ", "bold"),
+            ("fail-back to " if progress.failback_of else "evacuation of ", "bold"),
             (progress.region, "bold"),
             ": ",
             (progress.summary(), EVAC_STYLE.get(progress.status, "bold")),
@@ -593,6 +600,11 @@ def evacuation_outcome_lines(progress: EvacuationProgress) -> list[Text]:
     ]
     trigger = progress.trigger
     lines.append(Text(f"  started by {trigger.by} ({trigger.kind})" + (f": {trigger.reason}" if trigger.reason else ""), "dim"))
+    if progress.failback_of:
+        lines.append(Text(f"  restores what {progress.failback_of} changed, newest change first", "dim"))
+        for record in progress.services:
+            if record.status == ServiceStatus.FAILBACK_FAILED and record.error:
+                lines.append(Text(f"  {record.service}: {record.error}", "bold red"))
     if progress.abort is not None:
         stayed = progress.counts()[ServiceStatus.SUCCEEDED]
         if stayed:

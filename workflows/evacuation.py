@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.resources import (
         BackendCapacity,
         Change,
+        CheckBackendHealth,
         DnsRecord,
         GroupSize,
         ResizeGroup,
@@ -98,7 +99,11 @@ class EvacuationWorkflow:
         carried = None if carried is None else EvacuationProgress.model_validate(carried)
         self._input = input
         info = workflow.info()
-        if carried is not None:  # the record so far: this run continues an earlier one
+        if carried is not None and input.failback_of is not None:  # a fail-back: the services it restores
+            self._progress = carried.model_copy(
+                update={"workflow_id": info.workflow_id, "trigger": input.trigger, "failback_of": input.failback_of}
+            )
+        elif carried is not None:  # the record so far: this run continues an earlier one
             self._progress = carried.model_copy(update={"runs": carried.runs + 1})
         else:
             self._progress = EvacuationProgress.for_input(input, info.workflow_id)
@@ -108,6 +113,7 @@ class EvacuationWorkflow:
         self._tasks: set[asyncio.Task[None]] = set()
         self._cancelled = False
         self._sizing: dict[str, Sizing] = {}  # per service: what its target needs, read before its group starts
+        self._topologies = {s.name: s for g in input.groups for s in g.services}
 
     # --- messages --------------------------------------------------------------------------
 
@@ -132,6 +138,12 @@ class EvacuationWorkflow:
             )
         if not request.reason.strip():
             raise ApplicationError("an abort needs a reason", type="Refused")
+        if request.rollback_all and self._input.failback_of is not None:
+            raise ApplicationError(
+                f"{p.workflow_id} is a fail-back: an abort stops it between services; what it restored stays "
+                "restored (--rollback-all is for evacuations)",
+                type="Refused",
+            )
 
     def _request_abort(self, request: EvacuationAbort) -> None:
         p = self._progress
@@ -179,6 +191,9 @@ class EvacuationWorkflow:
 
     async def _forward(self) -> None:
         p = self._progress
+        if self._input.failback_of is not None:
+            await self._fail_back_all()
+            return
         for group in self._input.groups:
             if p.abort is not None:
                 return
@@ -402,16 +417,66 @@ class EvacuationWorkflow:
         raise ApplicationError(message, p.model_dump(mode="json"), type=p.status.value, non_retryable=True)
 
     async def _fail_back_all(self) -> None:
-        """``rollback_all``: restore every failed-over service's recorded before-states, newest
-        change first, groups in reverse order, at most ``window`` services at a time."""
+        """``rollback_all``, or a fail-back: restore every failed-over service's recorded
+        before-states, newest change first, groups in reverse order, at most ``window`` services
+        at a time. A fail-back first checks that the region is healthy again for each service
+        (unless forced), and an abort of it stops it between services."""
         p = self._progress
+        failback = self._input.failback_of is not None
         for group in reversed(p.groups):
             members = [r for r in p.services if r.group == group and r.status == ServiceStatus.SUCCEEDED]
+            if not members:
+                continue
+            p.current_group = group
             self._log("failing back", group=group, services=len(members))
             for i in range(0, len(members), self._input.window):
-                await asyncio.gather(*(self._fail_back(r) for r in members[i : i + self._input.window]))
+                if failback and p.abort is not None:
+                    return
+                chunk = members[i : i + self._input.window]
+                await asyncio.gather(*(self._fail_back(r, failback=failback) for r in chunk))
 
-    async def _fail_back(self, record: EvacServiceRecord) -> None:
+    async def _region_refuses(self, record: EvacServiceRecord) -> str | None:
+        """Why the region should not take ``record``'s service back now (None: it may): it has
+        fewer healthy backends for it than the guard requires."""
+        service = self._topologies.get(record.service)
+        if service is None:
+            return f"its topology is not in the fail-back's input; cannot check {self._input.region}'s health"
+        backend = bindings.backend_ref(self._input.project, service.topology, self._input.region)
+        try:
+            report = await workflow.execute_activity(
+                activity_api.check_backend_health,
+                CheckBackendHealth(context=StepContext(service=record.service, step="fail back: region health"), backend=backend),
+                start_to_close_timeout=READ_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=self._input.retries.step_deadline,
+                retry_policy=retry_policy(self._input.retries),
+                summary=f"fail back {record.service}: health of {self._input.region}",
+            )
+        except FailureError as err:
+            return f"cannot read {self._input.region}'s health: {failure_text(err)}"
+        need = self._input.guards.min_healthy_target
+        if report.healthy < need:
+            return f"{self._input.region} has {report.summary()} backends for it (need {need})"
+        return None
+
+    async def _fail_back(self, record: EvacServiceRecord, failback: bool = False) -> None:
+        """Restore one service. ``failback``: this run is a fail-back, and the record's times are
+        the fail-back's (an abort's rollback_all keeps those of the service's run)."""
+        if not failback:
+            await self._restore_changes(record)
+            return
+        record.status, record.started_at = ServiceStatus.RUNNING, workflow.now()
+        try:
+            refusal = None if self._input.force else await self._region_refuses(record)
+            if refusal is None:
+                await self._restore_changes(record)
+            else:
+                record.status = ServiceStatus.FAILBACK_FAILED
+                record.error = f"not failed back: {refusal}; nothing restored ('evac failback --force' restores anyway)"
+                record.left_changed = [c.resource for c in reversed(record.changes)]
+        finally:
+            record.ended_at = workflow.now()
+
+    async def _restore_changes(self, record: EvacServiceRecord) -> None:
         if self._input.dry_run or not record.changes:
             record.status = ServiceStatus.FAILED_BACK
             record.error = "dry run: nothing was changed" if self._input.dry_run else "nothing to restore"

@@ -301,6 +301,14 @@ def abort(workflow_id: str, reason: str, rollback_all: bool, output: Output, con
         return
     counts = record.counts()
     done = counts[ServiceStatus.SUCCEEDED]
+    if record.failback_of:
+        out.print(
+            f"abort taken by {workflow_id}: no further service fails back (those in progress finish); "
+            f"{done} service(s) stay failed over. Follow: evac watch {workflow_id}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     finished = (
         f"the {done} finished service(s) fail back too (--rollback-all)"
         if rollback_all
@@ -315,4 +323,54 @@ def abort(workflow_id: str, reason: str, rollback_all: bool, output: Output, con
     )
 
 
-__all__ = ["abort", "evacuate", "status", "watch"]
+def failback(
+    run: str = typer.Argument(..., help="What to fail back: evacuation/<region> or failover/<service>"),
+    services: list[str] = typer.Option(None, "--services", help="Only these services of the evacuation (comma list)"),
+    reason: str = typer.Option(..., "--reason", help="Why: recorded in the fail-back's history"),
+    force: bool = typer.Option(
+        False, "--force", help="Restore even a service whose region is not healthy again (its backends failing checks)"
+    ),
+    window: int = typer.Option(DEFAULT_WINDOW, "--window", help=f"Most services restored at once (1 to {MAX_WINDOW})"),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow it live until it ends (exit 0 only if all failed back)"),
+    allow_no_worker: bool = typer.Option(
+        False, "--allow-no-worker", help="Start even when no worker polls the task queue (it waits for one)"
+    ),
+    output: Output = output_option(),
+    address: str = address_option(),
+    namespace: str = namespace_option(),
+) -> None:
+    """Fail back a finished evacuation (or one finished failover): restore each service's recorded
+    before-states, newest change first, tiers in reverse, within the write rate limit; a service
+    whose region is not healthy again is refused unless --force. Runs as failback/<run>."""
+    config = begin(output, address, namespace)
+    why = _reason(reason)
+    chosen = _names(services, "--services")
+    if not 1 <= window <= MAX_WINDOW:
+        fail(f"--window must be from 1 to {MAX_WINDOW}, not {window}; nothing was started", EXIT_BAD_INPUT)
+    trigger = Trigger(kind="manual", by=config.identity, reason=why)
+
+    async def go() -> int:
+        temporal = await client(config)
+        input, record = await control.failback_input(temporal, run, trigger, services=chosen, force=force, window=window)
+        started = await control.start_failback(temporal, input, record, config.task_queue, require_worker=not allow_no_worker)
+        State.started = [StartedRun("*", started.workflow_id, started.run_id)]
+        url = render.history_url(config.temporal_ui, temporal.namespace, started.workflow_id, started.run_id)
+        if output == Output.text:
+            forced = " (forced: region health not checked)" if force else ""
+            out.print(
+                f"started [bold]{started.workflow_id}[/] (run {started.run_id}): {started.services} service(s) back to "
+                f"{started.region}{forced}  Web UI: {url}",
+                highlight=False,
+            )
+        if not wait:
+            if output == Output.json:
+                out.print_json(json.dumps({**started.__dict__, "web_ui": url}))
+            else:
+                out.print(f"watch: evac watch {started.workflow_id}", highlight=False)
+            return EXIT_OK
+        return report(await follow_and_show(temporal, started.workflow_id, output, config), output)
+
+    raise typer.Exit(run_async(go))
+
+
+__all__ = ["abort", "evacuate", "failback", "status", "watch"]

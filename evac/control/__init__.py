@@ -14,6 +14,7 @@ from evac.control.evacuate import (
     follow_evacuation,
     start_evacuation,
 )
+from evac.control.failback import FailbackRefused, failback_input, start_failback
 from evac.control.follow import RunRef, Snapshot, follow
 from evac.control.records import AbortOutcome, abort, describe, progress, running_run_id, worker_polling
 from evac.control.start import StartedRun, check_project, drill_inputs, failover_inputs, load_documents, start_failover
@@ -22,6 +23,9 @@ from evac.errors import NotRunning, NoWorker, NoWorkerAnswered, RunNotFound, Ser
 __all__ = [
     "AbortOutcome",
     "EvacuationSnapshot",
+    "FailbackRefused",
+    "failback_input",
+    "start_failback",
     "StartedEvacuation",
     "abort_evacuation",
     "evacuation_input",

@@ -518,3 +518,55 @@ async def test_auto_target_with_no_healthy_region_fails_only_those_services(env,
     assert all(r.status == ServiceStatus.FAILED and "no region can take it" in (r.error or "") for r in result.services)
     assert all(r.workflow_id is None for r in result.services)  # nothing was started
     assert all(cloud.untouched(s) for s in topology.services)
+
+
+async def test_a_fail_back_restores_every_change_newest_first_and_refuses_a_region_still_unhealthy(env, task_queue):
+    """After an evacuation that scaled each target up: the fail-back of its record puts every
+    service back exactly (DNS, the region's scaler, the target's size), except a service whose
+    region has too few healthy backends for it, which is refused until forced."""
+    topology = generated_topology(3)
+    names = list(topology.services)
+    cloud = Cloud(topology)
+    cloud.healthy[SOURCE] = 3
+    for service in topology.services.values():
+        cloud.sizes[(service.regions[SOURCE].instance_group, SOURCE)] = 3
+    before = (dict(cloud.capacity), dict(cloud.records))
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        evacuated = await (await start(env.client, task_queue, evacuation_input(topology))).result()
+        assert evacuated.status == EvacuationStatus.SUCCEEDED
+        # The region is back, but one service's group there is down to no healthy backend.
+        sick = names[2]
+        cloud.sizes[(topology.services[sick].regions[SOURCE].instance_group, SOURCE)] = 0
+        record = evacuated.model_copy(update={"workflow_id": f"failback/{evacuated.workflow_id}"})
+        input = evacuation_input(topology).model_copy(update={"failback_of": f"{evacuated.workflow_id} run r1"})
+        handle = await env.client.start_workflow(
+            EvacuationWorkflow.run, args=[input, record], id=f"failback/{uuid.uuid4().hex[:8]}", task_queue=task_queue
+        )
+        failed_back = await outcome(handle)
+
+        assert failed_back.status == EvacuationStatus.COMPLETED_WITH_FAILURES
+        assert failed_back.failback_of == f"{evacuated.workflow_id} run r1" and failed_back.trigger.by == "test"
+        statuses = {r.service: r.status for r in failed_back.services}
+        assert statuses == {
+            names[0]: ServiceStatus.FAILED_BACK,
+            names[1]: ServiceStatus.FAILED_BACK,
+            sick: ServiceStatus.FAILBACK_FAILED,
+        }
+        refused = next(r for r in failed_back.services if r.service == sick)
+        assert refused.error is not None and refused.error.startswith(f"not failed back: {SOURCE} has 0/0 healthy backends")
+        for name in names[:2]:
+            assert cloud.untouched(name)
+            assert cloud.size(topology.services[name].regions[TARGET].instance_group, TARGET) == 2  # scaled back down
+        assert not cloud.untouched(sick)
+        # Newest change first: DNS, then the region's scaler, then the target's size.
+        group = topology.services[names[0]].regions[TARGET].instance_group
+        assert cloud.order[-1].startswith("resize") and f"resize {group} to 2" in cloud.order
+
+        forced = evacuation_input(topology).model_copy(update={"failback_of": "again", "force": True})
+        only_sick = record.model_copy(update={"services": [r for r in record.services if r.service == sick]})
+        handle = await env.client.start_workflow(
+            EvacuationWorkflow.run, args=[forced, only_sick], id=f"failback/{uuid.uuid4().hex[:8]}", task_queue=task_queue
+        )
+        assert (await handle.result()).status == EvacuationStatus.SUCCEEDED
+    assert cloud.untouched(sick)
+    assert cloud.capacity == before[0] and cloud.records == before[1]
