@@ -511,13 +511,15 @@ def gantt_svg(record: EvacuationAuditRecord) -> str:
         colour = STATUS_COLOUR.get(c.status, _UNKNOWN_COLOUR)
         if c.started_at is None or not c.run_id:
             tip = f"{c.service}: {c.status.replace('_', ' ')}, no run" + (f"; {c.error}" if c.error else "")
+            mx = x0 + (scale.x(c.started_at) if c.started_at is not None else 0.0)  # where it was to start, if it was
             out.append(
                 f'<rect class="no-run" data-service="{_e(c.service)}" data-group="{_e(c.group)}" data-status="{_e(c.status)}" '
-                f'x="{_f(x0)}" y="{_f(y + 5)}" width="10" height="12" fill="url(#hatch)" stroke="#9e9e9e">'
+                f'x="{_f(mx)}" y="{_f(y + 5)}" width="10" height="12" fill="url(#hatch)" stroke="#9e9e9e">'
                 f"<title>{_e(tip)}</title></rect>"
             )
             note = c.status.replace("_", " ") + (f": {c.error}" if c.error else "")
-            out.append(f'<text class="note" x="{_f(x0 + 16)}" y="{_f(y + 15)}">{_e(note[:120])}</text>')
+            note = note if len(note) <= 120 else note[:119] + "…"
+            out.append(f'<text class="note" x="{_f(mx + 16)}" y="{_f(y + 15)}">{_e(note)}</text>')
             continue
         bx = x0 + scale.x(c.started_at)
         bw = max(scale.x(c.ended_at or end) - scale.x(c.started_at), 3.0)
