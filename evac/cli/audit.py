@@ -123,11 +123,13 @@ def export(
     what = "raw history" if raw else f"{format.value} export"
     if isinstance(record, EvacuationAuditRecord):
         c = record.provenance
-        runs = f"run {c.runs[0].run_id}" if len(c.runs) == 1 else f"{len(c.runs)} runs, {c.runs[0].run_id} … {c.runs[-1].run_id}"
-        if raw and len(c.runs) > 1:
-            what = "raw histories (a JSON list, oldest first)"
+        if len(c.runs) == 1:
+            runs = f"run {c.runs[0].run_id} ({c.history_events} events, history SHA-256 {c.runs[0].history_sha256}; "
+        else:
+            runs = f"{len(c.runs)} runs, {c.runs[0].run_id} … {c.runs[-1].run_id} ({c.history_events} events; "
+            what = "raw histories (a JSON list, oldest first)" if raw else what
         out.print(
-            f"wrote {output_file}: {what} of {c.workflow_id} {runs} ({c.history_events} events, chain SHA-256 {c.chain_sha256})",
+            f"wrote {output_file}: {what} of {c.workflow_id} {runs}chain SHA-256 {c.chain_sha256})",
             highlight=False,
             soft_wrap=True,
         )

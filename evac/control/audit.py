@@ -44,10 +44,10 @@ class NotAnAuditRun(Refused):
     """The workflow is not a failover, drill or evacuation run (a schedule's launcher, say)."""
 
 
-class FailbackNotFound(Refused):
+class FailbackNotFound(RunNotFound):
     def __init__(self, workflow_id: str, run_id: str | None = None):
         which = f"run {run_id} of '{workflow_id}'" if run_id else f"failback '{workflow_id}'"
-        super().__init__(f"no {which}")
+        Refused.__init__(self, f"no {which}")
 
 
 class NotAnExport(BadInput):
