@@ -477,7 +477,9 @@ class _Derivation:
         self.state = _State()
 
     def link(self, workflow_id: str, run_id: str | None) -> str | None:
-        if self.web_ui is None or not run_id:
+        """The run's page in the Web UI; none unless the Web UI is an http(s) address (an export
+        names it, and a verified export must not carry a link that runs anything)."""
+        if self.web_ui is None or not self.web_ui.startswith(("http://", "https://")) or not run_id:
             return None
         return history_url(self.web_ui, self.namespace, workflow_id, run_id)
 

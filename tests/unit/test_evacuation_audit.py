@@ -346,6 +346,8 @@ def test_the_web_ui_the_links_point_at_is_taken_from_the_export() -> None:
     assert control.verify(document, histories("evacuation_terminated")).verified
     bare = record("evacuation_terminated", web_ui=None)
     assert all(c.link is None for c in bare.children)
+    hostile = record("evacuation_terminated", web_ui="javascript:alert(1)//")
+    assert all(c.link is None for c in hostile.children) and "href" not in evacuation_audit_render.render_html(hostile)
     assert control.verify(
         control.read_export(control.export(bare, control.Format.MD), "x.md"), histories("evacuation_terminated")
     ).verified
