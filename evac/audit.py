@@ -200,11 +200,11 @@ def derive(history: WorkflowHistory, namespace: str) -> AuditRecord:
     return _Derivation(history, namespace).record()
 
 
-def _time(event: HistoryEvent) -> datetime:
+def event_time(event: HistoryEvent) -> datetime:
     return event.event_time.ToDatetime(tzinfo=UTC)
 
 
-def _decode(payloads: Sequence[Payload], hint: type[Any] | None = None) -> Any:
+def decode_payload(payloads: Sequence[Payload], hint: type[Any] | None = None) -> Any:
     """The first payload's value (None when there is none)."""
     if not payloads:
         return None
@@ -212,7 +212,7 @@ def _decode(payloads: Sequence[Payload], hint: type[Any] | None = None) -> Any:
     return value
 
 
-def _failure_text(failure: Failure) -> str:
+def failure_message(failure: Failure) -> str:
     message = failure.message or "failed"
     if failure.HasField("cause") and failure.cause.message and failure.cause.message != message:
         message = f"{message}: {failure.cause.message}"
@@ -239,7 +239,7 @@ class _Derivation:
                 f"({', '.join(AUDITABLE_TYPES)})"
             )
         drill = self.workflow_type == "DrillWorkflow"
-        self.input: FailoverInput = _decode(self.start.input.payloads, DrillInput if drill else FailoverInput)
+        self.input: FailoverInput = decode_payload(self.start.input.payloads, DrillInput if drill else FailoverInput)
         self.activities: dict[int, ActivityCall] = {}  # by scheduled event id
         self.actions: list[OperatorAction] = []
         self.updates: dict[str, OperatorAction] = {}  # by update id
@@ -266,8 +266,8 @@ class _Derivation:
             history_sha256=history_digest(self.history),
             history_events=len(self.events),
             closed=self.close is not None,
-            first_event_at=_time(self.events[0]),
-            last_event_at=_time(last),
+            first_event_at=event_time(self.events[0]),
+            last_event_at=event_time(last),
         )
         kind: AuditKind = "dry_run" if self.input.dry_run else ("drill" if run.kind == "drill" else "failover")
         outcome = run.drill.outcome.value if run.drill is not None and run.drill.outcome is not None else run.status.value
@@ -283,8 +283,8 @@ class _Derivation:
             trigger=self.input.trigger,
             starter_identity=self.start.identity,
             outcome=outcome,
-            started_at=_time(self.events[0]),
-            ended_at=_time(self.close) if self.close is not None else None,
+            started_at=event_time(self.events[0]),
+            ended_at=event_time(self.close) if self.close is not None else None,
             run=run,
             record_source=source,
             activities=[self.activities[k] for k in sorted(self.activities)],
@@ -299,23 +299,23 @@ class _Derivation:
         if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
             # The workflow's clock (workflow.now()) in the task that follows: an update it accepts
             # in that task was taken in at this time, whatever time its acceptance was written.
-            self.task_started_at = _time(event)
+            self.task_started_at = event_time(event)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             self.scheduled(event)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             a = event.activity_task_started_event_attributes
             call = self.activities[a.scheduled_event_id]
-            call.started_at, call.attempt = _time(event), a.attempt
+            call.started_at, call.attempt = event_time(event), a.attempt
             if a.HasField("last_failure"):
-                call.failure = _failure_text(a.last_failure)
+                call.failure = failure_message(a.last_failure)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             self.ended(event.activity_task_completed_event_attributes.scheduled_event_id, event, "completed", None)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
             f = event.activity_task_failed_event_attributes
-            self.ended(f.scheduled_event_id, event, "failed", _failure_text(f.failure))
+            self.ended(f.scheduled_event_id, event, "failed", failure_message(f.failure))
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
             t = event.activity_task_timed_out_event_attributes
-            self.ended(t.scheduled_event_id, event, "timed_out", _failure_text(t.failure))
+            self.ended(t.scheduled_event_id, event, "timed_out", failure_message(t.failure))
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
             self.ended(event.activity_task_canceled_event_attributes.scheduled_event_id, event, "canceled", "canceled")
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
@@ -328,23 +328,23 @@ class _Derivation:
             c = event.workflow_execution_cancel_requested_event_attributes
             self.actions.append(
                 OperatorAction(
-                    at=_time(event), action="cancel", name="cancel", identity=c.identity, reason=c.cause, outcome="recorded"
+                    at=event_time(event), action="cancel", name="cancel", identity=c.identity, reason=c.cause, outcome="recorded"
                 )
             )
         elif kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
             if sa.EVAC_RECOVERY_SECONDS.name in fields:
-                self.recovery_upserted = float(_decode([fields[sa.EVAC_RECOVERY_SECONDS.name]]))
+                self.recovery_upserted = float(decode_payload([fields[sa.EVAC_RECOVERY_SECONDS.name]]))
         elif kind == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
             memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
             if MEMO_PROGRESS in memo:
-                self.memo = _decode([memo[MEMO_PROGRESS]], FailoverProgress)
+                self.memo = decode_payload([memo[MEMO_PROGRESS]], FailoverProgress)
         elif kind in _CLOSE_EVENTS:
             self.closed(event)
 
     def scheduled(self, event: HistoryEvent) -> None:
         a = event.activity_task_scheduled_event_attributes
-        arguments = _decode(a.input.payloads)
+        arguments = decode_payload(a.input.payloads)
         context = arguments.get("context") if isinstance(arguments, dict) else None
         step = context.get("step") if isinstance(context, dict) else None
         request_key = arguments.get("request_key") if isinstance(arguments, dict) else None
@@ -363,23 +363,23 @@ class _Derivation:
         else:
             role = "step"  # compensation or not is settled against the step's end (see run_record)
         self.activities[event.event_id] = ActivityCall(
-            activity_id=a.activity_id, activity=name, step=step, role=role, scheduled_at=_time(event)
+            activity_id=a.activity_id, activity=name, step=step, role=role, scheduled_at=event_time(event)
         )
 
     def ended(self, scheduled_id: int, event: HistoryEvent, outcome: ActivityOutcome, failure: str | None) -> None:
         call = self.activities[scheduled_id]
-        call.ended_at, call.outcome = _time(event), outcome
+        call.ended_at, call.outcome = event_time(event), outcome
         if failure is not None:
             call.failure = failure
 
     def update_accepted(self, event: HistoryEvent) -> None:
         a = event.workflow_execution_update_accepted_event_attributes
         request = a.accepted_request
-        args = _decode(request.input.args.payloads)
+        args = decode_payload(request.input.args.payloads)
         args = args if isinstance(args, dict) else {}
         name = request.input.name
         action = OperatorAction(
-            at=self.task_started_at or _time(event),
+            at=self.task_started_at or event_time(event),
             action=OPERATOR_UPDATES.get(name, "other"),
             name=name,
             identity=request.meta.identity,
@@ -397,9 +397,9 @@ class _Derivation:
         if action is None:
             return
         if a.outcome.HasField("failure"):
-            action.outcome, action.detail = "failed", _failure_text(a.outcome.failure)
+            action.outcome, action.detail = "failed", failure_message(a.outcome.failure)
         else:
-            value = _decode(a.outcome.success.payloads)
+            value = decode_payload(a.outcome.success.payloads)
             if isinstance(value, dict) and isinstance(value.get("decision"), str):
                 action.detail = value["decision"]
                 self.approvals.append((action, ApprovalRecord.model_validate(value)))
@@ -408,11 +408,11 @@ class _Derivation:
 
     def signaled(self, event: HistoryEvent) -> None:
         a = event.workflow_execution_signaled_event_attributes
-        args = _decode(a.input.payloads)
+        args = decode_payload(a.input.payloads)
         args = args if isinstance(args, dict) else {}
         self.actions.append(
             OperatorAction(
-                at=_time(event),
+                at=event_time(event),
                 action="abort" if a.signal_name == ABORT_SIGNAL else "other",
                 name=a.signal_name,
                 identity=a.identity,
@@ -426,17 +426,17 @@ class _Derivation:
         self.close = event
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-            self.result = _decode(event.workflow_execution_completed_event_attributes.result.payloads, FailoverProgress)
+            self.result = decode_payload(event.workflow_execution_completed_event_attributes.result.payloads, FailoverProgress)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             failure = event.workflow_execution_failed_event_attributes.failure
             details = failure.application_failure_info.details.payloads
             if details:
-                self.failure_record = _decode(details, FailoverProgress)
+                self.failure_record = decode_payload(details, FailoverProgress)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
             t = event.workflow_execution_terminated_event_attributes
             self.actions.append(
                 OperatorAction(
-                    at=_time(event),
+                    at=event_time(event),
                     action="terminate",
                     name="terminate",
                     identity=t.identity,
@@ -465,7 +465,7 @@ class _Derivation:
         """A run that wrote no record (Temporal ended it, or it still runs): its steps as its
         activity calls show them, ended as Temporal ended it."""
         run = FailoverProgress.for_input(self.input, self.history.workflow_id, self.history.run_id)
-        run.started_at = _time(self.events[0])
+        run.started_at = event_time(self.events[0])
         for step in run.steps:
             calls = [c for c in self.activities.values() if c.step == step.name]
             if not calls:
@@ -490,7 +490,7 @@ class _Derivation:
             why = "terminated in Temporal" + (f" by {t.identity}" if t.identity else "") + (f": {t.reason}" if t.reason else "")
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
             why = "timed out in Temporal"
-        return ended_by_temporal(run, status, why, _time(self.close))
+        return ended_by_temporal(run, status, why, event_time(self.close))
 
     def decide_approvals(self, run: FailoverProgress) -> None:
         """An approval step has no activity: its decision is the update the run accepted (the
@@ -596,7 +596,7 @@ def read_marker(text: str) -> ExportMarker | None:
     return ExportMarker.model_validate_json(found[-1]) if found else None
 
 
-def embedded_record(record: AuditRecord) -> str:
+def embedded_record(record: BaseModel) -> str:
     """The record as an HTML export embeds it (a JSON data block; never executed). ``<``, ``>``
     and ``&`` are written as JSON escapes, so no value (a reason with ``<!--<script>``) can end
     the block or open a comment in it; ``json.loads`` reads them back unchanged."""

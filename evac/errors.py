@@ -18,13 +18,13 @@ Each branch has one meaning, and the CLI one exit code per branch (``evac.cli.EX
     │   ├── ServiceBusy             the service already has a run
     │   ├── EvacuationRunning       the region already has an evacuation running
     │   ├── EvacuationNotFound      no evacuation under that id
-    │   ├── RunNotFound             no such run
+    │   ├── RunNotFound             no such run (FailbackNotFound: no such failback, control/audit.py)
     │   ├── SearchAttributeConflict a search attribute is registered with another type
     │   ├── NotRunning              the run has ended (an abort, approval or pause that raced its end, too)
     │   ├── UpdateRefused           the run's validator refused an approval, rejection, pause or resume
     │   │                           (control/operate.py; the run is untouched)
     │   ├── BlackoutInEffect        a manual start inside a blackout window (blackouts.py)
-    │   ├── NotAnAuditRun           'evac audit' on a workflow that is no failover or drill run (control/audit.py)
+    │   ├── NotAnAuditRun           'evac audit' on a workflow that is no failover, drill or evacuation (control/audit.py)
     │   ├── GuardianNotFound        no guardian runs for the region asked about (control/alerts.py)
     │   └── ScheduleExists, ScheduleNotFound, ScheduleBusy   (control/schedules.py)
     └── Unavailable              4  the machinery is not there to do it

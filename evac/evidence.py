@@ -3,7 +3,8 @@
 Per service: the drills it ran and passed in the window, its pass rate, its last passed drill
 (which may be older than the window), how long recovery took over time, and its failovers by
 trigger with those that did not succeed. Listed first, the gaps: services of the topology that
-never passed a drill, or not within the drill policy period.
+never passed a drill, or not within the drill policy period. Region evacuations (whose services'
+runs are counted as failovers) are counted in the header, with their outcomes.
 
 Pure code, no I/O: :func:`build_report` computes an :class:`EvidenceReport` from run rows
 (the visibility records :mod:`evac.control.evidence` reads); :func:`render_markdown` and
@@ -28,7 +29,8 @@ from evac.control.findable import RunRow
 from evac.times import utc_text
 
 Gap = Literal["never_drilled", "overdue"]
-DRILL, FAILOVER, DRY_RUN = "drill", "failover", "dry_run"
+DRILL, FAILOVER, DRY_RUN, EVACUATION = "drill", "failover", "dry_run", "evacuation"
+DRY_RUN_EVACUATION_PREFIX = "dry-run/evacuation/"
 PASSED, SUCCEEDED = "passed", "succeeded"
 
 
@@ -83,6 +85,8 @@ class EvidenceReport(_Model):
     not_in_topology: list[str]  # services seen in runs that the topology does not name
     services: list[ServiceEvidence]  # gaps first (never drilled, then most overdue), then by name
     dry_runs_seen: int  # in the window; they change nothing, so count for nothing
+    evacuations: int = 0  # region evacuations started in the window (dry runs not counted)
+    evacuation_outcomes: dict[str, int] = {}  # of those, by outcome ("running" while one goes on)
     runs_without_service: int
     runs_read: int
     row_cap: int | None = None  # set when only the newest this-many runs were read
@@ -114,6 +118,10 @@ def build_report(
     the last passed drill) for the topology's ``services``; ``last_passed``: the newest passed
     drill found outside ``runs``, per service. ``row_cap``: the runs were cut at this many."""
     start = now - since
+    evacuations = [row for row in runs if row.kind == EVACUATION]
+    dry_evacuations = [row for row in evacuations if row.workflow_id.startswith(DRY_RUN_EVACUATION_PREFIX)]
+    counted = [row for row in evacuations if row not in dry_evacuations and row.started_at >= start]
+    runs = [row for row in runs if row.kind != EVACUATION]
     attributed = [row for row in runs if row.service is not None]
     by_service: dict[str, list[RunRow]] = {}
     for row in attributed:
@@ -142,9 +150,13 @@ def build_report(
         overdue=[s.service for s in ordered if s.gap == "overdue"],
         not_in_topology=[s.service for s in ordered if not s.in_topology],
         services=ordered,
-        dry_runs_seen=sum(1 for row in runs if row.kind == DRY_RUN and row.started_at >= start),
+        dry_runs_seen=sum(
+            1 for row in [*runs, *dry_evacuations] if row.kind in (DRY_RUN, EVACUATION) and row.started_at >= start
+        ),
+        evacuations=len(counted),
+        evacuation_outcomes=_counts(row.outcome or "running" for row in counted),
         runs_without_service=len(runs) - len(attributed),
-        runs_read=len(runs),
+        runs_read=len(runs) + len(evacuations),
         row_cap=row_cap,
     )
 
@@ -311,7 +323,15 @@ def _header_lines(report: EvidenceReport) -> list[tuple[str, str]]:
         ("Window", f"runs started in the last {lookback(report.since)} (since {_when(report.window_start)})"),
         ("Drill policy", f"every service passes a drill at least every {lookback(report.policy)}"),
         ("Services", f"{services} ({in_topology} in the topology); gaps: {report.gaps}"),
+        ("Evacuations", _evacuations_words(report)),
     ]
+
+
+def _evacuations_words(report: EvidenceReport) -> str:
+    """How many region evacuations started in the window, and how they ended."""
+    if not report.evacuations:
+        return "none in the window"
+    return f"{report.evacuations} in the window; {_tally(report.evacuation_outcomes)}"
 
 
 def _policy_sentence(report: EvidenceReport) -> str:

@@ -1,4 +1,8 @@
-"""``evac audit show | export | verify``: a run's timeline from its history, exported and proven."""
+"""``evac audit show | export | verify``: a run's timeline from its history, exported and proven.
+
+A failover or drill is one run; an evacuation (``evacuation/<region>``, ``dry-run/evacuation/…``,
+``failback/…``) is every run of its chain (it continues as new), whichever run ``--run-id`` names.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from typing import Any
 
 import typer
 
-from evac import audit_render
-from evac.audit import AuditRecord, prefix
+from evac import audit_render, evacuation_audit_render
+from evac.audit import AuditRecord
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_RUN_FAILED,
@@ -29,14 +33,16 @@ from evac.cli.base import (
 )
 from evac.control import audit
 from evac.errors import FrontDoorError
+from evac.evacuation_audit import EvacuationAuditRecord, EvacuationExportMarker, is_chain_id
 from evac.runs import workflow_id_of
 
 MAX_EXPORT_BYTES = 256 * 1024 * 1024
 
 
 def _run(run: str, run_id: str | None) -> tuple[str, str | None]:
-    """``failover/checkout``, ``dry-run/…`` or just ``checkout``; a --run-id must be a UUID."""
-    workflow_id = workflow_id_of(run)
+    """``failover/checkout``, ``dry-run/…``, ``evacuation/<region>``, ``failback/…`` or just
+    ``checkout``; a --run-id must be a UUID."""
+    workflow_id = run if is_chain_id(run) else workflow_id_of(run)
     if run_id is not None:
         try:
             uuid.UUID(run_id)
@@ -46,11 +52,17 @@ def _run(run: str, run_id: str | None) -> tuple[str, str | None]:
 
 
 def run_argument() -> Any:
-    return typer.Argument(..., help="Run: failover/<service>, dry-run/<service>/<id>, or a service name")
+    return typer.Argument(
+        ...,
+        help="Run: failover/<service>, dry-run/<service>/<id>, a service name, evacuation/<region>, "
+        "dry-run/evacuation/<region>/<id> or failback/…",
+    )
 
 
 def run_id_option() -> Any:
-    return typer.Option(None, "--run-id", help="A specific earlier run (default: the latest)")
+    return typer.Option(
+        None, "--run-id", help="A specific earlier run (default: the latest); of an evacuation, any run of its chain"
+    )
 
 
 def show(
@@ -60,17 +72,21 @@ def show(
     address: str = address_option(),
     namespace: str = namespace_option(),
 ) -> None:
-    """A run's timeline, from its Temporal history: trigger, plan, steps, approvals, compensations, outcome."""
+    """A run's timeline, from its Temporal history: trigger, plan, steps, approvals, compensations, outcome.
+    An evacuation's: every run of its chain, its tiers and every service's run."""
     config = begin(output, address, namespace)
     workflow_id, wanted_run = _run(run, run_id)
 
-    async def go() -> AuditRecord:
-        record, _ = await audit.record(await client(config), workflow_id, wanted_run)
+    async def go() -> AuditRecord | EvacuationAuditRecord:
+        record, _ = await audit.any_record(await client(config), workflow_id, wanted_run, config.temporal_ui)
         return record
 
     record = run_async(go)
     if output == Output.json:
         out.print(record.model_dump_json(indent=2), highlight=False, soft_wrap=True)
+        return
+    if isinstance(record, EvacuationAuditRecord):
+        out.print(evacuation_audit_render.render_text(record))
         return
     out.print(audit_render.render_text(record))
 
@@ -79,7 +95,9 @@ def export(
     run: str = run_argument(),
     run_id: str | None = run_id_option(),
     format: audit.Format = typer.Option(audit.Format.JSON, "--format", "-f", help="json, md (Markdown) or html"),
-    raw: bool = typer.Option(False, "--raw", help="Write the raw Temporal history (JSON) instead of a record"),
+    raw: bool = typer.Option(
+        False, "--raw", help="Write the raw Temporal history (JSON; an evacuation that continued as new: a list of them)"
+    ),
     output_file: Path = typer.Option(None, "--output-file", "-o", help="Write here instead of to standard output"),
     address: str = address_option(),
     namespace: str = namespace_option(),
@@ -90,9 +108,9 @@ def export(
     if output_file is not None and output_file.is_dir():
         fail(f"--output-file {output_file} is a folder; name a file", EXIT_BAD_INPUT)
 
-    async def go() -> tuple[str, AuditRecord]:
-        record, history = await audit.record(await client(config), workflow_id, wanted_run)
-        return (prefix(history, record.provenance.history_events).to_json() if raw else audit.export(record, format)), record
+    async def go() -> tuple[str, AuditRecord | EvacuationAuditRecord]:
+        record, histories = await audit.any_record(await client(config), workflow_id, wanted_run, config.temporal_ui)
+        return (audit.raw(record, histories) if raw else audit.export(record, format)), record
 
     text, record = run_async(go)
     if output_file is None:
@@ -103,6 +121,19 @@ def export(
     except OSError as exc:
         fail(f"--output-file {output_file}: {exc.strerror or exc}", EXIT_BAD_INPUT)
     what = "raw history" if raw else f"{format.value} export"
+    if isinstance(record, EvacuationAuditRecord):
+        c = record.provenance
+        if len(c.runs) == 1:
+            runs = f"run {c.runs[0].run_id} ({c.history_events} events, history SHA-256 {c.runs[0].history_sha256}; "
+        else:
+            runs = f"{len(c.runs)} runs, {c.runs[0].run_id} … {c.runs[-1].run_id} ({c.history_events} events; "
+            what = "raw histories (a JSON list, oldest first)" if raw else what
+        out.print(
+            f"wrote {output_file}: {what} of {c.workflow_id} {runs}chain SHA-256 {c.chain_sha256})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     p = record.provenance
     out.print(
         f"wrote {output_file}: {what} of {p.workflow_id} run {p.run_id} "
@@ -134,7 +165,7 @@ def verify(
         fail_with(exc)
     try:
         raw = _read(history_file, "--history") if history_file is not None else None
-        fetched = audit.history_from_file(raw, document.marker.workflow_id, f"--history {history_file}") if raw else None
+        fetched = audit.histories_from_file(raw, document.marker.workflow_id, f"--history {history_file}") if raw else None
     except FrontDoorError as exc:
         fail_with(exc)
     mark = document.marker
@@ -142,11 +173,18 @@ def verify(
         State.namespace = mark.namespace  # the namespace the export names, unless told otherwise
 
     async def go() -> audit.Verification:
-        history = fetched if fetched is not None else await audit.history(await client(config), mark.workflow_id, mark.run_id)
-        return audit.verify(document, history)
+        histories = fetched if fetched is not None else await audit.named_histories(await client(config), mark)
+        return audit.verify(document, histories)
 
     result = run_async(go)
     source = f"--history {history_file}" if history_file is not None else f"Temporal namespace '{mark.namespace}'"
+    chain = isinstance(mark, EvacuationExportMarker)
+    of = (
+        f"the histories of {result.workflow_id} ({_runs_text(result.runs)})"
+        if chain
+        else (f"the history of {result.workflow_id} run {result.run_id}")
+    )
+    digest = "chain SHA-256" if chain else "SHA-256"
     if output == Output.json:
         print_json(
             {
@@ -160,25 +198,28 @@ def verify(
                 "first_difference": result.first_difference,
                 "history_from": source,
                 "export_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                **({"runs": list(result.runs)} if chain else {}),
             }
         )
     elif result.verified:
         out.print(
-            f"verified: {export_file} ({document.format.value}) matches the history of {result.workflow_id} "
-            f"run {result.run_id} from {source}: SHA-256 {result.history_sha256} over {result.history_events} events, "
-            f"{result.facts_checked} facts",
+            f"verified: {export_file} ({document.format.value}) matches {of} from {source}: "
+            f"{digest} {result.history_sha256} over {result.history_events} events, {result.facts_checked} facts",
             highlight=False,
             soft_wrap=True,
         )
     else:
         out.print(
-            f"[bold red]NOT verified:[/] {export_file} does not match the history of {result.workflow_id} "
-            f"run {result.run_id} from {source}: {result.first_difference}",
+            f"[bold red]NOT verified:[/] {export_file} does not match {of} from {source}: {result.first_difference}",
             highlight=False,
             soft_wrap=True,
         )
     if not result.verified:
         raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _runs_text(runs: tuple[str, ...]) -> str:
+    return f"run {runs[0]}" if len(runs) == 1 else f"{len(runs)} runs, {runs[0]} … {runs[-1]}"
 
 
 def _read(path: Path, what: str) -> str:

@@ -46,7 +46,7 @@ def setup(
 def runs_list(
     service: str = typer.Option(None, "--service", help="Runs of this service"),
     region: str = typer.Option(None, "--region", help="Runs whose source or target is this region"),
-    kind: str = typer.Option(None, "--kind", help="failover, drill, dry_run or evacuation (region evacuations)"),
+    kind: str = typer.Option(None, "--kind", help="Only this kind: failover, drill, dry_run or evacuation (default: every kind)"),
     trigger: str = typer.Option(None, "--trigger", help="manual, alert, schedule or drill"),
     outcome: str = typer.Option(None, "--outcome", help="succeeded, rolled_back, passed … or running"),
     since: str = typer.Option(None, "--since", help="Started within this lookback: 30d, 12h, 90m"),
@@ -55,7 +55,7 @@ def runs_list(
     address: str = address_option(),
     namespace: str = namespace_option(),
 ) -> None:
-    """Evac's failovers and drills, newest first, found by their search attributes."""
+    """Evac's failovers, drills and region evacuations, newest first, found by their search attributes."""
     config = begin(output, address, namespace)
     filter = findable.RunFilter(
         service=service, region=region, kind=kind, trigger=trigger, outcome=outcome, since=since, limit=limit
@@ -78,7 +78,7 @@ def runs_list(
             row.workflow_id,
             row.kind or "-",
             row.service or "-",
-            f"{row.source or '?'} → {row.target or '?'}",
+            f"{row.source or '?'} → {row.target or '?'}",  # an evacuation's target may be 'auto'
             f"{row.trigger or '-'} / {row.initiator or '-'}",
             utc_text(row.started_at),
             row.outcome or "running",

@@ -4,6 +4,11 @@
 it into the record; :func:`export` writes the record as JSON, Markdown or HTML (or the raw
 history); :func:`verify` proves an export against the history: the history's SHA-256 first,
 then every fact, naming the first that differs.
+
+An evacuation (or a failback) is a chain of runs (it continues as new): :func:`histories`
+fetches every run of the chain, oldest first, whichever run was named, and
+:func:`evac.evacuation_audit.derive` makes one record of them; its exports name every run with
+its history's digest, and :func:`verify` proves each.
 """
 
 from __future__ import annotations
@@ -18,10 +23,15 @@ from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
-from evac import audit, audit_render
+from evac import audit, audit_render, evacuation_audit, evacuation_audit_render
 from evac.audit import AuditRecord, ExportMarker, NotAuditable, Provenance
 from evac.control.records import describe
-from evac.errors import BadInput, Refused, from_rpc
+from evac.errors import BadInput, EvacuationNotFound, Refused, RunNotFound, from_rpc
+from evac.evacuation import is_evacuation_id
+from evac.evacuation_audit import ChainProvenance, EvacuationAuditRecord, EvacuationExportMarker
+
+AnyRecord = AuditRecord | EvacuationAuditRecord
+AnyMarker = ExportMarker | EvacuationExportMarker
 
 
 class Format(StrEnum):
@@ -31,7 +41,13 @@ class Format(StrEnum):
 
 
 class NotAnAuditRun(Refused):
-    """The workflow is not a failover or drill run (a schedule's launcher, say)."""
+    """The workflow is not a failover, drill or evacuation run (a schedule's launcher, say)."""
+
+
+class FailbackNotFound(RunNotFound):
+    def __init__(self, workflow_id: str, run_id: str | None = None):
+        which = f"run {run_id} of '{workflow_id}'" if run_id else f"failback '{workflow_id}'"
+        Refused.__init__(self, f"no {which}")
 
 
 class NotAnExport(BadInput):
@@ -45,11 +61,47 @@ class DamagedExport(NotAnExport):
 
 async def history(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHistory:
     """The run's whole history (the latest run under ``workflow_id`` unless ``run_id``)."""
-    description = await describe(client, workflow_id, run_id)  # RunNotFound, with its sentence
+    description = await _describe(client, workflow_id, run_id)  # RunNotFound, with its sentence
+    return await _fetch(client, workflow_id, description.run_id)
+
+
+async def _describe(client: Client, workflow_id: str, run_id: str | None) -> Any:
     try:
-        return await client.get_workflow_handle(workflow_id, run_id=description.run_id).fetch_history()
+        return await describe(client, workflow_id, run_id)
+    except RunNotFound as exc:
+        if is_evacuation_id(workflow_id):
+            raise EvacuationNotFound(workflow_id, run_id) from exc
+        if workflow_id.startswith(evacuation_audit.FAILBACK_PREFIX):
+            raise FailbackNotFound(workflow_id, run_id) from exc
+        raise
+
+
+async def _fetch(client: Client, workflow_id: str, run_id: str) -> WorkflowHistory:
+    try:
+        return await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     except RPCError as exc:
         raise from_rpc(exc, namespace=client.namespace, workflow_id=workflow_id, run_id=run_id) from exc
+
+
+async def histories(client: Client, workflow_id: str, run_id: str | None = None) -> list[WorkflowHistory]:
+    """The histories a record is made of, oldest first: a failover's or drill's run alone; for any
+    other workflow (an evacuation) every run of the chain the named run belongs to (the latest
+    run unless ``run_id``), followed back to its first run and on to its last."""
+    description = await _describe(client, workflow_id, run_id)
+    chain = [await _fetch(client, workflow_id, description.run_id)]
+    if description.workflow_type in audit.AUDITABLE_TYPES:
+        return chain
+    while len(chain) < evacuation_audit.MAX_CHAIN_RUNS:
+        earlier = evacuation_audit.continued_from(chain[0])
+        if earlier is None:
+            break
+        chain.insert(0, await _fetch(client, workflow_id, earlier))
+    while len(chain) < evacuation_audit.MAX_CHAIN_RUNS:
+        later = evacuation_audit.continued_as(chain[-1])
+        if later is None:
+            break
+        chain.append(await _fetch(client, workflow_id, later))
+    return chain
 
 
 def derive(fetched: WorkflowHistory, namespace: str) -> AuditRecord:
@@ -59,18 +111,61 @@ def derive(fetched: WorkflowHistory, namespace: str) -> AuditRecord:
         raise NotAnAuditRun(str(exc)) from None
 
 
+def derive_any(fetched: list[WorkflowHistory], namespace: str, web_ui: str | None) -> AnyRecord:
+    """A failover's or drill's record from its one history; any other workflow's, from the runs
+    of its chain, as an evacuation's (NotAnAuditRun: it is neither)."""
+    try:
+        if fetched and fetched[0].events:
+            kind = fetched[0].events[0].workflow_execution_started_event_attributes.workflow_type.name
+            if kind in audit.AUDITABLE_TYPES:
+                if len(fetched) != 1:
+                    raise NotAuditable(f"a {kind} is one run; {len(fetched)} histories were given")
+                return audit.derive(fetched[0], namespace)
+        return evacuation_audit.derive(fetched, namespace, web_ui)
+    except NotAuditable as exc:
+        raise NotAnAuditRun(str(exc)) from None
+
+
 async def record(client: Client, workflow_id: str, run_id: str | None = None) -> tuple[AuditRecord, WorkflowHistory]:
     fetched = await history(client, workflow_id, run_id)
     return derive(fetched, client.namespace), fetched
 
 
-def export(record: AuditRecord, format: Format) -> str:
+async def any_record(
+    client: Client, workflow_id: str, run_id: str | None = None, web_ui: str | None = None
+) -> tuple[AnyRecord, list[WorkflowHistory]]:
+    """The record of a failover, drill or evacuation (its whole chain), and the histories it is made of."""
+    fetched = await histories(client, workflow_id, run_id)
+    return derive_any(fetched, client.namespace, web_ui), fetched
+
+
+def export(record: AnyRecord, format: Format) -> str:
     """The record as a document. Deterministic: the same history always gives the same text."""
     if format == Format.JSON:
         return record.model_dump_json(indent=2) + "\n"
+    if isinstance(record, EvacuationAuditRecord):
+        if format == Format.MD:
+            return evacuation_audit_render.render_markdown(record)
+        return evacuation_audit_render.render_html(record)
     if format == Format.MD:
         return audit_render.render_markdown(record)
     return audit_render.render_html(record)
+
+
+def raw(record: AnyRecord, fetched: list[WorkflowHistory]) -> str:
+    """``export --raw``: the histories the record was made from (each cut where the record was
+    made): one run's as Temporal writes it, a chain's as a JSON list of them, oldest first."""
+    if isinstance(record, AuditRecord):
+        return audit.prefix(fetched[0], record.provenance.history_events).to_json()
+    counts = {r.run_id: r.history_events for r in record.provenance.runs}
+    return evacuation_audit.raw_histories([audit.prefix(h, counts[h.run_id]) for h in fetched if h.run_id in counts])
+
+
+async def named_histories(client: Client, mark: AnyMarker) -> list[WorkflowHistory]:
+    """The histories an export names, fetched from Temporal."""
+    if isinstance(mark, ExportMarker):
+        return [await history(client, mark.workflow_id, mark.run_id)]
+    return [await _fetch(client, mark.workflow_id, run.run_id) for run in mark.runs]
 
 
 # --- verify ---------------------------------------------------------------------------------
@@ -82,7 +177,7 @@ class Export:
 
     format: Format
     text: str
-    marker: ExportMarker
+    marker: AnyMarker
     facts: dict[str, Any] | None  # the JSON record (a JSON export, or the one an HTML export embeds)
 
 
@@ -94,13 +189,19 @@ def read_export(text: str, where: str) -> Export:
         # mangled, is for verify to compare, so a tampered value is named, not refused.
         try:
             facts = json.loads(text)
-            provenance = Provenance.model_validate(facts.get("provenance") if isinstance(facts, dict) else None)
+            named = facts.get("provenance") if isinstance(facts, dict) else None
+            mark: AnyMarker
+            if isinstance(named, dict) and "runs" in named:  # an evacuation's: a chain of runs
+                mark = EvacuationExportMarker.of_provenance(ChainProvenance.model_validate(named))
+            else:
+                mark = ExportMarker.of_provenance(Provenance.model_validate(named))
         except (ValueError, ValidationError) as exc:
             first = str(exc).splitlines()[0]
             raise NotAnExport(f"{where} is JSON but not an Evac audit record (its provenance: {first})") from None
-        return Export(Format.JSON, text, ExportMarker.of_provenance(provenance), facts)
+        return Export(Format.JSON, text, mark, facts)
+    found: AnyMarker | None
     try:
-        found = audit.read_marker(text)
+        found = evacuation_audit.read_marker(text) or audit.read_marker(text)
     except ValidationError:
         raise DamagedExport(f"{where} has an evac-audit marker that cannot be read (damaged)") from None
     if found is None:
@@ -133,6 +234,7 @@ class Verification:
     history_events: int
     facts_checked: int
     first_difference: str | None = None
+    runs: tuple[str, ...] = ()  # an evacuation's: every run of the chain the export was made from
 
     @property
     def verified(self) -> bool:
@@ -147,11 +249,29 @@ def history_from_file(text: str, workflow_id: str, where: str) -> WorkflowHistor
         raise BadInput(f"{where} is not a Temporal history in JSON ({type(exc).__name__}: {exc})") from None
 
 
-def verify(document: Export, fetched: WorkflowHistory) -> Verification:
-    """Prove ``document`` against the history: the digest of the events it was made from, then
-    every fact re-derived from them. Names the first fact that differs."""
+def histories_from_file(text: str, workflow_id: str, where: str) -> list[WorkflowHistory]:
+    """Raw histories read back: one history (as ``export --raw`` writes a single run, or the
+    Temporal CLI's JSON), or a JSON list of them (``export --raw`` of an evacuation's chain)."""
+    stripped = text.lstrip()
+    if not stripped.startswith("["):
+        return [history_from_file(text, workflow_id, where)]
+    try:
+        items = json.loads(text)
+        return [WorkflowHistory.from_json(workflow_id, item) for item in items]
+    except Exception as exc:  # the SDK's parser raises json and protobuf errors alike
+        raise BadInput(f"{where} is not a list of Temporal histories in JSON ({type(exc).__name__}: {exc})") from None
+
+
+def verify(document: Export, fetched: WorkflowHistory | list[WorkflowHistory]) -> Verification:
+    """Prove ``document`` against the history (an evacuation's: the histories of its runs): the
+    digest of the events it was made from, then every fact re-derived from them. Names the first
+    fact that differs."""
+    offered = fetched if isinstance(fetched, list) else [fetched]
+    if isinstance(document.marker, EvacuationExportMarker):
+        return _verify_chain(document, document.marker, offered)
     mark = document.marker
-    base = dict(workflow_id=mark.workflow_id, run_id=mark.run_id, history_sha256=mark.history_sha256)
+    fetched = next((h for h in offered if h.events and _run_of(h) == mark.run_id), offered[0])
+    base: dict[str, Any] = dict(workflow_id=mark.workflow_id, run_id=mark.run_id, history_sha256=mark.history_sha256)
     have = len(fetched.events)
     if have < mark.history_events:
         return Verification(
@@ -186,25 +306,84 @@ def verify(document: Export, fetched: WorkflowHistory) -> Verification:
         derived = audit.derive(made_from, mark.namespace)
     except NotAuditable as exc:
         raise NotAnExport(f"the history the export names is not a run Evac audits: {exc}") from None
+    checked, difference = _compare(document, derived)
+    if difference is not None:
+        return _mismatch(mark, checked, difference)
+    return Verification(Verdict.VERIFIED, **base, history_events=mark.history_events, facts_checked=checked)
+
+
+def _compare(document: Export, derived: AnyRecord) -> tuple[int, str | None]:
+    """Every fact of the export against the record re-derived (JSON and HTML), then every line of a
+    fresh rendering (Markdown and HTML): how many were checked, and the first difference."""
     checked = 0
     if document.facts is not None:
         truth = json.loads(derived.model_dump_json())
         for checked, difference in enumerate(_differences(document.facts, truth), start=1):
             if difference is not None:
-                return Verification(
-                    Verdict.MISMATCH,
-                    **base,
-                    history_events=mark.history_events,
-                    facts_checked=checked,
-                    first_difference=difference,
-                )
+                return checked, difference
     if document.format != Format.JSON:
         expected = export(derived, document.format)
         difference = _first_line_difference(document.text, expected)
         checked += len(expected.splitlines())
         if difference is not None:
-            return _mismatch(mark, checked, difference)
-    return Verification(Verdict.VERIFIED, **base, history_events=mark.history_events, facts_checked=checked)
+            return checked, difference
+    return checked, None
+
+
+def _verify_chain(document: Export, mark: EvacuationExportMarker, given: list[WorkflowHistory]) -> Verification:
+    """An evacuation's export against the histories of its runs: each run's digest over the
+    events it was made from, the chain's digest, then every fact."""
+    runs = tuple(r.run_id for r in mark.runs)
+    total = sum(r.history_events for r in mark.runs)
+
+    def result(verdict: Verdict, checked: int, difference: str | None = None) -> Verification:
+        return Verification(
+            verdict,
+            workflow_id=mark.workflow_id,
+            run_id=mark.run_id,
+            history_sha256=mark.chain_sha256,
+            history_events=total,
+            facts_checked=checked,
+            first_difference=difference,
+            runs=runs,
+        )
+
+    by_run = {_run_of(h): h for h in given}
+    made_from = []
+    for i, run in enumerate(mark.runs):
+        where = f"provenance.runs[{i}]"
+        found = by_run.get(run.run_id)
+        if found is None:
+            have = ", ".join(sorted(r for r in by_run if r)) or "none"
+            return result(
+                Verdict.MISMATCH,
+                0,
+                f"{where}.run_id: the export was made from run {run.run_id}, the histories given are of {have}",
+            )
+        if len(found.events) < run.history_events:
+            made, have_events = run.history_events, len(found.events)
+            difference = f"{where}.history_events: the export was made from {made} events, the history has {have_events}"
+            return result(Verdict.MISMATCH, 0, difference)
+        cut = audit.prefix(found, run.history_events)
+        digest = audit.history_digest(cut)
+        if digest != run.history_sha256:
+            return result(
+                Verdict.MISMATCH,
+                0,
+                f"{where}.history_sha256: the export says {run.history_sha256}, the history hashes to {digest}",
+            )
+        made_from.append(cut)
+    chain = evacuation_audit.chain_digest([r.history_sha256 for r in mark.runs])
+    if chain != mark.chain_sha256:
+        return result(
+            Verdict.MISMATCH, 0, f"provenance.chain_sha256: the export says {mark.chain_sha256}, the runs' digests give {chain}"
+        )
+    try:
+        derived = evacuation_audit.derive(made_from, mark.namespace, mark.web_ui)
+    except NotAuditable as exc:
+        raise NotAnExport(f"the histories the export names are not an evacuation Evac audits: {exc}") from None
+    checked, differs = _compare(document, derived)
+    return result(Verdict.MISMATCH if differs else Verdict.VERIFIED, checked, differs)
 
 
 def _run_of(history: WorkflowHistory) -> str | None:

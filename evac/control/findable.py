@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 from evac import search_attributes as sa
 from evac.drills import DrillOutcome
 from evac.errors import BadInput, SearchAttributeConflict, from_rpc
+from evac.evacuation import EvacuationStatus
 from evac.runs import RunStatus, Trigger
 
 # --- evac setup -------------------------------------------------------------------------
@@ -68,8 +69,13 @@ def _type_name(value: int) -> str:
 # --- evac runs list ---------------------------------------------------------------------
 
 PLAN_WORKFLOW_TYPES = ("FailoverWorkflow", "DrillWorkflow")
+# What `evac runs list` lists by default: plan runs, region evacuations and their failbacks.
+RUN_WORKFLOW_TYPES = (*PLAN_WORKFLOW_TYPES, "EvacuationWorkflow", "FailbackWorkflow")
+KIND_OF_TYPE = {"DrillWorkflow": "drill", "EvacuationWorkflow": "evacuation", "FailbackWorkflow": "failback"}
 TRIGGERS: tuple[str, ...] = Trigger.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
-OUTCOMES: tuple[str, ...] = tuple(dict.fromkeys([*(s.value for s in RunStatus), *(o.value for o in DrillOutcome)]))
+OUTCOMES: tuple[str, ...] = tuple(
+    dict.fromkeys([*(s.value for s in RunStatus), *(o.value for o in DrillOutcome), *(e.value for e in EvacuationStatus)])
+)
 MAX_LOOKBACK = timedelta(days=3650)
 MAX_LIMIT = 1000
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -122,11 +128,12 @@ def quote(value: str) -> str:
 
 
 def build_query(filter: RunFilter, now: datetime | None = None) -> str:
-    """The visibility query for ``filter`` (validated first): Evac's plan runs only."""
+    """The visibility query for ``filter`` (validated first): Evac's runs only (failovers, drills,
+    evacuations and their failbacks), one row per evacuation, not one per run it continued as."""
     filter.validate()
-    types = ", ".join(quote(t) for t in PLAN_WORKFLOW_TYPES)
-    clauses = [f"WorkflowType IN ({types})"]
-    if filter.kind == "evacuation":  # asked for by name only; one row per evacuation, not per continued run
+    types = ", ".join(quote(t) for t in RUN_WORKFLOW_TYPES)
+    clauses = [f"WorkflowType IN ({types})", "ExecutionStatus != 'ContinuedAsNew'"]
+    if filter.kind == "evacuation":
         clauses = ["WorkflowType = 'EvacuationWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
     if filter.service is not None:
         clauses.append(f"{sa.EVAC_SERVICE.name} = {quote(filter.service)}")
@@ -168,7 +175,7 @@ class RunRow(BaseModel):
 def row_of(execution: WorkflowExecution) -> RunRow:
     attrs = execution.typed_search_attributes
     status = execution.status
-    kind = attrs.get(sa.EVAC_KIND) or ("drill" if execution.workflow_type == "DrillWorkflow" else "failover")
+    kind = attrs.get(sa.EVAC_KIND) or KIND_OF_TYPE.get(execution.workflow_type or "", "failover")
     outcome = attrs.get(sa.EVAC_OUTCOME)
     if outcome is None and status is not None and status != WorkflowExecutionStatus.RUNNING:
         outcome = status.name.lower()  # ended without recording one (an older run, or terminated)
@@ -192,7 +199,7 @@ def row_of(execution: WorkflowExecution) -> RunRow:
 
 
 async def list_runs(client: Client, filter: RunFilter) -> list[RunRow]:
-    """Evac's plan runs matching ``filter``, newest first, at most ``filter.limit``."""
+    """Evac's runs matching ``filter``, newest first, at most ``filter.limit``."""
     return await query_rows(client, build_query(filter), filter.limit)
 
 

@@ -250,11 +250,13 @@ def test_a_blackout_refuses_the_evacuation_unless_overridden_with_a_reason(
     assert evac(*_evacuate("--to", "us-central1", "--dry-run")).exit_code == 4  # a dry run changes nothing: not refused
 
 
-def test_runs_list_finds_evacuations_by_kind_one_row_each_and_only_when_asked():
+def test_runs_list_finds_evacuations_by_kind_one_row_each_and_lists_them_with_every_other_run():
     from evac.control.findable import RunFilter, build_query
 
     assert build_query(RunFilter(kind="evacuation", region="europe-west1")) == (
         "WorkflowType = 'EvacuationWorkflow' AND ExecutionStatus != 'ContinuedAsNew' AND "
         "(EvacSourceRegion = 'europe-west1' OR EvacTargetRegion = 'europe-west1') AND EvacKind = 'evacuation'"
     )
-    assert "EvacuationWorkflow" not in build_query(RunFilter())
+    everything = build_query(RunFilter())
+    assert "'EvacuationWorkflow'" in everything and "ExecutionStatus != 'ContinuedAsNew'" in everything
+    assert build_query(RunFilter(outcome="completed_with_failures")).endswith("EvacOutcome = 'completed_with_failures'")

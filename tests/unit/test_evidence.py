@@ -339,3 +339,26 @@ def test_the_recovery_chart_spans_its_runs_not_the_whole_window() -> None:
     assert len(xs) == 3 and xs[2] - xs[0] > 400
     assert "window 2026-08-30 12:00Z to 2026-11-28 12:00Z" in svg  # the window, named separately
     assert "11-28 09:" in svg  # ticks to the minute for a span of hours
+
+
+def test_evacuations_are_counted_with_their_outcomes_not_as_runs_without_a_service():
+    def evacuation(days_ago: float, outcome: str | None, workflow_id: str = "evacuation/europe-west1") -> RunRow:
+        return run(None, "evacuation", days_ago, outcome).model_copy(update={"workflow_id": workflow_id})
+
+    runs = [
+        evacuation(1, "succeeded"),
+        evacuation(2, "aborted"),
+        evacuation(3, "succeeded"),
+        evacuation(0.1, None),  # still going
+        evacuation(200, "completed_with_failures"),  # before the window
+        evacuation(1, "succeeded", "dry-run/evacuation/europe-west1/abc"),  # a dry run changes nothing
+        run("checkout", "failover", 1, "succeeded", trigger="manual"),
+    ]
+    report = report_of(runs, ["checkout"])
+    assert report.evacuations == 4
+    assert report.evacuation_outcomes == {"aborted": 1, "running": 1, "succeeded": 2}
+    assert report.runs_without_service == 0 and report.dry_runs_seen == 1 and report.runs_read == len(runs)
+    markdown = render_markdown(report)
+    assert "- Evacuations: 4 in the window; aborted 1, running 1, succeeded 2" in markdown
+    assert "Evacuations" in render_html(report) and "aborted 1, running 1, succeeded 2" in render_html(report)
+    assert "- Evacuations: none in the window" in render_markdown(report_of(runs[-1:], ["checkout"]))

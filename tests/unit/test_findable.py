@@ -15,7 +15,10 @@ from evac.control.findable import RunFilter, build_query, parse_since, quote, se
 from evac.errors import BadInput, SearchAttributeConflict
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-PLAN_RUNS = "WorkflowType IN ('FailoverWorkflow', 'DrillWorkflow')"
+PLAN_RUNS = (
+    "WorkflowType IN ('FailoverWorkflow', 'DrillWorkflow', 'EvacuationWorkflow', 'FailbackWorkflow')"
+    " AND ExecutionStatus != 'ContinuedAsNew'"
+)
 
 
 def test_the_dev_server_flags_give_each_attribute_its_type():
@@ -26,7 +29,7 @@ def test_the_dev_server_flags_give_each_attribute_its_type():
     assert list(pairs) == [key.name for key in search_attributes.ALL]
 
 
-def test_no_filter_lists_only_evac_s_plan_runs():
+def test_no_filter_lists_evac_s_runs_of_every_kind_one_row_per_evacuation():
     assert build_query(RunFilter()) == PLAN_RUNS
 
 
@@ -117,3 +120,32 @@ def test_setup_refuses_a_name_registered_with_another_type_and_adds_nothing():
     with pytest.raises(SearchAttributeConflict, match="EvacRecoverySeconds is registered .* as Keyword, Evac needs Double"):
         asyncio.run(setup(_client(operator)))
     assert operator.added == []
+
+
+def test_a_run_without_a_kind_attribute_is_named_by_its_workflow_type():
+    from evac.control.findable import row_of
+
+    def execution(workflow_type: str, attributes: dict[str, Any]) -> Any:
+        from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+        pairs = [SearchAttributePair(key, value) for key, value in attributes.items()]
+        return SimpleNamespace(
+            id="x",
+            run_id="r",
+            workflow_type=workflow_type,
+            typed_search_attributes=TypedSearchAttributes(pairs),
+            status=None,
+            start_time=NOW,
+            close_time=None,
+        )
+
+    kinds = {
+        t: row_of(execution(t, {})).kind for t in ("FailoverWorkflow", "DrillWorkflow", "EvacuationWorkflow", "FailbackWorkflow")
+    }
+    assert kinds == {
+        "FailoverWorkflow": "failover",
+        "DrillWorkflow": "drill",
+        "EvacuationWorkflow": "evacuation",
+        "FailbackWorkflow": "failback",
+    }
+    assert row_of(execution("EvacuationWorkflow", {search_attributes.EVAC_KIND: "evacuation"})).kind == "evacuation"

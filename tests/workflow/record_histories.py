@@ -18,6 +18,12 @@ change that cannot replay them would break those runs. The sets:
   whose reads run as local activities, a step's guard and before-state in one, STEP_READS_LOCAL).
 - ``preflight`` writes ``preflight_one_<outcome>.json`` (succeeded, rolled_back, cancelled:
   failovers whose preflight reads every resource in one activity, PREFLIGHT_IN_ONE_ACTIVITY).
+- ``evacuation_chains`` writes ``chains/evacuation_chain_aborted.json`` (an auto-target evacuation
+  that continued as new twice or more: one service busy with a failover of its own, one whose drain
+  is refused, then aborted by a person mid-way) and ``chains/evacuation_terminated.json`` (one
+  terminated in Temporal with a service's run in flight). A chain's file is what ``evac audit
+  export --raw`` writes: one run's history, or a JSON list of its runs' histories, oldest first.
+  ``chains/`` is outside the flat set test_replay.py lists; it replays every run of each.
 - ``dead_source`` writes ``dead_source_ungraceful.json`` (the demo failover with the source's API
   dead: its own resources unread, the run goes on), ``dead_source_skipped.json`` (a regional
   failover whose source-only drain is skipped and owed) and ``dead_source_drill.json`` (an
@@ -29,6 +35,7 @@ Histories of earlier versions are left alone (``engine_*``: before notifications
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from datetime import timedelta
@@ -195,6 +202,75 @@ async def record_evacuations() -> None:
             (HISTORIES / "evacuation_aborted_rollback_all.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_evacuation_chains() -> None:
+    """Evacuations whose audit record spans a chain of runs, for tests/unit/test_evacuation_audit.py."""
+    from evac.control.audit import histories
+    from evac.evacuation import EvacuationAbort, evacuation_workflow_id, service_plan
+    from evac.evacuation_audit import raw_histories
+    from evac.plan import Guards
+    from evac.runs import FailoverInput
+    from tests.workflow.test_evacuation_workflow import QUICK, SOURCE, TARGET, Cloud, evacuation_input, outcome, tiered, until
+    from workflows.evacuation import EvacuationWorkflow
+
+    chains = HISTORIES / "chains"
+    chains.mkdir(exist_ok=True)
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
+        topology = tiered(16, {"data": 6, "api": 6})
+        names = list(topology.services)
+        busy, refused, held = names[1], names[7], names[13:15]  # data, api, untiered
+        cloud = Cloud(topology)
+        cloud.refuse_drain.add(topology.services[refused].regions[SOURCE].backend_service)
+        cloud.gates[busy] = asyncio.Event()  # its own failover holds it while the evacuation starts its tier
+        for name in held:  # in flight (the window's two runs) when the abort comes; never released
+            cloud.gates[name] = asyncio.Event()
+        queue = "record-evacuation-chain"
+        async with running_worker(env.client, queue, cloud.activities()):
+            plan = service_plan(SOURCE, TARGET, busy, Guards(), QUICK)
+            own = FailoverInput(
+                plan=plan,
+                plan_digest=plan.digest(),
+                service=busy,
+                project=topology.project,
+                topology=topology.services[busy],
+                trigger=Trigger(by="carol@desk", reason="a failover of its own"),
+            )
+            holder = await env.client.start_workflow(FailoverWorkflow.run, own, id=failover_workflow_id(busy), task_queue=queue)
+            await until(lambda: busy in cloud.active, f"{busy}'s own drain in progress")
+            input = evacuation_input(topology, target=None, window=2, history_events_before_continue=50)
+            input = input.model_copy(update={"trigger": Trigger(by="alice@laptop", reason="europe-west1 degraded")})
+            handle = await env.client.start_workflow(
+                EvacuationWorkflow.run, input, id=evacuation_workflow_id(SOURCE), task_queue=queue
+            )
+            await until(lambda: set(held) <= cloud.active, f"{', '.join(held)}'s drains in progress")
+            request = EvacuationAbort(by="bob@desk", reason="the region recovered")
+            await handle.execute_update(EvacuationWorkflow.abort, request)
+            await outcome(handle)
+            cloud.gates[busy].set()
+            with contextlib.suppress(WorkflowFailureError):  # (the test server may have skipped past its deadline)
+                await holder.result()
+            chain = await histories(env.client, handle.id)
+            assert len(chain) >= 3, f"the evacuation ran {len(chain)} run(s); a chain of three or more was wanted"
+            (chains / "evacuation_chain_aborted.json").write_text(raw_histories(chain))
+
+        topology = tiered(3, {"data": 1})
+        cloud = Cloud(topology)
+        held = list(topology.services)[1]
+        cloud.gates[held] = asyncio.Event()
+        queue = "record-evacuation-terminated"
+        async with running_worker(env.client, queue, cloud.activities()):
+            input = evacuation_input(topology, window=1)
+            handle = await env.client.start_workflow(
+                EvacuationWorkflow.run, input, id=f"{evacuation_workflow_id(SOURCE)}-terminated", task_queue=queue
+            )
+            await until(lambda: held in cloud.active, f"{held}'s drain in progress")
+            await handle.terminate(reason="operator: stuck, evacuating by hand")
+            cloud.gates[held].set()  # its run goes on (ABANDON) and ends on its own
+            await env.client.get_workflow_handle(failover_workflow_id(held)).result()
+            chain = await histories(env.client, handle.id)
+            (chains / "evacuation_terminated.json").write_text(raw_histories(chain))
+
+
 async def record_local_reads() -> None:
     await record("reads_local")
 
@@ -240,6 +316,7 @@ SETS = {
     "operator": record_operator_controls,
     "alerts": record_alert_driven,
     "evacuation": record_evacuations,
+    "evacuation_chains": record_evacuation_chains,
 }
 
 if __name__ == "__main__":

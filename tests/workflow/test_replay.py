@@ -18,6 +18,8 @@ from tests.workflow.test_failover_workflow import fresh_cloud, make_plan, start
 from workflows.registry import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+# Evacuations recorded as chains of runs (one file each, as `evac audit export --raw` writes it).
+CHAINS = sorted((Path(__file__).parent / "histories" / "chains").glob("*.json"))
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -26,6 +28,17 @@ async def test_stored_history_replays_on_the_current_workflow(path: Path):
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+
+
+@pytest.mark.parametrize("path", CHAINS, ids=[p.stem for p in CHAINS])
+async def test_every_run_of_a_stored_chain_replays_on_the_current_workflow(path: Path):
+    from evac.control.audit import histories_from_file
+
+    runs = histories_from_file(path.read_text(), "evacuation/europe-west1", path.name)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    for history in runs:
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{path.name} run {history.run_id} no longer replays: {result.replay_failure}"
 
 
 def test_both_outcomes_are_stored_for_the_current_and_the_earlier_version():
