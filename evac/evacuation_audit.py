@@ -807,7 +807,9 @@ class _Derivation:
         return _Read(p, read.details, read.service_details)
 
     def targets_chosen(self, records: dict[str, EvacServiceRecord], input: EvacuationInput) -> None:
-        """Auto-target: each completed read of the candidate regions, and the choice it gives."""
+        """Each completed read of the regions (the load to carry, where it can go), and the
+        choice and capacity verdict it gives, as the workflow made them."""
+        services = {s.name: s for g in input.groups for s in g.services}
         for call in self.state.calls:
             if call.name != READ_TARGETS or not isinstance(call.result, dict):
                 continue
@@ -819,13 +821,18 @@ class _Derivation:
                 record = records.get(readings.service)
                 if record is None or record.status != ServiceStatus.WAITING or record.target is not None:
                     continue
-                choice = choose_target(readings, input.region, input.guards.min_healthy_target)
-                record.target_reason = choice.reason
-                if choice.target is None:
+                service = services.get(readings.service)
+                override = service.topology.capacity_ratio if service is not None else None
+                ratio = input.capacity_ratio if override is None else override
+                choice = choose_target(readings, input.region, input.guards.min_healthy_target, ratio)
+                if input.target is None:
+                    record.target_reason = choice.reason
+                if choice.target is None or choice.sizing is None:
                     record.status, record.error = ServiceStatus.FAILED, f"not started: {choice.reason}"
                     record.ended_at = call.ended_at
                 else:
                     record.target = choice.target
+                    record.capacity = choice.sizing.verdict
 
     def peak_in_flight(self) -> int:
         moments = sorted(

@@ -47,7 +47,7 @@ def last_time(record: EvacuationAuditRecord) -> datetime:
 
 
 def target_text(record: EvacuationAuditRecord) -> str:
-    return record.target or "auto-target (per service, the healthy region with the most spare capacity)"
+    return record.target or "auto-target (per service, the healthy region with the most headroom to take its load)"
 
 
 def trigger_text(record: EvacuationAuditRecord) -> str:

@@ -205,7 +205,7 @@ async def record_evacuations() -> None:
 async def record_evacuation_chains() -> None:
     """Evacuations whose audit record spans a chain of runs, for tests/unit/test_evacuation_audit.py."""
     from evac.control.audit import histories
-    from evac.evacuation import EvacuationAbort, evacuation_workflow_id, service_plan
+    from evac.evacuation import EvacService, EvacuationAbort, Sizing, evacuation_workflow_id, service_plan
     from evac.evacuation_audit import raw_histories
     from evac.plan import Guards
     from evac.runs import FailoverInput
@@ -226,7 +226,8 @@ async def record_evacuation_chains() -> None:
             cloud.gates[name] = asyncio.Event()
         queue = "record-evacuation-chain"
         async with running_worker(env.client, queue, cloud.activities()):
-            plan = service_plan(SOURCE, TARGET, busy, Guards(), QUICK)
+            sizing = Sizing(need=1, scale_to=None, verdict="its own failover: the guard's minimum")
+            plan = service_plan(SOURCE, TARGET, EvacService(name=busy, topology=topology.services[busy]), sizing, Guards(), QUICK)
             own = FailoverInput(
                 plan=plan,
                 plan_digest=plan.digest(),
