@@ -17,8 +17,8 @@ Which record: the workflow's own (``EvacuationProgress``: its result, its failur
 memo), from the last run of the chain; for a chain still going, or ended by Temporal before it
 wrote one, the record it carried into its last run (or its input), brought forward from the child
 and activity events. The derivation keys on that record's *shape*, not on the workflow type's
-name: any workflow whose record is an ``EvacuationProgress`` is audited so (a ``FailbackWorkflow``
-returns one too). Fields of the record this code does not know are tolerated: those holding a
+name: any workflow whose record is an ``EvacuationProgress`` is audited so (a fail-back, an
+``EvacuationWorkflow`` run under ``failback/…``, writes one too). Fields of the record this code does not know are tolerated: those holding a
 string are kept under ``details`` and shown, by name.
 
 The JSON form is the export, versioned by :data:`SCHEMA_VERSION` and published as a JSON Schema in
@@ -63,7 +63,7 @@ SCHEMA_VERSION: Literal[1] = 1
 SCHEMA_ID = "https://evac.dev/schemas/evacuation-audit-record/v1.json"
 FAILBACK_PREFIX = "failback/"
 # Workflow types audited as evacuations even before they wrote a record (a chain still going).
-EVACUATION_TYPES = ("EvacuationWorkflow", "FailbackWorkflow")
+EVACUATION_TYPES = ("EvacuationWorkflow",)
 # The most runs one chain is followed through (a loop in the links would otherwise never end).
 MAX_CHAIN_RUNS = 1000
 
@@ -491,7 +491,7 @@ class _Derivation:
         provenance = self.provenance()
         last = self.runs[-1]
         kind: EvacuationKind
-        if self.workflow_type == "FailbackWorkflow" or self.workflow_id.startswith(FAILBACK_PREFIX):
+        if self.workflow_id.startswith(FAILBACK_PREFIX) or p.failback_of:
             kind = "failback"
         else:
             kind = "dry_run" if p.dry_run else "evacuation"

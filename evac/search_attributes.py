@@ -43,7 +43,7 @@ ALL: list[SearchAttributeKey[Any]] = [
     EVAC_RECOVERY_SECONDS,
 ]
 
-KINDS = ("failover", "drill", "dry_run", "evacuation")
+KINDS = ("failover", "drill", "dry_run", "evacuation", "failback")
 
 
 def type_name(key: SearchAttributeKey[Any]) -> str:

@@ -69,9 +69,10 @@ def _type_name(value: int) -> str:
 # --- evac runs list ---------------------------------------------------------------------
 
 PLAN_WORKFLOW_TYPES = ("FailoverWorkflow", "DrillWorkflow")
-# What `evac runs list` lists by default: plan runs, region evacuations and their failbacks.
-RUN_WORKFLOW_TYPES = (*PLAN_WORKFLOW_TYPES, "EvacuationWorkflow", "FailbackWorkflow")
-KIND_OF_TYPE = {"DrillWorkflow": "drill", "EvacuationWorkflow": "evacuation", "FailbackWorkflow": "failback"}
+# What `evac runs list` lists by default: plan runs, region evacuations and their fail-backs
+# (EvacuationWorkflow runs too, EvacKind 'failback').
+RUN_WORKFLOW_TYPES = (*PLAN_WORKFLOW_TYPES, "EvacuationWorkflow")
+KIND_OF_TYPE = {"DrillWorkflow": "drill", "EvacuationWorkflow": "evacuation"}
 TRIGGERS: tuple[str, ...] = Trigger.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
 OUTCOMES: tuple[str, ...] = tuple(
     dict.fromkeys([*(s.value for s in RunStatus), *(o.value for o in DrillOutcome), *(e.value for e in EvacuationStatus)])

@@ -198,13 +198,13 @@ def _with_record_fields(name: str, top: dict[str, Any], service: dict[str, Any],
 def test_a_failback_s_record_with_fields_unknown_here_is_audited_and_its_text_fields_shown() -> None:
     history = _with_record_fields(
         "evacuation_completed_with_failures",
-        {"fails_back": "evacuation/europe-west1 run 2893edd9", "attempt": 2},
+        {"failback_of": "evacuation/europe-west1 run 2893edd9", "attempt": 2},
         {"capacity": "us-central1 has room: 40% spare", "weight": 3},
-        "FailbackWorkflow",
+        "EvacuationWorkflow",
     )
     r = evacuation_audit.derive([history], "default", UI)
-    assert r.kind == "failback" and r.provenance.workflow_type == "FailbackWorkflow"
-    assert r.details == {"fails_back": "evacuation/europe-west1 run 2893edd9"}  # text fields only
+    assert r.kind == "failback" and r.provenance.workflow_type == "EvacuationWorkflow"
+    assert r.details == {"failback_of": "evacuation/europe-west1 run 2893edd9"}  # text fields only
     assert all(c.details == {"capacity": "us-central1 has room: 40% spare"} for c in r.children)
     md = evacuation_audit_render.render_markdown(r)
     page = evacuation_audit_render.render_html(r)

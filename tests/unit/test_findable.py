@@ -16,7 +16,7 @@ from evac.errors import BadInput, SearchAttributeConflict
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 PLAN_RUNS = (
-    "WorkflowType IN ('FailoverWorkflow', 'DrillWorkflow', 'EvacuationWorkflow', 'FailbackWorkflow')"
+    "WorkflowType IN ('FailoverWorkflow', 'DrillWorkflow', 'EvacuationWorkflow')"
     " AND ExecutionStatus != 'ContinuedAsNew'"
 )
 
@@ -140,12 +140,12 @@ def test_a_run_without_a_kind_attribute_is_named_by_its_workflow_type():
         )
 
     kinds = {
-        t: row_of(execution(t, {})).kind for t in ("FailoverWorkflow", "DrillWorkflow", "EvacuationWorkflow", "FailbackWorkflow")
+        t: row_of(execution(t, {})).kind for t in ("FailoverWorkflow", "DrillWorkflow", "EvacuationWorkflow")
     }
     assert kinds == {
         "FailoverWorkflow": "failover",
         "DrillWorkflow": "drill",
         "EvacuationWorkflow": "evacuation",
-        "FailbackWorkflow": "failback",
     }
+    assert row_of(execution("EvacuationWorkflow", {search_attributes.EVAC_KIND: "failback"})).kind == "failback"
     assert row_of(execution("EvacuationWorkflow", {search_attributes.EVAC_KIND: "evacuation"})).kind == "evacuation"
