@@ -388,10 +388,12 @@ def failback_start(
             "runs": 1,
             "largest_history": 0,
             "peak_in_flight": 0,
+            # Those an earlier fail-back of the same run put back stay in the record, as they are:
+            # the latest fail-back's record names every service put back so far.
             "services": [
-                over[r.service].model_copy(update={"error": None, "left_changed": []})
+                over[r.service].model_copy(update={"error": None, "left_changed": []}) if r.service in chosen else r
                 for r in record.services
-                if r.service in chosen
+                if r.service in chosen or r.status == ServiceStatus.FAILED_BACK
             ],
         }
     )

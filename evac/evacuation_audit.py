@@ -18,8 +18,8 @@ memo), from the last run of the chain; for a chain still going, or ended by Temp
 wrote one, the record it carried into its last run (or its input), brought forward from the child
 and activity events. The derivation keys on that record's *shape*, not on the workflow type's
 name: any workflow whose record is an ``EvacuationProgress`` is audited so (a fail-back, an
-``EvacuationWorkflow`` run under ``failback/…``, writes one too). Fields of the record this code does not know are tolerated: those holding a
-string are kept under ``details`` and shown, by name.
+``EvacuationWorkflow`` run under ``failback/…``, writes one too). Fields of the record this code
+does not name are tolerated: those holding a string are kept under ``details`` and shown, by name.
 
 The JSON form is the export, versioned by :data:`SCHEMA_VERSION` and published as a JSON Schema in
 ``docs/evacuation-audit-record.schema.json``. Its provenance names every run of the chain with the

@@ -114,7 +114,9 @@ async def _of_evacuation(
         record = record.model_copy(
             update={
                 "services": [
-                    r.model_copy(update={"status": ServiceStatus.FAILED_BACK}) if r.service in done else r
+                    r.model_copy(update={"status": ServiceStatus.FAILED_BACK, "error": "put back by an earlier fail-back"})
+                    if r.service in done
+                    else r
                     for r in record.services
                 ]
             }
@@ -127,8 +129,9 @@ async def _of_evacuation(
     except EvacuationRefused as exc:
         raise FailbackRefused(str(exc)) from None
     topologies = {s.name: s for g in first.groups for s in g.services}
+    by_name = {r.service: r for r in start.services}
     groups = [
-        EvacGroup(name=g, services=[topologies[r.service] for r in start.services if r.group == g and r.service in topologies])
+        EvacGroup(name=g, services=[topologies[s] for s in chosen if s in topologies and by_name[s].group == g])
         for g in start.groups
     ]
     input = EvacuationInput(
@@ -143,7 +146,6 @@ async def _of_evacuation(
         failback_of=start.failback_of,
         force=force,
     )
-    assert len(chosen) == len(start.services)
     return input, start
 
 

@@ -90,9 +90,12 @@ def test_fifty_services_leave_the_region_tier_by_tier_within_the_write_quota(sta
     # The write quota held in every sliding second, and no write it refused failed a service.
     writes = [r for r in e2e.requests() if r["effect"] is not None]
     accepted = sorted(_at(r["time"]).timestamp() for r in writes if r["status"] == 200)
-    # One drain each, and one DNS change each whose record did not point at the target already.
+    # One drain each, one DNS change each whose record did not point at the target already, and
+    # one resize each whose target was smaller than the load it takes (its capacity verdict says so).
     dns_changes = sum(1 for service in world["services"].values() if service["primary_region"] != TARGET)
-    assert sum(r["effect"] == "applied" for r in writes) == SERVICES + dns_changes
+    scaled = sum("; scale to " in s["capacity"] for s in record["services"])
+    assert scaled == sum(r["effect"] == "applied" and r["path"].endswith("/resize") for r in writes) > 0
+    assert sum(r["effect"] == "applied" for r in writes) == SERVICES + dns_changes + scaled
     assert most_in_one_second(accepted) <= QUOTA
     # Evac kept to the quota itself: the emulator had to refuse few writes, if any (each was retried).
     refused = sum(1 for r in writes if r["status"] == 429)
@@ -157,6 +160,21 @@ def test_an_abort_stops_new_runs_rolls_back_those_in_flight_and_leaves_finished_
             assert scaler(state, name, REGION) == scaler(before, name, REGION), name
             assert address(state, name) == address(before, name), name
 
+    # After the fact, `evac failback` puts the services the abort left failed over back exactly.
+    e2e.admin.put("/emulator/v1/latency", json={"seconds": 0}).raise_for_status()
+    back = e2e.evac_json("failback", f"evacuation/{REGION}", "--reason", "e2e: the region is back")
+    assert back["workflow_id"] == f"failback/evacuation/{REGION}" and back["status"] == "succeeded"
+    assert back["failback_of"].startswith(f"evacuation/{REGION} run ")
+    left_over = sorted(name for name, status in statuses.items() if status == "succeeded")
+    assert sorted(s["service"] for s in back["services"] if s["status"] == "failed_back") == left_over
+    after = e2e.state()
+    for part in ("backendServices", "managedZones"):
+        assert after[part] == before[part], part
+    sizes = {k: g["targetSize"] for k, g in after["instanceGroupManagers"].items()}
+    assert sizes == {k: g["targetSize"] for k, g in before["instanceGroupManagers"].items()}
+    again = e2e.evac("failback", f"evacuation/{REGION}", "--reason", "twice")
+    assert again.returncode == 3 and "nothing to fail back" in again.stderr, again.stderr
+
 
 def test_a_tier_leaves_while_one_call_in_five_answers_503_and_one_in_ten_429(stack: tuple[E2E, Path, dict[str, Any]]):
     """The control plane at its worst, beside the quota's own refusals: 503s and 429s on every
@@ -183,7 +201,8 @@ def test_a_tier_leaves_while_one_call_in_five_answers_503_and_one_in_ten_429(sta
         assert scaler(state, name, REGION) == 0.0, name
         assert address(state, name) == [world["services"][name]["regions"][TARGET]["address"]], name
     dns_changes = sum(1 for name in names if world["services"][name]["primary_region"] != TARGET)
-    assert sum(r["effect"] == "applied" for r in e2e.requests()) == len(names) + dns_changes
+    scaled = sum("; scale to " in s["capacity"] for s in record["services"])
+    assert sum(r["effect"] == "applied" for r in e2e.requests()) == len(names) + dns_changes + scaled
 
 
 def test_a_dry_run_shows_what_each_service_would_change_and_changes_nothing(stack: tuple[E2E, Path, dict[str, Any]]):

@@ -15,10 +15,7 @@ from evac.control.findable import RunFilter, build_query, parse_since, quote, se
 from evac.errors import BadInput, SearchAttributeConflict
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-PLAN_RUNS = (
-    "WorkflowType IN ('FailoverWorkflow', 'DrillWorkflow', 'EvacuationWorkflow')"
-    " AND ExecutionStatus != 'ContinuedAsNew'"
-)
+PLAN_RUNS = "WorkflowType IN ('FailoverWorkflow', 'DrillWorkflow', 'EvacuationWorkflow') AND ExecutionStatus != 'ContinuedAsNew'"
 
 
 def test_the_dev_server_flags_give_each_attribute_its_type():
@@ -139,9 +136,7 @@ def test_a_run_without_a_kind_attribute_is_named_by_its_workflow_type():
             close_time=None,
         )
 
-    kinds = {
-        t: row_of(execution(t, {})).kind for t in ("FailoverWorkflow", "DrillWorkflow", "EvacuationWorkflow")
-    }
+    kinds = {t: row_of(execution(t, {})).kind for t in ("FailoverWorkflow", "DrillWorkflow", "EvacuationWorkflow")}
     assert kinds == {
         "FailoverWorkflow": "failover",
         "DrillWorkflow": "drill",
