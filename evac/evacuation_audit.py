@@ -57,7 +57,7 @@ from evac.evacuation import (
     choose_target,
 )
 from evac.render import history_url
-from evac.runs import MEMO_PROGRESS, Trigger
+from evac.runs import MEMO_PROGRESS, WARM_SIGNAL, Trigger
 
 SCHEMA_VERSION: Literal[1] = 1
 SCHEMA_ID = "https://evac.dev/schemas/evacuation-audit-record/v1.json"
@@ -618,6 +618,8 @@ class _Derivation:
                 self.update_completed(event)
             elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
                 sig = event.workflow_execution_signaled_event_attributes
+                if sig.signal_name == WARM_SIGNAL and (sig.HasField("external_workflow_execution") or not sig.identity):
+                    continue  # a service's own run saying its target is warm (no client identity): not an operator's
                 args = decode_payload(sig.input.payloads)
                 args = args if isinstance(args, dict) else {}
                 self.state.actions.append(

@@ -87,11 +87,24 @@ class FailoverInput(_Model):
         exclude_if=lambda v: not v,
         description="The members of each approver group the plan names, resolved from configuration at start",
     )
+    hold_before_traffic: bool = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="An evacuation's run: once every step before its first drain or DNS shift is done (its target "
+        "scaled and healthy), tell the evacuation (signal 'warm') and wait for its go-ahead, so that a tier's "
+        "capacity is warm before any of its traffic moves",
+    )
     ungraceful: bool = Field(
         default=False,
         exclude_if=lambda v: not v,
         description="Run as if the source region's API were gone: never call it ('evac drill --ungraceful')",
     )
+
+
+# The signal an evacuation's run sends its evacuation once its target is warm, and the one it
+# waits for before moving traffic (FailoverInput.hold_before_traffic).
+WARM_SIGNAL = "warm"
+GO_AHEAD_SIGNAL = "go_ahead"
 
 
 class DrillInput(FailoverInput):

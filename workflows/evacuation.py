@@ -72,7 +72,9 @@ with workflow.unsafe.imports_passed_through():
         StepContext,
     )
     from evac.runs import (
+        GO_AHEAD_SIGNAL,
         MEMO_PROGRESS,
+        WARM_SIGNAL,
         AbortRequest,
         FailoverInput,
         FailoverProgress,
@@ -114,12 +116,21 @@ class EvacuationWorkflow:
         self._cancelled = False
         self._sizing: dict[str, Sizing] = {}  # per service: what its target needs, read before its group starts
         self._topologies = {s.name: s for g in input.groups for s in g.services}
+        # Runs whose target is warm, waiting for the go-ahead; and those told to go, still running.
+        self._held: set[str] = set()
+        self._released: set[str] = set()
 
     # --- messages --------------------------------------------------------------------------
 
     @workflow.query
     def progress(self) -> EvacuationProgress:
         return self._progress
+
+    @workflow.signal(name=WARM_SIGNAL)
+    def warm(self, service: str) -> None:
+        """A service's run has its target warm and waits for the go-ahead to move traffic."""
+        if service in self._slots:
+            self._held.add(service)
 
     @workflow.update
     async def abort(self, request: EvacuationAbort) -> EvacuationProgress:
@@ -209,6 +220,7 @@ class EvacuationWorkflow:
         p.current_group = group.name
         self._log("group started", group=group.name, services=len(waiting))
         await self._read_and_size(waiting)
+        releasing = asyncio.ensure_future(self._release_warm(group))
         for service in waiting:
             record = self._records[service.name]
             if record.status != ServiceStatus.WAITING:
@@ -218,8 +230,35 @@ class EvacuationWorkflow:
                 break
             self._launch(service, record)  # no wait: one workflow task starts as many as the window has room for
         await workflow.wait_condition(lambda: not self._slots)
+        releasing.cancel()
         if not self._continue_suggested():
             self._log("group ended", group=group.name, **{k.value: v for k, v in p.counts(group.name).items() if v})
+
+    async def _release_warm(self, group: EvacGroup) -> None:
+        """Capacity before traffic across the tier: a run whose target is warm waits until no
+        other run of the tier is still warming up and none is left to start (or the window is
+        full of warm runs, or the evacuation stops starting runs), then all go at once."""
+        while True:
+            await workflow.wait_condition(lambda: self._release_due(group))
+            for service in sorted(self._held):
+                self._held.discard(service)
+                self._released.add(service)
+                child = self._children.get(service)
+                if child is not None:
+                    self._spawn(self._say_go(service, child))
+
+    def _release_due(self, group: EvacGroup) -> bool:
+        if not self._held or self._slots - self._held - self._released:
+            return False  # nobody waits, or some run is still starting or warming up
+        to_start = any(self._records[s.name].status == ServiceStatus.WAITING for s in group.services)
+        full = len(self._slots) >= self._input.window
+        return not to_start or full or self._progress.abort is not None or self._continue_suggested()
+
+    async def _say_go(self, service: str, child: workflow.ChildWorkflowHandle[FailoverWorkflow, FailoverProgress]) -> None:
+        try:
+            await child.signal(GO_AHEAD_SIGNAL)
+        except Exception as err:  # noqa: BLE001 - it ended already: its own result is recorded
+            self._log("go-ahead not delivered", service=service, error=failure_text(err))
 
     def _room(self) -> bool:
         """A slot is free — or no service is to start now (an abort, or a continue-as-new is due)."""
@@ -316,6 +355,7 @@ class EvacuationWorkflow:
             topology=service.topology,
             trigger=trigger,
             dry_run=i.dry_run,
+            hold_before_traffic=True,
         )
 
     def _launch(self, service: EvacService, record: EvacServiceRecord) -> None:
@@ -341,6 +381,8 @@ class EvacuationWorkflow:
         record.ended_at = workflow.now()
         self._children.pop(service.name, None)
         self._slots.discard(service.name)
+        self._held.discard(service.name)
+        self._released.discard(service.name)
 
     async def _start_and_wait(self, service: EvacService, record: EvacServiceRecord) -> None:
         target = record.target or ""

@@ -32,7 +32,9 @@ with workflow.unsafe.imports_passed_through():
         ReadGroupSize,
     )
     from evac.runs import (
+        GO_AHEAD_SIGNAL,
         MEMO_PROGRESS,
+        WARM_SIGNAL,
         AbortRequest,
         ApprovalDecision,
         ApprovalRecord,
@@ -67,6 +69,7 @@ class PlanRun:
         self.progress = FailoverProgress.for_input(input, info.workflow_id, info.run_id)
         self.engine = Engine(input, self.saga, self.progress)
         self.notifier = self.engine.notifier = Notifier(input, self.progress)
+        self.go_ahead = False  # an evacuation's go-ahead to move traffic (hold_before_traffic)
 
     def log(self, message: str, step: str = "-", **extra: Any) -> None:
         workflow.logger.info(message, extra={**workflow_log_extra(self.input.service, step), **extra})
@@ -143,9 +146,13 @@ class PlanRun:
             self.progress.preflight += f"; {len(skipped) + len(unreachable)} of {plan.source}'s own not read (ungraceful)"
 
     async def run_steps(self) -> None:
+        held = not self.input.hold_before_traffic
         for index, step in enumerate(self.input.plan.steps):
             self.saga.check_abort()
             await self.hold_if_paused(self.progress.steps[index])
+            if not held and step.kind in TRAFFIC_KINDS:
+                held = True
+                await self.wait_for_go_ahead(self.progress.steps[index])
             await self.run_step(self.progress.steps[index], step)
         skipped = self.progress.skipped
         traffic = [r for r in self.progress.steps if r.kind in TRAFFIC_KINDS]
@@ -156,6 +163,26 @@ class PlanRun:
                 f"moved no traffic: every step that would ({names}) needs {self.input.plan.source}'s API, "
                 "which gave no answer in time",
             )
+
+    async def wait_for_go_ahead(self, before: StepRecord) -> None:
+        """An evacuation's run, its target warm: tell the evacuation and wait until it says go
+        (every run of the tier warm, or the window full). An abort ends the wait (the run rolls
+        back); with no evacuation to tell, it goes on."""
+        parent = workflow.info().parent
+        if parent is None:
+            return
+        before.detail = "target warm: waiting for the evacuation's go-ahead (the rest of its tier warming up)"
+        try:
+            # The latest run of the evacuation: it may have continued as new since this run started.
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(WARM_SIGNAL, self.input.service)
+        except Exception as err:  # noqa: BLE001 - the evacuation is gone: nobody will say go
+            self.log("the evacuation could not be told; going on", before.name, error=failure_text(err))
+            before.detail = ""
+            return
+        self.log("target warm; waiting for the evacuation's go-ahead", before.name)
+        await workflow.wait_condition(lambda: self.go_ahead or self.saga.abort_requested)
+        before.detail = ""
+        self.saga.check_abort()
 
     async def hold_if_paused(self, before: StepRecord) -> None:
         """``evac pause``: hold here, between two plan steps, until ``evac resume``. An abort while
@@ -315,6 +342,11 @@ class PlanWorkflow:
     @workflow.query
     def progress(self) -> FailoverProgress:
         return self._run.progress
+
+    @workflow.signal(name=GO_AHEAD_SIGNAL)
+    def go_ahead(self) -> None:
+        """The evacuation's go-ahead (hold_before_traffic): its tier's capacity is warm."""
+        self._run.go_ahead = True
 
     @workflow.signal
     def record_abort(self, request: AbortRequest) -> None:

@@ -570,3 +570,27 @@ async def test_a_fail_back_restores_every_change_newest_first_and_refuses_a_regi
         assert (await handle.result()).status == EvacuationStatus.SUCCEEDED
     assert cloud.untouched(sick)
     assert cloud.capacity == before[0] and cloud.records == before[1]
+
+
+@pytest.mark.parametrize("window", [4, 2])
+async def test_within_a_tier_every_target_is_warm_before_any_of_its_traffic_moves(env, task_queue, window):
+    """Each run waits, target warm, for the evacuation's go-ahead: with the window holding the
+    whole tier, every resize comes before the first drain; with a smaller window, the runs in
+    the window go once all of them are warm (none waits for a run that cannot start yet)."""
+    topology = generated_topology(4)
+    cloud = Cloud(topology)
+    cloud.healthy[SOURCE] = 3
+    for service in topology.services.values():
+        cloud.sizes[(service.regions[SOURCE].instance_group, SOURCE)] = 3
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env.client, task_queue, evacuation_input(topology, window=window))
+        result = await handle.result()
+
+    assert result.status == EvacuationStatus.SUCCEEDED
+    kinds = [entry.split()[0] for entry in cloud.order]
+    assert kinds.count("resize") == 4 and kinds.count("drain") == 4
+    # The first window's worth of resizes before any drain; every service's own before its drain.
+    assert kinds[:window] == ["resize"] * window, cloud.order
+    for name, service in topology.services.items():
+        group = service.regions[TARGET].instance_group
+        assert cloud.order.index(f"resize {group} to 3") < cloud.order.index(f"drain {name}")
