@@ -76,8 +76,9 @@ def test_a_refusing_guard_stops_before_the_before_read_except_in_a_dry_run(emula
     assert refused.health == HealthReport(healthy=0, total=refused.health.total)  # type: ignore[union-attr]
     # Health refused: neither the target's capacity nor the before-state was read.
     assert (refused.capacity, refused.before) == (None, None)
+    # A dry run reads it all: it judges as if its earlier scale-ups had happened, and goes on.
     dry = read(reads, guard=TARGET, min_healthy=1, stop_on_refusal=False, backend=SOURCE)
-    assert dry.capacity is None and dry.before == BackendCapacity(capacity_scaler=1.0)
+    assert dry.capacity == BackendCapacity(capacity_scaler=1.0) and dry.before == BackendCapacity(capacity_scaler=1.0)
 
 
 def test_a_missing_resource_fails_as_its_own_read_does(reads):
