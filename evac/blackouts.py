@@ -108,7 +108,11 @@ class BlackoutWindow(StrictModel):
             missing = [key for key in ("start", "end") if getattr(self, key) is None]
             if missing:
                 raise rule_violations(name, [((key,), f"a date range needs '{key}' too") for key in missing])
-            start, end = self._range()
+            try:
+                start, end = self._range()
+            except (OverflowError, ValueError):  # the day after 9999-12-31, or its UTC time, does not exist
+                message = "is beyond the dates a window can hold (from 0001-01-02 through 9999-12-30)"
+                raise rule_violations(name, [((self._unrepresentable(),), message)]) from None
             if end <= start:
                 raise rule_violations(name, [(("end",), "the window ends before it starts")])
             return self
@@ -124,6 +128,16 @@ class BlackoutWindow(StrictModel):
         if self.days is not None and len(set(self.days)) != len(self.days):
             raise rule_violations(name, [(("days",), "a day is listed twice")])
         return self
+
+    def _unrepresentable(self) -> str:
+        """Which of start and end has no moment in UTC (the day after 9999-12-31 has none)."""
+        assert self.start is not None
+        start = self.start if isinstance(self.start, datetime) else datetime.combine(self.start, time(0))
+        try:
+            self._local(start.date(), start.time())
+        except (OverflowError, ValueError):
+            return "start"
+        return "end"
 
     @property
     def zone(self) -> ZoneInfo:

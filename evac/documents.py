@@ -215,6 +215,22 @@ def _size_problem(node: yaml.Node, limits: Limits) -> tuple[str, int | None] | N
     return None
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, whose impossible dates and times (``2026-02-30``, ``24:61``) are
+    document errors at their line, not Python's ValueError or OverflowError."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"'{node.value}' is not a real date or time ({exc}); quote it to mean text", node.start_mark
+            ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def read_yaml(path: str | Path, limits: Limits = LIMITS) -> RawDocument:
     """Read one YAML mapping; an unreadable, oversized or unparsable file, a repeated key or a
     key that is not text is an InvalidDocument."""
@@ -245,7 +261,7 @@ def read_yaml(path: str | Path, limits: Limits = LIMITS) -> RawDocument:
         )
     loader = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
         except RecursionError:

@@ -313,3 +313,26 @@ def test_the_blackouts_file_takes_a_plans_spelling_too_and_its_errors_are_where_
     with pytest.raises(InvalidDocument) as twice:
         load_blackouts(both)
     assert [e.message for e in twice.value.errors] == ["give 'windows' or 'blackouts' (the same list), not both"]
+
+
+def test_an_end_no_calendar_can_follow_is_a_document_error_not_an_overflow(tmp_path: Path):
+    """Issue 20, item 11: `end: 9999-12-31` (through that whole day: the next day does not exist)
+    raised OverflowError, a traceback in every `evac failover` while the file was configured."""
+    path = tmp_path / "blackouts.yaml"
+    path.write_text("windows:\n  - {name: forever, timezone: UTC, start: 2026-01-01, end: 9999-12-31}\n")
+    with pytest.raises(InvalidDocument) as caught:
+        load_blackouts(path)
+    assert [str(e) for e in caught.value.errors] == [
+        f"{path}:2: windows[0].end: is beyond the dates a window can hold (from 0001-01-02 through 9999-12-30)"
+    ]
+
+
+def test_an_impossible_date_is_a_document_error_at_its_line(tmp_path: Path):
+    path = tmp_path / "blackouts.yaml"
+    path.write_text("windows:\n  - name: leap\n    timezone: UTC\n    start: 2026-02-30\n    end: 2026-03-01\n")
+    with pytest.raises(InvalidDocument) as caught:
+        load_blackouts(path)
+    assert [str(e) for e in caught.value.errors] == [
+        f"{path}:4: (document): not valid YAML: '2026-02-30' is not a real date or time (day is out of range for "
+        "month); quote it to mean text"
+    ]

@@ -821,3 +821,17 @@ def test_a_plan_with_no_topology_beside_it_is_told_where_it_was_looked_up_and_ho
     with pytest.raises(InvalidDocument) as named:  # a topology named with --topology is not looked up beside the plan
         load_documents(plan, tmp_path / "nope.yaml")
     assert [e.message for e in named.value.errors] == ["file not found"]
+
+
+def test_an_impossible_unquoted_date_is_a_document_error_at_its_line(tmp_path: Path, demo_topology: Topology) -> None:
+    """Issue 20, item 11: PyYAML reads `2026-02-30` as a date and raised ValueError: a traceback."""
+    text = edit(PLAN, "description: Move checkout and catalog to us-central1.", "description: 2026-02-30")
+    path = plan_file(tmp_path, text)
+    assert errors_of(load_plan, path, demo_topology) == [
+        DocumentError(
+            str(path),
+            "(document)",
+            "not valid YAML: '2026-02-30' is not a real date or time (day is out of range for month); quote it to mean text",
+            3,
+        )
+    ]
