@@ -35,7 +35,7 @@ PRIMARY_GROUP_SIZE = 2
 standby that a failover scales up."""
 STANDBY_GROUP_SIZE = 1
 
-_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+\Z")
 
 
 def service_name(index: int, services: int) -> str:

@@ -189,7 +189,8 @@ def _region(value: str, where: str) -> str:
     try:
         return _REGION.validate_python(value)
     except pydantic.ValidationError:
-        raise ParseError(f"{where} '{value[:80]}' is not a Google Cloud region name (like europe-west1)") from None
+        # repr: a control character in the label is shown escaped, never printed as is.
+        raise ParseError(f"{where} {value[:80]!r} is not a Google Cloud region name (like europe-west1)") from None
 
 
 def _service(value: str | None, where: str) -> str | None:

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from evac.runs import ApprovalDecision, FailoverInput, FailoverProgress, StepRecord
 
 GROUP_PREFIX = "group:"
-GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 # A user name, or user@host: printable, no spaces, no second '@'.
-_IDENTITY = re.compile(r"^[^\s@]+(?:@[^\s@]+)?$")
+_IDENTITY = re.compile(r"^[^\s@]+(?:@[^\s@]+)?\Z")
 MAX_ENTRY = 200
 
 

@@ -38,7 +38,7 @@ from evac.topology import StrictModel
 CHECK_BLACKOUTS = "check_blackouts"  # the activity's registered name
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_CLOCK = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])$")
+_CLOCK = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])\Z")
 # Adjacent windows (every day 00:00-24:00 …) are followed this far to say when a blackout ends.
 _MAX_CHAIN = 60
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 # host:port, the host a name, an IPv4 address or a bracketed IPv6 address.
-_ADDRESS = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[-A-Za-z0-9.]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
+_ADDRESS = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[-A-Za-z0-9.]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})\Z")
 MAX_IDENTITY = 200
 # Mutating cloud calls a second, across every worker (the writes task queue's rate limit).
 DEFAULT_WRITE_RATE_LIMIT = 20.0
@@ -247,7 +247,7 @@ def _check_drill_policy(value: object, where: str) -> None:
         raise ConfigError(str(exc)) from None
 
 
-_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}\Z")
 _POLICY_DURATIONS = ("min_duration", "cooldown", "approval_timeout")
 
 

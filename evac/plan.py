@@ -30,8 +30,8 @@ from evac.blackouts import BlackoutWindow
 from evac.documents import DocumentError, InvalidDocument, Problem, did_you_mean, read_yaml, rule_violations, validate
 from evac.topology import Count, Region, ResourceName, StrictModel, Topology
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
-_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?\Z")
+_SECONDS = re.compile(r"^\d+(?:\.\d+)?\Z")
 _HOW = "use seconds or text like '30s', '5m', '1h30m'"
 MAX_DURATION = timedelta(days=30)
 

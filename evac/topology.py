@@ -15,10 +15,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field
 
 from evac.documents import InvalidDocument, Problem, did_you_mean, read_yaml, rule_violations, validate
 
-_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
-_RESOURCE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+\Z")
+_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]\Z")
+_RESOURCE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]\Z")
 
 COMPUTE_URL = "https://www.googleapis.com/compute/v1"
 

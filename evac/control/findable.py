@@ -79,8 +79,8 @@ OUTCOMES: tuple[str, ...] = tuple(
 )
 MAX_LOOKBACK = timedelta(days=3650)
 MAX_LIMIT = 1000
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_LOOKBACK = re.compile(r"^(\d{1,7})([dhm])$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_LOOKBACK = re.compile(r"^(\d{1,7})([dhm])\Z")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 

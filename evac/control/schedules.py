@@ -51,7 +51,7 @@ from evac.schedules import (
 from evac.topology import Topology
 from workflows.scheduled import ScheduledDrillWorkflow
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@every ")
 NEXT_RUNS = 3
 RECENT_RUNS = 10

@@ -160,6 +160,11 @@ def test_an_alert_without_the_region_label_is_refused_naming_the_alert_and_the_l
         (alertmanager(am_alert(startsAt="yesterday")), "alerts[0].startsAt: input should be a valid datetime"),
         (alertmanager(am_alert(labels={"region": 7})), "alerts[0].labels.region: input should be a valid string"),
         (
+            # Issue 20, item 8: the pattern ended in '$', which matches before a trailing newline.
+            alertmanager(am_alert(labels={"region": "europe-west1\n"})),
+            "alerts[0].labels.region 'europe-west1\\n' is not a Google Cloud region name (like europe-west1)",
+        ),
+        (
             alertmanager(am_alert(labels={"region": "EU West"})),
             "alerts[0].labels.region 'EU West' is not a Google Cloud region name (like europe-west1)",
         ),

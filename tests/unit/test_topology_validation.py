@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from evac.documents import DocumentError, format_path
@@ -602,3 +603,14 @@ def test_a_bad_region_quota_is_refused_naming_the_field(tmp_path: Path, old: str
     text = TOPOLOGY + edit(QUOTAS, old, new)
     f, errs = errors(tmp_path, text)
     assert errs == [DocumentError(f, f"emulator.region_quotas.{path}", message, line_of(text, new))]
+
+
+@pytest.mark.parametrize("name", ["europe-west1\n", "checkout\n"])
+def test_a_name_with_a_trailing_newline_is_refused(name: str) -> None:
+    """Issue 20, item 8: every name pattern ended in '$', which also matches before a final
+    newline: 'europe-west1\\n' passed as a region (and started a look-alike guardian)."""
+    from evac.topology import Region, ResourceName
+
+    kind = Region if name.startswith("europe") else ResourceName
+    with pytest.raises(pydantic.ValidationError):
+        pydantic.TypeAdapter(kind).validate_python(name)
