@@ -22,6 +22,7 @@ import base64
 import binascii
 import hashlib
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -154,6 +155,10 @@ def _json(body: bytes | str, where: str) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         detail = f"{exc.msg} at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         raise ParseError(f"{where} is not JSON ({detail})") from None
+    except RecursionError:
+        raise ParseError(f"{where} is nested too deeply to be an alert notification") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise ParseError(f"{where} holds a number of more than {sys.get_int_max_str_digits():,} digits") from None
 
 
 def _model(model: type[M], data: Any, prefix: str = "") -> M:

@@ -272,3 +272,26 @@ def test_a_pubsub_push_carries_a_cloud_monitoring_notification() -> None:
 )
 def test_a_malformed_pubsub_push_is_refused_saying_where(body: str, expected: str) -> None:
     assert error_of("pubsub", body).startswith(expected)
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+HUGE = '{"version": "4", "alerts": [' + "9" * 5000 + "]}"
+
+
+@pytest.mark.parametrize("kind", ["alertmanager", "cloud_monitoring", "pubsub"])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (DEEP, "is nested too deeply to be an alert notification"),
+        (HUGE, "holds a number of more than 4,300 digits"),
+    ],
+)
+def test_json_nested_too_deep_or_with_a_giant_number_is_a_parse_error_not_a_crash(kind: str, body: str, expected: str) -> None:
+    """Issue 20, item 7: RecursionError and ValueError escaped the parser (the receiver answered
+    500), on every endpoint and inside Pub/Sub's message.data."""
+    if kind == "pubsub":
+        body = json.dumps({"message": {"data": base64.b64encode(body.encode()).decode()}})
+        expected = "message.data (decoded) " + expected
+    else:
+        expected = "the body " + expected
+    assert error_of(kind, body) == expected
