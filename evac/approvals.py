@@ -36,10 +36,34 @@ class UnknownApproverGroup(BadInput):
     """A plan names an approver group that the configuration does not define."""
 
 
+# The longest reason an operator's message may carry (the CLI refuses longer ones first).
+MAX_REASON = 1000
+# The most pauses one run takes: each is kept in its record, which must stay far below
+# Temporal's payload limits however often someone pauses it.
+MAX_PAUSES = 50
+
+
 def identity_problem(entry: str) -> str | None:
-    """Why ``entry`` is not a user name or ``user@host`` (None: it is one)."""
+    """Why ``entry`` is not a user name or ``user@host`` (None: it is one). Shown escaped (repr):
+    an identity with a control character must never reach a terminal as it is."""
     if not entry or len(entry) > MAX_ENTRY or not entry.isprintable() or not _IDENTITY.match(entry):
-        return f"'{entry}' is not a user name or user@host (no spaces, at most one '@', at most {MAX_ENTRY} characters)"
+        shown = repr(entry[:80]) + ("…" if len(entry) > 80 else "")
+        return f"{shown} is not a user name or user@host (no spaces, at most one '@', at most {MAX_ENTRY} characters)"
+    return None
+
+
+def message_problem(by: str, reason: str) -> str | None:
+    """Why an operator's message (approve, reject, pause, resume, abort) is malformed, or None.
+    Workflows check it in their validators as the CLI does before sending, so that a namespace
+    user calling Temporal directly can neither forge a record (a ``by`` with a newline or an
+    escape code) nor grow a run past Temporal's payload limits (a reason of megabytes)."""
+    problem = identity_problem(by)
+    if problem is not None:
+        return f"by: {problem}"
+    if len(reason) > MAX_REASON:
+        return f"the reason is {len(reason):,} characters long; at most {MAX_REASON:,}"
+    if not reason.isprintable():
+        return "the reason must be printable text on one line (no control characters)"
     return None
 
 

@@ -41,6 +41,7 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from evac import activity_api, bindings, search_attributes
+    from evac.approvals import MAX_REASON, message_problem
     from evac.config import writes_task_queue
     from evac.evacuation import (
         CandidateRegion,
@@ -140,6 +141,9 @@ class EvacuationWorkflow:
 
     @abort.validator
     def _abort_allowed(self, request: EvacuationAbort) -> None:
+        problem = message_problem(request.by, request.reason)
+        if problem is not None:
+            raise ApplicationError(problem, type="Refused")
         p = self._progress
         if p.status.finished:
             raise ApplicationError(f"evacuation {p.workflow_id} has ended ({p.status.value})", type="Refused")
@@ -169,7 +173,8 @@ class EvacuationWorkflow:
     async def _abort_child(
         self, service: str, child: workflow.ChildWorkflowHandle[FailoverWorkflow, FailoverProgress], request: EvacuationAbort
     ) -> None:
-        why = AbortRequest(by=request.by, reason=f"evacuation of {self._input.region} aborted: {request.reason}")
+        reason = f"evacuation of {self._input.region} aborted: {request.reason}"
+        why = AbortRequest(by=request.by, reason=reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 1] + "…")
         try:
             await child.signal(FailoverWorkflow.record_abort, why)
             child.cancel()

@@ -17,7 +17,14 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from evac import activity_api, search_attributes
-    from evac.approvals import approval_refusal, pause_refusal, resume_refusal, waiting_approval
+    from evac.approvals import (
+        MAX_PAUSES,
+        approval_refusal,
+        message_problem,
+        pause_refusal,
+        resume_refusal,
+        waiting_approval,
+    )
     from evac.failures import FailureType, failure
     from evac.logging import workflow_log_extra
     from evac.notifications import NotificationEvent
@@ -350,7 +357,12 @@ class PlanWorkflow:
 
     @workflow.signal
     def record_abort(self, request: AbortRequest) -> None:
-        """Who aborts and why; ``evac abort`` sends this, then cancels the run."""
+        """Who aborts and why; ``evac abort`` sends this, then cancels the run. A malformed one
+        (a forged identity, a reason of megabytes) is not recorded (a signal cannot be refused)."""
+        problem = message_problem(request.by, request.reason)
+        if problem is not None:
+            self._run.log("abort record ignored", error=problem)
+            return
         if self._run.progress.abort is None:
             self._run.progress.abort = request
 
@@ -385,9 +397,12 @@ class PlanWorkflow:
 
     @pause.validator
     def _pause_allowed(self, request: PauseRequest) -> None:
+        _refuse(message_problem(request.by, request.reason))
         _refuse(pause_refusal(self._run.progress, self._run.saga.abort_requested))
         if not request.reason.strip():
             _refuse("a pause needs a reason")
+        if len(self._run.progress.pauses) >= MAX_PAUSES:
+            _refuse(f"run {self._run.progress.workflow_id} has been paused {MAX_PAUSES} times; it takes no more pauses")
 
     @workflow.update
     def resume(self, request: ResumeRequest) -> PauseRecord:
@@ -401,10 +416,14 @@ class PlanWorkflow:
 
     @resume.validator
     def _resume_allowed(self, request: ResumeRequest) -> None:
+        _refuse(message_problem(request.by, request.reason))
         _refuse(resume_refusal(self._run.progress))
 
     def _refuse_approval(self, decision: ApprovalDecision, action: Literal["approve", "reject"]) -> None:
         run = self._run
+        _refuse(message_problem(decision.by, decision.reason))
+        if decision.step is not None and (len(decision.step) > 200 or not decision.step.isprintable()):
+            _refuse("step: a step name is printable text of at most 200 characters")
         if run.saga.abort_requested:
             _refuse(f"run {run.progress.workflow_id} is being aborted; no approval step is waiting")
         _refuse(approval_refusal(run.input, run.progress, decision, action))

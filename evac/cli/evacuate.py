@@ -85,6 +85,8 @@ def _reason(reason: str) -> str:
         )
     if len(reason) > MAX_REASON:
         fail(f"--reason is {len(reason)} characters long; at most {MAX_REASON}; nothing was started", EXIT_BAD_INPUT)
+    if not reason.isprintable():
+        fail("--reason must be printable text on one line (no control characters); nothing was started", EXIT_BAD_INPUT)
     return reason
 
 

@@ -52,6 +52,8 @@ def _text(value: str | None, option: str, *, required: bool) -> str:
         fail(f"{option} must say why (it is recorded in the run's history); nothing was changed", EXIT_BAD_INPUT)
     if len(value) > MAX_REASON:
         fail(f"{option} is {len(value)} characters long; at most {MAX_REASON}; nothing was changed", EXIT_BAD_INPUT)
+    if not value.isprintable():
+        fail(f"{option} must be printable text on one line (no control characters); nothing was changed", EXIT_BAD_INPUT)
     return value
 
 

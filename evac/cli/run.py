@@ -63,6 +63,8 @@ def _reason(reason: str, nothing: str) -> str:
         fail(f"--reason must say why (it is recorded in the run's history); {nothing}", EXIT_BAD_INPUT)
     if len(reason) > MAX_REASON:
         fail(f"--reason is {len(reason)} characters long; at most {MAX_REASON}", EXIT_BAD_INPUT)
+    if not reason.isprintable():
+        fail(f"--reason must be printable text on one line (no control characters); {nothing}", EXIT_BAD_INPUT)
     return reason
 
 

@@ -200,7 +200,8 @@ def _start_options(input: FailoverInput, workflow_id: str, task_queue: str) -> d
 
 async def _withdraw(client: Client, handles: list[WorkflowHandle[Any, FailoverProgress]], why: str) -> None:
     """Abort runs this call started, recording why: a plan starts all its services or none."""
-    request = AbortRequest(by=client.identity, reason=f"withdrawn at start: {why}"[:1000])
+    # One printable line of at most 1,000 characters: the workflow keeps no other abort record.
+    request = AbortRequest(by=client.identity, reason=" ".join(f"withdrawn at start: {why}".split())[:1000])
     for handle in handles:
         try:
             await handle.signal(FailoverWorkflow.record_abort, request)

@@ -52,6 +52,7 @@ def _evacuate(*args: str, reason: str = "region drill") -> list[str]:
     [
         (["evacuate", "--region", "europe-west1", "--to", "us-central1", "--reason", "r"], "--topology is required"),
         (_evacuate("--to", "us-central1", reason="  "), "--reason must say why the region is evacuated"),
+        (_evacuate("--to", "us-central1", reason="drill\n✔ approved by ceo"), "--reason must be printable text on one line"),
         (_evacuate("--to", "us-central1", "--capacity-ratio", "11"), "--capacity-ratio must be from 0 to 10"),
         (_evacuate("--to", "us-central1", "--capacity-ratio", "-1"), "--capacity-ratio must be from 0 to 10"),
         (_evacuate(), "give exactly one of --to REGION"),
