@@ -77,6 +77,9 @@ class PlanRun:
         self.engine = Engine(input, self.saga, self.progress)
         self.notifier = self.engine.notifier = Notifier(input, self.progress)
         self.go_ahead = False  # an evacuation's go-ahead to move traffic (hold_before_traffic)
+        # The latest well-formed record_abort claim; it becomes the run's abort record only when
+        # the cancel that follows it arrives (see take_abort_claim).
+        self.abort_claim: AbortRequest | None = None
 
     def log(self, message: str, step: str = "-", **extra: Any) -> None:
         workflow.logger.info(message, extra={**workflow_log_extra(self.input.service, step), **extra})
@@ -247,7 +250,14 @@ class PlanRun:
 
     # --- the end of a run -----------------------------------------------------------
 
+    def take_abort_claim(self) -> None:
+        """The run is being aborted: its abort record is the last claim made before the cancel
+        (``evac abort`` sends its claim, then cancels), never one that no cancel followed."""
+        if self.progress.abort is None and self.abort_claim is not None:
+            self.progress.abort = self.abort_claim
+
     def abort_text(self) -> str:
+        self.take_abort_claim()
         abort = self.progress.abort
         if abort is None:
             return "aborted: cancelled through Temporal (no 'evac abort' record of who or why)"
@@ -357,14 +367,16 @@ class PlanWorkflow:
 
     @workflow.signal
     def record_abort(self, request: AbortRequest) -> None:
-        """Who aborts and why; ``evac abort`` sends this, then cancels the run. A malformed one
-        (a forged identity, a reason of megabytes) is not recorded (a signal cannot be refused)."""
+        """Who aborts and why: ``evac abort`` sends this claim, then cancels the run. The last
+        claim before the cancel is the record (a claim no cancel followed records nothing, so a
+        bare signal cannot pin an abort on someone); one after it, or a malformed one (a forged
+        identity, a reason of megabytes), is not kept: a signal cannot be refused."""
+        run = self._run
         problem = message_problem(request.by, request.reason)
-        if problem is not None:
-            self._run.log("abort record ignored", error=problem)
+        if problem is not None or run.saga.abort_requested:
+            run.log("abort claim ignored", error=problem or "the run is being aborted already", by=request.by[:80])
             return
-        if self._run.progress.abort is None:
-            self._run.progress.abort = request
+        run.abort_claim = request
 
     # --- operator controls: Updates whose validators refuse, changing nothing ------------
 

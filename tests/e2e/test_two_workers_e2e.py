@@ -213,7 +213,7 @@ def test_a_worker_killed_mid_evacuation_leaves_the_other_to_finish_it_and_nothin
 
     # The drain the dead worker held was retried on the survivor, which found it made.
     run = json.loads(e2e.evac("status", f"failover/{hit.service}", "--output", "json").stdout)
-    drain = run["steps"][0]
+    drain = next(step for step in run["steps"] if step["kind"] == "drain")
     assert drain["kind"] == "drain" and drain["status"] == "succeeded", drain
     assert drain["attempts"] >= 2, drain
     assert drain["before"]["capacity_scaler"] == 1.0 and drain["after"]["capacity_scaler"] == 0.0, drain
@@ -228,5 +228,9 @@ def test_a_worker_killed_mid_evacuation_leaves_the_other_to_finish_it_and_nothin
     assert drains == Counter({s["regions"][REGION]["backend_service"]: 1 for s in world["services"].values()}), drains
     dns_changes = [entry for entry in applied if entry["method"] == "POST" and entry["path"].endswith("/changes")]
     assert len(dns_changes) == len(services), dns_changes
-    assert len(applied) == 2 * len(services), applied
+    # ...and one resize per target the evacuation found smaller than its load (capacity first).
+    scaled = sum("; scale to " in s["capacity"] for s in final["services"])
+    resizes = [entry for entry in applied if entry["path"].endswith("/resize")]
+    assert len(resizes) == scaled, resizes
+    assert len(applied) == 2 * len(services) + scaled, applied
     assert all(entry["requestId"] for entry in applied if entry["method"] == "PATCH")

@@ -36,9 +36,11 @@ HUGE = "x" * 900_000
 )
 async def test_a_malformed_message_is_refused_by_the_workflow_itself(env, task_queue, demo_topology, by, reason, refusal):
     cloud = fresh_cloud()
+    scaling, _ = hold(cloud, ActivityName.RESIZE_GROUP, "scale")  # never released: the abort's cancel reaches it
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env, task_queue, approval_plan(), demo_topology)
         run = handle.id
+        await asyncio.wait_for(scaling.wait(), 30)
         for send in (
             lambda: pause(env.client, run, PauseRequest(by=by, reason=reason)),
             lambda: approve(env.client, run, ApprovalDecision(by=by, reason=reason)),
@@ -79,3 +81,23 @@ async def test_pauses_are_bounded_and_the_run_still_aborts(env, task_queue, demo
         record = await progress(env.client, run)
     assert record.status == RunStatus.CANCELLED and len(record.pauses) == MAX_PAUSES
     assert len(record.model_dump_json()) < 512 * 1024  # far below Temporal's 2 MB payload limit
+
+
+async def test_the_abort_record_is_the_claim_the_cancel_followed_not_a_bare_one(env, task_queue, demo_topology):
+    """Issue 20, item 5: a bare record_abort signal (no cancel) was kept, first one wins, and a
+    later real `evac abort` by alice ended the run "aborted by mallory@nowhere"."""
+    cloud = fresh_cloud()
+    # The scale-up is held (and never released: the abort's cancel reaches it while it waits).
+    scaling, _ = hold(cloud, ActivityName.RESIZE_GROUP, "scale")
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, approval_plan(), demo_topology)
+        await asyncio.wait_for(scaling.wait(), 30)
+        await handle.signal(FailoverWorkflow.record_abort, AbortRequest(by="mallory@nowhere", reason="not me"))
+        still = await progress(env.client, handle.id)
+        assert still.status == RunStatus.RUNNING and still.abort is None  # a claim alone records nothing
+        await abort(handle, by="alice", reason="the real one")  # its claim, then the cancel
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        record = await progress(env.client, handle.id)
+    assert record.abort is not None and (record.abort.by, record.abort.reason) == ("alice", "the real one")
+    assert record.error == "aborted by alice: the real one"
