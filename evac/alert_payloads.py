@@ -33,9 +33,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evac.alerting import AlertEvidence
 from evac.documents import format_path
+from evac.text import visible
 from evac.topology import Region
 
 MAX_SUMMARY = 500
+# An alert's name as evidence (it reaches trigger reasons, status lines and notifications).
+MAX_NAME = 200
 MAX_KEY = 200
 MAX_SERVICE = 100
 ALERTMANAGER_VERSION = "4"
@@ -149,6 +152,13 @@ class PubSubPush(_Payload):
 # --- Parsing ----------------------------------------------------------------------------------
 
 
+def _one_line(text: str, limit: int) -> str:
+    """An alert's text as evidence: one line (newlines and tabs are spaces), every other control
+    character a visible escape (evac/text.py), at most ``limit`` characters. It reaches trigger
+    reasons, `evac status` and notifications: it must not forge a line or drive a terminal."""
+    return visible(" ".join(text.split()))[:limit]
+
+
 def _json(body: bytes | str, where: str) -> Any:
     try:
         return json.loads(body)
@@ -250,13 +260,13 @@ def alertmanager_evidence(webhook: AlertmanagerWebhook, labels: Labels = Labels(
             AlertEvidence(
                 source="alertmanager",
                 key=_key(key, f"{where}.fingerprint"),
-                name=name or key,
+                name=_one_line(name or key, MAX_NAME),
                 region=_region(region, f"{where}.labels.{labels.region}"),
                 service=_service(alert.labels.get(labels.service), f"{where}.labels.{labels.service}"),
                 firing=alert.status == "firing",
                 starts_at=_utc(alert.starts_at),
                 ends_at=_utc(ends_at) if ends_at is not None else None,
-                summary=(alert.annotations.get("summary") or alert.annotations.get("description") or "")[:MAX_SUMMARY],
+                summary=_one_line(alert.annotations.get("summary") or alert.annotations.get("description") or "", MAX_SUMMARY),
             )
         )
     return evidence
@@ -319,13 +329,13 @@ def incident_evidence(incident: Incident, labels: Labels = Labels(), where: str 
     return AlertEvidence(
         source="cloud_monitoring",
         key=_key(incident.incident_id, f"{where}.incident_id"),
-        name=incident.policy_name or incident.condition_name or incident.incident_id,
+        name=_one_line(incident.policy_name or incident.condition_name or incident.incident_id, MAX_NAME),
         region=_region(region[1], f"{where}.{region[0]}.{labels.region}"),
         service=_service(service[1], f"{where}.{service[0]}.{labels.service}") if service else None,
         firing=incident.state == "open",
         starts_at=starts_at,
         ends_at=ends_at,
-        summary=incident.summary[:MAX_SUMMARY],
+        summary=_one_line(incident.summary, MAX_SUMMARY),
     )
 
 

@@ -28,6 +28,7 @@ from rich.text import Text
 from evac.audit import ActivityCall, AuditRecord, OperatorAction, embedded_record, marker
 from evac.plan import format_duration
 from evac.runs import StepRecord, StepStatus
+from evac.text import visible
 
 EntryKind = Literal[
     "start",
@@ -488,7 +489,7 @@ def render_text(record: AuditRecord) -> RenderableType:
 
 def md_cell(value: object) -> str:
     """A Markdown table cell: ``|`` escaped, one line, no raw HTML."""
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
+    text = visible(str(value)).replace("\\", "\\\\").replace("|", "\\|")
     text = text.replace("<", "&lt;").replace(">", "&gt;")
     return " ".join(text.split()) or "-"
 

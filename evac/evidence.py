@@ -26,6 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from evac.control.findable import RunRow
+from evac.text import visible
 from evac.times import utc_text
 
 Gap = Literal["never_drilled", "overdue"]
@@ -360,7 +361,7 @@ _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#"} | {"\n": " ", "\
 
 def _md(value: object) -> str:
     """Text that Markdown shows as it is ('|' is escaped by the table that holds it)."""
-    return str(value).translate(_MD_SPECIAL)
+    return visible(str(value)).translate(_MD_SPECIAL)
 
 
 def _code(value: object) -> str:

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evac.text import visible
+
 # The activity's registered name (workflows call it, tests register stand-ins under it).
 SEND_NOTIFICATION = "send_notification"
 # The version of the generic JSON body; a change that is not additive raises it.
@@ -146,8 +148,9 @@ def webhook_body(n: Notification, web_ui: str, workflow_id: str, run_id: str) ->
 
 
 def _mrkdwn(text: str) -> str:
-    """Slack's mrkdwn needs only these three escaped."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's mrkdwn needs only these three escaped (so no ``<!channel>``, no ``<url|forged link>``),
+    and no control character is sent as it is (evac/text.py)."""
+    return visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _clip(text: str, limit: int) -> str:
@@ -167,7 +170,7 @@ def slack_message(n: Notification, web_ui: str) -> dict[str, Any]:
         ("Trigger", f"{n.trigger_kind} by {n.trigger_by}"),
     ]
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _clip(headline(n), 150), "emoji": False}},
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(visible(headline(n)), 150), "emoji": False}},
         {
             "type": "section",
             "fields": [{"type": "mrkdwn", "text": _clip(f"*{name}*\n{_mrkdwn(value)}", 2000)} for name, value in fields],
@@ -178,5 +181,6 @@ def slack_message(n: Notification, web_ui: str) -> dict[str, Any]:
     blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"<{web_ui}|Open the run in the Temporal Web UI>"}})
     step = f", step {n.step}" if n.step else ""
     detail = f": {n.detail}" if n.detail else ""
-    text = f"{headline(n)}{step}{detail} — {web_ui}"
+    # The fallback text is mrkdwn too (notifications, old clients): escaped like the blocks.
+    text = _mrkdwn(f"{headline(n)}{step}{detail}") + f" — {web_ui}"
     return {"text": _clip(text, 3000), "blocks": blocks}

@@ -149,7 +149,9 @@ def main() -> None:
         # A usage error (typer's click): its own message, or JSON for scripts.
         code = exc.exit_code if exc.exit_code != 1 else EXIT_BAD_INPUT
         if _wants_json(sys.argv[1:]):
-            out.print(json.dumps({"error": exc.format_message(), "exit_code": code}), highlight=False, soft_wrap=True)
+            out.print(
+                json.dumps({"error": exc.format_message(), "exit_code": code}), highlight=False, soft_wrap=True, markup=False
+            )
         else:
             exc.show()  # type: ignore[attr-defined]
     except SystemExit as exc:

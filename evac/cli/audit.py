@@ -83,7 +83,7 @@ def show(
 
     record = run_async(go)
     if output == Output.json:
-        out.print(record.model_dump_json(indent=2), highlight=False, soft_wrap=True)
+        out.print(record.model_dump_json(indent=2), highlight=False, soft_wrap=True, markup=False)
         return
     if isinstance(record, EvacuationAuditRecord):
         out.print(evacuation_audit_render.render_text(record))

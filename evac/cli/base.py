@@ -12,6 +12,9 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.errors import MarkupError
+from rich.markup import escape
+from rich.segment import Segment
 from temporalio.client import Client
 
 from evac.blackouts import BlackoutInEffect, blackout_at
@@ -20,6 +23,7 @@ from evac.control import StartedRun
 from evac.documents import InvalidDocument
 from evac.errors import BadInput, FrontDoorError, Refused, Unavailable
 from evac.plan import Plan
+from evac.text import visible
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 # One exit code per branch of the error tree (evac.errors).
@@ -30,8 +34,26 @@ EXIT_CODES: dict[type[Exception], int] = {
     Unavailable: EXIT_UNAVAILABLE,
 }
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+class _Console(Console):
+    """A console that shows text from outside as data (evac/text.py): every control character in
+    what it prints is written as a visible escape, whatever printed it. Its own cursor moves and
+    styles (control segments, the terminal codes it adds for styles) are untouched."""
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(Segment(visible(s.text), s.style, s.control) if s.control is None else s for s in buffer)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """As Console.print; text from outside that reads as broken markup (``[/]`` in a reason)
+        is printed as it is, never a crash."""
+        try:
+            super().print(*objects, **kwargs)
+        except MarkupError:
+            super().print(*objects, **{**kwargs, "markup": False})
+
+
+out = _Console(soft_wrap=True)
+err = _Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 
@@ -79,14 +101,14 @@ def begin(output: Output, address: str | None, namespace: str | None) -> Setting
 
 
 def print_json(value: Any) -> None:
-    out.print(json.dumps(value, default=str), highlight=False, soft_wrap=True)
+    out.print(json.dumps(value, default=str), highlight=False, soft_wrap=True, markup=False)
 
 
 def fail(message: str, code: int, **more: object) -> NoReturn:
     if State.output == Output.json:
-        out.print(json.dumps({"error": message, "exit_code": code, **more}), highlight=False, soft_wrap=True)
+        out.print(json.dumps({"error": message, "exit_code": code, **more}), highlight=False, soft_wrap=True, markup=False)
     else:
-        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, markup=True)
     raise typer.Exit(code)
 
 

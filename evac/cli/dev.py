@@ -280,7 +280,7 @@ def dev_webhook(
     def received(_path: str, body: Any) -> None:
         with lock:
             if output == Output.json:
-                out.print(json.dumps(body, separators=(",", ":")), highlight=False, soft_wrap=True)
+                out.print(json.dumps(body, separators=(",", ":")), highlight=False, soft_wrap=True, markup=False)
             else:
                 out.print(f"{datetime.now():%H:%M:%S}  {summary(body)}", highlight=False, soft_wrap=True)
 

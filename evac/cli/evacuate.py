@@ -250,7 +250,7 @@ async def show_dry_runs(temporal: Client, record: EvacuationProgress, shown: int
 
 def show(record: EvacuationProgress, output: Output) -> None:
     if output == Output.json:
-        out.print(record.model_dump_json(indent=2), highlight=False, soft_wrap=True)
+        out.print(record.model_dump_json(indent=2), highlight=False, soft_wrap=True, markup=False)
         return
     out.print(render.evacuation_view(record, now=datetime.now(UTC)))
     for line in render.evacuation_outcome_lines(record):

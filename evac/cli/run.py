@@ -160,7 +160,7 @@ async def follow_and_show(client: Client, runs: list[control.RunRef], output: Ou
 def report(client: Client, results: list[FailoverProgress], output: Output, config: Settings, *, single: bool = False) -> int:
     """Print the final records; the exit code says whether every run succeeded."""
     if output == Output.json:
-        out.print(render.to_json(results[0] if single else results), highlight=False, soft_wrap=True)
+        out.print(render.to_json(results[0] if single else results), highlight=False, soft_wrap=True, markup=False)
     else:
         out.print()
         for record in results:
@@ -377,7 +377,7 @@ def status(
             return report(temporal, results, output, config, single=True)
         record = await control.progress(temporal, workflow_id, run_id)
         if output == Output.json:
-            out.print(render.to_json(record), highlight=False, soft_wrap=True)
+            out.print(render.to_json(record), highlight=False, soft_wrap=True, markup=False)
         else:
             out.print(render.progress_table(record, now=datetime.now(UTC)))
             for line in render.outcome_lines(record):
