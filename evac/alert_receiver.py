@@ -71,6 +71,9 @@ GUARDIAN_WORKFLOW = "RegionGuardianWorkflow"
 ALERTS_SIGNAL = "alerts"
 CONFIGURE_SIGNAL = "configure"
 MAX_BODY = 1024 * 1024
+# Deliveries read and parsed at once: a parse of a maximum body takes tens of MiB at its peak.
+PARSE_CONCURRENCY = 4
+PARSE_WAIT = 30.0
 TOPOLOGY_FILE = "topology.yaml"
 MAX_RECENT = 50_000
 _CHALLENGE = 'Bearer realm="evac-alerts", Basic realm="evac-alerts"'
@@ -94,6 +97,10 @@ class ReceiverConfig:
     gcp_project: str | None = None
     """The project guard (EVAC_GCP_PROJECT): plans of another project's topology are refused."""
     max_body: int = MAX_BODY
+    parse_concurrency: int = PARSE_CONCURRENCY
+    """Deliveries read and parsed at once (each body up to ``max_body``); the rest wait their turn."""
+    parse_wait: float = PARSE_WAIT
+    """Seconds a delivery waits for its turn before it is refused 503 (the sender retries)."""
     coalesce_window: float = 5.0
     """Seconds an alert signalled in one state is not signalled again in the same state (0: off)."""
     configure_retry: float = 10.0
@@ -409,6 +416,10 @@ class _Receiver:
         self.configured: set[str] = set()
         self._inflight: dict[_Identity, tuple[_AlertState, asyncio.Future[None]]] = {}
         self._recent: dict[_Identity, tuple[_AlertState, float]] = {}
+        # At most this many deliveries are read and parsed at once, each in a thread: the event
+        # loop stays free (/healthz answers under load) and the memory bodies and their parses
+        # take is bounded, however many deliveries arrive together. The others wait unread.
+        self._parsing = asyncio.Semaphore(config.parse_concurrency)
 
     def start_input(self, region: str) -> GuardianInput:
         return GuardianInput(
@@ -469,6 +480,24 @@ class _Receiver:
                 else "the credentials were not accepted (a bearer token, or HTTP basic auth with the token as password)"
             )
             raise _Refusal(401, reason, {"WWW-Authenticate": _CHALLENGE})
+
+    async def read_and_parse(self, request: Request, kind: Parser) -> list[AlertEvidence]:
+        """The delivery's alerts, read and parsed in its turn (``parse_concurrency`` at once, the
+        parse in a thread); a delivery that waited ``parse_wait`` for its turn is refused 503."""
+        try:
+            async with asyncio.timeout(self.config.parse_wait):  # a cancelled acquire passes its turn on
+                await self._parsing.acquire()
+        except TimeoutError:
+            raise _Refusal(
+                503, f"the receiver is busy: no turn to read the delivery within {self.config.parse_wait:g}s; retry it"
+            ) from None
+        try:
+            body = await self.read_body(request)
+            return await asyncio.to_thread(parse, kind, body, self.config.labels)
+        except ParseError as exc:
+            raise _Refusal(422, f"{exc}; nothing was signalled") from None
+        finally:
+            self._parsing.release()
 
     async def read_body(self, request: Request) -> bytes:
         limit = self.config.max_body
@@ -562,11 +591,7 @@ class _Receiver:
 
     async def receive(self, request: Request, kind: Parser) -> tuple[int, dict[str, Any], dict[str, str]]:
         self.authenticate(request)
-        body = await self.read_body(request)
-        try:
-            alerts = parse(kind, body, self.config.labels)
-        except ParseError as exc:
-            raise _Refusal(422, f"{exc}; nothing was signalled") from None
+        alerts = await self.read_and_parse(request, kind)
         unknown = sorted({a.region for a in alerts} - self.known_regions) if self.known_regions is not None else []
         if unknown:
             # A guardian of a region no topology has would decide nothing, for ever: none is started.

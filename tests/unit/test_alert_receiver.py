@@ -645,3 +645,37 @@ def test_the_policys_approver_groups_are_resolved_into_plans_not_marked_auto(tmp
     assert not plan.auto and plan.input.approver_groups == {"sre": ["alice"]}
     with pytest.raises(BadInput, match="alerts_policy.approvers names group 'oncall'"):
         load_guardian_plans(plans, approver_groups={"sre": ["alice"]}, policy_approvers=["group:oncall"])
+
+
+async def test_deliveries_are_read_and_parsed_a_few_at_a_time_and_the_rest_wait_or_get_503(
+    plans: Path, signaller: FakeSignaller
+) -> None:
+    """Issue 20, item 9: every delivery was parsed on the event loop at once, unbounded (200
+    concurrent maximum bodies: 2.77 GB, /healthz timing out). Now at most parse_concurrency
+    are read and parsed at once, each parse in a thread; one that waits parse_wait for its turn
+    is refused 503 (the sender retries) without its body ever being read; /healthz answers."""
+    body = alertmanager().encode()
+    release = asyncio.Event()
+    read_second = False
+
+    async def slow() -> AsyncIterator[bytes]:  # holds the one turn until released
+        yield body[:10]
+        await release.wait()
+        yield body[10:]
+
+    async def second() -> AsyncIterator[bytes]:
+        nonlocal read_second
+        read_second = True
+        yield body
+
+    app = create_app(config(plans, parse_concurrency=1, parse_wait=0.3), signaller)
+    async with running(app) as client:
+        first = asyncio.create_task(client.post("/alertmanager", content=slow(), headers=BEARER))
+        await asyncio.sleep(0.05)
+        waited = await client.post("/alertmanager", content=second(), headers=BEARER)
+        assert waited.status_code == 503 and "the receiver is busy" in waited.json()["error"]
+        assert not read_second  # refused before its body was read
+        assert (await client.get("/healthz")).status_code == 200  # the loop is free meanwhile
+        release.set()
+        assert (await first).status_code == 202
+    assert len(signaller.alerts_sent) == 1
