@@ -71,6 +71,9 @@ GUARDIAN_WORKFLOW = "RegionGuardianWorkflow"
 ALERTS_SIGNAL = "alerts"
 CONFIGURE_SIGNAL = "configure"
 MAX_BODY = 1024 * 1024
+# Alerts per signal to a guardian: each is at most about 1 KiB as evidence (key, name and summary
+# are bounded), so a signal stays near 250 KiB, far below Temporal's 2 MB payload limit.
+SIGNAL_ALERTS = 250
 # Deliveries read and parsed at once: a parse of a maximum body takes tens of MiB at its peak.
 PARSE_CONCURRENCY = 4
 PARSE_WAIT = 30.0
@@ -550,8 +553,10 @@ class _Receiver:
                 self.metrics.coalesced.inc()
             else:
                 fresh.append(alert)
-        if fresh:
-            await self._signal(region, fresh, received_at)
+        # One signal per SIGNAL_ALERTS alerts: each stays far below Temporal's payload limit
+        # however many alerts one delivery holds (14,000 in 1 MiB would be a 2.6 MB signal).
+        for start in range(0, len(fresh), SIGNAL_ALERTS):
+            await self._signal(region, fresh[start : start + SIGNAL_ALERTS], received_at)
         for wait in waits:
             await asyncio.shield(wait)
             self.metrics.coalesced.inc()

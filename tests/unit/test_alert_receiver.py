@@ -679,3 +679,24 @@ async def test_deliveries_are_read_and_parsed_a_few_at_a_time_and_the_rest_wait_
         release.set()
         assert (await first).status_code == 202
     assert len(signaller.alerts_sent) == 1
+
+
+async def test_a_delivery_of_many_alerts_is_signalled_in_batches_that_fit_temporal(
+    client: httpx.AsyncClient, signaller: FakeSignaller
+) -> None:
+    """Issue 20, item 3: 14,000 alerts without fingerprints in a 997 KB body became one 2.59 MB
+    signal (Temporal refused it: 500, the alerts lost). Now one signal per SIGNAL_ALERTS alerts,
+    each far below the 2 MB payload limit, and every alert is signalled."""
+    from evac.alert_receiver import SIGNAL_ALERTS
+
+    many = [
+        {"status": "firing", "labels": {"alertname": f"A{i}", "region": "europe-west1"}, "startsAt": "2026-12-06T10:00:00Z"}
+        for i in range(3 * SIGNAL_ALERTS + 7)
+    ]
+    body = alertmanager(*many)
+    assert len(body) < 1024 * 1024
+    answer = await client.post("/alertmanager", content=body, headers=BEARER)
+    assert answer.status_code == 202 and answer.json()["accepted"] == len(many)
+    batches = [batch for _, batch, _ in signaller.alerts_sent]
+    assert [len(batch.alerts) for batch in batches] == [SIGNAL_ALERTS] * 3 + [7]
+    assert all(len(batch.model_dump_json()) < 512 * 1024 for batch in batches)
