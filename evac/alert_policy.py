@@ -33,6 +33,8 @@ from typing import Any
 from evac.alerting import (
     MAX_DECISIONS,
     MAX_EVIDENCE,
+    MAX_FIRING,
+    MAX_FIRING_PER_SERVICE,
     AlertBatch,
     AlertEvidence,
     Decision,
@@ -109,9 +111,12 @@ def apply_batch(state: GuardianState, batch: AlertBatch, now: datetime) -> Guard
     Firing alerts are added by key; a repeat of a firing key counts as a duplicate and keeps the
     earliest ``starts_at`` (its other fields are the newest report's). Resolved alerts withdraw
     their evidence; a resolved alert for an unknown key changes nothing. Alerts for another region
-    are counted as received and otherwise ignored. ``evidence_since`` becomes ``now`` when the
-    firing alerts go from none to some over the batch, and None when none are left: a batch that
-    resolves one alert and fires another in one delivery does not end the episode.
+    are counted as received and otherwise ignored. The set is bounded: a new firing key beyond
+    ``MAX_FIRING_PER_SERVICE`` for its service (or for the region as a whole) or ``MAX_FIRING`` in
+    all is counted in ``not_kept`` and not kept (the service's evidence holds without it).
+    ``evidence_since`` becomes ``now`` when the firing alerts go from none to some over the
+    batch, and None when none are left: a batch that resolves one alert and fires another in one
+    delivery does not end the episode.
     """
     new = state.model_copy(deep=True)
     had_evidence = bool(new.firing)
@@ -124,6 +129,10 @@ def apply_batch(state: GuardianState, batch: AlertBatch, now: datetime) -> Guard
         if not alert.firing:
             new.firing.pop(key, None)
         elif known is None:
+            same = sum(1 for kept in new.firing.values() if kept.service == alert.service)
+            if same >= MAX_FIRING_PER_SERVICE or len(new.firing) >= MAX_FIRING:
+                new.not_kept += 1  # the evidence it would add is there already: bounded state
+                continue
             new.firing[key] = alert.model_copy(deep=True)
         else:
             new.duplicates += 1

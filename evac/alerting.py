@@ -27,6 +27,11 @@ GUARDIAN_ID_PREFIX = "guardian/"
 AUTO_SWITCH_ID = "evac-auto-switch"
 # How many decisions the guardian keeps (newest last); older ones are in its earlier runs' histories.
 MAX_DECISIONS = 200
+# The firing alerts a guardian keeps, per service (region-wide ones count as one more service)
+# and in all: enough to show a service's evidence, and a state (carried by continue-as-new, read
+# by every query) far below Temporal's payload limits however many alerts are sent.
+MAX_FIRING_PER_SERVICE = 100
+MAX_FIRING = 600
 # How many evidence keys a started failover records in its trigger (the rest are counted).
 MAX_EVIDENCE = 50
 
@@ -205,6 +210,12 @@ class GuardianState(_Model):
     evidence_since: datetime | None = Field(default=None, description="Since when evidence has held without a gap")
     received: int = Field(default=0, description="Alerts received (duplicates included)")
     duplicates: int = 0
+    not_kept: int = Field(
+        default=0,
+        exclude_if=lambda v: v == 0,
+        description=f"Firing alerts not kept: a service (or the region as a whole) already had {MAX_FIRING_PER_SERVICE} "
+        f"firing, or the region {MAX_FIRING}; its evidence holds without them",
+    )
     decisions: list[Decision] = Field(default_factory=list, description=f"The newest {MAX_DECISIONS}, oldest first")
     started: list[StartedFailover] = Field(default_factory=list)
     evacuations: list[StartedEvacuation] = Field(default_factory=list, description="Evacuations it started, newest last")

@@ -80,7 +80,8 @@ def _show(found: GuardianStatus) -> None:
     out.print(f"  {_policy_line(found)}", highlight=False)
     plans = ", ".join(f"{p.service} -> {p.target} ({p.plan}, {'auto' if p.auto else 'approval'})" for p in found.plans)
     out.print(escape(f"  plans: {plans or 'none (alerts are recorded; nothing can start)'}"), highlight=False)
-    out.print(f"  received {state.received} alert(s), {state.duplicates} duplicate(s)", highlight=False)
+    kept = f", {state.not_kept} firing alert(s) not kept (each service keeps at most its first ones)" if state.not_kept else ""
+    out.print(f"  received {state.received} alert(s), {state.duplicates} duplicate(s){kept}", highlight=False)
     if not state.firing:
         out.print("  firing: none", highlight=False)
     else:

@@ -4,6 +4,7 @@ the record collapsing storms, and the failover input an alert starts (auto or wi
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -649,3 +650,20 @@ def test_region_wide_in_the_config_file_is_failover_or_evacuate(tmp_path: Path, 
     config_file.write_text('[alerts_policy]\nregion_wide = "panic"\n')
     with pytest.raises(ConfigError, match=r"alerts_policy\.region_wide in .*'failover' or 'evacuate'"):
         Settings.load()
+
+
+def test_the_firing_set_is_bounded_per_service_and_in_all_however_many_alerts_arrive() -> None:
+    """Issue 20, item 2: three deliveries of 10,000 distinct alerts grew a guardian's state (and
+    history) until every task failed with PAYLOADS_TOO_LARGE. Now each service keeps its first
+    MAX_FIRING_PER_SERVICE firing alerts and the region MAX_FIRING; the rest are counted."""
+    from evac.alerting import MAX_FIRING, MAX_FIRING_PER_SERVICE
+
+    state = GuardianState(region=REGION)
+    for delivery in range(3):
+        alerts = [alert(f"d{delivery}-{i}", service=None if i % 2 else f"svc{i % 40}") for i in range(10_000 // 3)]
+        state = apply_batch(state, batch(*alerts), T0)
+    per_service = Counter(alert.service for alert in state.firing.values())
+    assert len(state.firing) <= MAX_FIRING and max(per_service.values()) <= MAX_FIRING_PER_SERVICE
+    assert state.not_kept == 3 * (10_000 // 3) - len(state.firing)
+    assert state.evidence_since == T0 and any(a.service == "svc0" for a in state.firing.values())  # the evidence holds
+    assert len(state.model_dump_json()) < 1024 * 1024
