@@ -76,6 +76,7 @@ MAX_BODY = 1024 * 1024
 SIGNAL_ALERTS = 250
 # Deliveries read and parsed at once: a parse of a maximum body takes tens of MiB at its peak.
 PARSE_CONCURRENCY = 4
+BODY_TIMEOUT = 30.0
 PARSE_WAIT = 30.0
 TOPOLOGY_FILE = "topology.yaml"
 MAX_RECENT = 50_000
@@ -100,6 +101,8 @@ class ReceiverConfig:
     gcp_project: str | None = None
     """The project guard (EVAC_GCP_PROJECT): plans of another project's topology are refused."""
     max_body: int = MAX_BODY
+    body_timeout: float = BODY_TIMEOUT
+    """Seconds a delivery's body may take to arrive once its turn came (408 after)."""
     parse_concurrency: int = PARSE_CONCURRENCY
     """Deliveries read and parsed at once (each body up to ``max_body``); the rest wait their turn."""
     parse_wait: float = PARSE_WAIT
@@ -513,11 +516,15 @@ class _Receiver:
                 raise _Refusal(413, too_big)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _Refusal(413, too_big)
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(self.config.body_timeout):  # a body sent slowly holds a turn no longer
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise _Refusal(413, too_big)
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _Refusal(408, f"the body did not arrive within {self.config.body_timeout:g}s; nothing was signalled") from None
         return b"".join(chunks)
 
     async def deliver(self, alerts: list[AlertEvidence]) -> list[str]:
@@ -626,6 +633,7 @@ def _documented(model: type[BaseModel]) -> dict[str, Any]:
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No or wrong credentials; nothing was signalled"},
+    408: {"model": Problem, "description": "The body did not arrive in time; nothing was signalled"},
     413: {"model": Problem, "description": "The body is over the receiver's limit; nothing was signalled"},
     422: {"model": Problem, "description": "Malformed, or an alert without a region; nothing was signalled"},
     503: {"model": Problem, "description": "Temporal could not be reached in time; retry the delivery"},

@@ -87,6 +87,7 @@ def serve(
 
     from evac.alert_receiver import TemporalSignaller, create_app
     from evac.cli.dev import _port_taken
+    from evac.http_timeouts import HeaderTimeoutH11
     from evac.logging import configure_logging, forward_core_logs
 
     connection(address, namespace)
@@ -120,6 +121,7 @@ def serve(
             host=host,
             port=port,
             ws="none",
+            http=HeaderTimeoutH11,  # a request's headers must arrive within 10 s (evac/http_timeouts.py)
             log_level="warning",
             log_config=None,
             access_log=False,
