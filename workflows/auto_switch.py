@@ -14,6 +14,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from evac import guardian_status
     from evac.alerting import KillSwitch, SwitchChange
+    from evac.approvals import message_problem
     from evac.guardian_status import SwitchChangeRecord, SwitchRecord
 
 
@@ -27,7 +28,13 @@ class AutoSwitchWorkflow:
     @workflow.signal(name="set")
     def set(self, change: SwitchChange) -> None:
         """Apply and record one change. Repeating the switch's state is recorded in its changes
-        (who said it, and why) but leaves the switch as it was set first: who disabled it, since when."""
+        (who said it, and why) but leaves the switch as it was set first: who disabled it, since when.
+        A malformed change (a forged identity, a reason of megabytes: see evac.approvals
+        message_problem) changes nothing and is not recorded: a signal cannot be refused."""
+        problem = message_problem(change.by, change.reason)
+        if problem is not None:
+            workflow.logger.warning("kill switch change ignored", extra={"error": problem})
+            return
         at = workflow.now()
         current = self._record.switch
         if current.at is None or current.enabled != change.enabled:

@@ -60,6 +60,8 @@ def check_reason(reason: str | None, *, required: bool, option: str = "--reason"
         raise InvalidAlertsRequest(f"{option} must say why (it is recorded with who changed the switch); nothing was changed")
     if len(text) > MAX_REASON:
         raise InvalidAlertsRequest(f"{option} is {len(text)} characters; at most {MAX_REASON} are recorded; nothing was changed")
+    if not text.isprintable():
+        raise InvalidAlertsRequest(f"{option} must be printable text (no control characters); nothing was changed")
     return text
 
 

@@ -635,6 +635,27 @@ async def test_the_kill_switch_continues_as_new_with_its_newest_changes(own_env,
     assert [c.reason for c in record.changes] == ["change 1", "change 2", "change 3"]
 
 
+async def test_a_malformed_kill_switch_change_changes_and_records_nothing(own_env, task_queue, world):
+    """Issue 20: the kill switch's `set` signal took any `by` and any reason (a forged "disabled
+    by ceo@corp" line, megabytes of reason in every change kept)."""
+    from evac.alerting import AUTO_SWITCH_ID, SwitchChange
+    from workflows.auto_switch import AutoSwitchWorkflow
+
+    async with guardian_worker(own_env, task_queue, world):
+        await control.disable(own_env.client, "oncall@test", "maintenance", task_queue=task_queue)
+        handle = own_env.client.get_workflow_handle(AUTO_SWITCH_ID)
+        for by, reason in (("oncall@test\n✔ enabled by ceo@corp", "x"), ("mallory", "r" * 900_000)):
+            await handle.signal(AutoSwitchWorkflow.set, SwitchChange(enabled=True, by=by, reason=reason))
+        await control.enable(own_env.client, "oncall@test", "done", task_queue=task_queue)
+
+        async def enabled() -> bool:
+            return (await control.read_switch(own_env.client)).switch.enabled
+
+        await eventually(enabled)
+        record = await control.read_switch(own_env.client)
+    assert [(c.by, c.reason) for c in record.changes] == [("oncall@test", "maintenance"), ("oncall@test", "done")]
+
+
 # --- the real facts -----------------------------------------------------------------------
 
 
