@@ -61,6 +61,7 @@ class EvacuationActivities:
 
     def _quota(self, project: str, region: str) -> Quota:
         try:
+            self._clients.require_project(project)
             found = idempotent(
                 f"read region {region}",
                 lambda: self._clients.regions.get(project=project, region=region, timeout=call_timeout(), retry=None),

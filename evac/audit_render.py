@@ -494,7 +494,7 @@ def md_cell(value: object) -> str:
     return " ".join(text.split()) or "-"
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+def md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return lines + [""]
@@ -593,22 +593,22 @@ def render_markdown(record: AuditRecord) -> str:
     start = record.started_at
     lines = [f"# Evac audit: {md_cell(record.service)} {record.kind} ({md_cell(record.outcome)})", ""]
     lines += ["## Summary", ""]
-    lines += _md_table(["Field", "Value"], summary_rows(record))
+    lines += md_table(["Field", "Value"], summary_rows(record))
     lines += ["## Timeline", ""]
-    lines += _md_table(
+    lines += md_table(
         ["At (UTC)", "Offset", "Event", "Detail"], [[iso(e.at), offset(e.at, start), e.what, e.detail] for e in timeline(record)]
     )
     lines += ["## Steps", ""]
     header = ["#", "Step", "Kind", "Status", "Start", "End", "Attempts", "Before → after", "Error"]
-    lines += _md_table(header, step_rows(record))
+    lines += md_table(header, step_rows(record))
     lines += ["## Approvals", ""]
     approvals = approval_rows(record)
     lines += (
-        _md_table(["Step", "Approvers", "Decision", "By", "Identity", "At", "Reason"], approvals) if approvals else ["None.", ""]
+        md_table(["Step", "Approvers", "Decision", "By", "Identity", "At", "Reason"], approvals) if approvals else ["None.", ""]
     )
     lines += ["## Operator actions", ""]
     actions = action_rows(record)
-    lines += _md_table(["At (UTC)", "Action", "By", "Identity", "Reason", "Outcome"], actions) if actions else ["None.", ""]
+    lines += md_table(["At (UTC)", "Action", "By", "Identity", "Reason", "Outcome"], actions) if actions else ["None.", ""]
     drill = record.run.drill
     if drill is not None:
         lines += ["## Stop conditions", ""]
@@ -618,17 +618,17 @@ def render_markdown(record: AuditRecord) -> str:
         lines += [md_cell(f"{bake}; checked every {drill.check_interval_seconds:g}s."), ""]
         rows = condition_rows(record)
         header = ["Condition", "Kind", "Rule", "Checks", "Breaches", "Worst", "Last"]
-        lines += _md_table(header, rows) if rows else ["No stop conditions.", ""]
+        lines += md_table(header, rows) if rows else ["No stop conditions.", ""]
         if drill.breach:
             lines += [f"**Breach:** {md_cell(drill.breach)}", ""]
     lines += ["## Compensations", ""]
     comps = compensation_rows(record)
-    lines += _md_table(["Step", "Started", "Ended", "Undo", "Error"], comps) if comps else ["None: nothing was undone.", ""]
+    lines += md_table(["Step", "Started", "Ended", "Undo", "Error"], comps) if comps else ["None: nothing was undone.", ""]
     if drill is not None:
         lines += ["## Failback and verification", ""]
         lines += [md_cell(f"Failback took {seconds_text(drill.failback_seconds)}."), ""]
         checks = [["as before", v] for v in drill.verification] + [["NOT AS BEFORE", m] for m in drill.mismatches]
-        lines += _md_table(["Verdict", "Resource"], checks) if checks else ["Nothing verified.", ""]
+        lines += md_table(["Verdict", "Resource"], checks) if checks else ["Nothing verified.", ""]
     if record.run.left_changed:
         lines += ["## Left changed", "", "Restore these by hand:", ""]
         lines += [f"- {md_cell(r)}" for r in record.run.left_changed] + [""]
@@ -982,20 +982,27 @@ def _outcome_class(record: AuditRecord) -> str:
     return "bad"
 
 
-def render_html(record: AuditRecord) -> str:
-    """One self-contained HTML5 file (inline CSS and SVG, no scripts, nothing fetched), ending with the marker."""
-    start = record.started_at
-    title = f"Evac audit: {record.service} {record.kind} {record.outcome} ({iso(start)})"
-    parts = [
+def html_head(title: str, css: str) -> list[str]:
+    """The opening of a self-contained export page, up to its ``<body>``."""
+    return [
         "<!DOCTYPE html>",
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title>",
-        f"<style>{_CSS}</style>",
+        f"<style>{css}</style>",
         "</head>",
         "<body>",
+    ]
+
+
+def render_html(record: AuditRecord) -> str:
+    """One self-contained HTML5 file (inline CSS and SVG, no scripts, nothing fetched), ending with the marker."""
+    start = record.started_at
+    title = f"Evac audit: {record.service} {record.kind} {record.outcome} ({iso(start)})"
+    parts = [
+        *html_head(title, _CSS),
         "<header>",
         f"<h1>{_e(record.service)}: {_e(record.kind)} "
         f'<span class="outcome {_outcome_class(record)}">{_e(record.outcome)}</span></h1>',

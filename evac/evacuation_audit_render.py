@@ -360,12 +360,6 @@ def render_text(record: EvacuationAuditRecord) -> RenderableType:
 # --- Markdown ---------------------------------------------------------------------------------------
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
-    return lines + [""]
-
-
 def _md_link(text: str, url: str | None) -> str:
     """A Markdown link whose text and target cannot break out of the cell (nor out of the link)."""
     if url is None:
@@ -377,12 +371,12 @@ def render_markdown(record: EvacuationAuditRecord) -> str:
     """The record as Markdown for a postmortem; its last line is the export's marker."""
     start = record.started_at
     lines = [f"# Evac audit: {record.kind} of {md_cell(record.region)} ({md_cell(record.outcome)})", ""]
-    lines += ["## Summary", ""] + _md_table(["Field", "Value"], summary_rows(record))
+    lines += ["## Summary", ""] + base.md_table(["Field", "Value"], summary_rows(record))
     lines += ["## Timeline", ""]
-    lines += _md_table(
+    lines += base.md_table(
         ["At (UTC)", "Offset", "Event", "Detail"], [[iso(e.at), offset(e.at, start), e.what, e.detail] for e in timeline(record)]
     )
-    lines += ["## Tiers", ""] + _md_table(TIER_HEADER, tier_rows(record))
+    lines += ["## Tiers", ""] + base.md_table(TIER_HEADER, tier_rows(record))
     lines += ["## Services", ""]
     rows = child_rows(record)
     lines += ["| " + " | ".join(CHILD_HEADER) + " |", "|" + "|".join("---" for _ in CHILD_HEADER) + "|"]
@@ -393,9 +387,9 @@ def render_markdown(record: EvacuationAuditRecord) -> str:
     lines.append("")
     reasons = target_rows(record)
     if reasons:
-        lines += ["## Targets", ""] + _md_table(["Service", "Target", "Why"], reasons)
+        lines += ["## Targets", ""] + base.md_table(["Service", "Target", "Why"], reasons)
     actions = action_rows(record)
-    lines += ["## Operator actions", ""] + (_md_table(ACTION_HEADER, actions) if actions else ["None.", ""])
+    lines += ["## Operator actions", ""] + (base.md_table(ACTION_HEADER, actions) if actions else ["None.", ""])
     left = left_changed_lines(record)
     if left:
         lines += ["## Left changed", "", "Restore these by hand:", ""] + [f"- {md_cell(x)}" for x in left] + [""]
@@ -602,15 +596,7 @@ def render_html(record: EvacuationAuditRecord) -> str:
     title = f"Evac audit: {record.kind} of {record.region} {record.outcome} ({iso(start)})"
     target = record.target or "auto-target"
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
+        *base.html_head(title, _CSS),
         "<header>",
         f"<h1>{_e(record.kind)} of {_e(record.region)} "
         f'<span class="outcome {_outcome_class(record)}">{_e(record.outcome)}</span></h1>',

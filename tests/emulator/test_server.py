@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -127,11 +128,10 @@ def test_a_second_sigterm_stops_it_at_once_though_a_call_still_hangs() -> None:
             hanging = pool.submit(
                 httpx.get, f"{url}/compute/v1/projects/evac-demo/regions/europe-west1/instanceGroupManagers/checkout-ew1"
             )
-            while not any(f["struck"] for f in _faults(url)):
-                time.sleep(0.05)  # until the fault holds the call
+            _until(lambda: any(f["struck"] for f in _faults(url)), "the fault to hold the call")
             process.send_signal(signal.SIGTERM)  # graceful: would wait an hour for the call in flight
-            while _serving(url):
-                time.sleep(0.05)  # until it took the first in (two at once may arrive as one)
+            # Until it took the first in (two at once may arrive as one).
+            _until(lambda: not _serving(url), "the emulator to stop serving after the first SIGTERM")
             process.send_signal(signal.SIGTERM)  # the second: at once
             process.communicate(timeout=30)  # (a guard: without the second signal's force, an hour)
             assert process.returncode is not None
@@ -143,6 +143,15 @@ def test_a_second_sigterm_stops_it_at_once_though_a_call_still_hangs() -> None:
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def _until(check: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` if it never does."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened within {seconds:g}s: {what}")
+        time.sleep(0.05)
 
 
 def _serving(url: str) -> bool:
