@@ -3,8 +3,9 @@
 started by one ``EvacuationWorkflow`` (id ``evacuation/<region>``).
 
 This module is the data and the pure decisions: the input (services in groups, in order), the
-live record (``progress`` query; the evacuation's result), the plan each service runs, and the
-choice of target when the evacuation picks one per service (``--auto-target``). No I/O.
+live record (``progress`` query; the evacuation's result), the plan each service runs (capacity
+before traffic: scale the target, wait for it, then drain and shift DNS), the sizing of each
+target and the choice by headroom (``--auto-target``), and what a fail-back restores. No I/O.
 
 - **Groups:** the topology's ``tiers`` in order, each with its services; services with no tier
   leave last. Groups go one after another; services within a group in parallel, at most

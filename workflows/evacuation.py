@@ -7,15 +7,22 @@ What it decides (the data and pure choices are in ``evac/evacuation.py``):
 2. **A sliding window** — within a group at most ``window`` runs are in flight; each that ends
    frees its slot at once. Each run is a child ``FailoverWorkflow`` under ``failover/<service>``,
    the service's own lock: a service already held by another run is reported busy, not waited for.
-3. **Targets** — a fixed ``--to`` region, or per service the healthy region with the most
-   healthy serving backends, read (``read_targets``) just before its group starts.
+3. **Targets and capacity** — just before its group starts, one read (``read_targets``) takes
+   each service's load in the region (within the source budget) and each candidate's health,
+   size and room; a fixed ``--to`` region, or per service the one with most headroom, that can
+   hold the load. Each run scales its target up and waits for that capacity, then signals
+   ``warm`` and waits for the go-ahead, given to the tier's runs together: every target of the
+   tier is warm before any of its traffic moves.
 4. **Partial failure** — a run that fails rolls its own changes back; the service is recorded
    failed and the others go on. The evacuation ends ``completed_with_failures`` naming them.
 5. **Abort** (the ``abort`` update, or Temporal's cancel) — no new run starts; the runs in
    flight are aborted and roll back; finished services stay failed over (and the record says
    so) unless ``rollback_all``, which restores each one's recorded before-states, newest first,
    groups in reverse order (the parent's own compensation: the same undo activities).
-6. **Continue-as-new** — past ``history_events_before_continue`` events the window drains (no
+6. **Fail-back** (``failback_of``) — the same workflow under ``failback/<what>`` restores the
+   recorded before-states of a finished evacuation's (or failover's) services, refusing a
+   service whose region is not healthy again unless forced.
+7. **Continue-as-new** — past ``history_events_before_continue`` events the window drains (no
    new starts, the runs in flight end) and the workflow continues as new with its record, so
    no history grows large however many services the region has.
 
