@@ -36,6 +36,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from evac import search_attributes as sa
 from evac.runs import (
     MEMO_PROGRESS,
+    AbortRequest,
     ApprovalRecord,
     DrillInput,
     FailoverInput,
@@ -173,7 +174,6 @@ MUTATING_ACTIVITIES = frozenset({"set_backend_capacity", "resize_group", "set_dn
 NOTIFICATION_ACTIVITIES = frozenset({"send_notification"})
 STOP_CONDITION_ACTIVITIES = frozenset({"check_stop_conditions"})
 OPERATOR_UPDATES: dict[str, OperatorActionName] = {"approve": "approve", "reject": "reject", "pause": "pause", "resume": "resume"}
-ABORT_SIGNAL = "record_abort"
 AUDITABLE_TYPES = ("FailoverWorkflow", "DrillWorkflow")
 
 
@@ -326,9 +326,16 @@ class _Derivation:
             self.signaled(event)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
             c = event.workflow_execution_cancel_requested_event_attributes
+            abort = AbortRequest.from_cancel_reason(c.cause)  # evac abort: who and why ride on the cancel
             self.actions.append(
                 OperatorAction(
-                    at=event_time(event), action="cancel", name="cancel", identity=c.identity, reason=c.cause, outcome="recorded"
+                    at=event_time(event),
+                    action="cancel" if abort is None else "abort",
+                    name="cancel",
+                    identity=c.identity,
+                    by="" if abort is None else abort.by,
+                    reason=c.cause if abort is None else abort.reason,
+                    outcome="recorded",
                 )
             )
         elif kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
@@ -413,7 +420,7 @@ class _Derivation:
         self.actions.append(
             OperatorAction(
                 at=event_time(event),
-                action="abort" if a.signal_name == ABORT_SIGNAL else "other",
+                action="other",
                 name=a.signal_name,
                 identity=a.identity,
                 by=str(args.get("by") or ""),

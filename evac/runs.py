@@ -113,9 +113,31 @@ class DrillInput(FailoverInput):
     bake: timedelta | None = Field(default=None, description="Overrides the plan's drill.bake ('evac drill --bake')")
 
 
+# The mark of an ``evac abort`` record in a Temporal cancel request's reason.
+CANCEL_REASON_PREFIX = "evac-abort "
+
+
 class AbortRequest(_Model):
+    """Who aborts a run and why. It travels as the reason of the Temporal cancel request itself
+    (``cancel_reason``), so the record belongs to whoever's cancel ended the run: there is no
+    separate message that someone else could send first, or in between."""
+
     by: str
     reason: str
+
+    def cancel_reason(self) -> str:
+        return CANCEL_REASON_PREFIX + self.model_dump_json()
+
+    @classmethod
+    def from_cancel_reason(cls, reason: str | None) -> AbortRequest | None:
+        """The record a cancel request carries (None: a cancel that did not come from Evac, or
+        whose reason is not one). Its form is checked by the workflow (``message_problem``)."""
+        if not reason or not reason.startswith(CANCEL_REASON_PREFIX) or len(reason) > 4 * 1024:
+            return None
+        try:
+            return cls.model_validate_json(reason.removeprefix(CANCEL_REASON_PREFIX))
+        except ValueError:
+            return None
 
 
 class ApprovalDecision(_Model):

@@ -58,7 +58,7 @@ OUTCOME_STATUS = {
 
 @workflow.defn(name="DrillWorkflow")
 class DrillWorkflow(PlanWorkflow):
-    """Answers the ``progress`` query and the ``record_abort`` signal (see PlanWorkflow)."""
+    """Answers the ``progress`` query and the operators' updates (see PlanWorkflow)."""
 
     @workflow.init
     def __init__(self, input: DrillInput) -> None:

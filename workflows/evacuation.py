@@ -183,8 +183,7 @@ class EvacuationWorkflow:
         reason = f"evacuation of {self._input.region} aborted: {request.reason}"
         why = AbortRequest(by=request.by, reason=reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 1] + "…")
         try:
-            await child.signal(FailoverWorkflow.record_abort, why)
-            child.cancel()
+            child.cancel(why.cancel_reason())  # the record travels with the cancel request
         except Exception as err:  # noqa: BLE001 - it ended already: its own result is recorded
             self._log("abort of a run not delivered", service=service, error=failure_text(err))
 
@@ -207,8 +206,7 @@ class EvacuationWorkflow:
                 # Temporal cancelled the evacuation: an abort with no one's record of who or why.
                 self._cancelled = True
                 if p.abort is None:
-                    reason = "cancelled through Temporal (no 'evac abort' record of who or why)"
-                    self._request_abort(EvacuationAbort(by="temporal", reason=reason))
+                    self._request_abort(_abort_of_cancel(workflow.cancellation_reason()))
         forward.result()  # a continue-as-new, or a bug in this code, surfaces here
         return await _shielded(self._finish())
 
@@ -620,3 +618,12 @@ async def _shielded(work: object) -> EvacuationProgress:
         except asyncio.CancelledError:
             if task.done():
                 return task.result()
+
+
+def _abort_of_cancel(reason: str | None) -> EvacuationAbort:
+    """The abort record of a Temporal cancel of the evacuation itself (``evac abort`` uses the
+    ``abort`` update): the one its reason carries when well-formed, else "temporal"."""
+    request = AbortRequest.from_cancel_reason(reason)
+    if request is not None and message_problem(request.by, request.reason) is None:
+        return EvacuationAbort(by=request.by, reason=request.reason)
+    return EvacuationAbort(by="temporal", reason="cancelled through Temporal (no 'evac abort' record of who or why)")

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn(name="FailoverWorkflow")
 class FailoverWorkflow(PlanWorkflow):
-    """Answers the ``progress`` query and the ``record_abort`` signal (see PlanWorkflow)."""
+    """Answers the ``progress`` query and the operators' updates (see PlanWorkflow)."""
 
     @workflow.init
     def __init__(self, input: FailoverInput) -> None:

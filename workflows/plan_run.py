@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         ReadGroupSize,
     )
     from evac.runs import (
+        CANCEL_REASON_PREFIX,
         GO_AHEAD_SIGNAL,
         MEMO_PROGRESS,
         WARM_SIGNAL,
@@ -55,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
         recovery_seconds,
     )
+    from evac.text import visible
     from workflows.notify import Notifier
     from workflows.saga import Saga, failure_text
     from workflows.steps import TRAFFIC_KINDS, Engine, SourceUnreachable, run_step
@@ -77,9 +79,6 @@ class PlanRun:
         self.engine = Engine(input, self.saga, self.progress)
         self.notifier = self.engine.notifier = Notifier(input, self.progress)
         self.go_ahead = False  # an evacuation's go-ahead to move traffic (hold_before_traffic)
-        # The latest well-formed record_abort claim; it becomes the run's abort record only when
-        # the cancel that follows it arrives (see take_abort_claim).
-        self.abort_claim: AbortRequest | None = None
 
     def log(self, message: str, step: str = "-", **extra: Any) -> None:
         workflow.logger.info(message, extra={**workflow_log_extra(self.input.service, step), **extra})
@@ -250,18 +249,31 @@ class PlanRun:
 
     # --- the end of a run -----------------------------------------------------------
 
-    def take_abort_claim(self) -> None:
-        """The run is being aborted: its abort record is the last claim made before the cancel
-        (``evac abort`` sends its claim, then cancels), never one that no cancel followed."""
-        if self.progress.abort is None and self.abort_claim is not None:
-            self.progress.abort = self.abort_claim
+    def take_abort_record(self) -> None:
+        """The run is being aborted: its record is the one the cancel request carries
+        (``evac abort`` puts who and why in the cancel's reason), checked for its form like every
+        operator message. A cancel without one (``temporal workflow cancel``) records no one."""
+        if self.progress.abort is not None:
+            return
+        request = AbortRequest.from_cancel_reason(workflow.cancellation_reason())
+        if request is None:
+            return
+        problem = message_problem(request.by, request.reason)
+        if problem is not None:
+            self.log("abort record ignored", error=problem, by=visible(request.by[:80]))
+            return
+        self.progress.abort = request
 
     def abort_text(self) -> str:
-        self.take_abort_claim()
+        self.take_abort_record()
         abort = self.progress.abort
-        if abort is None:
-            return "aborted: cancelled through Temporal (no 'evac abort' record of who or why)"
-        return f"aborted by {abort.by}: {abort.reason}"
+        if abort is not None:
+            return f"aborted by {abort.by}: {abort.reason}"
+        text = "aborted: cancelled through Temporal (no 'evac abort' record of who or why)"
+        reason = workflow.cancellation_reason()
+        if reason and not reason.startswith(CANCEL_REASON_PREFIX):
+            text += f"; its reason: {visible(reason[:200])}"
+        return text
 
     async def roll_back(self, err: BaseException, aborted: bool) -> RunStatus:
         """Undo what the run changed; the status it ends with (``failed`` when it had changed
@@ -364,19 +376,6 @@ class PlanWorkflow:
     def go_ahead(self) -> None:
         """The evacuation's go-ahead (hold_before_traffic): its tier's capacity is warm."""
         self._run.go_ahead = True
-
-    @workflow.signal
-    def record_abort(self, request: AbortRequest) -> None:
-        """Who aborts and why: ``evac abort`` sends this claim, then cancels the run. The last
-        claim before the cancel is the record (a claim no cancel followed records nothing, so a
-        bare signal cannot pin an abort on someone); one after it, or a malformed one (a forged
-        identity, a reason of megabytes), is not kept: a signal cannot be refused."""
-        run = self._run
-        problem = message_problem(request.by, request.reason)
-        if problem is not None or run.saga.abort_requested:
-            run.log("abort claim ignored", error=problem or "the run is being aborted already", by=request.by[:80])
-            return
-        run.abort_claim = request
 
     # --- operator controls: Updates whose validators refuse, changing nothing ------------
 

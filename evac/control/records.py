@@ -228,7 +228,8 @@ class AbortOutcome:
 
 
 async def abort(client: Client, workflow_id: str, request: AbortRequest) -> AbortOutcome:
-    """Record who aborts and why, then cancel: the run restores what it changed, newest first.
+    """Cancel the run with who aborts and why as the cancel's reason (the run's abort record):
+    the run restores what it changed, newest first.
 
     A run that ends between the check and the signal is NotRunning, like one that had ended.
     """
@@ -237,8 +238,7 @@ async def abort(client: Client, workflow_id: str, request: AbortRequest) -> Abor
         raise NotRunning(workflow_id)
     workflow = handle(client, workflow_id, description.run_id)
     try:
-        await workflow.signal(FailoverWorkflow.record_abort, request)
-        await workflow.cancel()
+        await workflow.cancel(reason=request.cancel_reason())
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:  # "workflow execution already completed"
             raise NotRunning(workflow_id) from exc

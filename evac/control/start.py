@@ -204,7 +204,6 @@ async def _withdraw(client: Client, handles: list[WorkflowHandle[Any, FailoverPr
     request = AbortRequest(by=client.identity, reason=" ".join(f"withdrawn at start: {why}".split())[:1000])
     for handle in handles:
         try:
-            await handle.signal(FailoverWorkflow.record_abort, request)
-            await handle.cancel()
+            await handle.cancel(reason=request.cancel_reason())
         except RPCError:
             pass  # it ended already; the refusal that follows names the service that was busy

@@ -1,5 +1,5 @@
 """An abort that races the run's end: the run was running when looked at, and had ended when
-the abort's signal arrived. That is 'the run has ended' (exit 3), not 'Temporal refused' (4)."""
+the abort's cancel request arrived. That is 'the run has ended' (exit 3), not 'Temporal refused' (4)."""
 
 from __future__ import annotations
 
@@ -16,22 +16,20 @@ from evac.errors import NotRunning
 from evac.runs import AbortRequest
 
 
-class EndsBeforeTheSignal:
+class EndsBeforeTheCancel:
     async def describe(self) -> Any:
         return SimpleNamespace(status=WorkflowExecutionStatus.RUNNING, run_id="run-1", task_queue="evac", id="failover/checkout")
 
-    async def signal(self, *args: Any) -> None:
+    async def cancel(self, reason: str = "") -> None:
+        assert AbortRequest.from_cancel_reason(reason) == AbortRequest(by="me@host", reason="late")
         raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
-
-    async def cancel(self) -> None:
-        raise AssertionError("no cancel after the signal found the run ended")
 
 
 class FakeClient:
     namespace = "default"
 
-    def get_workflow_handle_for(self, *args: Any, **kwargs: Any) -> EndsBeforeTheSignal:
-        return EndsBeforeTheSignal()
+    def get_workflow_handle_for(self, *args: Any, **kwargs: Any) -> EndsBeforeTheCancel:
+        return EndsBeforeTheCancel()
 
 
 async def test_an_abort_that_races_the_end_of_the_run_is_refused_as_ended() -> None:

@@ -85,9 +85,10 @@ def test_a_rolled_back_failover_shows_the_failure_and_every_undo() -> None:
 
 
 def test_an_abort_is_recorded_with_who_and_why() -> None:
-    r = record("engine_cancelled")
+    """``evac abort``'s record rides on the cancel request: who and why, and the caller's identity."""
+    r = record("notifications_cancelled")
     abort = next(a for a in r.operator_actions if a.action == "abort")
-    assert abort.by == "history-fixture" and abort.reason
+    assert (abort.name, abort.by, abort.reason) == ("cancel", "history-fixture", "recorded") and abort.identity
     assert r.outcome == "cancelled"
 
 

@@ -105,13 +105,12 @@ def test_a_rollback_shows_the_failed_step_then_the_undos_newest_first() -> None:
     assert entries[-2].what == "outcome: rolled_back" and entries[-2].detail == "zone is locked"
 
 
-def test_an_abort_and_cancel_carry_who_and_the_not_run_step_is_shown() -> None:
-    record = record_of("engine_cancelled")
+def test_an_abort_carries_who_why_and_the_callers_identity_and_the_not_run_step_is_shown() -> None:
+    """``evac abort`` is one cancel request carrying who and why: one timeline entry."""
+    record = record_of("notifications_cancelled")
     entries = audit_render.timeline(record)
-    abort = next(e for e in entries if e.what == "abort")
-    assert abort.detail == "by history-fixture (identity 5925@vm): recorded"
-    cancel = next(e for e in entries if e.what == "cancel")
-    assert cancel.detail == "by identity 5925@vm"
+    [abort] = [e for e in entries if e.what in ("abort", "cancel")]
+    assert abort.what == "abort" and abort.detail == "by history-fixture (identity 17618@vm): recorded"
     assert any(e.what == "step 5 'dns'" and "not run" in e.detail for e in entries)
     page = audit_render.render_html(record)
     [dns] = [r for r in rects(page, "step-bar") if 'data-step="dns"' in r]

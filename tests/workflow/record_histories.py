@@ -82,8 +82,7 @@ async def record(prefix: str = "notifications") -> None:
                 handle: WorkflowHandle = env.client.get_workflow_handle(run.workflow_id, run_id=run.run_id)
                 if outcome == "cancelled":
                     await step_reaches(env, handle, 3, StepStatus.RUNNING)
-                    await handle.signal(FailoverWorkflow.record_abort, AbortRequest(by="history-fixture", reason="recorded"))
-                    await handle.cancel()
+                    await handle.cancel(reason=AbortRequest(by="history-fixture", reason="recorded").cancel_reason())
                 try:
                     await handle.result()
                 except WorkflowFailureError:

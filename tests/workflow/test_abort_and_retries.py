@@ -28,7 +28,6 @@ from tests.workflow.conftest import running_worker
 from tests.workflow.fake_cloud import FakeCloud
 from tests.workflow.test_failover_workflow import SOURCE, TARGET, fresh_cloud, start
 from workflows import steps
-from workflows.failover import FailoverWorkflow
 
 STEPS = ["scale", "verify", "drain", "dns", "bake", "after"]
 
@@ -94,8 +93,7 @@ def hold_first_call(cloud: FakeCloud, moment: Moment) -> tuple[asyncio.Event, as
 
 
 async def abort(handle: WorkflowHandle, by: str = "alice", reason: str = "game day over") -> None:
-    await handle.signal(FailoverWorkflow.record_abort, AbortRequest(by=by, reason=reason))
-    await handle.cancel()
+    await handle.cancel(reason=AbortRequest(by=by, reason=reason).cancel_reason())
 
 
 HELD_READS = [m for m in MOMENTS if m.when == "before"]

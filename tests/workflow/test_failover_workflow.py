@@ -155,8 +155,7 @@ async def test_an_aborted_run_s_record_is_read_from_its_memo_when_no_worker_answ
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env, task_queue, plan, demo_topology)
         await step_reaches(env, handle, 3, StepStatus.RUNNING)
-        await handle.signal("record_abort", AbortRequest(by="carol", reason="end of drill"))
-        await handle.cancel()
+        await handle.cancel(reason=AbortRequest(by="carol", reason="end of drill").cancel_reason())
         with pytest.raises(WorkflowFailureError):
             await handle.result()
     record = await progress(env.client, handle.id)
@@ -209,8 +208,7 @@ async def test_abort_mid_step_compensates_and_ends_cancelled(env, task_queue, de
         handle = await start(env, task_queue, plan, demo_topology)
         # Wait (in server time, skipped) until the bake step runs, then abort.
         await step_reaches(env, handle, 3, StepStatus.RUNNING)
-        await handle.signal("record_abort", AbortRequest(by="alice", reason="drill over"))
-        await handle.cancel()
+        await handle.cancel(reason=AbortRequest(by="alice", reason="drill over").cancel_reason())
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
         record = await progress(env.client, handle.id)
@@ -238,8 +236,7 @@ async def test_an_abort_during_rollback_does_not_interrupt_it(env, task_queue, d
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env, task_queue, make_plan(), demo_topology)
         await step_reaches(env, handle, 0, StepStatus.COMPENSATING)
-        await handle.signal("record_abort", AbortRequest(by="bob", reason="impatient"))
-        await handle.cancel()
+        await handle.cancel(reason=AbortRequest(by="bob", reason="impatient").cancel_reason())
         await asyncio.sleep(1)  # ample time for a cancellation to reach the held undo, were it sent
         release.set()
         with pytest.raises(WorkflowFailureError):

@@ -20,7 +20,6 @@ from tests.workflow.conftest import running_worker
 from tests.workflow.test_abort_and_retries import abort
 from tests.workflow.test_approvals import approval_plan, hold, start
 from tests.workflow.test_failover_workflow import fresh_cloud
-from workflows.failover import FailoverWorkflow
 
 HUGE = "x" * 900_000
 
@@ -48,13 +47,13 @@ async def test_a_malformed_message_is_refused_by_the_workflow_itself(env, task_q
             with pytest.raises(UpdateRefused) as refused:
                 await send()
             assert str(refused.value).startswith(refusal), str(refused.value)
-        # A bare abort record of that form is not kept: the real abort's is.
-        await handle.signal(FailoverWorkflow.record_abort, AbortRequest(by=by, reason=reason))
-        await abort(handle, by="alice", reason="the real one")
+        # A cancel whose abort record has that form still aborts the run, but records no one.
+        await abort(handle, by=by, reason=reason)
         with pytest.raises(WorkflowFailureError):
             await handle.result()
         record = await progress(env.client, run)
-    assert record.status == RunStatus.CANCELLED and record.error == "aborted by alice: the real one"
+    assert record.status == RunStatus.CANCELLED and record.abort is None
+    assert record.error == "aborted: cancelled through Temporal (no 'evac abort' record of who or why)"
     assert record.pauses == [] and all(s.approval is None or s.approval.by is None for s in record.steps)
 
 
@@ -83,21 +82,40 @@ async def test_pauses_are_bounded_and_the_run_still_aborts(env, task_queue, demo
     assert len(record.model_dump_json()) < 512 * 1024  # far below Temporal's 2 MB payload limit
 
 
-async def test_the_abort_record_is_the_claim_the_cancel_followed_not_a_bare_one(env, task_queue, demo_topology):
+async def test_the_abort_record_is_the_one_the_ending_cancel_carries(env, task_queue, demo_topology):
     """Issue 20, item 5: a bare record_abort signal (no cancel) was kept, first one wins, and a
-    later real `evac abort` by alice ended the run "aborted by mallory@nowhere"."""
+    later real `evac abort` by alice ended the run "aborted by mallory@nowhere". Now who and why
+    ride on the cancel request itself: a signal records nothing, and no one can slip a claim in
+    between someone else's claim and cancel, for there is no separate claim."""
     cloud = fresh_cloud()
     # The scale-up is held (and never released: the abort's cancel reaches it while it waits).
     scaling, _ = hold(cloud, ActivityName.RESIZE_GROUP, "scale")
     async with running_worker(env.client, task_queue, cloud.activities()):
         handle = await start(env, task_queue, approval_plan(), demo_topology)
         await asyncio.wait_for(scaling.wait(), 30)
-        await handle.signal(FailoverWorkflow.record_abort, AbortRequest(by="mallory@nowhere", reason="not me"))
+        await handle.signal("record_abort", AbortRequest(by="mallory@nowhere", reason="not me"))
         still = await progress(env.client, handle.id)
-        assert still.status == RunStatus.RUNNING and still.abort is None  # a claim alone records nothing
-        await abort(handle, by="alice", reason="the real one")  # its claim, then the cancel
+        assert still.status == RunStatus.RUNNING and still.abort is None  # a signal alone records nothing
+        await abort(handle, by="alice", reason="the real one")  # one cancel request, carrying her record
+        await abort(handle, by="mallory@nowhere", reason="me instead")  # a later cancel changes nothing
         with pytest.raises(WorkflowFailureError):
             await handle.result()
         record = await progress(env.client, handle.id)
     assert record.abort is not None and (record.abort.by, record.abort.reason) == ("alice", "the real one")
     assert record.error == "aborted by alice: the real one"
+
+
+async def test_a_plain_temporal_cancel_records_its_reason_as_text_not_as_someone(env, task_queue, demo_topology):
+    cloud = fresh_cloud()
+    scaling, _ = hold(cloud, ActivityName.RESIZE_GROUP, "scale")
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, approval_plan(), demo_topology)
+        await asyncio.wait_for(scaling.wait(), 30)
+        await handle.cancel(reason="approved by ceo@corp\x1b[2J")
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        record = await progress(env.client, handle.id)
+    assert record.status == RunStatus.CANCELLED and record.abort is None
+    assert record.error == (
+        "aborted: cancelled through Temporal (no 'evac abort' record of who or why); its reason: approved by ceo@corp\\x1b[2J"
+    )
