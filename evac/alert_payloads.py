@@ -31,16 +31,16 @@ from typing import Any, Literal, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from evac.alerting import AlertEvidence
+from evac.alerting import MAX_ALERT_KEY, MAX_ALERT_NAME, MAX_ALERT_SERVICE, MAX_ALERT_SUMMARY, AlertEvidence
 from evac.documents import format_path
 from evac.text import visible
 from evac.topology import Region
 
-MAX_SUMMARY = 500
+MAX_SUMMARY = MAX_ALERT_SUMMARY
 # An alert's name as evidence (it reaches trigger reasons, status lines and notifications).
-MAX_NAME = 200
-MAX_KEY = 200
-MAX_SERVICE = 100
+MAX_NAME = MAX_ALERT_NAME
+MAX_KEY = MAX_ALERT_KEY
+MAX_SERVICE = MAX_ALERT_SERVICE
 ALERTMANAGER_VERSION = "4"
 CLOUD_MONITORING_VERSION = "1.2"
 # Alertmanager writes Go's zero time for "no end yet".

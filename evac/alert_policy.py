@@ -31,10 +31,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from evac.alerting import (
+    MAX_DECISION_REASON,
     MAX_DECISIONS,
     MAX_EVIDENCE,
     MAX_FIRING,
     MAX_FIRING_PER_SERVICE,
+    MAX_STARTED,
     AlertBatch,
     AlertEvidence,
     Decision,
@@ -45,6 +47,7 @@ from evac.alerting import (
     StartedEvacuation,
     StartedFailover,
     WorldFacts,
+    kept_evidence,
 )
 from evac.approvals import GROUP_PREFIX
 from evac.evacuation import EvacuationInput, evacuation_workflow_id
@@ -615,7 +618,11 @@ def record(state: GuardianState, decision: Decision) -> None:
     recorded: storms must not flood the record. A waiting hold (no guard) that follows a waiting
     hold of the service on the same evidence replaces it (moved to the end): the record shows how
     long the evidence has held without a line per second of it.
+
+    A decision is kept clipped (``clipped``): however long its reason and evidence, each of the
+    MAX_DECISIONS weighs a few KiB at most.
     """
+    decision = clipped(decision)
     index = _previous(state, decision.service)
     if index is not None:
         previous = state.decisions[index]
@@ -707,3 +714,25 @@ def target_required(plan: Plan) -> int:
         if isinstance(step, (DrainStep, ShiftDnsStep)):
             break
     return plan.guards.min_healthy_target
+
+
+def clipped(decision: Decision) -> Decision:
+    """``decision`` with its reason cut to MAX_DECISION_REASON characters and its evidence keys
+    those ``kept_evidence`` keeps (the same decision if it fits)."""
+    kept = kept_evidence(decision.evidence)
+    reason = decision.reason
+    if len(reason) > MAX_DECISION_REASON:
+        reason = reason[: MAX_DECISION_REASON - 1] + "…"
+    if reason == decision.reason and len(kept) == len(decision.evidence):
+        return decision
+    return decision.model_copy(update={"reason": reason, "evidence": kept})
+
+
+def note_started(state: GuardianState, started: StartedFailover | StartedEvacuation) -> None:
+    """Keep a run the guardian started in its state (in place): the newest MAX_STARTED of each
+    kind, each with the evidence keys ``kept_evidence`` keeps."""
+    started = started.model_copy(update={"evidence": kept_evidence(started.evidence)})
+    if isinstance(started, StartedFailover):
+        state.started = [*state.started, started][-MAX_STARTED:]
+    else:
+        state.evacuations = [*state.evacuations, started][-MAX_STARTED:]

@@ -54,7 +54,15 @@ from evac.alert_payloads import (
     PubSubPush,
     parse,
 )
-from evac.alerting import AlertBatch, AlertEvidence, GuardianConfig, GuardianInput, GuardianPlan, GuardianPolicy
+from evac.alerting import (
+    MAX_BATCH_ALERTS,
+    AlertBatch,
+    AlertEvidence,
+    GuardianConfig,
+    GuardianInput,
+    GuardianPlan,
+    GuardianPolicy,
+)
 from evac.alerting import guardian_workflow_id as guardian_id
 from evac.control.start import failover_inputs
 from evac.documents import DocumentError, InvalidDocument
@@ -71,9 +79,8 @@ GUARDIAN_WORKFLOW = "RegionGuardianWorkflow"
 ALERTS_SIGNAL = "alerts"
 CONFIGURE_SIGNAL = "configure"
 MAX_BODY = 1024 * 1024
-# Alerts per signal to a guardian: each is at most about 1 KiB as evidence (key, name and summary
-# are bounded), so a signal stays near 250 KiB, far below Temporal's 2 MB payload limit.
-SIGNAL_ALERTS = 250
+# Alerts per signal to a guardian (each at most about 1 KiB as evidence: the model bounds them).
+SIGNAL_ALERTS = MAX_BATCH_ALERTS
 # Deliveries read and parsed at once: a parse of a maximum body takes tens of MiB at its peak.
 PARSE_CONCURRENCY = 4
 BODY_TIMEOUT = 30.0
@@ -427,6 +434,11 @@ class _Receiver:
         # take is bounded, however many deliveries arrive together. The others wait unread.
         self._parsing = asyncio.Semaphore(config.parse_concurrency)
 
+    def guardian_config(self, region: str) -> GuardianConfig:
+        return GuardianConfig(
+            policy=self.config.policy, plans=self.plans.get(region, []), evacuation=self.evacuations.get(region)
+        )
+
     def start_input(self, region: str) -> GuardianInput:
         return GuardianInput(
             region=region,
@@ -446,9 +458,7 @@ class _Receiver:
         """Configure the guardians not configured yet; the regions still pending (Temporal unreachable)."""
         pending = [region for region in self.regions() if region not in self.configured]
         for region in pending:
-            config = GuardianConfig(
-                policy=self.config.policy, plans=self.plans.get(region, []), evacuation=self.evacuations.get(region)
-            )
+            config = self.guardian_config(region)
             started = time.perf_counter()
             try:
                 await self.signaller.configure(region, config, self.start_input(region))
@@ -683,6 +693,10 @@ def create_app(config: ReceiverConfig, signaller: Signaller) -> FastAPI:
                 receiver.evacuations = load_guardian_evacuations(config.plans_dir, gcp_project=config.gcp_project)
             topology = load_topology(config.plans_dir / TOPOLOGY_FILE)
             receiver.known_regions = {region for spec in topology.services.values() for region in spec.regions}
+            for region in receiver.regions():
+                problem = receiver.guardian_config(region).size_problem(region)
+                if problem is not None:
+                    raise BadInput(f"plans folder '{config.plans_dir}': {problem}")
         log.info(
             "alerts.receiver_starting",
             plans_dir=str(config.plans_dir) if config.plans_dir else None,

@@ -15,6 +15,7 @@ continue-as-new carries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -25,15 +26,50 @@ from evac.runs import FailoverInput
 
 GUARDIAN_ID_PREFIX = "guardian/"
 AUTO_SWITCH_ID = "evac-auto-switch"
+# The guardian's state is carried by continue-as-new beside its configuration and read by every
+# status query: each part has a bound below, chosen so that all of them at their largest stay
+# near half of Temporal's 2 MB payload limit (tests/unit/test_guardian_bounds.py proves it).
+#
 # How many decisions the guardian keeps (newest last); older ones are in its earlier runs' histories.
-MAX_DECISIONS = 200
+MAX_DECISIONS = 100
 # The firing alerts a guardian keeps, per service (region-wide ones count as one more service)
 # and in all: enough to show a service's evidence, and a state (carried by continue-as-new, read
 # by every query) far below Temporal's payload limits however many alerts are sent.
 MAX_FIRING_PER_SERVICE = 100
-MAX_FIRING = 600
+MAX_FIRING = 300
+# How many started failovers (and, apart, evacuations) a guardian keeps in its state (newest last).
+MAX_STARTED = 50
 # How many evidence keys a started failover records in its trigger (the rest are counted).
 MAX_EVIDENCE = 50
+# An alert's fields as evidence, bounded in the model itself: the guardian's signal decoding
+# drops a delivery that breaks them (a namespace user can signal it directly, not only the
+# receiver), so each alert is at most about 1 KiB.
+MAX_ALERT_KEY = 200
+MAX_ALERT_NAME = 200
+MAX_ALERT_SERVICE = 100
+MAX_ALERT_SUMMARY = 500
+# Alerts per signal: a signal stays near 250 KiB, far below Temporal's 2 MB payload limit.
+MAX_BATCH_ALERTS = 250
+# A decision's reason as kept in the guardian's record, and the evidence keys a decision or a
+# started run keeps (in order, while they fit MAX_KEPT_EVIDENCE_CHARS; a started run's trigger
+# holds up to MAX_EVIDENCE in its own input).
+MAX_DECISION_REASON = 500
+MAX_KEPT_EVIDENCE_CHARS = 800
+# The most a configure signal (policy, plans, evacuation) may weigh as JSON: about 180 services'
+# plans out of one region.
+MAX_CONFIG_BYTES = 320 * 1024
+
+
+def kept_evidence(keys: Sequence[str]) -> list[str]:
+    """The evidence keys a guardian keeps of ``keys``: in order, while they fit MAX_KEPT_EVIDENCE_CHARS."""
+    kept: list[str] = []
+    room = MAX_KEPT_EVIDENCE_CHARS
+    for key in keys:
+        if len(key) > room:
+            break
+        kept.append(key)
+        room -= len(key)
+    return kept
 
 
 def guardian_workflow_id(region: str) -> str:
@@ -52,20 +88,26 @@ class AlertEvidence(_Model):
     """One alert as a sender reported it: firing or resolved, for a region (and maybe a service)."""
 
     source: AlertSource
-    key: str = Field(description="Alertmanager fingerprint, or Cloud Monitoring incident id: what identifies the alert")
-    name: str = Field(description="alertname, or the alerting policy's name")
-    region: str
-    service: str | None = Field(default=None, description="None: the alert concerns the whole region")
+    key: str = Field(
+        min_length=1,
+        max_length=MAX_ALERT_KEY,
+        description="Alertmanager fingerprint, or Cloud Monitoring incident id: what identifies the alert",
+    )
+    name: str = Field(max_length=MAX_ALERT_NAME, description="alertname, or the alerting policy's name")
+    region: str = Field(min_length=1, max_length=63)
+    service: str | None = Field(
+        default=None, max_length=MAX_ALERT_SERVICE, description="None: the alert concerns the whole region"
+    )
     firing: bool = Field(description="False: the sender says it resolved (it withdraws its evidence)")
     starts_at: datetime
     ends_at: datetime | None = None
-    summary: str = Field(default="", max_length=500)
+    summary: str = Field(default="", max_length=MAX_ALERT_SUMMARY)
 
 
 class AlertBatch(_Model):
     """What one delivery says about one region (the receiver's signal to the guardian)."""
 
-    alerts: list[AlertEvidence] = Field(min_length=1)
+    alerts: list[AlertEvidence] = Field(min_length=1, max_length=MAX_BATCH_ALERTS)
     received_at: datetime = Field(description="When the receiver accepted the delivery")
 
 
@@ -125,6 +167,18 @@ class GuardianConfig(_Model):
     policy: GuardianPolicy
     plans: list[GuardianPlan]
     evacuation: EvacuationInput | None = Field(default=None, description="Set only when the policy's region_wide is evacuate")
+
+    def size_problem(self, region: str) -> str | None:
+        """Why this configuration is too large for a guardian to keep (None: it is not). The
+        receiver refuses to start with one; the guardian ignores one sent to it directly."""
+        size = len(self.model_dump_json())
+        if size <= MAX_CONFIG_BYTES:
+            return None
+        return (
+            f"the guardian of {region} would hold {size // 1024:,} KiB of plans ({len(self.plans)} services); "
+            f"at most {MAX_CONFIG_BYTES // 1024:,} KiB, to stay far below Temporal's payload limit: "
+            "split the plans over more than one receiver's folder"
+        )
 
 
 class KillSwitch(_Model):

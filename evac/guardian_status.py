@@ -24,8 +24,6 @@ GUARDIAN_HISTORY_LIMIT = 2_000
 # A guardian whose candidates were suppressed or whose facts were unreadable decides again
 # this long after (a target may recover, a cooldown or the hourly cap may pass).
 GUARDIAN_RECHECK = timedelta(seconds=60)
-# How many started failovers a guardian keeps in its state (newest last).
-MAX_STARTED = 100
 # The kill switch continues as new after this many changes, carrying the newest SWITCH_CHANGES_KEPT.
 SWITCH_CHANGES_LIMIT = 500
 SWITCH_CHANGES_KEPT = 50

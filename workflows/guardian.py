@@ -107,6 +107,10 @@ class RegionGuardianWorkflow:
     @workflow.signal
     def configure(self, config: GuardianConfig) -> None:
         """The receiver's current policy and plans (sent on every receiver start)."""
+        problem = config.size_problem(self._region)
+        if problem is not None:  # sent by someone other than the receiver, which refuses it first
+            self._log("configure ignored", error=problem)
+            return
         self._policy = config.policy
         self._plans = list(config.plans)
         self._evacuation = config.evacuation
@@ -286,7 +290,7 @@ class RegionGuardianWorkflow:
             services=len(input.service_names()),
             evidence=list(candidate.evidence),
         )
-        self._state.evacuations = [*self._state.evacuations, started][-guardian_status.MAX_STARTED :]
+        alert_policy.note_started(self._state, started)
         return decision.model_copy(update={"run_id": run_id})
 
     async def _gather(self, candidates: Sequence[Candidate]) -> WorldFacts | str:
@@ -354,7 +358,7 @@ class RegionGuardianWorkflow:
             evidence=list(candidate.evidence),
             approval_required=not plan.auto,
         )
-        self._state.started = [*self._state.started, started][-guardian_status.MAX_STARTED :]
+        alert_policy.note_started(self._state, started)
         return decision.model_copy(
             update={"workflow_id": workflow_id, "run_id": run_id, "plan": plan.plan_name, "target": plan.target}
         )
@@ -419,7 +423,8 @@ def _applied(state: GuardianState, pending: Sequence[AlertBatch], now: datetime)
     same instant: an alert resolved and fired again within one workflow task leaves no gap)."""
     if not pending:
         return state
-    merged = AlertBatch(
+    # Built, not validated: each delivery was, and together they may hold more than one signal takes.
+    merged = AlertBatch.model_construct(
         alerts=[alert for batch in pending for alert in batch.alerts], received_at=max(b.received_at for b in pending)
     )
     return alert_policy.apply_batch(state, merged, now)

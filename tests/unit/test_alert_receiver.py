@@ -347,6 +347,18 @@ async def test_startup_configures_each_region_that_has_plans(plans: Path, signal
     }
 
 
+async def test_plans_too_large_for_one_guardian_refuse_the_start_naming_the_region(
+    plans: Path, signaller: FakeSignaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: a guardian keeps its plans in every continue-as-new input; more than it can keep
+    far below Temporal's payload limit refuse the receiver's start, not the guardian's next task."""
+    monkeypatch.setattr("evac.alerting.MAX_CONFIG_BYTES", 2048)
+    with pytest.raises(BadInput, match=r"the guardian of europe-west1 would hold \d+ KiB of plans \(2 services\); at most 2 KiB"):
+        async with running(create_app(config(plans), signaller)):
+            pass
+    assert signaller.configured == []
+
+
 async def test_a_guardian_configuration_that_cannot_reach_temporal_is_retried(plans: Path, signaller: FakeSignaller) -> None:
     signaller.configure_failure = unreachable()
     async with running(create_app(config(plans, configure_retry=0.05), signaller)) as client:

@@ -38,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
     from evac import guardian_status, search_attributes
     from evac.activity_api import GATHER_FACTS, FactsRequest, ServiceQuery
     from evac.alerting import (
+        MAX_BATCH_ALERTS,
+        MAX_CONFIG_BYTES,
         AlertBatch,
         AlertEvidence,
         Decision,
@@ -615,6 +617,28 @@ async def test_a_configure_signal_replaces_the_policy_and_the_plans(own_env, tas
         found = await status(own_env)
 
     assert [p.service for p in found.plans] == [guardian_plans()[0].service]
+
+
+async def test_messages_beyond_the_guardians_bounds_are_dropped_and_it_goes_on(own_env, task_queue, world):
+    """Issue 20: a namespace user can signal a guardian directly. A delivery beyond the model's
+    bounds (an alert name of 1 MB, more alerts than a signal takes) does not decode and is
+    dropped; a configuration too large to keep is ignored; the guardian still takes what follows."""
+    async with guardian_worker(own_env, task_queue, world):
+        handle = await send(own_env, task_queue, alert("fp1"))
+        await received(own_env, 1)
+        huge_name = alert("fp2").model_dump(mode="json") | {"name": "N" * 1_000_000}
+        await handle.signal("alerts", {"alerts": [huge_name], "received_at": T0.isoformat()})
+        too_many = [alert(f"many{i}").model_dump(mode="json") for i in range(MAX_BATCH_ALERTS + 1)]
+        await handle.signal("alerts", {"alerts": too_many, "received_at": T0.isoformat()})
+        plans = guardian_plans()
+        heavy = GuardianConfig(policy=POLICY.model_copy(update={"min_alerts": 9}), plans=plans * (MAX_CONFIG_BYTES // 3000))
+        assert heavy.size_problem(REGION) is not None and len(heavy.model_dump_json()) < 1_900_000
+        await handle.signal(RegionGuardianWorkflow.configure, heavy)
+        await handle.signal("alerts", AlertBatch(alerts=[alert("fp3")], received_at=T0))
+        found = await received(own_env, 2)
+
+    assert sorted(found.state.firing) == ["alertmanager:fp1", "alertmanager:fp3"]
+    assert found.policy == POLICY and len(found.plans) == len(plans)
 
 
 async def test_the_kill_switch_continues_as_new_with_its_newest_changes(own_env, task_queue, world, monkeypatch):
