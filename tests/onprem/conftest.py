@@ -1,12 +1,14 @@
 """The real daemons the on-premises provider talks to, on free loopback ports in a test's own
 folder: BIND 9 (a primary that takes signed updates, a secondary that follows it by NOTIFY and
-zone transfer, and a stale server that never gets an update). Readiness is polled, never slept for."""
+zone transfer, and a stale server that never gets an update) and HAProxy (a backend whose
+servers answer TCP checks from tiny listeners). Readiness is polled, never slept for."""
 
 from __future__ import annotations
 
 import os
 import socketserver
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -24,7 +26,9 @@ import dns.rcode
 import pytest
 
 from evac.stack import free_port
+from providers.errors import ProviderError
 from providers.onprem.dns import DnsClient, DnsConfig, TsigKey, load_tsig_key
+from providers.onprem.haproxy import HAProxyConfig, HAProxyRuntime
 from tests.debian import debian_binary
 
 ZONE = "example.test."
@@ -180,3 +184,56 @@ def tcp_listener(handle: Callable[[socketserver.BaseRequestHandler], None] = lam
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+# --- HAProxy -------------------------------------------------------------------------------------
+
+
+@dataclass
+class HAProxy:
+    """A running haproxy: backend ``web`` with ``s1`` and ``s2`` (listeners behind them, UP) and
+    ``s3`` (nothing listening, DOWN), its Runtime API on TCP ``address``."""
+
+    address: str
+    unix_socket: Path
+    log: Path
+
+    def runtime(self, timeout: float = 3.0, address: str | None = None) -> HAProxyRuntime:
+        return HAProxyRuntime(HAProxyConfig(address=address or self.address, timeout=timeout))
+
+
+def haproxy_cfg(api_port: int, unix_socket: Path, server_ports: list[int]) -> str:
+    servers = "\n".join(
+        f"  server s{i} 127.0.0.1:{port} check inter 100ms rise 1 fall 1" for i, port in enumerate(server_ports, 1)
+    )
+    return (
+        "global\n"
+        f"  stats socket ipv4@127.0.0.1:{api_port} level admin\n"
+        f"  stats socket {unix_socket} level admin\n"
+        "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+        f"backend web\n  balance roundrobin\n{servers}\n"
+    )
+
+
+@pytest.fixture
+def haproxy(tmp_path: Path) -> Iterator[HAProxy]:
+    """A haproxy of the test's own (tests change its servers), once s1 and s2 are UP and s3 DOWN."""
+    binary = debian_binary("haproxy", "haproxy")
+    # A UNIX socket's path is limited to 107 bytes: a short folder of its own, not tmp_path.
+    with tempfile.TemporaryDirectory(prefix="evac-haproxy-") as short, tcp_listener() as first, tcp_listener() as second:
+        api_port, unix_socket = free_port(), Path(short) / "api.sock"
+        cfg = tmp_path / "haproxy.cfg"
+        cfg.write_text(haproxy_cfg(api_port, unix_socket, [first, second, free_port()]))
+        log = tmp_path / "haproxy.log"
+        with daemon([binary, "-f", str(cfg), "-db"], log):
+            running = HAProxy(address=f"127.0.0.1:{api_port}", unix_socket=unix_socket, log=log)
+            runtime = running.runtime()
+
+            def settled() -> bool:
+                try:
+                    return [s.operational for s in runtime.servers("web")] == ["UP", "UP", "DOWN"]
+                except ProviderError:
+                    return False
+
+            wait_until("haproxy's checks to find s1 and s2 UP and s3 DOWN", settled, logs=log)
+            yield running
