@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +41,22 @@ www  IN A   192.0.2.10
 START_TIMEOUT = 30.0
 
 
-def wait_until(what: str, check: Callable[[], bool], timeout: float = START_TIMEOUT, logs: Path | None = None) -> None:
-    """Poll ``check`` until it holds; fail naming ``what`` (and the daemon's last log lines)."""
+def wait_until(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float = START_TIMEOUT,
+    logs: Path | None = None,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` (and the daemon's last log lines) when
+    the time is up or, at once, when the daemon ``process`` has exited."""
     deadline = time.monotonic() + timeout
     while not check():
-        if time.monotonic() > deadline:
+        exited = process is not None and process.poll() is not None
+        if exited or time.monotonic() > deadline:
             tail = "\n".join(logs.read_text().splitlines()[-20:]) if logs and logs.exists() else ""
-            raise AssertionError(f"timed out waiting for {what}\n{tail}")
+            reason = f"the daemon exited ({process.returncode})" if exited and process else "timed out"
+            raise AssertionError(f"{reason} waiting for {what}\n{tail}")
         time.sleep(0.05)
 
 
@@ -138,14 +147,17 @@ def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
     for name in ("primary", "stale"):
         (folder / name / "zone").write_text(ZONE_FILE)
     as_root = ["-u", "root"] if os.getuid() == 0 else []  # as root, named switches to user bind unless told
-    with (
-        daemon([named, "-g", "-n", "1", "-c", str(confs["primary"]), *as_root], folder / "primary.log"),
-        daemon([named, "-g", "-n", "1", "-c", str(confs["secondary"]), *as_root], folder / "secondary.log"),
-        daemon([named, "-g", "-n", "1", "-c", str(confs["stale"]), *as_root], folder / "stale.log"),
-    ):
+    with ExitStack() as running:
+        processes = {
+            name: running.enter_context(daemon([named, "-g", "-n", "1", "-c", str(conf), *as_root], folder / f"{name}.log"))
+            for name, conf in confs.items()
+        }
         for name, (port, _) in zones.items():
             wait_until(
-                f"named ({name}) to serve {ZONE}", lambda port=port: answers_authoritatively(port), logs=folder / f"{name}.log"
+                f"named ({name}) to serve {ZONE}",
+                lambda port=port: answers_authoritatively(port),
+                logs=folder / f"{name}.log",
+                process=processes[name],
             )
         yield Bind(
             primary=f"127.0.0.1:{p_port}",
@@ -225,7 +237,7 @@ def haproxy(tmp_path: Path) -> Iterator[HAProxy]:
         cfg = tmp_path / "haproxy.cfg"
         cfg.write_text(haproxy_cfg(api_port, unix_socket, [first, second, free_port()]))
         log = tmp_path / "haproxy.log"
-        with daemon([binary, "-f", str(cfg), "-db"], log):
+        with daemon([binary, "-f", str(cfg), "-db"], log) as process:
             running = HAProxy(address=f"127.0.0.1:{api_port}", unix_socket=unix_socket, log=log)
             runtime = running.runtime()
 
@@ -235,5 +247,5 @@ def haproxy(tmp_path: Path) -> Iterator[HAProxy]:
                 except ProviderError:
                     return False
 
-            wait_until("haproxy's checks to find s1 and s2 UP and s3 DOWN", settled, logs=log)
+            wait_until("haproxy's checks to find s1 and s2 UP and s3 DOWN", settled, logs=log, process=process)
             yield running
