@@ -148,16 +148,17 @@ def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
         (folder / name / "zone").write_text(ZONE_FILE)
     as_root = ["-u", "root"] if os.getuid() == 0 else []  # as root, named switches to user bind unless told
     with ExitStack() as running:
-        processes = {
-            name: running.enter_context(daemon([named, "-g", "-n", "1", "-c", str(conf), *as_root], folder / f"{name}.log"))
-            for name, conf in confs.items()
-        }
-        for name, (port, _) in zones.items():
+        # One after the other: a secondary whose first refresh finds its primary not serving yet
+        # backs off for minutes before it asks again.
+        for name in ("primary", "stale", "secondary"):
+            process = running.enter_context(
+                daemon([named, "-g", "-n", "1", "-c", str(confs[name]), *as_root], folder / f"{name}.log")
+            )
             wait_until(
                 f"named ({name}) to serve {ZONE}",
-                lambda port=port: answers_authoritatively(port),
+                lambda port=zones[name][0]: answers_authoritatively(port),
                 logs=folder / f"{name}.log",
-                process=processes[name],
+                process=process,
             )
         yield Bind(
             primary=f"127.0.0.1:{p_port}",
