@@ -8,7 +8,6 @@ import base64
 import binascii
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -105,18 +104,6 @@ def write_world(folder: Path) -> Path:
     path = folder / "world.yaml"
     path.write_text(yaml.safe_dump(world))
     return path
-
-
-def debian_binary(name: str, package: str) -> str:
-    """A program from one of Debian's packages (prometheus, prometheus-alertmanager): missing, the
-    test skips on a laptop and fails under CI=true (.ci/run installs it)."""
-    found = shutil.which(name)
-    if found is None:
-        message = f"Debian's {package} is not installed (apt-get install {package}; .ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 # Secret values some e2e worker is configured with (webhook tokens …). When a stack stops, the

@@ -37,7 +37,8 @@ from evac.alerting import GUARDIAN_ID_PREFIX
 from evac.config import connect_temporal
 from evac.stack import StackConfig, find_binary, free_port
 from tests.conftest import DEMO, ROOT
-from tests.e2e.conftest import E2E, SECRETS, dead_api, debian_binary, record, scaler
+from tests.debian import debian_binary
+from tests.e2e.conftest import E2E, SECRETS, dead_api, record, scaler
 
 pytestmark = pytest.mark.e2e
 

@@ -27,7 +27,8 @@ import yaml
 
 from evac.stack import Stack, StackConfig, free_port
 from tests.conftest import DEMO
-from tests.e2e.conftest import E2E, _worker_polls, debian_binary
+from tests.debian import debian_binary
+from tests.e2e.conftest import E2E, _worker_polls
 
 pytestmark = pytest.mark.e2e
 
