@@ -25,11 +25,11 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
-from activities.clients import GcpClients
 from activities.notify import NotificationTargets
 from activities.registry import all_activities
 from evac.config import MUTATING_ACTIVITIES, Settings, activity_name, connect_temporal, writes_task_queue
 from evac.logging import configure_logging, forward_core_logs
+from providers.gcp.clients import GcpClients
 from workflows.registry import WORKFLOWS
 
 # The Google Cloud clients are synchronous: the main worker runs at most this many activities at

@@ -5,7 +5,7 @@ A region in an outage often takes its API down with it: its calls answer 503, or
 leaving that region gives its source-only reads and changes ``retries.source_deadline`` in all
 (:func:`within`, entered by :func:`serving` from the activity's ``StepContext.budget_seconds``):
 each call's timeout is cut to what is left of it (:func:`call_timeout`), in-place retries
-(``activities.retry.idempotent``) and operation waits (``activities.operations``) stop when it
+(``activities.retry.idempotent``) and operation waits (``providers/gcp/operations``) stop when it
 is spent, and the activity then fails as ``CloudUnreachable``, which the workflow records as
 unreadable or skipped, never as a reason to wait longer.
 """

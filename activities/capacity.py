@@ -1,106 +1,28 @@
-"""Capacity: the size of a region's managed instance group."""
+"""Capacity: the size of a region's resizable group, read and set through the reference's provider."""
 
 from __future__ import annotations
 
-from google.cloud import compute_v1
 from temporalio import activity
-from temporalio.exceptions import CancelledError
 
-from activities._common import attempt, found_before, request_id
-from activities.budget import call_timeout, serving
-from activities.clients import GcpClients
-from activities.errors import cloud_call
-from activities.heartbeat import heartbeating
-from activities.operations import (
-    finish_earlier_attempt,
-    submitted,
-    wait_for_operation,
-    wait_for_pending_operations,
-)
-from activities.retry import idempotent, pause, stop_if_cancelled
-from evac.resources import ActivityName, Change, GroupRef, GroupSize, ReadGroupSize, ResizeGroup
-
-STABLE_POLL_SECONDS = 1.0
+from activities.budget import serving
+from activities.errors import provider_call
+from evac.resources import ActivityName, Change, GroupSize, ReadGroupSize, ResizeGroup
+from providers.registry import Providers
 
 
 class CapacityActivities:
-    def __init__(self, clients: GcpClients):
-        self._clients = clients
-
-    def _get(self, ref: GroupRef) -> compute_v1.InstanceGroupManager:
-        self._clients.require_project(ref.project)
-        # retry=None: the client's own retry ignores the timeout; idempotent() retries in place.
-        client, location = self._clients.group_managers_for(ref)
-        manager: compute_v1.InstanceGroupManager = idempotent(
-            f"read {ref}",
-            lambda: client.get(
-                project=ref.project, instance_group_manager=ref.group, **location,
-                timeout=call_timeout(), retry=None,
-            ),
-        )  # fmt: skip
-        return manager
-
-    def _resize(self, ref: GroupRef, size: int, request_id: str) -> compute_v1.Operation:
-        if ref.zone:
-            return self._clients.zonal_instance_group_managers.resize_unary(
-                request=compute_v1.ResizeInstanceGroupManagerRequest(
-                    project=ref.project, zone=ref.zone, instance_group_manager=ref.group,
-                    size=size, request_id=request_id,
-                ),
-                timeout=call_timeout(),
-            )  # fmt: skip
-        return self._clients.instance_group_managers.resize_unary(
-            request=compute_v1.ResizeRegionInstanceGroupManagerRequest(
-                project=ref.project, region=ref.region, instance_group_manager=ref.group,
-                size=size, request_id=request_id,
-            ),
-            timeout=call_timeout(),
-        )  # fmt: skip
-
-    def _wait_until_stable(self, ref: GroupRef) -> None:
-        """Poll until the group is stable; a cancel request stops the wait (nothing is pending)."""
-        while True:
-            manager = self._get(ref)
-            if manager.status.is_stable:
-                return
-            # Sleeps, but wakes at once (raising CancelledError) when the activity is cancelled.
-            pause(STABLE_POLL_SECONDS, abandon_on_cancel=True)
+    def __init__(self, providers: Providers):
+        self._providers = providers
 
     @activity.defn(name=ActivityName.READ_GROUP_SIZE, no_thread_cancel_exception=True)
     def read_group_size(self, input: ReadGroupSize) -> GroupSize:
-        with serving(input.context):
-            return GroupSize(target_size=self._get(input.group).target_size)
+        with serving(input.context), provider_call():
+            return self._providers.capacity(input.group).read_size(input.group)
 
     @activity.defn(name=ActivityName.RESIZE_GROUP, no_thread_cancel_exception=True)
     def resize_group(self, input: ResizeGroup) -> Change:
-        """Resize a managed instance group (regional or zonal) and wait until it is stable.
-
-        Reports only once the resize operation is DONE. A cancel request stops it before the
-        resize is submitted; after, it waits for the operation and reports at once (without
-        waiting for the new instances), so that the workflow can undo it.
-        """
-        ref, desired = input.group, input.desired
-        what = f"resize {ref}"
-        region = None if ref.zone else ref.region
-        with serving(input.context) as log, heartbeating() as beat:
-            finish_earlier_attempt(self._clients, ref.project, beat, what=what)
-            manager = self._get(ref)
-            current = GroupSize(target_size=manager.target_size)
-            if current.target_size == desired.target_size:
-                # Made already, perhaps by an earlier attempt or a forward step still in flight.
-                wait_for_pending_operations(
-                    self._clients, ref.project, manager.self_link, region=region, zone=ref.zone, what=what
-                )
-                self._wait_until_stable(ref)
-                log.info("group already at size", target_size=desired.target_size)
-                return Change(before=found_before(current, input.prior), after=current, changed=False, attempt=attempt())
-            stop_if_cancelled(what)
-            with cloud_call(what):
-                operation = self._resize(ref, desired.target_size, request_id(input.request_key, f"size={current.target_size}"))
-            wait_for_operation(self._clients, ref.project, submitted(beat, operation), what=what)
-            try:
-                self._wait_until_stable(ref)
-            except CancelledError:
-                log.info("cancelled while the group settles; the resize itself is done", group=str(ref))
-            log.info("group resized", group=str(ref), before=current.target_size, after=desired.target_size)
-            return Change(before=current, after=desired, changed=True, attempt=attempt())
+        """Resize a group; returns what it found before. Reports once the resize is done (not once
+        its new instances are healthy: that is verify_health's). A cancel request stops it
+        before the resize is submitted; after, it waits for it and reports as usual."""
+        with serving(input.context) as log, provider_call():
+            return self._providers.capacity(input.group).set_size(input, log)

@@ -1,15 +1,8 @@
-"""The one place where cloud client errors become Evac failures (``evac/failures.py``).
+"""Failures as activities report them: the step failure with the attempt in its details, which
+failures a repeated idempotent call can cure, and a provider's classified errors
+(:class:`providers.errors.ProviderError`) as Evac failures (``evac/failures.py``).
 
-Every call to a Google Cloud client runs inside :func:`cloud_call`, which maps what the
-client raised to a :class:`~evac.failures.FailureType` and keeps the client's exception as
-the cause (like httpx's ``_transports/default.py``):
-
-* 408, 429, 5xx — ``CloudTransientError``;
-* a refused or lost connection, a call past its timeout — ``CloudUnreachable``;
-* any other HTTP error (400, 403, 404, 409, 412 …) — ``CloudRequestRefused``, not retried.
-
-The first two are what :mod:`activities.retry` retries in place for idempotent calls and
-what Temporal retries for whole activities; the others fail the step at once.
+Google Cloud's own translation is ``providers/gcp/errors.py``'s ``cloud_call``.
 """
 
 from __future__ import annotations
@@ -17,14 +10,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import requests
-from google.api_core import exceptions as gexc
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from evac.failures import FailureType, failure
+from providers.errors import ErrorKind, ProviderError
 
-TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # The failures a repeated idempotent call can cure (ResourceContended needs a re-read, not a repeat).
 CALL_FAILURES_WORTH_REPEATING = frozenset({FailureType.CLOUD_TRANSIENT.value, FailureType.CLOUD_UNREACHABLE.value})
 
@@ -43,15 +34,19 @@ def worth_repeating(error: BaseException) -> bool:
     return isinstance(error, ApplicationError) and error.type in CALL_FAILURES_WORTH_REPEATING
 
 
+# What each kind of provider error is as a step failure.
+_KINDS = {
+    ErrorKind.TRANSIENT: FailureType.CLOUD_TRANSIENT,
+    ErrorKind.REFUSED: FailureType.CLOUD_REFUSED,
+    ErrorKind.NOT_FOUND: FailureType.CLOUD_REFUSED,
+    ErrorKind.CONTENDED: FailureType.RESOURCE_CONTENDED,
+}
+
+
 @contextlib.contextmanager
-def cloud_call(what: str) -> Iterator[None]:
-    """Translate errors raised while doing ``what`` (e.g. "patch backend service web")."""
+def provider_call() -> Iterator[None]:
+    """Translate a :class:`ProviderError` raised in the block into the step failure of its kind."""
     try:
         yield
-    except gexc.GoogleAPICallError as exc:
-        code = int(exc.code) if exc.code is not None else 0
-        text = f"{what}: HTTP {code} {exc.message}"
-        kind = FailureType.CLOUD_TRANSIENT if code in TRANSIENT_STATUS else FailureType.CLOUD_REFUSED
-        raise step_failure(kind, text) from exc
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise step_failure(FailureType.CLOUD_UNREACHABLE, f"{what}: cannot reach the API: {exc}") from exc
+    except ProviderError as exc:
+        raise step_failure(_KINDS[exc.kind], str(exc)) from exc

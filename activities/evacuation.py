@@ -27,64 +27,42 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.budget import call_timeout, within
-from activities.capacity import CapacityActivities
-from activities.clients import GcpClients
-from activities.errors import worth_repeating
+from activities.budget import within
+from activities.errors import provider_call, worth_repeating
 from activities.health import HealthActivities
 from activities.retry import idempotent
-from activities.traffic import TrafficActivities
 from evac.activity_api import READ_TARGETS
 from evac.evacuation import CandidateRegion, ReadTargets, ReadTargetsResult, RegionReading, TargetReadings
 from evac.logging import step_logging
+from evac.refs import GroupRef
+from providers.base import Quota
+from providers.registry import Providers
 
 # Reads in flight at once in one read_targets call.
 READ_THREADS = 16
-INSTANCES = "INSTANCES"
 
 T = TypeVar("T")
 
 
-class Quota:
-    """A region's INSTANCES quota as read: the room it leaves, in words; or why it is unknown."""
-
-    def __init__(self, room: int | None, text: str) -> None:
-        self.room, self.text = room, text
-
-
 class EvacuationActivities:
-    def __init__(self, clients: GcpClients) -> None:
-        self._clients = clients
-        self._health = HealthActivities(clients)
-        self._traffic = TrafficActivities(clients)
-        self._capacity = CapacityActivities(clients)
+    def __init__(self, providers: Providers) -> None:
+        self._providers = providers
+        self._health = HealthActivities(providers)
 
-    def _quota(self, project: str, region: str) -> Quota:
-        try:
-            self._clients.require_project(project)
-            found = idempotent(
-                f"read region {region}",
-                lambda: self._clients.regions.get(project=project, region=region, timeout=call_timeout(), retry=None),
-            )
-        except ApplicationError as exc:
-            if worth_repeating(exc):
-                raise
-            return Quota(None, f"quota unread: {str(exc)[:200]}")
-        for quota in found.quotas:
-            if quota.metric == INSTANCES:
-                return Quota(int(quota.limit - quota.usage), f"INSTANCES {quota.usage:g}/{quota.limit:g}")
-        return Quota(None, "no INSTANCES quota listed")
+    def _quota(self, group: GroupRef) -> Quota:
+        with provider_call():
+            return self._providers.capacity(group).room(group)
 
     def _region(self, candidate: CandidateRegion, quota: Quota | None, *, sized: bool) -> RegionReading:
         """One region of one service: health and scaler (and, for a target, size and quota)."""
         ref = candidate.backend
         reading = RegionReading(region=candidate.region, health=None, capacity_scaler=None, max_size=candidate.max_size)
         try:
-            reading.health = idempotent(f"get health of {ref}", lambda: self._health._get_health(ref))
-            _, backend = idempotent(f"read {ref.service_label}", lambda: self._traffic._get(ref))
-            reading.capacity_scaler = backend.capacity_scaler
-            if sized:
-                reading.size = self._capacity._get(candidate.group).target_size
+            reading.health = idempotent(f"get health of {ref}", lambda: self._health.read_health(ref))
+            with provider_call():
+                reading.capacity_scaler = self._providers.traffic(ref).read_share(ref).capacity_scaler
+                if sized:
+                    reading.size = self._providers.capacity(candidate.group).read_size(candidate.group).target_size
         except ApplicationError as exc:
             if worth_repeating(exc) and sized:
                 raise  # a target still transient after the in-place retries: Temporal retries the whole read
@@ -111,8 +89,9 @@ class EvacuationActivities:
         with step_logging(input.context) as log:
             budget = input.source_budget_seconds
             ends = None if budget is None else time.monotonic() + budget
-            project = next((s.source.backend.project for s in input.services), "")
-            regions = sorted({c.region for s in input.services for c in s.regions})
+            # One group per region stands for it in the quota read (the quota is the region's).
+            groups = {c.region: c.group for s in input.services for c in s.regions}
+            regions = sorted(groups)
             with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="read-targets") as pool:
 
                 def submit(call: Callable[..., T], *args: object, **kwargs: object) -> Future[T]:
@@ -121,7 +100,7 @@ class EvacuationActivities:
                     context = contextvars.copy_context()
                     return pool.submit(lambda: context.run(call, *args, **kwargs))
 
-                quota_reads = {r: submit(self._quota, project, r) for r in regions}
+                quota_reads = {r: submit(self._quota, groups[r]) for r in regions}
                 quotas = {r: f.result() for r, f in quota_reads.items()}
                 sources = [
                     submit(self._source, s.source, ends)

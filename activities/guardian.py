@@ -25,12 +25,12 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryReje
 from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.clients import GcpClients
 from activities.health import HealthActivities
 from evac.activity_api import GATHER_FACTS, FactsRequest, ServiceQuery
 from evac.alerting import AUTO_SWITCH_ID, KillSwitch, ServiceFacts, WorldFacts, guardian_workflow_id
-from evac.resources import BackendRef
+from evac.refs import BackendRef
 from evac.runs import failover_workflow_id
+from providers.registry import Providers
 from workflows.auto_switch import AutoSwitchWorkflow
 from workflows.guardian import RegionGuardianWorkflow
 
@@ -59,11 +59,11 @@ def _why(exc: BaseException) -> str:
 
 class GuardianActivities:
     """``temporal_client``: the worker's own (None: every Temporal fact is unknown, as in the
-    activity-contract test); ``gcp_clients``: for the target's health."""
+    activity-contract test); ``providers``: for the target's health."""
 
-    def __init__(self, temporal_client: Client | None, gcp_clients: GcpClients) -> None:
+    def __init__(self, temporal_client: Client | None, providers: Providers) -> None:
         self._temporal = temporal_client
-        self._health = HealthActivities(gcp_clients)
+        self._health = HealthActivities(providers)
 
     @activity.defn(name=GATHER_FACTS)
     async def gather_facts(self, input: FactsRequest) -> WorldFacts:
@@ -188,7 +188,7 @@ class GuardianActivities:
         if backend is None:
             return None
         try:
-            report = await asyncio.to_thread(self._health._get_health, backend)
+            report = await asyncio.to_thread(self._health.read_health, backend)
         except Exception as exc:  # noqa: BLE001 - unknown: the target_unhealthy guard holds
             log.warning("target health unreadable", backend=str(backend), error=_why(exc))
             return None

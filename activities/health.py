@@ -5,42 +5,30 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from google.cloud import compute_v1
 from temporalio import activity
 
-from activities.budget import call_timeout, serving
-from activities.clients import GcpClients
-from activities.errors import cloud_call, worth_repeating
+from activities.budget import serving
+from activities.errors import provider_call, worth_repeating
 from activities.heartbeat import heartbeating
 from activities.retry import idempotent, pause
-from evac.resources import ActivityName, BackendRef, CheckBackendHealth, HealthReport, HealthWait, WaitForHealthy
-
-HEALTHY = "HEALTHY"
+from evac.refs import BackendRef
+from evac.resources import ActivityName, CheckBackendHealth, HealthReport, HealthWait, WaitForHealthy
+from providers.registry import Providers
 
 
 class HealthActivities:
-    def __init__(self, clients: GcpClients):
-        self._clients = clients
+    def __init__(self, providers: Providers):
+        self._providers = providers
 
-    def _get_health(self, ref: BackendRef) -> HealthReport:
-        """One ``getHealth`` call (translated by ``cloud_call``)."""
-        self._clients.require_project(ref.project)
-        client, location = self._clients.backend_services_for(ref)
-        with cloud_call(f"get health of {ref}"):
-            health = client.get_health(
-                project=ref.project,
-                backend_service=ref.backend_service,
-                **location,
-                resource_group_reference_resource=compute_v1.ResourceGroupReference(group=ref.group.url),
-                timeout=call_timeout(),
-            )
-        statuses = list(health.health_status)
-        return HealthReport(healthy=sum(1 for s in statuses if s.health_state == HEALTHY), total=len(statuses))
+    def read_health(self, ref: BackendRef) -> HealthReport:
+        """One reading through the reference's provider, its errors translated (not retried)."""
+        with provider_call():
+            return self._providers.traffic(ref).read_health(ref)
 
     @activity.defn(name=ActivityName.CHECK_BACKEND_HEALTH, no_thread_cancel_exception=True)
     def check_backend_health(self, input: CheckBackendHealth) -> HealthReport:
         with serving(input.context) as log:
-            report = idempotent(f"get health of {input.backend}", lambda: self._get_health(input.backend))
+            report = idempotent(f"get health of {input.backend}", lambda: self.read_health(input.backend))
             log.info("backend health", healthy=report.healthy, total=report.total)
             return report
 
@@ -62,7 +50,7 @@ class HealthActivities:
             while True:
                 polls += 1
                 try:
-                    report = self._get_health(ref)
+                    report = self.read_health(ref)
                 except Exception as exc:
                     if not worth_repeating(exc):
                         raise

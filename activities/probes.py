@@ -8,6 +8,7 @@ is exactly what a stop condition is there to catch.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -18,7 +19,8 @@ from evac.drills import ConditionReading, ConditionReadings
 from evac.failures import FailureType, failure
 from evac.logging import step_logging
 from evac.plan import GCP_ENDPOINT, BackendHealthCondition, HttpProbeCondition, PrometheusCondition, StopCondition
-from evac.resources import ActivityName, BackendRef, CheckBackendHealth, CheckStopConditions, StepContext
+from evac.refs import BackendRef
+from evac.resources import ActivityName, CheckBackendHealth, CheckStopConditions, StepContext
 
 PROMETHEUS_TIMEOUT_SECONDS = 10.0
 
@@ -37,7 +39,7 @@ class ProbeActivities:
             return ConditionReadings(readings=readings)
 
     def _measure(
-        self, index: int, condition: StopCondition, backends: dict[str, BackendRef], context: StepContext
+        self, index: int, condition: StopCondition, backends: Mapping[str, BackendRef], context: StepContext
     ) -> ConditionReading:
         if isinstance(condition, BackendHealthCondition):
             region = condition.region or next(iter(backends))

@@ -12,7 +12,6 @@ from temporalio.client import Client
 
 from activities.blackouts import BlackoutActivities
 from activities.capacity import CapacityActivities
-from activities.clients import GcpClients
 from activities.dns import DnsActivities
 from activities.evacuation import EvacuationActivities
 from activities.guardian import GuardianActivities
@@ -21,6 +20,8 @@ from activities.notify import NotificationTargets, NotifyActivities
 from activities.probes import ProbeActivities
 from activities.step_reads import StepReadActivities
 from activities.traffic import TrafficActivities
+from providers.gcp.clients import GcpClients
+from providers.registry import Providers
 
 
 def all_activities(
@@ -30,16 +31,17 @@ def all_activities(
     temporal_client: Client | None = None,
 ) -> list[Callable[..., object]]:
     """``temporal_client``: the worker's own, for the guardian's facts (None: those facts are unknown)."""
-    traffic = TrafficActivities(clients)
-    capacity = CapacityActivities(clients)
-    dns = DnsActivities(clients)
-    health = HealthActivities(clients)
+    providers = Providers.of(clients)
+    traffic = TrafficActivities(providers)
+    capacity = CapacityActivities(providers)
+    dns = DnsActivities(providers)
+    health = HealthActivities(providers)
     probes = ProbeActivities(health, prometheus_url, clients.endpoint)
     blackouts = BlackoutActivities()
     notify = NotifyActivities(notification_targets or NotificationTargets())
-    guardian = GuardianActivities(temporal_client, clients)
+    guardian = GuardianActivities(temporal_client, providers)
     step_reads = StepReadActivities(traffic, capacity, dns, health)
-    evacuation = EvacuationActivities(clients)
+    evacuation = EvacuationActivities(providers)
     return [
         traffic.read_backend_capacity,
         traffic.set_backend_capacity,

@@ -24,7 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import CancelledError
 
 from activities import budget
-from activities.errors import cloud_call, worth_repeating
+from activities.errors import worth_repeating
 
 T = TypeVar("T")
 
@@ -52,15 +52,15 @@ def pause(seconds: float, *, abandon_on_cancel: bool) -> None:
 
 
 def idempotent(what: str, call: Callable[[], T], *, abandon_on_cancel: bool = True) -> T:
-    """``call()`` (an idempotent cloud call doing ``what``), repeated in place on transient failures
+    """``call()`` (an idempotent call doing ``what``, whose errors its provider has translated:
+    ``providers/gcp/errors.idempotent`` wraps this), repeated in place on transient failures
     (five tries; under a budget, until it is spent)."""
     backoff = FIRST_BACKOFF_SECONDS
     attempt = 0
     while True:
         attempt += 1
         try:
-            with cloud_call(what):
-                return call()
+            return call()
         except Exception as exc:
             rest = budget.left()
             if not worth_repeating(exc) or (attempt >= TRIES if rest is None else rest <= 0):

@@ -58,7 +58,6 @@ with workflow.unsafe.imports_passed_through():
     if not workflow.unsafe.in_sandbox():
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    from activities.clients import GcpClients
     from activities.health import HealthActivities
     from activities.traffic import TrafficActivities
     from evac import activity_api, bindings, control
@@ -78,6 +77,9 @@ with workflow.unsafe.imports_passed_through():
     from evac.runs import FailoverInput, FailoverProgress, RunStatus, Trigger
     from evac.stack import Stack, StackConfig, free_port
     from evac.topology import load_topology
+    from providers.gcp.clients import GcpClients
+    from providers.gcp.refs import GcpBackendRef
+    from providers.registry import Providers
     from worker import ACTIVITY_THREADS, build_workers, executor_threads
 
 SERVICE = "bench-svc"
@@ -130,8 +132,8 @@ class WhatIfInput(BaseModel):
 
 class FoldedDrain(BaseModel):
     context: StepContext
-    source: BackendRef
-    target: BackendRef
+    source: GcpBackendRef
+    target: GcpBackendRef
     desired: BackendCapacity
     min_healthy: int
     request_key: str
@@ -142,8 +144,8 @@ class FoldedActivities:
     the service is the before-state (returned in its Change)."""
 
     def __init__(self, clients: GcpClients):
-        self.traffic = TrafficActivities(clients)
-        self.health = HealthActivities(clients)
+        self.traffic = TrafficActivities(Providers.of(clients))
+        self.health = HealthActivities(Providers.of(clients))
 
     @activity.defn(name="bench_folded_drain")
     def drain(self, input: FoldedDrain) -> Change:
@@ -211,7 +213,7 @@ class WhatIfWorkflow:
 def what_if_activities(endpoint: str, project: str) -> list[Callable[..., object]]:
     """The real implementations the what-if workflow calls, plus the folded one."""
     clients = GcpClients.create(endpoint, project)
-    traffic, health = TrafficActivities(clients), HealthActivities(clients)
+    traffic, health = TrafficActivities(Providers.of(clients)), HealthActivities(Providers.of(clients))
     return [
         health.check_backend_health,
         traffic.read_backend_capacity,
@@ -267,8 +269,8 @@ class Plain:
 
     def __init__(self, endpoint: str, input: FailoverInput):
         clients = GcpClients.create(endpoint, input.project)
-        self.traffic = TrafficActivities(clients)
-        self.health = HealthActivities(clients)
+        self.traffic = TrafficActivities(Providers.of(clients))
+        self.health = HealthActivities(Providers.of(clients))
         self.input = input
         self.source = bindings.backend_ref(input.project, input.topology, SOURCE)
         self.target = bindings.backend_ref(input.project, input.topology, TARGET)

@@ -20,8 +20,8 @@ from evac.evacuation import ReadTargets, ReadTargetsResult
 from evac.notifications import SEND_NOTIFICATION, Notification, NotificationResult
 from evac.resources import (
     ActivityName,
+    AnyBackendRef,
     BackendCapacity,
-    BackendRef,
     BeforeChange,
     Change,
     CheckBackendHealth,
@@ -54,7 +54,9 @@ class ServiceQuery(BaseModel):
     service: str
     target: str
     target_required: int = Field(description="The plan's guard: the least healthy backends the target must have")
-    target_backend: BackendRef | None = Field(description="The target's backend to read health from; None: not in the topology")
+    target_backend: AnyBackendRef | None = Field(
+        description="The target's backend to read health from; None: not in the topology"
+    )
 
 
 class FactsRequest(BaseModel):

@@ -11,20 +11,25 @@ topology section, its references here and its activities — not change the engi
 
 from __future__ import annotations
 
-from evac.resources import BackendRef, DnsRecordRef, GroupRef
+from evac.resources import CloudDnsRecordRef, GcpBackendRef, GcpGroupRef, GroupRef
 from evac.topology import ServiceTopology
 
 
-def group_ref(project: str, topology: ServiceTopology, region: str) -> GroupRef:
+def group_ref(project: str, topology: ServiceTopology, region: str) -> GcpGroupRef:
     """The managed instance group that serves the service in ``region``."""
     binding = topology.regions[region]
-    return GroupRef(project=project, region=region, group=binding.instance_group, zone=binding.instance_group_zone)
+    return GcpGroupRef(project=project, region=region, group=binding.instance_group, zone=binding.instance_group_zone)
 
 
-def backend_ref(project: str, topology: ServiceTopology, region: str) -> BackendRef:
+def group_refs(project: str, topology: ServiceTopology, regions: list[str]) -> list[GroupRef]:
+    """The resizable groups of ``regions``, in their order (a region whose capacity is fixed has none)."""
+    return [group_ref(project, topology, region) for region in regions]
+
+
+def backend_ref(project: str, topology: ServiceTopology, region: str) -> GcpBackendRef:
     """The backend (of the service's backend service) that is ``region``'s group."""
     binding = topology.regions[region]
-    return BackendRef(
+    return GcpBackendRef(
         project=project,
         backend_service=binding.backend_service,
         scope=binding.backend_service_scope,
@@ -32,7 +37,7 @@ def backend_ref(project: str, topology: ServiceTopology, region: str) -> Backend
     )
 
 
-def dns_record_ref(project: str, topology: ServiceTopology) -> DnsRecordRef:
+def dns_record_ref(project: str, topology: ServiceTopology) -> CloudDnsRecordRef:
     """The record that sends the service's clients to the serving region."""
     dns = topology.dns
-    return DnsRecordRef(project=project, managed_zone=dns.managed_zone, name=dns.record, type=dns.type)
+    return CloudDnsRecordRef(project=project, managed_zone=dns.managed_zone, name=dns.record, type=dns.type)

@@ -47,7 +47,8 @@ def plan_calls(plan: Plan, project: str, topology: ServiceTopology) -> list[Call
     regions = list(dict.fromkeys([plan.source, plan.target]))
     for region in regions:  # the preflight
         add("read", backend(region))
-        add("read", backend(region).group)
+        for group in bindings.group_refs(project, topology, [region]):
+            add("read", group)
     dns = bindings.dns_record_ref(project, topology)
     if any(isinstance(step, ShiftDnsStep) for step in plan.steps):
         add("read", dns)
@@ -56,7 +57,7 @@ def plan_calls(plan: Plan, project: str, topology: ServiceTopology) -> list[Call
             add("read health of", backend(region))
     for step in plan.steps:
         if isinstance(step, ScaleTargetStep):
-            add("change", backend(plan.target).group)
+            add("change", bindings.group_ref(project, topology, plan.target))
         elif isinstance(step, VerifyHealthStep):
             add("read health of", backend(step.region or plan.target))
         elif isinstance(step, DrainStep):

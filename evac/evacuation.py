@@ -28,7 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evac import bindings
 from evac.plan import DrainStep, Guards, Plan, Retries, ScaleTargetStep, ShiftDnsStep, Step, VerifyHealthStep
-from evac.resources import BackendRef, DnsRecordRef, GroupRef, HealthReport, ResourceState, StepContext
+from evac.resources import (
+    AnyBackendRef,
+    AnyDnsRecordRef,
+    AnyGroupRef,
+    HealthReport,
+    ResourceState,
+    StepContext,
+)
 from evac.runs import StepRecord, StepStatus, Trigger
 from evac.topology import ServiceTopology, Topology
 
@@ -153,13 +160,13 @@ class RecordedChange(_Model):
 
     before: ResourceState
     after: ResourceState
-    backend: BackendRef | None = Field(
+    backend: AnyBackendRef | None = Field(
         default=None, exclude_if=lambda v: v is None, description="The backend whose capacity a drain changed"
     )
-    record: DnsRecordRef | None = Field(
+    record: AnyDnsRecordRef | None = Field(
         default=None, exclude_if=lambda v: v is None, description="The DNS record a shift changed"
     )
-    group: GroupRef | None = Field(
+    group: AnyGroupRef | None = Field(
         default=None, exclude_if=lambda v: v is None, description="The target's group a scale-up resized"
     )
 
@@ -472,8 +479,8 @@ def plan_groups(
 
 class CandidateRegion(_Model):
     region: str
-    backend: BackendRef
-    group: GroupRef
+    backend: AnyBackendRef
+    group: AnyGroupRef
     max_size: int | None = Field(default=None, description="The topology's max_size for the group there")
 
 

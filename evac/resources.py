@@ -8,83 +8,34 @@ before changing anything. Its compensation is the same activity with the two swa
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evac.plan import StopCondition
-from evac.topology import instance_group_url
-
-# The control plane of a resource that no one region's API serves (global backend services,
-# Cloud DNS): a call about it does not depend on any one region being up.
-GLOBAL = "global"
+from evac.refs import GLOBAL, BackendRef, DnsRecordRef, GroupRef
+from providers.gcp.refs import CloudDnsRecordRef, GcpBackendRef, GcpGroupRef
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# --- References: which resource ------------------------------------------------------
+# --- References: which resource, tagged by provider -------------------------------------
+#
+# The engine checks a reference's kind against evac/refs.py's classes; a field that carries one
+# is one of these unions, tagged by ``provider`` (one member each until a second provider joins).
 
-
-class GroupRef(_Model):
-    project: str
-    region: str
-    group: str = Field(description="Managed instance group name (same as its instance group)")
-    zone: str | None = Field(default=None, description="Set for a zonal group; None for a regional one")
-
-    @property
-    def url(self) -> str:
-        return instance_group_url(self.project, self.group, region=self.region, zone=self.zone)
-
-    @property
-    def control_plane(self) -> str:
-        """Whose API serves calls about it: its region's (a zonal group's too)."""
-        return self.region
-
-    def __str__(self) -> str:
-        return f"instance group {self.zone or self.region}/{self.group}"
-
-
-class BackendRef(_Model):
-    """The backend of one backend service that is one region's instance group."""
-
-    project: str
-    backend_service: str
-    scope: Literal["global", "regional"] = Field(
-        default="global", description="regional: a regional backend service in the group's region"
-    )
-    group: GroupRef
-
-    @property
-    def control_plane(self) -> str:
-        """Whose API serves calls about it: a global backend service is global (its backend in a
-        dead region is drained through the global API), a regional one is its region's."""
-        return self.group.region if self.scope == "regional" else GLOBAL
-
-    @property
-    def service_label(self) -> str:
-        if self.scope == "regional":
-            return f"regional backend service {self.group.region}/{self.backend_service}"
-        return f"backend service {self.backend_service}"
-
-    def __str__(self) -> str:
-        return f"backend {self.group.zone or self.group.region}/{self.group.group} of {self.service_label}"
-
-
-class DnsRecordRef(_Model):
-    project: str
-    managed_zone: str
-    name: str
-    type: str
-
-    @property
-    def control_plane(self) -> str:
-        """Cloud DNS is a global service."""
-        return GLOBAL
-
-    def __str__(self) -> str:
-        return f"DNS record {self.name} ({self.type}) in zone {self.managed_zone}"
+# Statically a field holds the kind (code above providers/ may use only what every provider's
+# reference has); at run time pydantic reads it back as the provider's own class.
+if TYPE_CHECKING:
+    AnyGroupRef: TypeAlias = GroupRef
+    AnyBackendRef: TypeAlias = BackendRef
+    AnyDnsRecordRef: TypeAlias = DnsRecordRef
+else:
+    AnyGroupRef = GcpGroupRef
+    AnyBackendRef = GcpBackendRef
+    AnyDnsRecordRef = CloudDnsRecordRef
 
 
 # --- States: what a resource looked like --------------------------------------------
@@ -149,22 +100,22 @@ class StepContext(_Model):
 
 class ReadBackendCapacity(_Model):
     context: StepContext
-    backend: BackendRef
+    backend: AnyBackendRef
 
 
 class ReadGroupSize(_Model):
     context: StepContext
-    group: GroupRef
+    group: AnyGroupRef
 
 
 class ReadDnsRecord(_Model):
     context: StepContext
-    record: DnsRecordRef
+    record: AnyDnsRecordRef
 
 
 class CheckBackendHealth(_Model):
     context: StepContext
-    backend: BackendRef
+    backend: AnyBackendRef
 
 
 class WaitForHealthy(_Model):
@@ -176,7 +127,7 @@ class WaitForHealthy(_Model):
     """
 
     context: StepContext
-    backend: BackendRef
+    backend: AnyBackendRef
     min_healthy: int = Field(ge=0)
     deadline: datetime = Field(description="Wall-clock time (UTC) after which the wait reports what it saw")
     interval_seconds: float = Field(gt=0)
@@ -196,12 +147,12 @@ class CheckStopConditions(_Model):
 
     context: StepContext
     conditions: list[StopCondition]
-    backends: dict[str, BackendRef] = Field(description="Region → backend, for backend_health conditions")
+    backends: dict[str, AnyBackendRef] = Field(description="Region → backend, for backend_health conditions")
 
 
 class SetBackendCapacity(_Model):
     context: StepContext
-    backend: BackendRef
+    backend: AnyBackendRef
     desired: BackendCapacity
     prior: BackendCapacity | None = None
     request_key: str = Field(description="Stable per mutation: retries of it reuse the same request id")
@@ -209,7 +160,7 @@ class SetBackendCapacity(_Model):
 
 class ResizeGroup(_Model):
     context: StepContext
-    group: GroupRef
+    group: AnyGroupRef
     desired: GroupSize
     prior: GroupSize | None = None
     request_key: str
@@ -217,7 +168,7 @@ class ResizeGroup(_Model):
 
 class SetDnsRecord(_Model):
     context: StepContext
-    record: DnsRecordRef
+    record: AnyDnsRecordRef
     desired: DnsRecord
     prior: DnsRecord | None = None
 
@@ -237,16 +188,16 @@ class ReadBeforeChange(_Model):
     (exactly one of ``backend``, ``group``, ``record``)."""
 
     context: StepContext
-    guard: BackendRef | None = Field(
+    guard: AnyBackendRef | None = Field(
         default=None, description="The target's backend whose health and capacity the guard checks; None: no guard"
     )
     min_healthy: int = Field(default=0, ge=0, description="The guard's threshold: below it the target's capacity is not read")
     stop_on_refusal: bool = Field(
         default=True, description="When the guard's readings refuse, do not read the before-state (a dry run reads it)"
     )
-    backend: BackendRef | None = None
-    group: GroupRef | None = None
-    record: DnsRecordRef | None = None
+    backend: AnyBackendRef | None = None
+    group: AnyGroupRef | None = None
+    record: AnyDnsRecordRef | None = None
     resource_budget_seconds: float | None = Field(
         default=None,
         exclude_if=lambda v: v is None,
@@ -282,9 +233,9 @@ class PreflightReads(_Model):
     """Every resource a run's plan touches, read once before it changes any (one activity)."""
 
     context: StepContext
-    backends: list[BackendRef] = Field(default_factory=list)
-    groups: list[GroupRef] = Field(default_factory=list)
-    records: list[DnsRecordRef] = Field(default_factory=list)
+    backends: list[AnyBackendRef] = Field(default_factory=list)
+    groups: list[AnyGroupRef] = Field(default_factory=list)
+    records: list[AnyDnsRecordRef] = Field(default_factory=list)
     source_region: str | None = Field(
         default=None,
         exclude_if=lambda v: v is None,
@@ -321,3 +272,17 @@ class ActivityName:
     CHECK_STOP_CONDITIONS = "check_stop_conditions"
     READ_BEFORE_CHANGE = "read_before_change"
     PREFLIGHT_READS = "preflight_reads"
+
+
+__all__ = [
+    "GLOBAL",
+    "AnyBackendRef",
+    "AnyDnsRecordRef",
+    "AnyGroupRef",
+    "BackendRef",
+    "CloudDnsRecordRef",
+    "DnsRecordRef",
+    "GcpBackendRef",
+    "GcpGroupRef",
+    "GroupRef",
+]

@@ -1,4 +1,5 @@
-"""The topology: which Google Cloud resources serve which service in which region.
+"""The topology: which resources serve which service in which region (Google Cloud's names,
+URLs and validators are providers/gcp/names.py's).
 
 A topology is data (``topology.yaml``). Plans refer to its services and regions; the
 emulator seeds its world from it; workflows receive the slice of it that a run needs.
@@ -7,7 +8,6 @@ emulator seeds its world from it; workflows receive the slice of it that a run n
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,48 +15,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field
 
 from evac.documents import InvalidDocument, Problem, did_you_mean, read_yaml, rule_violations, validate
 
-_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+\Z")
-_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]\Z")
-_RESOURCE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")
-_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]\Z")
+# A region is named as Google Cloud names its regions, a resource as it names resources (the
+# only provider the topology binds yet); plans check their regions with the same type.
+from providers.gcp.names import ProjectId, Zone, instance_group_url
+from providers.gcp.names import Region as Region
+from providers.gcp.names import ResourceName as ResourceName
 
-COMPUTE_URL = "https://www.googleapis.com/compute/v1"
-
-
-def instance_group_url(project: str, group: str, *, region: str, zone: str | None = None) -> str:
-    """The URL a backend names its instance group by: zonal when ``zone`` is set, else regional."""
-    location = f"zones/{zone}" if zone else f"regions/{region}"
-    return f"{COMPUTE_URL}/projects/{project}/{location}/instanceGroups/{group}"
-
-
-def _region(value: str) -> str:
-    if not _REGION.match(value):
-        raise ValueError(f"'{value}' is not a Google Cloud region name (like europe-west1)")
-    return value
-
-
-def _resource(value: str) -> str:
-    if not _RESOURCE.match(value):
-        raise ValueError(f"'{value}' is not a valid resource name (lowercase letters, digits and '-', 1-63 characters)")
-    return value
-
-
-def _project(value: str) -> str:
-    if not _PROJECT.match(value):
-        raise ValueError(f"'{value}' is not a valid Google Cloud project id")
-    return value
-
-
-def _zone(value: str) -> str:
-    if not _ZONE.match(value):
-        raise ValueError(f"'{value}' is not a Google Cloud zone name (like europe-west1-b)")
-    return value
-
-
-Region = Annotated[str, AfterValidator(_region)]
-Zone = Annotated[str, AfterValidator(_zone)]
-ResourceName = Annotated[str, AfterValidator(_resource)]
-ProjectId = Annotated[str, AfterValidator(_project)]
 # A whole number that must be written as one: YAML reads true/false/yes/no/on/off as booleans,
 # and a boolean must never become a count of 1 or 0.
 Count = Annotated[int, Strict()]

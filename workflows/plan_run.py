@@ -99,11 +99,11 @@ class PlanRun:
         What only the source region's API serves is read within the source budget (or not at
         all, without one): unanswered, it is recorded and the run goes on, ungraceful."""
         engine, plan = self.engine, self.input.plan
-        backends = [engine.backend(region) for region in dict.fromkeys([plan.source, plan.target])]
+        regions = list(dict.fromkeys([plan.source, plan.target]))
         request = PreflightReads(
             context=engine.context("preflight"),
-            backends=backends,
-            groups=[backend.group for backend in backends],
+            backends=[engine.backend(region) for region in regions],
+            groups=engine.groups(regions),
             records=[engine.dns_ref()] if any(isinstance(step, ShiftDnsStep) for step in plan.steps) else [],
         )
         reads: list[Awaitable[Any]] = []
@@ -129,7 +129,9 @@ class PlanRun:
                 reads.append(
                     engine.read(activity_api.read_backend_capacity, ReadBackendCapacity(context=context, backend=backend))
                 )
-                reads.append(engine.read(activity_api.read_group_size, ReadGroupSize(context=context, group=backend.group)))
+                reads.append(
+                    engine.read(activity_api.read_group_size, ReadGroupSize(context=context, group=engine.group(backend.region)))
+                )
             for record in request.records:
                 reads.append(engine.read(activity_api.read_dns_record, ReadDnsRecord(context=context, record=record)))
         try:

@@ -182,6 +182,10 @@ class Engine:
     def group(self, region: str) -> GroupRef:
         return bindings.group_ref(self.input.project, self.input.topology, region)
 
+    def groups(self, regions: list[str]) -> list[GroupRef]:
+        """The resizable groups of ``regions`` (a region whose capacity is fixed has none)."""
+        return bindings.group_refs(self.input.project, self.input.topology, regions)
+
     def backend(self, region: str) -> BackendRef:
         return bindings.backend_ref(self.input.project, self.input.topology, region)
 

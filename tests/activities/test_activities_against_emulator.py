@@ -13,18 +13,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.capacity import CapacityActivities
-from activities.clients import GcpClients
 from activities.dns import DnsActivities
 from activities.health import HealthActivities
 from activities.traffic import TrafficActivities
 from emulator.testing import RunningEmulator
 from evac.resources import (
     BackendCapacity,
-    BackendRef,
     CheckBackendHealth,
+    CloudDnsRecordRef,
     DnsRecord,
-    DnsRecordRef,
-    GroupRef,
+    GcpBackendRef,
+    GcpGroupRef,
     GroupSize,
     ReadBackendCapacity,
     ReadDnsRecord,
@@ -33,13 +32,15 @@ from evac.resources import (
     SetDnsRecord,
     StepContext,
 )
+from providers.gcp.clients import GcpClients
+from providers.registry import Providers
 
 PROJECT = "evac-demo"
 CTX = StepContext(service="checkout", step="test")
-EW1 = GroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
-UC1 = GroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
-BACKEND = BackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
-RECORD = DnsRecordRef(project=PROJECT, managed_zone="shop-zone", name="checkout.shop.example.com.", type="A")
+EW1 = GcpGroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
+UC1 = GcpGroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
+BACKEND = GcpBackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
+RECORD = CloudDnsRecordRef(project=PROJECT, managed_zone="shop-zone", name="checkout.shop.example.com.", type="A")
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def mutations(emulator: RunningEmulator) -> list[dict]:
 
 
 def test_set_backend_capacity_twice_changes_once_and_returns_the_before_state(emulator, clients):
-    traffic = TrafficActivities(clients)
+    traffic = TrafficActivities(Providers.of(clients))
     env = ActivityEnvironment()
     input = SetBackendCapacity(context=CTX, backend=BACKEND, desired=BackendCapacity(capacity_scaler=0.0), request_key="t/1")
 
@@ -75,7 +76,7 @@ def test_set_backend_capacity_twice_changes_once_and_returns_the_before_state(em
 
 def test_a_retry_after_a_lost_result_reports_the_recorded_before_state(emulator, clients):
     """Attempt 1 applied the change and died before reporting; attempt 2 finds it done."""
-    traffic = TrafficActivities(clients)
+    traffic = TrafficActivities(Providers.of(clients))
     input = SetBackendCapacity(
         context=CTX,
         backend=BACKEND,
@@ -93,7 +94,8 @@ def test_a_retry_after_a_lost_result_reports_the_recorded_before_state(emulator,
 
 
 def test_undo_restores_the_emulator_to_its_exact_state(emulator, clients):
-    traffic, capacity, dns = TrafficActivities(clients), CapacityActivities(clients), DnsActivities(clients)
+    providers = Providers.of(clients)
+    traffic, capacity, dns = TrafficActivities(providers), CapacityActivities(providers), DnsActivities(providers)
     env = ActivityEnvironment()
     start = emulator.state()
     drained = env.run(
@@ -122,7 +124,7 @@ def test_undo_restores_the_emulator_to_its_exact_state(emulator, clients):
 
 
 def test_resize_twice_resizes_once_and_waits_until_the_group_is_stable(emulator, clients):
-    capacity, health = CapacityActivities(clients), HealthActivities(clients)
+    capacity, health = CapacityActivities(Providers.of(clients)), HealthActivities(Providers.of(clients))
     env = ActivityEnvironment()
     input = ResizeGroup(context=CTX, group=UC1, desired=GroupSize(target_size=3), request_key="r/1")
     first = env.run(capacity.resize_group, input)
@@ -133,13 +135,13 @@ def test_resize_twice_resizes_once_and_waits_until_the_group_is_stable(emulator,
     # Stable means the new instances serve: all three are healthy when resize returns.
     report = env.run(
         health.check_backend_health,
-        CheckBackendHealth(context=CTX, backend=BackendRef(project=PROJECT, backend_service="checkout-backend", group=UC1)),
+        CheckBackendHealth(context=CTX, backend=GcpBackendRef(project=PROJECT, backend_service="checkout-backend", group=UC1)),
     )
     assert (report.healthy, report.total) == (3, 3)
 
 
 def test_set_dns_record_twice_changes_once(emulator, clients):
-    dns = DnsActivities(clients)
+    dns = DnsActivities(Providers.of(clients))
     env = ActivityEnvironment()
     input = SetDnsRecord(context=CTX, record=RECORD, desired=DnsRecord(ttl=60, rrdatas=["198.51.100.10"]))
     first = env.run(dns.set_dns_record, input)
@@ -152,15 +154,15 @@ def test_set_dns_record_twice_changes_once(emulator, clients):
 
 
 def test_health_reports_an_outage(emulator, clients):
-    health = HealthActivities(clients)
+    health = HealthActivities(Providers.of(clients))
     emulator.outage("europe-west1")
     report = ActivityEnvironment().run(health.check_backend_health, CheckBackendHealth(context=CTX, backend=BACKEND))
     assert (report.healthy, report.total) == (0, 3)
 
 
 def test_an_unknown_resource_is_a_non_retryable_error_naming_it(emulator, clients):
-    traffic = TrafficActivities(clients)
-    missing = BackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
+    traffic = TrafficActivities(Providers.of(clients))
+    missing = GcpBackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
     with pytest.raises(ApplicationError) as error:
         ActivityEnvironment().run(traffic.read_backend_capacity, ReadBackendCapacity(context=CTX, backend=missing))
     assert error.value.non_retryable
@@ -169,7 +171,7 @@ def test_an_unknown_resource_is_a_non_retryable_error_naming_it(emulator, client
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_throttling_and_unavailability_are_retryable(emulator, clients, status):
-    traffic = TrafficActivities(clients)
+    traffic = TrafficActivities(Providers.of(clients))
     emulator.add_fault(method="PATCH", path="*/backendServices/*", status=status, count=1)
     input = SetBackendCapacity(context=CTX, backend=BACKEND, desired=BackendCapacity(capacity_scaler=0.0), request_key="f/1")
     with pytest.raises(ApplicationError) as error:
@@ -184,7 +186,7 @@ def test_a_worker_bound_to_a_project_refuses_another(emulator):
     clients = GcpClients.create(emulator.url, project="some-other-project")
     with pytest.raises(ApplicationError) as error:
         ActivityEnvironment().run(
-            TrafficActivities(clients).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=BACKEND)
+            TrafficActivities(Providers.of(clients)).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=BACKEND)
         )
     assert error.value.non_retryable
     assert "serves Google Cloud project 'some-other-project'" in error.value.message
@@ -192,7 +194,7 @@ def test_a_worker_bound_to_a_project_refuses_another(emulator):
 
 
 def test_a_request_the_api_refuses_as_invalid_is_not_retried(emulator, clients):
-    capacity = CapacityActivities(clients)
+    capacity = CapacityActivities(Providers.of(clients))
     input = ResizeGroup(context=CTX, group=UC1, desired=GroupSize(target_size=-1), request_key="bad/1")
     with pytest.raises(ApplicationError) as error:
         ActivityEnvironment().run(capacity.resize_group, input)
@@ -211,6 +213,6 @@ def test_a_record_with_a_routing_policy_is_refused_with_a_clear_message(emulator
     emulator.admin.post(f"/dns/v1/projects/{PROJECT}/managedZones/shop-zone/rrsets", json=wrr).raise_for_status()
     ref = RECORD.model_copy(update={"name": "wrr.shop.example.com."})
     with pytest.raises(ApplicationError) as error:
-        ActivityEnvironment().run(DnsActivities(clients).read_dns_record, ReadDnsRecord(context=CTX, record=ref))
+        ActivityEnvironment().run(DnsActivities(Providers.of(clients)).read_dns_record, ReadDnsRecord(context=CTX, record=ref))
     assert error.value.non_retryable
     assert "uses a routing policy" in error.value.message and "wrr.shop.example.com." in error.value.message

@@ -12,7 +12,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.capacity import CapacityActivities
-from activities.clients import GcpClients
 from activities.dns import DnsActivities
 from activities.health import HealthActivities
 from activities.step_reads import StepReadActivities
@@ -21,11 +20,11 @@ from emulator.testing import RunningEmulator
 from evac.failures import FailureType
 from evac.resources import (
     BackendCapacity,
-    BackendRef,
     BeforeChange,
+    CloudDnsRecordRef,
     DnsRecord,
-    DnsRecordRef,
-    GroupRef,
+    GcpBackendRef,
+    GcpGroupRef,
     GroupSize,
     HealthReport,
     PreflightReadings,
@@ -33,21 +32,23 @@ from evac.resources import (
     ReadBeforeChange,
     StepContext,
 )
+from providers.gcp.clients import GcpClients
+from providers.registry import Providers
 
 PROJECT = "evac-demo"
 CTX = StepContext(service="checkout", step="drain")
-EW1 = GroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
-UC1 = GroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
-SOURCE = BackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
-TARGET = BackendRef(project=PROJECT, backend_service="checkout-backend", group=UC1)
-RECORD = DnsRecordRef(project=PROJECT, managed_zone="shop-zone", name="checkout.shop.example.com.", type="A")
+EW1 = GcpGroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
+UC1 = GcpGroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
+SOURCE = GcpBackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
+TARGET = GcpBackendRef(project=PROJECT, backend_service="checkout-backend", group=UC1)
+RECORD = CloudDnsRecordRef(project=PROJECT, managed_zone="shop-zone", name="checkout.shop.example.com.", type="A")
 
 
 @pytest.fixture
 def reads(emulator: RunningEmulator) -> StepReadActivities:
     clients = GcpClients.create(emulator.url)
-    traffic, health = TrafficActivities(clients), HealthActivities(clients)
-    return StepReadActivities(traffic, CapacityActivities(clients), DnsActivities(clients), health)
+    traffic, health = TrafficActivities(Providers.of(clients)), HealthActivities(Providers.of(clients))
+    return StepReadActivities(traffic, CapacityActivities(Providers.of(clients)), DnsActivities(Providers.of(clients)), health)
 
 
 def read(reads: StepReadActivities, **fields: object) -> BeforeChange:
@@ -82,7 +83,7 @@ def test_a_refusing_guard_stops_before_the_before_read_except_in_a_dry_run(emula
 
 
 def test_a_missing_resource_fails_as_its_own_read_does(reads):
-    missing = BackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
+    missing = GcpBackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
     with pytest.raises(ApplicationError) as error:
         read(reads, backend=missing)
     assert error.value.non_retryable and "no-such-backend" in error.value.message
@@ -121,7 +122,7 @@ def test_preflight_fails_as_a_missing_resource_does_even_beside_a_lasting_5xx(em
     """A refusal says the run cannot go; a 5xx only that it cannot go yet: the refusal wins, so the
     run fails at once instead of being retried to its deadline."""
     emulator.add_fault(method="GET", path="*/instanceGroupManagers/*", status=503)
-    missing = BackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
+    missing = GcpBackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
     with pytest.raises(ApplicationError) as error:
         preflight(reads, backends=[SOURCE, missing], groups=[EW1])
     assert error.value.non_retryable and "no-such-backend" in error.value.message

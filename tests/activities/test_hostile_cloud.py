@@ -22,20 +22,18 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
 from activities.capacity import CapacityActivities
-from activities.clients import GcpClients
 from activities.dns import DnsActivities
 from activities.health import HealthActivities
-from activities.operations import OperationRef
 from activities.traffic import TrafficActivities
 from emulator.testing import RunningEmulator
 from evac.failures import FailureType
 from evac.resources import (
     BackendCapacity,
-    BackendRef,
     Change,
+    CloudDnsRecordRef,
     DnsRecord,
-    DnsRecordRef,
-    GroupRef,
+    GcpBackendRef,
+    GcpGroupRef,
     GroupSize,
     HealthReport,
     ReadBackendCapacity,
@@ -45,14 +43,17 @@ from evac.resources import (
     StepContext,
     WaitForHealthy,
 )
+from providers.gcp.clients import GcpClients
+from providers.gcp.operations import OperationRef
+from providers.registry import Providers
 
 PROJECT = "evac-demo"
 CTX = StepContext(service="checkout", step="test")
-EW1 = GroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
-UC1 = GroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
-BACKEND = BackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
-UC1_BACKEND = BackendRef(project=PROJECT, backend_service="checkout-backend", group=UC1)
-RECORD = DnsRecordRef(project=PROJECT, managed_zone="shop-zone", name="checkout.shop.example.com.", type="A")
+EW1 = GcpGroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
+UC1 = GcpGroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
+BACKEND = GcpBackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
+UC1_BACKEND = GcpBackendRef(project=PROJECT, backend_service="checkout-backend", group=UC1)
+RECORD = CloudDnsRecordRef(project=PROJECT, managed_zone="shop-zone", name="checkout.shop.example.com.", type="A")
 PRIMARY = DnsRecord(ttl=300, rrdatas=["203.0.113.10"])
 STANDBY = DnsRecord(ttl=60, rrdatas=["198.51.100.10"])
 HEARTBEAT_TIMEOUT = timedelta(seconds=1)
@@ -111,7 +112,7 @@ def mutations(emulator: RunningEmulator) -> list[dict[str, Any]]:
 
 def drain(env: ActivityEnvironment, clients: GcpClients) -> Change:
     return env.run(
-        TrafficActivities(clients).set_backend_capacity,
+        TrafficActivities(Providers.of(clients)).set_backend_capacity,
         SetBackendCapacity(
             context=CTX,
             backend=BACKEND,
@@ -124,7 +125,7 @@ def drain(env: ActivityEnvironment, clients: GcpClients) -> Change:
 
 def grow(env: ActivityEnvironment, clients: GcpClients) -> Change:
     return env.run(
-        CapacityActivities(clients).resize_group,
+        CapacityActivities(Providers.of(clients)).resize_group,
         ResizeGroup(
             context=CTX, group=UC1, desired=GroupSize(target_size=3), prior=GroupSize(target_size=1), request_key="hostile/grow"
         ),
@@ -133,7 +134,7 @@ def grow(env: ActivityEnvironment, clients: GcpClients) -> Change:
 
 def shift(env: ActivityEnvironment, clients: GcpClients) -> Change:
     return env.run(
-        DnsActivities(clients).set_dns_record,
+        DnsActivities(Providers.of(clients)).set_dns_record,
         SetDnsRecord(context=CTX, record=RECORD, desired=STANDBY, prior=PRIMARY),
     )
 
@@ -289,7 +290,8 @@ def test_a_cancel_after_the_mutation_is_submitted_waits_for_it_to_be_done_and_re
 def test_a_burst_of_transient_errors_on_a_read_is_absorbed_in_place(emulator, clients, status):
     fault = emulator.add_fault(method="GET", path="*/backendServices/checkout-backend", status=status, count=3)
     env, _ = environment()
-    capacity = env.run(TrafficActivities(clients).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=BACKEND))
+    traffic = TrafficActivities(Providers.of(clients))
+    capacity = env.run(traffic.read_backend_capacity, ReadBackendCapacity(context=CTX, backend=BACKEND))
     assert capacity == BackendCapacity(capacity_scaler=1.0)
     assert emulator.admin.get("/emulator/v1/faults").json()["faults"][0]["struck"] == 3
     assert fault["id"]
@@ -299,7 +301,7 @@ def test_a_read_that_keeps_failing_gives_up_after_a_few_tries_as_a_retryable_fai
     emulator.add_fault(method="GET", path="*/backendServices/checkout-backend", status=503)
     with pytest.raises(ApplicationError) as error:
         ActivityEnvironment().run(
-            TrafficActivities(clients).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=BACKEND)
+            TrafficActivities(Providers.of(clients)).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=BACKEND)
         )
     assert error.value.type == FailureType.CLOUD_TRANSIENT and not error.value.non_retryable
     assert isinstance(error.value.__cause__, Exception), "the client's error is kept as the cause"
@@ -307,10 +309,10 @@ def test_a_read_that_keeps_failing_gives_up_after_a_few_tries_as_a_retryable_fai
 
 
 def test_a_refusal_is_not_called_again(emulator, clients):
-    missing = BackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
+    missing = GcpBackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
     with pytest.raises(ApplicationError) as error:
         ActivityEnvironment().run(
-            TrafficActivities(clients).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=missing)
+            TrafficActivities(Providers.of(clients)).read_backend_capacity, ReadBackendCapacity(context=CTX, backend=missing)
         )
     assert error.value.type == FailureType.CLOUD_REFUSED and error.value.non_retryable
     assert len(emulator.requests()) == 1
@@ -340,9 +342,9 @@ def test_an_operation_that_ends_in_a_server_error_fails_the_attempt_with_the_ope
 # --- Waiting for healthy backends ----------------------------------------------------
 
 
-def wait_for(clients: GcpClients, env: ActivityEnvironment, backend: BackendRef, min_healthy: int, seconds: float):
+def wait_for(clients: GcpClients, env: ActivityEnvironment, backend: GcpBackendRef, min_healthy: int, seconds: float):
     return env.run(
-        HealthActivities(clients).wait_for_healthy_backends,
+        HealthActivities(Providers.of(clients)).wait_for_healthy_backends,
         WaitForHealthy(
             context=CTX,
             backend=backend,
@@ -355,7 +357,7 @@ def wait_for(clients: GcpClients, env: ActivityEnvironment, backend: BackendRef,
 
 def test_wait_for_healthy_backends_returns_once_the_new_instances_serve(emulator, clients):
     ActivityEnvironment().run(
-        CapacityActivities(clients).resize_group,
+        CapacityActivities(Providers.of(clients)).resize_group,
         ResizeGroup(context=CTX, group=UC1, desired=GroupSize(target_size=3), request_key="h/1"),
     )
     env, beats = environment()
@@ -389,7 +391,7 @@ def test_a_retried_wait_for_healthy_backends_continues_the_count(emulator, clien
 
 
 def test_wait_for_healthy_backends_raises_a_refusal_at_once(emulator, clients):
-    missing = BackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
+    missing = GcpBackendRef(project=PROJECT, backend_service="no-such-backend", group=EW1)
     env, _ = environment()
     with pytest.raises(ApplicationError) as error:
         wait_for(clients, env, missing, 1, 60)

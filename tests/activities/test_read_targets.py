@@ -12,17 +12,18 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.clients import GcpClients
 from activities.evacuation import EvacuationActivities
 from emulator.testing import RunningEmulator
 from evac.evacuation import CandidateRegion, ReadTargets, ReadTargetsResult, TargetQuery
 from evac.failures import FailureType
-from evac.resources import BackendRef, GroupRef, StepContext
+from evac.resources import GcpBackendRef, GcpGroupRef, StepContext
+from providers.gcp.clients import GcpClients
+from providers.registry import Providers
 
 PROJECT = "evac-demo"
-UC1 = GroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
-EW1 = GroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
-PAY_EW1 = GroupRef(project=PROJECT, region="europe-west1", group="payments-ew1-b", zone="europe-west1-b")
+UC1 = GcpGroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
+EW1 = GcpGroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
+PAY_EW1 = GcpGroupRef(project=PROJECT, region="europe-west1", group="payments-ew1-b", zone="europe-west1-b")
 # A test that is not bounded by its budget would block on the emulator this long.
 GUARD_SECONDS = 120
 
@@ -34,9 +35,9 @@ def read(
     source: CandidateRegion | None = None,
     budget: float | None = 30.0,
 ) -> ReadTargetsResult:
-    backend = BackendRef(project=PROJECT, backend_service=backend_service, group=UC1)
+    backend = GcpBackendRef(project=PROJECT, backend_service=backend_service, group=UC1)
     source = source or CandidateRegion(
-        region="europe-west1", backend=BackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1), group=EW1
+        region="europe-west1", backend=GcpBackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1), group=EW1
     )
     query = TargetQuery(
         service="checkout", source=source, regions=[CandidateRegion(region="us-central1", backend=backend, group=UC1)]
@@ -47,7 +48,7 @@ def read(
         services=[query],
         source_budget_seconds=budget,
     )
-    activities = EvacuationActivities(GcpClients.create(emulator.url))
+    activities = EvacuationActivities(Providers.of(GcpClients.create(emulator.url)))
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(ActivityEnvironment().run, activities.read_targets, request).result(timeout=GUARD_SECONDS)
 
@@ -74,13 +75,13 @@ def test_a_hanging_source_costs_the_read_no_more_than_its_budget_and_the_targets
     regional_emulator.add_fault(path="*europe-west1*", latency=3600)
     source = CandidateRegion(
         region="europe-west1",
-        backend=BackendRef(project=PROJECT, backend_service="payments-ew1", scope="regional", group=PAY_EW1),
+        backend=GcpBackendRef(project=PROJECT, backend_service="payments-ew1", scope="regional", group=PAY_EW1),
         group=PAY_EW1,
     )
-    pay_uc1 = GroupRef(project=PROJECT, region="us-central1", group="payments-uc1-a", zone="us-central1-a")
+    pay_uc1 = GcpGroupRef(project=PROJECT, region="us-central1", group="payments-uc1-a", zone="us-central1-a")
     target = CandidateRegion(
         region="us-central1",
-        backend=BackendRef(project=PROJECT, backend_service="payments-uc1", scope="regional", group=pay_uc1),
+        backend=GcpBackendRef(project=PROJECT, backend_service="payments-uc1", scope="regional", group=pay_uc1),
         group=pay_uc1,
     )
     request = ReadTargets(
@@ -89,7 +90,7 @@ def test_a_hanging_source_costs_the_read_no_more_than_its_budget_and_the_targets
         services=[TargetQuery(service="payments", source=source, regions=[target])],
         source_budget_seconds=1.5,
     )
-    activities = EvacuationActivities(GcpClients.create(regional_emulator.url))
+    activities = EvacuationActivities(Providers.of(GcpClients.create(regional_emulator.url)))
     with ThreadPoolExecutor(1) as pool:
         result = pool.submit(ActivityEnvironment().run, activities.read_targets, request).result(timeout=GUARD_SECONDS)
     [readings] = result.readings

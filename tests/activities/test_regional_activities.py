@@ -7,25 +7,26 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.capacity import CapacityActivities
-from activities.clients import GcpClients
 from activities.health import HealthActivities
 from activities.traffic import TrafficActivities
 from emulator.testing import RunningEmulator
 from evac.resources import (
     BackendCapacity,
-    BackendRef,
     CheckBackendHealth,
-    GroupRef,
+    GcpBackendRef,
+    GcpGroupRef,
     GroupSize,
     ResizeGroup,
     SetBackendCapacity,
     StepContext,
 )
+from providers.gcp.clients import GcpClients
+from providers.registry import Providers
 
 CTX = StepContext(service="payments", step="test")
-EW1 = GroupRef(project="evac-demo", region="europe-west1", group="payments-ew1-b", zone="europe-west1-b")
-UC1 = GroupRef(project="evac-demo", region="us-central1", group="payments-uc1-a", zone="us-central1-a")
-EW1_BACKEND = BackendRef(project="evac-demo", backend_service="payments-ew1", scope="regional", group=EW1)
+EW1 = GcpGroupRef(project="evac-demo", region="europe-west1", group="payments-ew1-b", zone="europe-west1-b")
+UC1 = GcpGroupRef(project="evac-demo", region="us-central1", group="payments-uc1-a", zone="us-central1-a")
+EW1_BACKEND = GcpBackendRef(project="evac-demo", backend_service="payments-ew1", scope="regional", group=EW1)
 
 
 @pytest.fixture
@@ -45,16 +46,16 @@ def applied(emulator: RunningEmulator) -> list[str]:
 def test_a_zonal_group_is_resized_once_and_waited_for(regional, clients):
     env = ActivityEnvironment()
     input = ResizeGroup(context=CTX, group=UC1, desired=GroupSize(target_size=3), request_key="z/1")
-    first = env.run(CapacityActivities(clients).resize_group, input)
-    second = env.run(CapacityActivities(clients).resize_group, input)
+    first = env.run(CapacityActivities(Providers.of(clients)).resize_group, input)
+    second = env.run(CapacityActivities(Providers.of(clients)).resize_group, input)
     assert first.changed and first.before == GroupSize(target_size=1)
     assert not second.changed
     assert applied(regional) == ["/compute/v1/projects/evac-demo/zones/us-central1-a/instanceGroupManagers/payments-uc1-a/resize"]
     report = env.run(
-        HealthActivities(clients).check_backend_health,
+        HealthActivities(Providers.of(clients)).check_backend_health,
         CheckBackendHealth(
             context=CTX,
-            backend=BackendRef(project="evac-demo", backend_service="payments-uc1", scope="regional", group=UC1),
+            backend=GcpBackendRef(project="evac-demo", backend_service="payments-uc1", scope="regional", group=UC1),
         ),
     )
     assert (report.healthy, report.total) == (3, 3)
@@ -62,7 +63,7 @@ def test_a_zonal_group_is_resized_once_and_waited_for(regional, clients):
 
 def test_a_regional_backend_is_patched_with_its_fingerprint_and_restored(regional, clients):
     env = ActivityEnvironment()
-    traffic = TrafficActivities(clients)
+    traffic = TrafficActivities(Providers.of(clients))
     start = regional.state()
     half = env.run(
         traffic.set_backend_capacity,
@@ -80,6 +81,6 @@ def test_a_regional_backend_is_patched_with_its_fingerprint_and_restored(regiona
 def test_health_of_a_zonal_group_follows_an_outage(regional, clients):
     regional.outage("europe-west1")
     report = ActivityEnvironment().run(
-        HealthActivities(clients).check_backend_health, CheckBackendHealth(context=CTX, backend=EW1_BACKEND)
+        HealthActivities(Providers.of(clients)).check_backend_health, CheckBackendHealth(context=CTX, backend=EW1_BACKEND)
     )
     assert (report.healthy, report.total) == (0, 3)

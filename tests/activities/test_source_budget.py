@@ -17,7 +17,6 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import budget
 from activities.capacity import CapacityActivities
-from activities.clients import GcpClients
 from activities.dns import DnsActivities
 from activities.health import HealthActivities
 from activities.step_reads import StepReadActivities
@@ -25,8 +24,8 @@ from activities.traffic import TrafficActivities
 from evac.failures import FailureType
 from evac.resources import (
     BackendCapacity,
-    BackendRef,
-    GroupRef,
+    GcpBackendRef,
+    GcpGroupRef,
     GroupSize,
     PreflightReads,
     ReadBeforeChange,
@@ -34,18 +33,20 @@ from evac.resources import (
     SetBackendCapacity,
     StepContext,
 )
+from providers.gcp.clients import GcpClients
+from providers.registry import Providers
 
 T = TypeVar("T")
 PROJECT = "evac-demo"
 CTX = StepContext(service="checkout", step="preflight")
-EW1 = GroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
-UC1 = GroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
-GLOBAL_EW1 = BackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
-GLOBAL_UC1 = BackendRef(project=PROJECT, backend_service="checkout-backend", group=UC1)
-PAY_EW1 = GroupRef(project=PROJECT, region="europe-west1", group="payments-ew1-b", zone="europe-west1-b")
-PAY_UC1 = GroupRef(project=PROJECT, region="us-central1", group="payments-uc1-a", zone="us-central1-a")
-REGIONAL_EW1 = BackendRef(project=PROJECT, backend_service="payments-ew1", scope="regional", group=PAY_EW1)
-REGIONAL_UC1 = BackendRef(project=PROJECT, backend_service="payments-uc1", scope="regional", group=PAY_UC1)
+EW1 = GcpGroupRef(project=PROJECT, region="europe-west1", group="checkout-ew1")
+UC1 = GcpGroupRef(project=PROJECT, region="us-central1", group="checkout-uc1")
+GLOBAL_EW1 = GcpBackendRef(project=PROJECT, backend_service="checkout-backend", group=EW1)
+GLOBAL_UC1 = GcpBackendRef(project=PROJECT, backend_service="checkout-backend", group=UC1)
+PAY_EW1 = GcpGroupRef(project=PROJECT, region="europe-west1", group="payments-ew1-b", zone="europe-west1-b")
+PAY_UC1 = GcpGroupRef(project=PROJECT, region="us-central1", group="payments-uc1-a", zone="us-central1-a")
+REGIONAL_EW1 = GcpBackendRef(project=PROJECT, backend_service="payments-ew1", scope="regional", group=PAY_EW1)
+REGIONAL_UC1 = GcpBackendRef(project=PROJECT, backend_service="payments-uc1", scope="regional", group=PAY_UC1)
 # A test that is not bounded by its budget would block on the emulator this long: it fails by
 # this generous guard instead of hanging the suite.
 GUARD_SECONDS = 120
@@ -57,8 +58,9 @@ def bounded(call: Callable[[], T]) -> T:
 
 
 def reads_of(clients: GcpClients) -> StepReadActivities:
-    traffic, capacity, dns, health = (TrafficActivities(clients), CapacityActivities(clients), DnsActivities(clients),
-                                      HealthActivities(clients))  # fmt: skip
+    providers = Providers.of(clients)
+    traffic, capacity, dns, health = (TrafficActivities(providers), CapacityActivities(providers), DnsActivities(providers),
+                                      HealthActivities(providers))  # fmt: skip
     return StepReadActivities(traffic, capacity, dns, health)
 
 
@@ -66,7 +68,8 @@ def test_a_hanging_region_costs_a_call_no_more_than_its_budget(emulator):
     emulator.add_fault(path="*europe-west1*", latency=3600)
     read = ReadGroupSize(context=CTX.model_copy(update={"budget_seconds": 1.5}), group=EW1)
     with pytest.raises(ApplicationError) as failed:
-        bounded(lambda: ActivityEnvironment().run(CapacityActivities(GcpClients.create(emulator.url)).read_group_size, read))
+        capacity = CapacityActivities(Providers.of(GcpClients.create(emulator.url)))
+        bounded(lambda: ActivityEnvironment().run(capacity.read_group_size, read))
     assert failed.value.type == FailureType.CLOUD_UNREACHABLE.value
     # The client was told to give up within the budget, not after the usual 30 s.
     timeouts = [float(t) for t in re.findall(r"read timeout=([0-9.]+)", failed.value.message)]
@@ -75,7 +78,7 @@ def test_a_hanging_region_costs_a_call_no_more_than_its_budget(emulator):
 
 def test_under_a_budget_a_5xx_burst_longer_than_five_tries_is_ridden_out(emulator):
     emulator.add_fault(path="*/instanceGroupManagers/checkout-ew1", status=503, count=7)
-    capacity = CapacityActivities(GcpClients.create(emulator.url))
+    capacity = CapacityActivities(Providers.of(GcpClients.create(emulator.url)))
     env = ActivityEnvironment()
     # Without a budget: five tries, then the step's own retry (Temporal's) would take over.
     with pytest.raises(ApplicationError) as failed:
@@ -104,7 +107,7 @@ def test_preflight_reports_the_dead_sources_own_resources_and_reads_the_rest(emu
 
 
 def test_preflight_still_fails_on_a_refusal_from_the_source(emulator):
-    missing = GroupRef(project=PROJECT, region="europe-west1", group="no-such-group")
+    missing = GcpGroupRef(project=PROJECT, region="europe-west1", group="no-such-group")
     request = PreflightReads(context=CTX, groups=[missing, UC1], source_region="europe-west1", source_budget_seconds=2)
     with pytest.raises(ApplicationError) as failed:
         ActivityEnvironment().run(reads_of(GcpClients.create(emulator.url)).preflight_reads, request)
@@ -129,7 +132,7 @@ def test_a_change_the_source_never_finishes_is_given_up_at_the_end_of_its_budget
         desired=BackendCapacity(capacity_scaler=0.5),
         request_key="budget/1",
     )
-    traffic = TrafficActivities(GcpClients.create(regional_emulator.url))
+    traffic = TrafficActivities(Providers.of(GcpClients.create(regional_emulator.url)))
     with pytest.raises(ApplicationError) as failed:
         bounded(lambda: ActivityEnvironment().run(traffic.set_backend_capacity, change))
     assert failed.value.type == FailureType.CLOUD_UNREACHABLE.value

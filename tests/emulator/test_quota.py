@@ -21,12 +21,13 @@ from google.cloud import dns as cloud_dns  # type: ignore[attr-defined]
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.clients import GcpClients
 from activities.traffic import TrafficActivities
 from emulator.testing import ComputeClients, RunningEmulator, dns_client, running_emulator
 from evac.failures import FailureType
-from evac.resources import BackendCapacity, BackendRef, GroupRef, ReadBackendCapacity, SetBackendCapacity, StepContext
+from evac.resources import BackendCapacity, GcpBackendRef, GcpGroupRef, ReadBackendCapacity, SetBackendCapacity, StepContext
 from evac.topology import Topology
+from providers.gcp.clients import GcpClients
+from providers.registry import Providers
 
 # No warm-up: a new instance serves as soon as its resize is done, so a snapshot taken after it
 # does not change while the test goes on.
@@ -299,8 +300,8 @@ def test_call_latency_does_not_hold_up_other_calls(limited: RunningEmulator) -> 
 # --- Evac's activities under the quota --------------------------------------------------
 
 CTX = StepContext(service="checkout", step="test")
-EW1 = GroupRef(project="evac-demo", region="europe-west1", group="checkout-ew1")
-BACKEND = BackendRef(project="evac-demo", backend_service="checkout-backend", group=EW1)
+EW1 = GcpGroupRef(project="evac-demo", region="europe-west1", group="checkout-ew1")
+BACKEND = GcpBackendRef(project="evac-demo", backend_service="checkout-backend", group=EW1)
 
 
 def test_evac_s_activities_treat_the_429_as_transient(limited: RunningEmulator, limited_compute: ComputeClients) -> None:
@@ -316,17 +317,17 @@ def test_evac_s_activities_treat_the_429_as_transient(limited: RunningEmulator, 
     )
 
     with pytest.raises(ApplicationError) as error:
-        ActivityEnvironment().run(TrafficActivities(clients).set_backend_capacity, drain)
+        ActivityEnvironment().run(TrafficActivities(Providers.of(clients)).set_backend_capacity, drain)
 
     assert error.value.type == FailureType.CLOUD_TRANSIENT and not error.value.non_retryable, "Temporal retries it"
     assert isinstance(error.value.__cause__, exceptions.TooManyRequests)
     read = ReadBackendCapacity(context=CTX, backend=BACKEND)
-    assert ActivityEnvironment().run(TrafficActivities(clients).read_backend_capacity, read) == BackendCapacity(
+    assert ActivityEnvironment().run(TrafficActivities(Providers.of(clients)).read_backend_capacity, read) == BackendCapacity(
         capacity_scaler=1.0
     )
 
     limited.set_quota(writes_per_minute=2)  # as when the minute has passed: the retried attempt gets through
-    ActivityEnvironment().run(TrafficActivities(clients).set_backend_capacity, drain)
-    assert ActivityEnvironment().run(TrafficActivities(clients).read_backend_capacity, read) == BackendCapacity(
+    ActivityEnvironment().run(TrafficActivities(Providers.of(clients)).set_backend_capacity, drain)
+    assert ActivityEnvironment().run(TrafficActivities(Providers.of(clients)).read_backend_capacity, read) == BackendCapacity(
         capacity_scaler=0.0
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.clients import GcpClients
 from activities.registry import all_activities
 from evac import activity_api
+from providers.gcp.clients import GcpClients
 
 
 def _definitions(functions: list) -> dict[str, activity._Definition]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from activities.clients import GcpClients
 from activities.registry import all_activities
 from evac.config import MUTATING_ACTIVITIES, ConfigError, Settings, activity_name, writes_task_queue
 from evac.resources import ActivityName
+from providers.gcp.clients import GcpClients
 
 
 @pytest.fixture

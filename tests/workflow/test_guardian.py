@@ -32,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Replayer, Worker
     from typer.testing import CliRunner, Result
 
-    from activities.clients import GcpClients
     from activities.guardian import GuardianActivities
     from emulator.testing import RunningEmulator
     from evac import guardian_status, search_attributes
@@ -61,6 +60,8 @@ with workflow.unsafe.imports_passed_through():
     from evac.runs import FailoverInput, Trigger, failover_workflow_id
     from evac.stack import find_binary
     from evac.topology import Topology
+    from providers.gcp.clients import GcpClients
+    from providers.registry import Providers
     from tests.conftest import DEMO
     from tests.workflow.conftest import asleep
     from workflows.auto_switch import AutoSwitchWorkflow
@@ -129,7 +130,7 @@ class World:
     evacuations: list[EvacuationInput] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., object]]:
-        real = GuardianActivities(self.client, GcpClients.create("http://127.0.0.1:9"))
+        real = GuardianActivities(self.client, Providers.of(GcpClients.create("http://127.0.0.1:9")))
 
         @activity.defn(name=GATHER_FACTS)
         async def gather_facts(input: FactsRequest) -> WorldFacts:
@@ -706,11 +707,11 @@ async def test_the_real_facts_read_runs_alerts_and_health_and_call_the_unreadabl
         )
         await send(own_env, task_queue, alert("target-fp", service=None, region=TARGET), region=TARGET)
         await received(own_env, 1, region=TARGET)
-        real = GuardianActivities(own_env.client, GcpClients.create(emulator.url))
+        real = GuardianActivities(own_env.client, Providers.of(GcpClients.create(emulator.url)))
         facts = await ActivityEnvironment().run(real.gather_facts, request)
         emulator.outage(TARGET)
         down = await ActivityEnvironment().run(real.gather_facts, request)
-        unreachable = GuardianActivities(own_env.client, GcpClients.create("http://127.0.0.1:9"))
+        unreachable = GuardianActivities(own_env.client, Providers.of(GcpClients.create("http://127.0.0.1:9")))
         blind = await ActivityEnvironment().run(unreachable.gather_facts, request)
 
     by_service = {f.service: f for f in facts.services}
@@ -746,7 +747,7 @@ async def test_on_a_real_server_visibility_counts_automatic_failovers_and_lists_
     world = World(dev_env.client)
     request = FactsRequest(region=REGION, services=fact_queries())
     automatic = guardian_plans()[0].input.model_copy(update={"trigger": Trigger(kind="alert", by="evac-guardian/x")})
-    real = GuardianActivities(dev_env.client, GcpClients.create("http://127.0.0.1:9"))
+    real = GuardianActivities(dev_env.client, Providers.of(GcpClients.create("http://127.0.0.1:9")))
     async with guardian_worker(dev_env, task_queue, world):
         handle = await dev_env.client.start_workflow(
             RecordingFailover.run,

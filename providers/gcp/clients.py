@@ -16,7 +16,7 @@ from google.cloud import compute_v1, dns  # type: ignore[attr-defined]
 
 from activities.errors import step_failure
 from evac.failures import FailureType
-from evac.resources import BackendRef, GroupRef
+from providers.gcp.refs import GcpBackendRef, GcpGroupRef
 
 
 @dataclass
@@ -59,13 +59,13 @@ class GcpClients:
             _credentials=credentials,
         )
 
-    def backend_services_for(self, ref: BackendRef) -> tuple[Any, dict[str, str]]:
+    def backend_services_for(self, ref: GcpBackendRef) -> tuple[Any, dict[str, str]]:
         """The client for ``ref``'s backend service and the location its calls take."""
         if ref.scope == "regional":
             return self.region_backend_services, {"region": ref.group.region}
         return self.backend_services, {}
 
-    def group_managers_for(self, ref: GroupRef) -> tuple[Any, dict[str, str]]:
+    def group_managers_for(self, ref: GcpGroupRef) -> tuple[Any, dict[str, str]]:
         """The client for ``ref``'s managed instance group and the location its calls take."""
         if ref.zone:
             return self.zonal_instance_group_managers, {"zone": ref.zone}

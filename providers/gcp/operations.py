@@ -21,11 +21,12 @@ from pydantic import BaseModel, ConfigDict
 
 from activities import budget
 from activities.budget import call_timeout
-from activities.clients import GcpClients
-from activities.errors import TRANSIENT_STATUS, cloud_call, step_failure, worth_repeating
+from activities.errors import step_failure, worth_repeating
 from activities.heartbeat import Heartbeat
-from activities.retry import idempotent, jittered, pause
+from activities.retry import jittered, pause
 from evac.failures import FailureType
+from providers.gcp.clients import GcpClients
+from providers.gcp.errors import TRANSIENT_STATUS, cloud_call, idempotent
 
 DONE = compute_v1.Operation.Status.DONE
 FIRST_POLL_SECONDS = 0.5

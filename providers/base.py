@@ -1,0 +1,88 @@
+"""What a provider offers, per resource kind: the protocol ``activities/`` calls.
+
+A provider implements these in its own terms (Google Cloud's backend services and managed
+instance groups; HAProxy's servers; a DNS server's dynamic updates) and in Evac's states
+(``evac/resources.py``). Its code runs inside an activity: it keeps to the activity's call
+discipline (``activities/budget``: every call's timeout, the source region's budget;
+``activities/retry``: in-place retries of idempotent calls, pauses that wake on a cancel;
+``activities/heartbeat``: progress a retried attempt can resume from) and fails with
+``activities.errors.step_failure`` kinds (``evac/failures.py``), or raises
+:class:`providers.errors.ProviderError`, which the activity translates. What each guarantees
+(atomicity, what "done" means, the undo) is in ``docs/providers.md``.
+
+Every change is idempotent and returns its before-state (:class:`~evac.resources.Change`):
+a retried attempt that finds the resource already as desired reports it unchanged, with the
+before-state the workflow recorded (``activities._common.found_before``), and a change is
+reported only once it is done (its operation finished, its record served).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from evac.refs import BackendRef, DnsRecordRef, GroupRef
+from evac.resources import (
+    BackendCapacity,
+    Change,
+    DnsRecord,
+    GroupSize,
+    HealthReport,
+    ResizeGroup,
+    SetBackendCapacity,
+    SetDnsRecord,
+)
+
+Log = structlog.stdlib.BoundLogger
+
+
+class Traffic(Protocol):
+    """A region's share of a service's load balancing, and the health of what serves it."""
+
+    def read_share(self, ref: BackendRef) -> BackendCapacity:
+        """The share, read (idempotent calls retried in place)."""
+        ...
+
+    def set_share(self, change: SetBackendCapacity, log: Log) -> Change:
+        """Make the share ``change.desired``; done when the load balancer applies it."""
+        ...
+
+    def read_health(self, ref: BackendRef) -> HealthReport:
+        """One reading of how many of the region's backends are healthy (not retried: callers
+        that poll decide what a transient failure means)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A region's room for more instances as read (``room``: None when unknown), in words."""
+
+    room: int | None
+    text: str
+
+
+class Capacity(Protocol):
+    """A region's resizable capacity (a managed instance group)."""
+
+    def read_size(self, ref: GroupRef) -> GroupSize: ...
+
+    def set_size(self, change: ResizeGroup, log: Log) -> Change:
+        """Resize; done when the resize itself is (the new instances' health is verify_health's)."""
+        ...
+
+    def room(self, ref: GroupRef) -> Quota:
+        """How many more instances the group's region may hold (its quota), in numbers and words."""
+        ...
+
+
+class Dns(Protocol):
+    """The record that sends a service's clients to the serving region."""
+
+    def read_record(self, ref: DnsRecordRef) -> DnsRecord: ...
+
+    def set_record(self, change: SetDnsRecord, log: Log) -> Change:
+        """Compare-and-swap: change the record from what it holds to ``change.desired`` in one
+        atomic change; done when the change is served."""
+        ...

@@ -1,0 +1,86 @@
+"""Google Cloud's resource references: a managed instance group, a backend service's backend
+that is a region's group, a Cloud DNS record."""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import Field
+
+from evac.refs import GLOBAL, BackendRef, DnsRecordRef, GroupRef, ResourceRef
+from providers.gcp.names import instance_group_url
+
+
+class GcpGroupRef(GroupRef):
+    provider: Literal["gcp"] = "gcp"
+    project: str
+    group: str = Field(description="Managed instance group name (same as its instance group)")
+    zone: str | None = Field(default=None, description="Set for a zonal group; None for a regional one")
+
+    @property
+    def url(self) -> str:
+        return instance_group_url(self.project, self.group, region=self.region, zone=self.zone)
+
+    @property
+    def control_plane(self) -> str:
+        """Whose API serves calls about it: its region's (a zonal group's too)."""
+        return self.region
+
+    def __str__(self) -> str:
+        return f"instance group {self.zone or self.region}/{self.group}"
+
+
+class GcpBackendRef(BackendRef):
+    """The backend of one backend service that is one region's instance group."""
+
+    provider: Literal["gcp"] = "gcp"
+    project: str
+    backend_service: str
+    scope: Literal["global", "regional"] = Field(
+        default="global", description="regional: a regional backend service in the group's region"
+    )
+    group: GcpGroupRef
+
+    @property
+    def region(self) -> str:
+        return self.group.region
+
+    @property
+    def control_plane(self) -> str:
+        """Whose API serves calls about it: a global backend service is global (its backend in a
+        dead region is drained through the global API), a regional one is its region's."""
+        return self.group.region if self.scope == "regional" else GLOBAL
+
+    @property
+    def service_label(self) -> str:
+        if self.scope == "regional":
+            return f"regional backend service {self.group.region}/{self.backend_service}"
+        return f"backend service {self.backend_service}"
+
+    def __str__(self) -> str:
+        return f"backend {self.group.zone or self.group.region}/{self.group.group} of {self.service_label}"
+
+
+class CloudDnsRecordRef(DnsRecordRef):
+    provider: Literal["gcp"] = "gcp"
+    project: str
+    managed_zone: str
+
+    @property
+    def control_plane(self) -> str:
+        """Cloud DNS is a global service."""
+        return GLOBAL
+
+    def __str__(self) -> str:
+        return f"DNS record {self.name} ({self.type}) in zone {self.managed_zone}"
+
+
+Ref = TypeVar("Ref", bound=ResourceRef)
+
+
+def ours(ref: ResourceRef, kind: type[Ref]) -> Ref:
+    """``ref`` as Google Cloud's ``kind`` of reference; another provider's is a programming error
+    (the activity dispatches on the reference's provider before calling Google Cloud's code)."""
+    if not isinstance(ref, kind):
+        raise TypeError(f"{ref} is not a Google Cloud {kind.__name__}: the wrong provider was called")
+    return ref

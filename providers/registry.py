@@ -1,0 +1,56 @@
+"""Every provider a worker serves, and which one serves a reference: the ``provider`` tag it
+carries (``evac/refs.py``). The activities ask this, and nothing else, which code to call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from evac.refs import BackendRef, DnsRecordRef, GroupRef, ResourceRef
+from providers.base import Capacity, Dns, Traffic
+from providers.gcp.capacity import GcpCapacity
+from providers.gcp.clients import GcpClients
+from providers.gcp.dns import GcpDns
+from providers.gcp.traffic import GcpTraffic
+
+
+@dataclass
+class GcpProvider:
+    clients: GcpClients
+    traffic: GcpTraffic = field(init=False)
+    capacity: GcpCapacity = field(init=False)
+    dns: GcpDns = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.traffic = GcpTraffic(self.clients)
+        self.capacity = GcpCapacity(self.clients)
+        self.dns = GcpDns(self.clients)
+
+
+class NoProvider(LookupError):
+    """A reference names a provider this worker is not configured for."""
+
+
+@dataclass
+class Providers:
+    """The providers of one worker, by the tag their references carry."""
+
+    gcp: GcpProvider
+
+    @classmethod
+    def of(cls, clients: GcpClients) -> Providers:
+        return cls(gcp=GcpProvider(clients))
+
+    def _provider(self, ref: ResourceRef) -> GcpProvider:
+        tag = getattr(ref, "provider", None)
+        if tag == "gcp":
+            return self.gcp
+        raise NoProvider(f"{ref}: this worker serves no provider '{tag}'")
+
+    def traffic(self, ref: BackendRef) -> Traffic:
+        return self._provider(ref).traffic
+
+    def capacity(self, ref: GroupRef) -> Capacity:
+        return self._provider(ref).capacity
+
+    def dns(self, ref: DnsRecordRef) -> Dns:
+        return self._provider(ref).dns
