@@ -29,7 +29,7 @@ from emulator.core import Emulator
 from emulator.resolver import ZoneIndex, resolve
 from emulator.state import HEALTHY, BackendService, ManagedGroup, RecordSet, World, Zone
 from emulator.traffic import split
-from evac.topology import ServiceTopology
+from evac.topology import ServiceTopology, gcp_regions
 
 REQUESTS_PER_SECOND = 10.0
 """The simulated load of every service."""
@@ -71,7 +71,9 @@ def observe_one(emulator: Emulator, service: str, region: str, at: float) -> Ser
 
 
 def _backend_service(emulator: Emulator, service: ServiceTopology, region: str) -> BackendService | None:
-    binding = service.regions[region]
+    binding = gcp_regions(service).get(region)
+    if binding is None:
+        return None
     if binding.backend_service_scope == "regional":
         return emulator.world.region_backend_services.get(f"{region}/{binding.backend_service}")
     return emulator.world.backend_services.get(binding.backend_service)
@@ -95,7 +97,7 @@ def _service(emulator: Emulator, name: str, service: ServiceTopology, at: float)
         for region, weight in weights.items():
             into[region] += part * weight / total
     found: list[ServiceRegion] = []
-    for region, binding in service.regions.items():
+    for region, binding in gcp_regions(service).items():
         group = world.groups.get(f"{binding.instance_group_zone or region}/{binding.instance_group}")
         instances = group.instances if group is not None else []
         healthy = sum(1 for i in instances if group is not None and world.instance_health(group, i, at) == HEALTHY)
@@ -284,7 +286,7 @@ class SimulatedLoad:
         emulator, world = self.emulator, self.emulator.world
         groups: dict[int, ManagedGroup] = {}
         links: set[str] = set()
-        for region, binding in service.regions.items():
+        for region, binding in gcp_regions(service).items():
             group = world.groups.get(f"{binding.instance_group_zone or region}/{binding.instance_group}")
             backend_service = _backend_service(emulator, service, region)
             reached = [world.group_by_url(b.group) for b in backend_service.backends] if backend_service else []

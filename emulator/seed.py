@@ -17,7 +17,8 @@ from emulator.state import (
     new_fingerprint,
     rfc3339,
 )
-from evac.topology import Topology
+from evac.topology import Topology, gcp_regions
+from providers.gcp.bindings import CloudDnsBinding
 
 NAME_SERVERS = [f"ns-cloud-a{n}.googledomains.com." for n in range(1, 5)]
 
@@ -28,7 +29,7 @@ def seed_world(topology: Topology, now: float) -> World:
     world.region_quotas = {region: dict(limits) for region, limits in topology.emulator.region_quotas.items()}
 
     for service in topology.services.values():
-        for region, binding in service.regions.items():
+        for region, binding in gcp_regions(service).items():
             group_zone = binding.instance_group_zone
             key = f"{group_zone or region}/{binding.instance_group}"
             if key not in world.groups:
@@ -91,6 +92,8 @@ def seed_world(topology: Topology, now: float) -> World:
 
     for service in topology.services.values():
         primary = service.regions[service.primary_region]
+        if not isinstance(service.dns, CloudDnsBinding):
+            continue  # another provider's DNS: not Google's to serve
         zone = world.zones[service.dns.managed_zone]
         zone.rrsets.append(
             RecordSet(name=service.dns.record, type=service.dns.type, ttl=service.dns.ttl, rrdatas=[primary.address])

@@ -32,9 +32,9 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from evac.alerting import MAX_ALERT_KEY, MAX_ALERT_NAME, MAX_ALERT_SERVICE, MAX_ALERT_SUMMARY, AlertEvidence
+from evac.document_types import Region
 from evac.documents import format_path
 from evac.text import visible
-from evac.topology import Region
 
 MAX_SUMMARY = MAX_ALERT_SUMMARY
 # An alert's name as evidence (it reaches trigger reasons, status lines and notifications).
@@ -205,7 +205,9 @@ def _region(value: str, where: str) -> str:
         return _REGION.validate_python(value)
     except pydantic.ValidationError:
         # repr: a control character in the label is shown escaped, never printed as is.
-        raise ParseError(f"{where} {value[:80]!r} is not a Google Cloud region name (like europe-west1)") from None
+        raise ParseError(
+            f"{where} {value[:80]!r} is not a region name (like europe-west1, or a data centre like dc-ams)"
+        ) from None
 
 
 def _service(value: str | None, where: str) -> str | None:

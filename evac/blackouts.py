@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
+from evac.document_types import StrictModel
 from evac.documents import InvalidDocument, read_yaml, rule_violations, validate
 from evac.errors import Refused
-from evac.topology import StrictModel
 
 CHECK_BLACKOUTS = "check_blackouts"  # the activity's registered name
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -436,7 +436,7 @@ def _located(
     err: Any, union_tags: frozenset[str], model: type[pydantic.BaseModel] | None = None, data: Any = None
 ) -> tuple[list[str | int], str]:
     """A pydantic error's place in the document, and what to tell the user."""
-    loc = _clean_loc(err["loc"], union_tags)
+    loc = _clean_loc(err["loc"], union_tags, data)
     kind = err["type"]
     if kind == "extra_forbidden":
         key = loc[-1] if loc else None
@@ -466,13 +466,22 @@ def _located(
     return loc, msg
 
 
-def _clean_loc(loc: Loc, union_tags: frozenset[str]) -> list[str | int]:
-    """Drop the tag that pydantic inserts after a list index for discriminated unions."""
+def _clean_loc(loc: Loc, union_tags: frozenset[str], data: Any = None) -> list[str | int]:
+    """Drop the tags that pydantic inserts into a location for a tagged union (a step's kind after
+    its index; a binding's provider after its key): a part that names a tag and is not a key of
+    the document where it stands."""
     out: list[str | int] = []
-    for i, part in enumerate(loc):
-        if i > 0 and isinstance(loc[i - 1], int) and part in union_tags:
+    here = data
+    for part in loc:
+        if isinstance(part, str) and part in union_tags and not (isinstance(here, dict) and part in here):
             continue
         out.append(part)
+        if isinstance(here, dict):
+            here = here.get(part)
+        elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
+            here = here[part]
+        else:
+            here = None
     return out
 
 

@@ -331,7 +331,7 @@ def evacuation_steps(region: str, target: str, sizing: Sizing, *, drain: bool = 
 
 
 def service_plan(region: str, target: str, service: EvacService, sizing: Sizing, guards: Guards, retries: Retries) -> Plan:
-    drain = service.topology.regions[region].backend_service_scope == "global"
+    drain = service.topology.regions[region].drainable
     return Plan(
         name=f"evacuate-{region}",
         description=f"region evacuation of {region}: {sizing.verdict}"

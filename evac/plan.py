@@ -27,8 +27,9 @@ from pydantic import (
 
 from evac.approvals import approver_problem
 from evac.blackouts import BlackoutWindow
+from evac.document_types import Count, Region, StrictModel
 from evac.documents import DocumentError, InvalidDocument, Problem, did_you_mean, read_yaml, rule_violations, validate
-from evac.topology import Count, Region, ResourceName, StrictModel, Topology
+from evac.topology import ResourceName, Topology
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?\Z")
 _SECONDS = re.compile(r"^\d+(?:\.\d+)?\Z")
@@ -478,6 +479,18 @@ def check_plan(plan: Plan, topology: Topology) -> list[Problem]:
         for loc, region in places:
             if region is not None and region not in spec.regions:
                 problems.append((loc, no_region(service, region, spec.regions)))
+        target = spec.regions.get(plan.target)
+        for j, step in enumerate(plan.steps):
+            if (
+                isinstance(step, ScaleTargetStep)
+                and target is not None
+                and target.group_ref(topology.project, plan.target) is None
+            ):
+                message = (
+                    f"service '{service}' has no resizable group in {plan.target} (its capacity there is fixed): "
+                    "leave the scale step out, and let verify_health check that what is there is healthy"
+                )
+                problems.append((("steps", j, "kind"), message))
     return problems
 
 

@@ -9,79 +9,37 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import Discriminator, Field, Strict, Tag, model_validator
 
+from evac.document_types import Count, DnsName, Region, StrictModel, inside
 from evac.documents import InvalidDocument, Problem, did_you_mean, read_yaml, rule_violations, validate
-
-# A region is named as Google Cloud names its regions, a resource as it names resources (the
-# only provider the topology binds yet); plans check their regions with the same type.
-from providers.gcp.names import ProjectId, Zone, instance_group_url
-from providers.gcp.names import Region as Region
+from providers.gcp.bindings import CloudDnsBinding, GcpRegionBinding
+from providers.gcp.names import ProjectId
 from providers.gcp.names import ResourceName as ResourceName
+from providers.onprem.bindings import OnPremRegionBinding, Rfc2136DnsBinding
 
-# A whole number that must be written as one: YAML reads true/false/yes/no/on/off as booleans,
-# and a boolean must never become a count of 1 or 0.
-Count = Annotated[int, Strict()]
-
-
-def _fully_qualified(value: str) -> str:
-    if not value.endswith("."):
-        raise ValueError(f"'{value}' must be fully qualified (end with '.')")
-    return value
+# The providers a binding may name (``provider:``); a binding that names none is Google Cloud's.
+PROVIDERS = frozenset({"gcp", "onprem"})
 
 
-class StrictModel(BaseModel):
-    """Every document model refuses unknown keys: a typo must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RegionBinding(StrictModel):
-    """What serves one service in one region."""
-
-    backend_service: ResourceName = Field(description="Backend service whose backends include this region's instance group")
-    backend_service_scope: Literal["global", "regional"] = Field(
-        default="global",
-        description="global: a global backend service (backendServices); "
-        "regional: a regional backend service in this region (regionBackendServices)",
-    )
-    instance_group: ResourceName = Field(description="Managed instance group (and its instance group) serving in this region")
-    instance_group_zone: Zone | None = Field(
-        default=None,
-        description="The zone of a zonal managed instance group; unset: a regional managed instance group",
-    )
-    address: str = Field(description="The address the DNS record holds when this region serves")
-    max_size: Count | None = Field(
-        default=None,
-        ge=0,
-        le=2000,
-        exclude_if=lambda v: v is None,
-        description="Most instances its group may have (an autoscaler's maximum, a budget): an evacuation never "
-        "scales it further, and refuses to send the service here if that is too few",
-    )
-
-    @field_validator("address")
-    @classmethod
-    def _address_is_ip(cls, value: str) -> str:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError(f"'{value}' is not an IPv4 or IPv6 address") from None
-        return value
-
-    def group_url(self, project: str, region: str) -> str:
-        return instance_group_url(project, self.instance_group, region=region, zone=self.instance_group_zone)
+def _provider(value: Any) -> str:
+    """A binding's provider: its ``provider`` key; none given is Google Cloud."""
+    found = value.get("provider", "gcp") if isinstance(value, dict) else getattr(value, "provider", "gcp")
+    return str(found)
 
 
-class DnsBinding(StrictModel):
-    """The DNS record that sends clients of a service to the serving region."""
-
-    managed_zone: ResourceName
-    record: Annotated[str, AfterValidator(_fully_qualified)] = Field(description="Fully qualified record name, ending with '.'")
-    type: Literal["A", "AAAA"] = "A"
-    ttl: Count = Field(default=300, ge=1, le=86400)
+# What serves a service in one region, by provider (``provider:`` in the binding; gcp when left out).
+RegionBinding = Annotated[
+    Annotated[GcpRegionBinding, Tag("gcp")] | Annotated[OnPremRegionBinding, Tag("onprem")],
+    Discriminator(_provider, custom_error_type="provider", custom_error_message="provider is gcp (the default) or onprem"),
+]
+# The record that sends a service's clients to the serving region, by provider.
+DnsBinding = Annotated[
+    Annotated[CloudDnsBinding, Tag("gcp")] | Annotated[Rfc2136DnsBinding, Tag("onprem")],
+    Discriminator(_provider, custom_error_type="provider", custom_error_message="provider is gcp (the default) or onprem"),
+]
 
 
 class ServiceTopology(StrictModel):
@@ -113,9 +71,7 @@ class ServiceTopology(StrictModel):
         version = 4 if self.dns.type == "A" else 6
         region_of: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
         for region, binding in self.regions.items():
-            zone = binding.instance_group_zone
-            if zone is not None and not zone.startswith(region + "-"):
-                problems.append((("regions", region, "instance_group_zone"), f"zone '{zone}' is not in region {region}"))
+            problems += [(("regions", region, *path), message) for path, message in binding.problems(region)]
             where = ("regions", region, "address")
             address = ipaddress.ip_address(binding.address)
             if address.version != version:
@@ -132,7 +88,7 @@ class ServiceTopology(StrictModel):
 
 
 class ManagedZone(StrictModel):
-    dns_name: Annotated[str, AfterValidator(_fully_qualified)] = Field(description="The zone's DNS name, ending with '.'")
+    dns_name: DnsName = Field(description="The zone's DNS name, ending with '.'")
 
 
 QuotaMetric = Literal["INSTANCES", "CPUS"]
@@ -156,7 +112,9 @@ class EmulatorSeed(StrictModel):
 
 class Topology(StrictModel):
     project: ProjectId
-    dns_zones: dict[ResourceName, ManagedZone] = Field(min_length=1)
+    dns_zones: dict[ResourceName, ManagedZone] = Field(
+        default_factory=dict, description="The Cloud DNS zones the services' records are in (those with provider gcp)"
+    )
     services: dict[ResourceName, ServiceTopology] = Field(min_length=1)
     tiers: list[ResourceName] = Field(
         default_factory=list,
@@ -179,17 +137,19 @@ class Topology(StrictModel):
                 hint = did_you_mean(service.tier, self.tiers)
                 message = f"tier '{service.tier}' is not one of the topology's tiers{hint} (declared: {declared})"
                 problems.append((("services", name, "tier"), message))
-            zone = self.dns_zones.get(service.dns.managed_zone)
-            if zone is None:
-                problems.append(
-                    (("services", name, "dns", "managed_zone"), f"zone '{service.dns.managed_zone}' is not in dns_zones")
-                )
-            elif not _inside(service.dns.record, zone.dns_name):
-                problems.append(
-                    (("services", name, "dns", "record"), f"'{service.dns.record}' is not inside zone '{zone.dns_name}'")
-                )
+            dns = service.dns
+            zone_name: str | None = dns.zone if isinstance(dns, Rfc2136DnsBinding) else None
+            if isinstance(dns, CloudDnsBinding):
+                if dns.managed_zone in self.dns_zones:
+                    zone_name = self.dns_zones[dns.managed_zone].dns_name
+                else:
+                    where = ("services", name, "dns", "managed_zone")
+                    problems.append((where, f"zone '{dns.managed_zone}' is not in dns_zones"))
+            if zone_name is not None and not inside(dns.record, zone_name):
+                problems.append((("services", name, "dns", "record"), f"'{dns.record}' is not inside zone '{zone_name}'"))
             for region, binding in service.regions.items():
-                groups.add(f"{region}/{binding.instance_group}")
+                if isinstance(binding, GcpRegionBinding):
+                    groups.add(f"{region}/{binding.instance_group}")
         for key in self.emulator.group_sizes:
             if key not in groups:
                 problems.append((("emulator", "group_sizes", key), "names no '<region>/<instance_group>' of any service"))
@@ -202,16 +162,15 @@ class Topology(StrictModel):
         return problems
 
 
-def _inside(record: str, zone: str) -> bool:
-    """Whether a DNS name is the zone's apex or below it (DNS names ignore case)."""
-    record, zone = record.lower(), zone.lower()
-    return record == zone or record.endswith("." + zone)
+def gcp_regions(service: ServiceTopology) -> dict[str, GcpRegionBinding]:
+    """The service's regions that are Google Cloud's (what the emulator serves), by name."""
+    return {region: b for region, b in service.regions.items() if isinstance(b, GcpRegionBinding)}
 
 
 def load_topology(path: str | Path) -> Topology:
     """Read and validate a topology file; raises InvalidDocument with every error located."""
     doc = read_yaml(path)
-    topology = validate(doc, Topology)
+    topology = validate(doc, Topology, union_tags=PROVIDERS)
     problems = topology.reference_problems()
     if problems:
         raise InvalidDocument([doc.error(loc, message) for loc, message in problems])

@@ -36,7 +36,7 @@ from evac.errors import BadInput, FrontDoorError
 from evac.plan import Plan
 from evac.runs import Trigger
 from evac.stack import ROOT, Stack, StackConfig, StackError
-from evac.topology import Topology, load_topology
+from evac.topology import Topology, gcp_regions, load_topology
 
 DEMO_DIR = ROOT / "plans" / "demo"
 WATCH_SECONDS = 0.5
@@ -365,7 +365,9 @@ def _show_world(config: StackConfig, plan: Plan, topology: Topology) -> None:
             answer = httpx.get(
                 f"{config.emulator_url}/emulator/v1/resolve", params={"name": spec.dns.record, "type": spec.dns.type}, timeout=5
             ).json()
-            binding = spec.regions[plan.source]
+            binding = gcp_regions(spec).get(plan.source)
+            if binding is None:
+                continue  # not a Google Cloud region: not the emulator's to show
             traffic = httpx.get(f"{config.emulator_url}/emulator/v1/traffic/{binding.backend_service}", timeout=5).json()
         except (httpx.HTTPError, ValueError) as exc:
             err.print(f"[yellow]could not read the emulator's world: {exc}[/]")

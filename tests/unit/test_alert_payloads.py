@@ -162,11 +162,11 @@ def test_an_alert_without_the_region_label_is_refused_naming_the_alert_and_the_l
         (
             # Issue 20, item 8: the pattern ended in '$', which matches before a trailing newline.
             alertmanager(am_alert(labels={"region": "europe-west1\n"})),
-            "alerts[0].labels.region 'europe-west1\\n' is not a Google Cloud region name (like europe-west1)",
+            "alerts[0].labels.region 'europe-west1\\n' is not a region name (like europe-west1, or a data centre like dc-ams)",
         ),
         (
             alertmanager(am_alert(labels={"region": "EU West"})),
-            "alerts[0].labels.region 'EU West' is not a Google Cloud region name (like europe-west1)",
+            "alerts[0].labels.region 'EU West' is not a region name (like europe-west1, or a data centre like dc-ams)",
         ),
         (alertmanager(am_alert(fingerprint="")), "alerts[0].fingerprint must be printable text of 1 to 200 characters"),
     ],
@@ -240,7 +240,7 @@ def test_cloud_monitoring_labels_are_looked_up_resource_first_then_metric_then_p
         (cloud_monitoring(started_at="soon"), "incident.started_at: input should be a valid integer"),
         (
             cloud_monitoring(resource={"labels": {"region": "Europe"}}),
-            "incident.resource.labels.region 'Europe' is not a Google Cloud region name",
+            "incident.resource.labels.region 'Europe' is not a region name",
         ),
     ],
 )

@@ -250,7 +250,7 @@ def test_bad_region_name(tmp_path: Path, demo_topology: Topology) -> None:
         DocumentError(
             str(path),
             "source",
-            "'Europe-West1' is not a Google Cloud region name (like europe-west1)",
+            "'Europe-West1' is not a region name (like europe-west1, or a data centre like dc-ams)",
             line_of(text, "source:"),
         )
     ]
@@ -561,7 +561,7 @@ def test_several_field_errors_are_all_reported_each_located(tmp_path: Path, demo
         DocumentError(
             f,
             "source",
-            "'Europe-West1' is not a Google Cloud region name (like europe-west1)",
+            "'Europe-West1' is not a region name (like europe-west1, or a data centre like dc-ams)",
             line_of(text, "source:"),
         ),
         DocumentError(f, "soruce", "unknown key (did you mean 'source'?)", line_of(text, "soruce:")),

@@ -114,7 +114,7 @@ def test_bad_region_name_as_a_region_key(tmp_path: Path) -> None:
         DocumentError(
             f,
             "services.checkout.regions.us_central1",
-            "'us_central1' is not a Google Cloud region name (like europe-west1)",
+            "'us_central1' is not a region name (like europe-west1, or a data centre like dc-ams)",
             line_of(text, "us_central1:"),
         )
     ]
@@ -131,7 +131,7 @@ def test_bad_primary_region_name(tmp_path: Path) -> None:
         DocumentError(
             f,
             "services.checkout.primary_region",
-            "'Europe' is not a Google Cloud region name (like europe-west1)",
+            "'Europe' is not a region name (like europe-west1, or a data centre like dc-ams)",
             line_of(text, "primary_region: Europe"),
         )
     ]
@@ -441,14 +441,27 @@ def test_a_group_sizes_key_that_is_not_text(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("missing", ["project", "dns_zones", "services"])
+@pytest.mark.parametrize("missing", ["project", "services"])
 def test_missing_top_level_key(tmp_path: Path, missing: str) -> None:
-    text = "\n".join(f"{k}: {{}}" for k in ("project", "dns_zones", "services") if k != missing) + "\n"
+    text = "\n".join(f"{k}: {{}}" for k in ("project", "services") if k != missing) + "\n"
     text = text.replace("project: {}", "project: evac-test")
     f, errs = errors(tmp_path, text)
     # The other keys are empty, which is an error of their own: all are reported, in line order.
     assert errs[0] == DocumentError(f, missing, "required key is missing", 1)
-    assert [e.path for e in errs] == [missing] + [k for k in ("dns_zones", "services") if k != missing]
+    assert [e.path for e in errs] == [missing] + [k for k in ("services",) if k != missing]
+
+
+def test_a_cloud_dns_record_needs_its_zone_among_dns_zones(tmp_path: Path) -> None:
+    """dns_zones may be left out (a topology whose records are all on premises); a Cloud DNS
+    record then names a zone that is not there."""
+    text = (DEMO / "topology.yaml").read_text()
+    start = text.index("dns_zones:")
+    end = text.index("services:")
+    f, errs = errors(tmp_path, text[:start] + text[end:])
+    assert [(e.path, e.message) for e in errs][0] == (
+        "services.checkout.dns.managed_zone",
+        "zone 'shop-zone' is not in dns_zones",
+    )
 
 
 # --- YAML booleans are never numbers -----------------------------------------------------------
@@ -590,7 +603,12 @@ def test_no_region_quotas_leave_the_topology_as_it_was(tmp_path: Path) -> None:
             "us-central1.INSTANCES",
             "expected an integer, not a boolean (YAML reads true/false/yes/no/on/off as booleans)",
         ),
-        ("us-central1:", "us_central1:", "us_central1", "'us_central1' is not a Google Cloud region name (like europe-west1)"),
+        (
+            "us-central1:",
+            "us_central1:",
+            "us_central1",
+            "'us_central1' is not a region name (like europe-west1, or a data centre like dc-ams)",
+        ),
         (
             "us-central1:",
             "asia-south1:",
@@ -609,7 +627,8 @@ def test_a_bad_region_quota_is_refused_naming_the_field(tmp_path: Path, old: str
 def test_a_name_with_a_trailing_newline_is_refused(name: str) -> None:
     """Issue 20, item 8: every name pattern ended in '$', which also matches before a final
     newline: 'europe-west1\\n' passed as a region (and started a look-alike guardian)."""
-    from evac.topology import Region, ResourceName
+    from evac.document_types import Region
+    from evac.topology import ResourceName
 
     kind = Region if name.startswith("europe") else ResourceName
     with pytest.raises(pydantic.ValidationError):
