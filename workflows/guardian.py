@@ -156,8 +156,11 @@ class RegionGuardianWorkflow:
             pass
 
     def _evacuates(self) -> bool:
-        """Whether region-wide alerts evacuate the region (the policy says so; a patched run)."""
-        return self._policy.region_wide == "evacuate" and workflow.patched(EVACUATE_PATCH)
+        """Whether region-wide alerts evacuate the region (the policy says so)."""
+        if self._policy.region_wide != "evacuate":
+            return False
+        workflow.deprecate_patch(EVACUATE_PATCH)
+        return True
 
     def _apply_pending(self) -> None:
         """Apply the queued deliveries (firing added, resolved withdrawn, duplicates counted)."""

@@ -67,8 +67,7 @@ class Notifier:
         ``status``: the run's, when its record does not hold it yet (at its end)."""
         if self._input.dry_run or self._configured is False:
             return
-        if not workflow.patched(NOTIFICATIONS):
-            return
+        workflow.deprecate_patch(NOTIFICATIONS)
         p = self._progress
         notification = Notification(
             event=NotificationEvent(event),

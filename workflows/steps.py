@@ -233,12 +233,6 @@ class Engine:
 
     # --- calls --------------------------------------------------------------------
 
-    @property
-    def fast_reads(self) -> bool:
-        """A mutating step's reads are one local activity (STEP_READS_LOCAL); runs recorded
-        before it replay the old way. Its marker is written at the run's first mutating step."""
-        return workflow.patched(STEP_READS_LOCAL)
-
     async def read(
         self,
         activity: Callable[[In], Out],
@@ -270,13 +264,15 @@ class Engine:
     async def read_before_change(
         self, record: StepRecord, guarded: bool, kind: type[State], resource: Resource, intent: str
     ) -> State:
-        """The step's reads in one local activity: the guard's (``guarded``), whose verdict is
-        recorded on the step and refuses as :meth:`guard_target_healthy` does, then the
-        before-state of ``resource``, which must read as a ``kind``.
+        """The step's reads in one local activity: the guard's (``guarded``: never move traffic
+        into a region that cannot take it, nor drain the last healthy one), whose verdict is
+        recorded on the step (:meth:`_judge`), then the before-state of ``resource``, which must
+        read as a ``kind``.
 
         A source-only ``resource`` is read within the source budget (not at all without one);
         unread, the step is skipped (:class:`SourceUnreachable`), ``intent`` (the change it would
         make) owed."""
+        workflow.deprecate_patch(STEP_READS_LOCAL)
         plan = self.input.plan
         budget = self.source_budget if self.source_only(resource) else None
         if self.source_only(resource) and budget is None:
@@ -315,13 +311,11 @@ class Engine:
         return reads.before
 
     def _mutation(self, activity: Callable[[In], Change], arg: In, deadline: timedelta, summary: str) -> Awaitable[Change]:
-        task_queue = workflow.info().task_queue
-        if workflow.patched(MUTATIONS_ON_WRITES_QUEUE):
-            task_queue = writes_task_queue(task_queue)
+        workflow.deprecate_patch(MUTATIONS_ON_WRITES_QUEUE)
         return workflow.execute_activity(
             activity,
             arg,
-            task_queue=task_queue,
+            task_queue=writes_task_queue(workflow.info().task_queue),
             schedule_to_close_timeout=deadline,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=retry_policy(self.input.plan.retries),
@@ -405,22 +399,6 @@ class Engine:
             source=source,
         )
 
-    async def guard_target_healthy(self, record: StepRecord) -> None:
-        """Never move traffic into a region that cannot take it, nor drain the last healthy one.
-
-        The verdict is recorded on the step; a refusal fails it, except in a dry run, which
-        shows the verdict and goes on (it changes nothing)."""
-        target = self.input.plan.target
-        need = self.input.plan.guards.min_healthy_target
-        report = await self.health(record, target)
-        capacity = None
-        if self.projected_health(target, report).healthy >= need:  # (read only once health passed: runs replay this order)
-            capacity = await self.read(
-                activity_api.read_backend_capacity,
-                ReadBackendCapacity(context=self.context(record), backend=self.backend(target)),
-            )
-        self._judge(record, report, capacity)
-
     def _judge(self, record: StepRecord, report: HealthReport, capacity: BackendCapacity | None) -> None:
         """The guard's verdict on its readings (``capacity`` None: not read, health refused). A
         dry run judges as if its earlier scale-ups had happened (and says so)."""
@@ -471,10 +449,7 @@ Handler = Callable[[Engine, StepRecord, Any], Awaitable[None]]
 async def scale_target(engine: Engine, record: StepRecord, step: ScaleTargetStep) -> None:
     group = engine.group(engine.input.plan.target)
     read = ReadGroupSize(context=engine.context(record, group), group=group)
-    if engine.fast_reads:
-        before = await engine.read_before_change(record, False, GroupSize, group, f"size at least {step.min_size}")
-    else:
-        before = await engine.read(activity_api.read_group_size, read)
+    before = await engine.read_before_change(record, False, GroupSize, group, f"size at least {step.min_size}")
     await engine.mutate(
         record,
         activity_api.resize_group,
@@ -495,9 +470,7 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
     region = step.region or engine.input.plan.target
     backend = engine.backend(region)
     record.resource = str(backend)
-    if not workflow.patched(HEALTH_WAIT_IN_ONE_ACTIVITY):
-        await _verify_health_by_polling(engine, record, step, region)
-        return
+    workflow.deprecate_patch(HEALTH_WAIT_IN_ONE_ACTIVITY)
     intent = f"{step.min_healthy} healthy"
     budget = engine.source_budget if engine.source_only(backend) else None
     if engine.source_only(backend) and budget is None:
@@ -555,35 +528,12 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
         )
 
 
-async def _verify_health_by_polling(engine: Engine, record: StepRecord, step: VerifyHealthStep, region: str) -> None:
-    """Runs recorded before HEALTH_WAIT_IN_ONE_ACTIVITY polled with one activity per poll."""
-    deadline = workflow.now() + step.timeout
-    while True:
-        report = await engine.health(record, region)
-        record.attempts += 1
-        record.after = report
-        record.detail = f"{report.healthy}/{report.total} healthy, need {step.min_healthy}"
-        if report.healthy >= step.min_healthy:
-            return
-        if workflow.now() + step.interval > deadline:
-            raise failure(
-                FailureType.HEALTH_CHECK_FAILED,
-                f"{region}: only {report.healthy}/{report.total} backends healthy after {format_duration(step.timeout)}, "
-                f"the step requires {step.min_healthy}",
-            )
-        await workflow.sleep(step.interval)
-
-
 async def drain(engine: Engine, record: StepRecord, step: DrainStep) -> None:
     region = step.region or engine.input.plan.source
     backend = engine.backend(region)
     desired = BackendCapacity(capacity_scaler=step.capacity_scaler)
     read = ReadBackendCapacity(context=engine.context(record, backend), backend=backend)
-    if engine.fast_reads:
-        before = await engine.read_before_change(record, True, BackendCapacity, backend, f"→ {desired.summary()}")
-    else:
-        await engine.guard_target_healthy(record)
-        before = await engine.read(activity_api.read_backend_capacity, read)
+    before = await engine.read_before_change(record, True, BackendCapacity, backend, f"→ {desired.summary()}")
     await engine.mutate(
         record,
         activity_api.set_backend_capacity,
@@ -602,11 +552,7 @@ async def shift_dns(engine: Engine, record: StepRecord, step: ShiftDnsStep) -> N
     read = ReadDnsRecord(context=engine.context(record, ref), record=ref)
     target_address = engine.input.topology.regions[engine.input.plan.target].address
     desired = DnsRecord(ttl=step.ttl or engine.input.topology.dns.ttl, rrdatas=[target_address])
-    if engine.fast_reads:
-        before = await engine.read_before_change(record, True, DnsRecord, ref, f"→ {desired.summary()}")
-    else:
-        await engine.guard_target_healthy(record)
-        before = await engine.read(activity_api.read_dns_record, read)
+    before = await engine.read_before_change(record, True, DnsRecord, ref, f"→ {desired.summary()}")
     await engine.mutate(
         record,
         activity_api.set_dns_record,

@@ -4,8 +4,10 @@ Run ``.venv/bin/python -m tests.workflow.record_histories [SET]`` only after a d
 versioned change to a workflow: the stored histories stand for runs already in production, and a
 change that cannot replay them would break those runs. The sets:
 
-- ``notifications`` writes ``notifications_<outcome>.json`` (succeeded, rolled_back, cancelled:
-  failovers that notify a webhook and Slack);
+- ``failover`` writes ``failover_<outcome>.json`` (succeeded, rolled_back, cancelled: the demo
+  failover, whose worker has no notification target);
+- ``notifications`` writes ``notifications_<outcome>.json`` (the same three, with a worker that
+  notifies a webhook and Slack);
 - ``operator`` writes ``drill_approved_paused.json`` (a drill whose approval step was approved
   while the run was paused and resumed) and ``scheduled_drill_passed.json`` (a schedule's
   launcher whose drill passed);
@@ -14,10 +16,6 @@ change that cannot replay them would break those runs. The sets:
   trigger ``alert`` with the alerts' fingerprints as evidence);
 - ``evacuation`` writes ``evacuation_completed_with_failures.json`` and
   ``evacuation_aborted_rollback_all.json`` (region evacuations: the parent's history);
-- ``reads`` writes ``reads_local_<outcome>.json`` (succeeded, rolled_back, cancelled: failovers
-  whose reads run as local activities, a step's guard and before-state in one, STEP_READS_LOCAL).
-- ``preflight`` writes ``preflight_one_<outcome>.json`` (succeeded, rolled_back, cancelled:
-  failovers whose preflight reads every resource in one activity, PREFLIGHT_IN_ONE_ACTIVITY).
 - ``evacuation_chains`` writes ``chains/evacuation_chain_aborted.json`` (an auto-target evacuation
   that continued as new twice or more: one service busy with a failover of its own, one whose drain
   is refused, then aborted by a person mid-way) and ``chains/evacuation_terminated.json`` (one
@@ -28,8 +26,6 @@ change that cannot replay them would break those runs. The sets:
   dead: its own resources unread, the run goes on), ``dead_source_skipped.json`` (a regional
   failover whose source-only drain is skipped and owed) and ``dead_source_drill.json`` (an
   ungraceful drill of it: no call to the source, failed back).
-
-Histories of earlier versions are left alone (``engine_*``: before notifications).
 """
 
 from __future__ import annotations
@@ -62,7 +58,7 @@ from workflows.scheduled import ScheduledDrillWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record(prefix: str = "notifications") -> None:
+async def record(prefix: str = "failover") -> None:
     topology = load_topology(DEMO / "topology.yaml")
     async with await start_test_server() as env:
         await register_search_attributes(env.client)
@@ -271,12 +267,8 @@ async def record_evacuation_chains() -> None:
             (chains / "evacuation_terminated.json").write_text(raw_histories(chain))
 
 
-async def record_local_reads() -> None:
-    await record("reads_local")
-
-
-async def record_preflight_in_one() -> None:
-    await record("preflight_one")
+async def record_notifications() -> None:
+    await record("notifications")
 
 
 async def record_dead_source() -> None:
@@ -310,9 +302,8 @@ async def record_dead_source() -> None:
 
 SETS = {
     "dead_source": record_dead_source,
-    "notifications": record,
-    "reads": record_local_reads,
-    "preflight": record_preflight_in_one,
+    "failover": record,
+    "notifications": record_notifications,
     "operator": record_operator_controls,
     "alerts": record_alert_driven,
     "evacuation": record_evacuations,
@@ -320,7 +311,7 @@ SETS = {
 }
 
 if __name__ == "__main__":
-    asyncio.run(SETS[sys.argv[1] if len(sys.argv) > 1 else "notifications"]())
+    asyncio.run(SETS[sys.argv[1] if len(sys.argv) > 1 else "failover"]())
     # Skip interpreter teardown, which the Temporal client's native threads can abort
     # (temporalio/sdk-python#300; the evac CLI does the same).
     os._exit(0)
