@@ -58,14 +58,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.saga import Saga, failure_text
     from workflows.steps import TRAFFIC_KINDS, Engine, SourceUnreachable, run_step
 
-# Versioned change: runs started before it did not write their final record to the memo.
-FINAL_RECORD_IN_MEMO = "final-record-in-memo"
-# Versioned change: runs started before it did not upsert their outcome and recovery time.
-OUTCOME_SEARCH_ATTRIBUTES = "outcome-search-attributes"
-# Versioned change: preflight reads every resource in one activity (preflight_reads); runs
-# started before it read each in an activity of its own.
-PREFLIGHT_IN_ONE_ACTIVITY = "preflight-in-one-activity"
-
 
 class PlanRun:
     def __init__(self, input: FailoverInput) -> None:
@@ -117,7 +109,6 @@ class PlanRun:
             )
         else:
             request = request.model_copy(update={"source_region": plan.source, "source_budget_seconds": budget.total_seconds()})
-        workflow.deprecate_patch(PREFLIGHT_IN_ONE_ACTIVITY)
         reads.append(engine.read(activity_api.preflight_reads, request, budget=budget))
         try:
             results = await asyncio.gather(*reads)
@@ -285,10 +276,8 @@ class PlanRun:
             if record.status == StepStatus.PENDING:
                 record.status = StepStatus.NOT_RUN
         # The final record in the memo: `describe` reads it, no worker needed, whatever the outcome.
-        workflow.deprecate_patch(FINAL_RECORD_IN_MEMO)
         workflow.upsert_memo({MEMO_PROGRESS: self.progress})
         # Findable by how it ended: `evac runs list --outcome`, `EvacRecoverySeconds > 300`.
-        workflow.deprecate_patch(OUTCOME_SEARCH_ATTRIBUTES)
         workflow.upsert_search_attributes(search_attributes.at_end(self.progress, status, self.recovery_seconds(status)))
         self.log(f"{self.progress.kind} ended", status=status.value)
 

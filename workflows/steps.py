@@ -9,7 +9,7 @@ A handler reads and records the before-state of what it changes, pushes the undo
 saga *before* sending the mutation, and leaves the step record (resource, before, after,
 detail) filled in. Guards are checked just before every drain and DNS shift.
 
-The shape of a mutating step (issue 12, "A faster step"; behind ``STEP_READS_LOCAL``): its reads
+The shape of a mutating step (issue 12, "A faster step"): its reads
 — the guard's (the target's health, then its capacity scaler) and the before-state — are one
 *local* activity, ``read_before_change``, and the mutation is the step's one regular activity.
 A local activity runs in the worker inside the workflow task, and its result goes into the
@@ -38,9 +38,8 @@ of the 10 s workflow task timeout) if the read stalls. If the read ends first, t
 mutation may be scheduled in that task: the abort then meets it as it meets any mutation in
 flight (it stops before sending its change, or finishes and is undone; its undo was pushed
 first). Other reads stay regular activities: preflight's (once a run, and an abort during
-preflight must stop it at once; every resource in one ``preflight_reads`` activity since
-``PREFLIGHT_IN_ONE_ACTIVITY``, workflows/plan_run.py), a drill's read-backs and a dry run's
-health readings. Runs recorded before it replay the old shape.
+preflight must stop it at once; every resource in one ``preflight_reads`` activity,
+workflows/plan_run.py), a drill's read-backs and a dry run's health readings.
 
 Static stability (issue 18): a resource only the source region's API serves (its regional
 backend service, its instance groups) is read and changed within ``retries.source_deadline``,
@@ -109,14 +108,6 @@ with workflow.unsafe.imports_passed_through():
 In = TypeVar("In")
 Out = TypeVar("Out")
 State = TypeVar("State", BackendCapacity, GroupSize, DnsRecord)
-
-# Versioned changes (workflow.patched): runs recorded before them replay the old way.
-HEALTH_WAIT_IN_ONE_ACTIVITY = "health-wait-in-one-activity"
-# A mutating step's reads (the guard's and the before-state) in one local activity.
-STEP_READS_LOCAL = "step-reads-local"
-# Mutations (and their undos) go to the writes task queue, whose rate limit keeps every worker
-# together within the project's write quota; runs recorded before it sent them to the run's own queue.
-MUTATIONS_ON_WRITES_QUEUE = "mutations-on-writes-queue"
 
 # A mutating activity heartbeats (from a background thread while it blocks); a worker that
 # dies is noticed within this, and a cancellation reaches the activity within 80 % of it.
@@ -272,7 +263,6 @@ class Engine:
         A source-only ``resource`` is read within the source budget (not at all without one);
         unread, the step is skipped (:class:`SourceUnreachable`), ``intent`` (the change it would
         make) owed."""
-        workflow.deprecate_patch(STEP_READS_LOCAL)
         plan = self.input.plan
         budget = self.source_budget if self.source_only(resource) else None
         if self.source_only(resource) and budget is None:
@@ -311,7 +301,8 @@ class Engine:
         return reads.before
 
     def _mutation(self, activity: Callable[[In], Change], arg: In, deadline: timedelta, summary: str) -> Awaitable[Change]:
-        workflow.deprecate_patch(MUTATIONS_ON_WRITES_QUEUE)
+        # Mutations (and their undos) go to the writes task queue, whose rate limit keeps every
+        # worker together within the project's write quota.
         return workflow.execute_activity(
             activity,
             arg,
@@ -470,7 +461,6 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
     region = step.region or engine.input.plan.target
     backend = engine.backend(region)
     record.resource = str(backend)
-    workflow.deprecate_patch(HEALTH_WAIT_IN_ONE_ACTIVITY)
     intent = f"{step.min_healthy} healthy"
     budget = engine.source_budget if engine.source_only(backend) else None
     if engine.source_only(backend) and budget is None:

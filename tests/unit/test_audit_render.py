@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 import json
 import re
 from functools import cache
@@ -299,13 +300,24 @@ def test_a_recovery_target_is_judged_only_for_a_run_that_succeeded() -> None:
 
 
 def test_an_update_is_shown_when_the_run_took_it_in_before_what_it_caused() -> None:
+    history = WorkflowHistory.from_json("failover/checkout", _text("drill_approved_paused"))
     entries = audit_render.timeline(record_of("drill_approved_paused"))
     whats = [e.what for e in entries]
     resume = entries[whats.index("resume")]
-    readiness = entries[whats.index("readiness")]
-    # The resume was taken in by the workflow task that went on to judge readiness: the same
-    # instant, and listed first (not at the later time its acceptance was written).
-    assert resume.at == readiness.at and whats.index("resume") < whats.index("readiness")
+    # Shown at the start of the workflow task that took it in (where the run acted on it), not at
+    # the later time its acceptance was written.
+    events = list(history.events)
+    accepted = next(
+        i
+        for i, e in enumerate(events)
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == "resume"
+    )
+    task = next(e for e in reversed(events[:accepted]) if e.HasField("workflow_task_started_event_attributes"))
+    assert resume.at == audit.event_time(task) <= audit.event_time(events[accepted])
+    # At one instant, what operators did is listed first; the steps the run holds for come after it.
+    for before, after in itertools.pairwise(entries):
+        assert not (before.at == after.at and before.kind != "operator" and after.kind == "operator"), (before, after)
     assert all(whats.index("resume") < i for i, w in enumerate(whats) if w.endswith("started") and "step" in w)
 
 
