@@ -108,8 +108,8 @@ def build_workers(client: Client, settings: Settings, executor: ThreadPoolExecut
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        # Every activity, the mutating ones too: runs recorded before the writes queue existed
-        # schedule their mutations here.
+        # Every activity, the mutating ones too (the workflows schedule mutations on the writes
+        # queue only; registering them here as well is harmless).
         activities=activities,
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -18,7 +18,7 @@ current policy and plans). Its loop, each time something changed or a timer it s
    ``ParentClosePolicy.ABANDON``: the failover outlives this run and its continue-as-new. A
    service that already has a run is suppressed ``busy``.
 
-With the policy's ``region_wide = "evacuate"`` (behind the patch ``EVACUATE_PATCH``), region-wide
+With the policy's ``region_wide = "evacuate"``, region-wide
 alerts are the evidence of one ``EvacuationWorkflow`` child of the whole region (id
 ``evacuation/<region>``, auto-target, ``ParentClosePolicy.ABANDON``) instead of a failover of
 each service; a region that already has one running is suppressed ``busy``.
@@ -68,8 +68,6 @@ MIN_WAIT = timedelta(seconds=1)
 STEP = "guardian"
 FAILOVER_WORKFLOW = "FailoverWorkflow"
 EVACUATION_WORKFLOW = "EvacuationWorkflow"
-# Region-wide alerts evacuate the region when the policy says so (region_wide = "evacuate").
-EVACUATE_PATCH = "guardian-region-evacuation"
 # EvacTargetRegion of an auto-target evacuation (as evac/control/evacuate.py sets it).
 AUTO_TARGET_ATTRIBUTE = "auto"
 
@@ -156,8 +154,8 @@ class RegionGuardianWorkflow:
             pass
 
     def _evacuates(self) -> bool:
-        """Whether region-wide alerts evacuate the region (the policy says so; a patched run)."""
-        return self._policy.region_wide == "evacuate" and workflow.patched(EVACUATE_PATCH)
+        """Whether region-wide alerts evacuate the region (the policy says so)."""
+        return self._policy.region_wide == "evacuate"
 
     def _apply_pending(self) -> None:
         """Apply the queued deliveries (firing added, resolved withdrawn, duplicates counted)."""

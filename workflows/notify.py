@@ -9,8 +9,7 @@ record (``FailoverProgress.notifications``); a failure is recorded and never fai
 cancellation and bounded by :data:`DRAIN_TIMEOUT`.
 
 When the worker has no target configured, its first answer says so and the run sends nothing
-more: one activity per run. Dry runs send nothing. Runs recorded before notifications existed
-replay without them (``workflow.patched(NOTIFICATIONS)``).
+more: one activity per run. Dry runs send nothing.
 
 Workflow code only: no I/O, deterministic.
 """
@@ -29,9 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from evac.notifications import Notification, NotificationEvent, NotificationRecord
     from evac.runs import FailoverInput, FailoverProgress, RunStatus
     from workflows.saga import Saga, failure_text
-
-# Versioned change: runs started before it sent no notifications.
-NOTIFICATIONS = "notifications"
 
 # One attempt posts to every target, each retried in place within ~15 s.
 NOTIFY_START_TO_CLOSE = timedelta(seconds=30)
@@ -66,8 +62,6 @@ class Notifier:
         """Start a notification of ``event`` in the background; never raises, never waits.
         ``status``: the run's, when its record does not hold it yet (at its end)."""
         if self._input.dry_run or self._configured is False:
-            return
-        if not workflow.patched(NOTIFICATIONS):
             return
         p = self._progress
         notification = Notification(

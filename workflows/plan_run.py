@@ -34,9 +34,6 @@ with workflow.unsafe.imports_passed_through():
         DnsRecordRef,
         GroupRef,
         PreflightReads,
-        ReadBackendCapacity,
-        ReadDnsRecord,
-        ReadGroupSize,
     )
     from evac.runs import (
         CANCEL_REASON_PREFIX,
@@ -60,14 +57,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notify import Notifier
     from workflows.saga import Saga, failure_text
     from workflows.steps import TRAFFIC_KINDS, Engine, SourceUnreachable, run_step
-
-# Versioned change: runs started before it did not write their final record to the memo.
-FINAL_RECORD_IN_MEMO = "final-record-in-memo"
-# Versioned change: runs started before it did not upsert their outcome and recovery time.
-OUTCOME_SEARCH_ATTRIBUTES = "outcome-search-attributes"
-# Versioned change: preflight reads every resource in one activity (preflight_reads); runs
-# started before it read each in an activity of its own.
-PREFLIGHT_IN_ONE_ACTIVITY = "preflight-in-one-activity"
 
 
 class PlanRun:
@@ -120,20 +109,7 @@ class PlanRun:
             )
         else:
             request = request.model_copy(update={"source_region": plan.source, "source_budget_seconds": budget.total_seconds()})
-        in_one = workflow.patched(PREFLIGHT_IN_ONE_ACTIVITY)
-        if in_one:
-            reads.append(engine.read(activity_api.preflight_reads, request, budget=budget))
-        else:
-            context = request.context
-            for backend in request.backends:
-                reads.append(
-                    engine.read(activity_api.read_backend_capacity, ReadBackendCapacity(context=context, backend=backend))
-                )
-                reads.append(
-                    engine.read(activity_api.read_group_size, ReadGroupSize(context=context, group=engine.group(backend.region)))
-                )
-            for record in request.records:
-                reads.append(engine.read(activity_api.read_dns_record, ReadDnsRecord(context=context, record=record)))
+        reads.append(engine.read(activity_api.preflight_reads, request, budget=budget))
         try:
             results = await asyncio.gather(*reads)
         except (FailureError, asyncio.CancelledError) as err:
@@ -142,8 +118,7 @@ class PlanRun:
                 raise
             self.progress.preflight = f"failed: {failure_text(err)}"
             raise failure(FailureType.PREFLIGHT_FAILED, f"preflight: {failure_text(err)}; nothing was changed") from None
-        # Runs recorded before preflight was one activity read each resource alone, with no budget.
-        unreachable: list[str] = results[0].unreachable if in_one else []
+        unreachable: list[str] = results[0].unreachable
         readable = request.count() - len(unreachable)
         self.progress.preflight = f"passed: {readable} resources readable"
         for resource in skipped:
@@ -300,12 +275,10 @@ class PlanRun:
         for record in self.progress.steps:
             if record.status == StepStatus.PENDING:
                 record.status = StepStatus.NOT_RUN
-        if workflow.patched(FINAL_RECORD_IN_MEMO):
-            # The final record in the memo: `describe` reads it, no worker needed, whatever the outcome.
-            workflow.upsert_memo({MEMO_PROGRESS: self.progress})
-        if workflow.patched(OUTCOME_SEARCH_ATTRIBUTES):
-            # Findable by how it ended: `evac runs list --outcome`, `EvacRecoverySeconds > 300`.
-            workflow.upsert_search_attributes(search_attributes.at_end(self.progress, status, self.recovery_seconds(status)))
+        # The final record in the memo: `describe` reads it, no worker needed, whatever the outcome.
+        workflow.upsert_memo({MEMO_PROGRESS: self.progress})
+        # Findable by how it ended: `evac runs list --outcome`, `EvacRecoverySeconds > 300`.
+        workflow.upsert_search_attributes(search_attributes.at_end(self.progress, status, self.recovery_seconds(status)))
         self.log(f"{self.progress.kind} ended", status=status.value)
 
     def measure_recovery(self) -> float | None:

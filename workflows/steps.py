@@ -9,7 +9,7 @@ A handler reads and records the before-state of what it changes, pushes the undo
 saga *before* sending the mutation, and leaves the step record (resource, before, after,
 detail) filled in. Guards are checked just before every drain and DNS shift.
 
-The shape of a mutating step (issue 12, "A faster step"; behind ``STEP_READS_LOCAL``): its reads
+The shape of a mutating step (issue 12, "A faster step"): its reads
 — the guard's (the target's health, then its capacity scaler) and the before-state — are one
 *local* activity, ``read_before_change``, and the mutation is the step's one regular activity.
 A local activity runs in the worker inside the workflow task, and its result goes into the
@@ -38,9 +38,8 @@ of the 10 s workflow task timeout) if the read stalls. If the read ends first, t
 mutation may be scheduled in that task: the abort then meets it as it meets any mutation in
 flight (it stops before sending its change, or finishes and is undone; its undo was pushed
 first). Other reads stay regular activities: preflight's (once a run, and an abort during
-preflight must stop it at once; every resource in one ``preflight_reads`` activity since
-``PREFLIGHT_IN_ONE_ACTIVITY``, workflows/plan_run.py), a drill's read-backs and a dry run's
-health readings. Runs recorded before it replay the old shape.
+preflight must stop it at once; every resource in one ``preflight_reads`` activity,
+workflows/plan_run.py), a drill's read-backs and a dry run's health readings.
 
 Static stability (issue 18): a resource only the source region's API serves (its regional
 backend service, its instance groups) is read and changed within ``retries.source_deadline``,
@@ -109,14 +108,6 @@ with workflow.unsafe.imports_passed_through():
 In = TypeVar("In")
 Out = TypeVar("Out")
 State = TypeVar("State", BackendCapacity, GroupSize, DnsRecord)
-
-# Versioned changes (workflow.patched): runs recorded before them replay the old way.
-HEALTH_WAIT_IN_ONE_ACTIVITY = "health-wait-in-one-activity"
-# A mutating step's reads (the guard's and the before-state) in one local activity.
-STEP_READS_LOCAL = "step-reads-local"
-# Mutations (and their undos) go to the writes task queue, whose rate limit keeps every worker
-# together within the project's write quota; runs recorded before it sent them to the run's own queue.
-MUTATIONS_ON_WRITES_QUEUE = "mutations-on-writes-queue"
 
 # A mutating activity heartbeats (from a background thread while it blocks); a worker that
 # dies is noticed within this, and a cancellation reaches the activity within 80 % of it.
@@ -237,12 +228,6 @@ class Engine:
 
     # --- calls --------------------------------------------------------------------
 
-    @property
-    def fast_reads(self) -> bool:
-        """A mutating step's reads are one local activity (STEP_READS_LOCAL); runs recorded
-        before it replay the old way. Its marker is written at the run's first mutating step."""
-        return workflow.patched(STEP_READS_LOCAL)
-
     async def read(
         self,
         activity: Callable[[In], Out],
@@ -274,9 +259,10 @@ class Engine:
     async def read_before_change(
         self, record: StepRecord, guarded: bool, kind: type[State], resource: Resource, intent: str
     ) -> State:
-        """The step's reads in one local activity: the guard's (``guarded``), whose verdict is
-        recorded on the step and refuses as :meth:`guard_target_healthy` does, then the
-        before-state of ``resource``, which must read as a ``kind``.
+        """The step's reads in one local activity: the guard's (``guarded``: never move traffic
+        into a region that cannot take it, nor drain the last healthy one), whose verdict is
+        recorded on the step (:meth:`_judge`), then the before-state of ``resource``, which must
+        read as a ``kind``.
 
         A source-only ``resource`` is read within the source budget (not at all without one);
         unread, the step is skipped (:class:`SourceUnreachable`), ``intent`` (the change it would
@@ -319,13 +305,12 @@ class Engine:
         return reads.before
 
     def _mutation(self, activity: Callable[[In], Change], arg: In, deadline: timedelta, summary: str) -> Awaitable[Change]:
-        task_queue = workflow.info().task_queue
-        if workflow.patched(MUTATIONS_ON_WRITES_QUEUE):
-            task_queue = writes_task_queue(task_queue)
+        # Mutations (and their undos) go to the writes task queue, whose rate limit keeps every
+        # worker together within the project's write quota.
         return workflow.execute_activity(
             activity,
             arg,
-            task_queue=task_queue,
+            task_queue=writes_task_queue(workflow.info().task_queue),
             schedule_to_close_timeout=deadline,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=retry_policy(self.input.plan.retries),
@@ -409,22 +394,6 @@ class Engine:
             source=source,
         )
 
-    async def guard_target_healthy(self, record: StepRecord) -> None:
-        """Never move traffic into a region that cannot take it, nor drain the last healthy one.
-
-        The verdict is recorded on the step; a refusal fails it, except in a dry run, which
-        shows the verdict and goes on (it changes nothing)."""
-        target = self.input.plan.target
-        need = self.input.plan.guards.min_healthy_target
-        report = await self.health(record, target)
-        capacity = None
-        if self.projected_health(target, report).healthy >= need:  # (read only once health passed: runs replay this order)
-            capacity = await self.read(
-                activity_api.read_backend_capacity,
-                ReadBackendCapacity(context=self.context(record), backend=self.backend(target)),
-            )
-        self._judge(record, report, capacity)
-
     def _judge(self, record: StepRecord, report: HealthReport, capacity: BackendCapacity | None) -> None:
         """The guard's verdict on its readings (``capacity`` None: not read, health refused). A
         dry run judges as if its earlier scale-ups had happened (and says so)."""
@@ -475,10 +444,7 @@ Handler = Callable[[Engine, StepRecord, Any], Awaitable[None]]
 async def scale_target(engine: Engine, record: StepRecord, step: ScaleTargetStep) -> None:
     group = engine.group(engine.input.plan.target)
     read = ReadGroupSize(context=engine.context(record, group), group=group)
-    if engine.fast_reads:
-        before = await engine.read_before_change(record, False, GroupSize, group, f"size at least {step.min_size}")
-    else:
-        before = await engine.read(activity_api.read_group_size, read)
+    before = await engine.read_before_change(record, False, GroupSize, group, f"size at least {step.min_size}")
     await engine.mutate(
         record,
         activity_api.resize_group,
@@ -499,9 +465,6 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
     region = step.region or engine.input.plan.target
     backend = engine.backend(region)
     record.resource = str(backend)
-    if not workflow.patched(HEALTH_WAIT_IN_ONE_ACTIVITY):
-        await _verify_health_by_polling(engine, record, step, region)
-        return
     intent = f"{step.min_healthy} healthy"
     budget = engine.source_budget if engine.source_only(backend) else None
     if engine.source_only(backend) and budget is None:
@@ -559,35 +522,12 @@ async def verify_health(engine: Engine, record: StepRecord, step: VerifyHealthSt
         )
 
 
-async def _verify_health_by_polling(engine: Engine, record: StepRecord, step: VerifyHealthStep, region: str) -> None:
-    """Runs recorded before HEALTH_WAIT_IN_ONE_ACTIVITY polled with one activity per poll."""
-    deadline = workflow.now() + step.timeout
-    while True:
-        report = await engine.health(record, region)
-        record.attempts += 1
-        record.after = report
-        record.detail = f"{report.healthy}/{report.total} healthy, need {step.min_healthy}"
-        if report.healthy >= step.min_healthy:
-            return
-        if workflow.now() + step.interval > deadline:
-            raise failure(
-                FailureType.HEALTH_CHECK_FAILED,
-                f"{region}: only {report.healthy}/{report.total} backends healthy after {format_duration(step.timeout)}, "
-                f"the step requires {step.min_healthy}",
-            )
-        await workflow.sleep(step.interval)
-
-
 async def drain(engine: Engine, record: StepRecord, step: DrainStep) -> None:
     region = step.region or engine.input.plan.source
     backend = engine.backend(region)
     desired = BackendCapacity(capacity_scaler=step.capacity_scaler)
     read = ReadBackendCapacity(context=engine.context(record, backend), backend=backend)
-    if engine.fast_reads:
-        before = await engine.read_before_change(record, True, BackendCapacity, backend, f"→ {desired.summary()}")
-    else:
-        await engine.guard_target_healthy(record)
-        before = await engine.read(activity_api.read_backend_capacity, read)
+    before = await engine.read_before_change(record, True, BackendCapacity, backend, f"→ {desired.summary()}")
     await engine.mutate(
         record,
         activity_api.set_backend_capacity,
@@ -606,11 +546,7 @@ async def shift_dns(engine: Engine, record: StepRecord, step: ShiftDnsStep) -> N
     read = ReadDnsRecord(context=engine.context(record, ref), record=ref)
     target_address = engine.input.topology.regions[engine.input.plan.target].address
     desired = DnsRecord(ttl=step.ttl or engine.input.topology.dns.ttl, rrdatas=[target_address])
-    if engine.fast_reads:
-        before = await engine.read_before_change(record, True, DnsRecord, ref, f"→ {desired.summary()}")
-    else:
-        await engine.guard_target_healthy(record)
-        before = await engine.read(activity_api.read_dns_record, read)
+    before = await engine.read_before_change(record, True, DnsRecord, ref, f"→ {desired.summary()}")
     await engine.mutate(
         record,
         activity_api.set_dns_record,

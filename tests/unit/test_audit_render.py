@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 import json
 import re
 from functools import cache
@@ -22,7 +23,7 @@ NAMES = [
     "drill_approved_paused",
     "failover_succeeded",
     "failover_rolled_back",
-    "engine_cancelled",
+    "failover_cancelled",
     "notifications_succeeded",
     "dead_source_skipped",  # a step skipped for want of the source region's API, its change owed
     "dead_source_drill",  # an ungraceful drill
@@ -83,7 +84,8 @@ def test_the_drill_names_its_approver_pause_checks_failback_and_recovery_target(
     details = " ".join(e.detail for e in entries)
     assert "step 3 'go-ahead' approved" in whats
     approved = next(e for e in entries if e.what == "step 3 'go-ahead' approved")
-    assert "alice@laptop" in approved.detail and "identity 11866@vm" in approved.detail
+    [approve] = [a for a in record.operator_actions if a.action == "approve"]
+    assert "alice@laptop" in approved.detail and f"identity {approve.identity}" in approved.detail
     assert [e.what for e in entries if e.kind == "operator"] == ["pause", "resume"]  # the approve update is on its step
     assert "dave@desk" in details
     assert "stop conditions: 11 checks" in whats
@@ -110,7 +112,8 @@ def test_an_abort_carries_who_why_and_the_callers_identity_and_the_not_run_step_
     record = record_of("notifications_cancelled")
     entries = audit_render.timeline(record)
     [abort] = [e for e in entries if e.what in ("abort", "cancel")]
-    assert abort.what == "abort" and abort.detail == "by history-fixture (identity 17618@vm): recorded"
+    [request] = [a for a in record.operator_actions if a.action == "abort"]
+    assert abort.what == "abort" and abort.detail == f"by history-fixture (identity {request.identity}): recorded"
     assert any(e.what == "step 5 'dns'" and "not run" in e.detail for e in entries)
     page = audit_render.render_html(record)
     [dns] = [r for r in rects(page, "step-bar") if 'data-step="dns"' in r]
@@ -237,11 +240,12 @@ def test_the_trigger_evidence_schedule_and_blackout_override_are_shown_everywher
     )
     record = record.model_copy(update={"trigger": trigger})
     start = audit_render.timeline(record)[0]
-    assert "drill by carol@desk: fp 3f2a9c; client identity 11866@vm; schedule evac-drill/weekly" in start.detail
+    identity = record.starter_identity  # the recording client's (pid@host)
+    assert f"drill by carol@desk: fp 3f2a9c; client identity {identity}; schedule evac-drill/weekly" in start.detail
     assert "started inside a blackout, overridden: freeze-2026 (until 2026-12-01)" in start.detail
     md = audit_render.render_markdown(record)
     assert "| schedule | evac-drill/weekly |" in md and "| blackout override | freeze-2026 (until 2026-12-01) |" in md
-    assert "| client identity | 11866@vm |" in md
+    assert f"| client identity | {identity} |" in md
     page = audit_render.render_html(record)
     assert "<tr><th>schedule</th><td>evac-drill/weekly</td></tr>" in page
     text = " ".join(_text_render(record).split())
@@ -250,7 +254,14 @@ def test_the_trigger_evidence_schedule_and_blackout_override_are_shown_everywher
 
 def test_a_run_still_going_renders_its_pending_steps_and_says_the_history_ends_there() -> None:
     history = WorkflowHistory.from_json("failover/checkout", _text("drill_approved_paused"))
-    record = audit.derive(audit.prefix(history, 80), "default")
+    # Cut just after the drain's change was scheduled: step 4 running, the DNS shift still pending.
+    cut = 1 + next(
+        i
+        for i, e in enumerate(history.events)
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "set_backend_capacity"
+    )
+    record = audit.derive(audit.prefix(history, cut), "default")
     assert not record.provenance.closed and record.ended_at is None
     entries = audit_render.timeline(record)
     assert entries[-2].what == "outcome: running (the history ends here; the run was still going)"
@@ -260,8 +271,8 @@ def test_a_run_still_going_renders_its_pending_steps_and_says_the_history_ends_t
     statuses = [re.search(r'data-status="([^"]*)"', b).group(1) for b in rects(page, "step-bar")]  # type: ignore[union-attr]
     assert statuses == [s.status.value for s in record.run.steps] and "running" in statuses and "pending" in statuses
     md = audit_render.render_markdown(record)
-    assert "| history | 80 events, not closed: the run was still going |" in md
-    assert audit.read_marker(md) is not None and audit.read_marker(md).history_events == 80  # type: ignore[union-attr]
+    assert f"| history | {cut} events, not closed: the run was still going |" in md
+    assert audit.read_marker(md) is not None and audit.read_marker(md).history_events == cut  # type: ignore[union-attr]
 
 
 def test_a_step_whose_activity_was_retried_says_how_often_and_why() -> None:
@@ -289,13 +300,24 @@ def test_a_recovery_target_is_judged_only_for_a_run_that_succeeded() -> None:
 
 
 def test_an_update_is_shown_when_the_run_took_it_in_before_what_it_caused() -> None:
+    history = WorkflowHistory.from_json("failover/checkout", _text("drill_approved_paused"))
     entries = audit_render.timeline(record_of("drill_approved_paused"))
     whats = [e.what for e in entries]
     resume = entries[whats.index("resume")]
-    readiness = entries[whats.index("readiness")]
-    # The resume was taken in by the workflow task that went on to judge readiness: the same
-    # instant, and listed first (not at the later time its acceptance was written).
-    assert resume.at == readiness.at and whats.index("resume") < whats.index("readiness")
+    # Shown at the start of the workflow task that took it in (where the run acted on it), not at
+    # the later time its acceptance was written.
+    events = list(history.events)
+    accepted = next(
+        i
+        for i, e in enumerate(events)
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == "resume"
+    )
+    task = next(e for e in reversed(events[:accepted]) if e.HasField("workflow_task_started_event_attributes"))
+    assert resume.at == audit.event_time(task) <= audit.event_time(events[accepted])
+    # At one instant, what operators did is listed first; the steps the run holds for come after it.
+    for before, after in itertools.pairwise(entries):
+        assert not (before.at == after.at and before.kind != "operator" and after.kind == "operator"), (before, after)
     assert all(whats.index("resume") < i for i, w in enumerate(whats) if w.endswith("started") and "step" in w)
 
 

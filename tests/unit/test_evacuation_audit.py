@@ -73,11 +73,12 @@ def test_every_export_validates_against_the_published_schema_and_is_a_pure_funct
 # --- what the record says ------------------------------------------------------------------------
 
 
-def test_a_chain_of_four_runs_is_one_record_from_its_first_start_to_its_last_end() -> None:
-    runs = histories("evacuation_chain_aborted")
+def test_a_chain_of_runs_is_one_record_from_its_first_start_to_its_last_end() -> None:
+    runs = histories("evacuation_chain_aborted")  # three or more, as the recording's timing gave
     r = record("evacuation_chain_aborted")
     p = r.provenance
-    assert len(p.runs) == 4 and [x.ended_as for x in p.runs] == ["continued_as_new"] * 3 + ["failed"]
+    assert len(p.runs) == len(runs) >= 3
+    assert [x.ended_as for x in p.runs] == ["continued_as_new"] * (len(runs) - 1) + ["failed"]
     assert [x.run_id for x in p.runs] == [h.run_id for h in runs]
     assert r.started_at == audit.event_time(runs[0].events[0]) and r.ended_at == audit.event_time(runs[-1].events[-1])
     # Who started it and why: the first run's input, and the identity Temporal recorded for the caller.

@@ -1,11 +1,18 @@
-"""Record the workflow histories that test_replay.py replays.
+"""Record the workflow histories that test_replay.py replays, and the baseline of their commands.
 
-Run ``.venv/bin/python -m tests.workflow.record_histories [SET]`` only after a deliberate,
-versioned change to a workflow: the stored histories stand for runs already in production, and a
-change that cannot replay them would break those runs. The sets:
+Evac is pre-1.0 and keeps one version of each workflow: the stored histories are today's code's,
+and test_replay.py checks that the code still replays them. test_command_fingerprints.py says
+when a change alters the commands a workflow issues (which running workflows would replay
+against); if that is intended, record every set again and rewrite the baseline
+(command_fingerprints.json, see fingerprints.py) with
+``.venv/bin/python -m tests.workflow.record_histories all``. One set alone: ``… record_histories
+SET`` (the baseline is rewritten from the files after it too). Each set's function takes the
+folder it writes to (tests record into a temporary one). The sets:
 
-- ``notifications`` writes ``notifications_<outcome>.json`` (succeeded, rolled_back, cancelled:
-  failovers that notify a webhook and Slack);
+- ``failover`` writes ``failover_<outcome>.json`` (succeeded, rolled_back, cancelled: the demo
+  failover, whose worker has no notification target);
+- ``notifications`` writes ``notifications_<outcome>.json`` (the same three, with a worker that
+  notifies a webhook and Slack);
 - ``operator`` writes ``drill_approved_paused.json`` (a drill whose approval step was approved
   while the run was paused and resumed) and ``scheduled_drill_passed.json`` (a schedule's
   launcher whose drill passed);
@@ -14,10 +21,6 @@ change that cannot replay them would break those runs. The sets:
   trigger ``alert`` with the alerts' fingerprints as evidence);
 - ``evacuation`` writes ``evacuation_completed_with_failures.json`` and
   ``evacuation_aborted_rollback_all.json`` (region evacuations: the parent's history);
-- ``reads`` writes ``reads_local_<outcome>.json`` (succeeded, rolled_back, cancelled: failovers
-  whose reads run as local activities, a step's guard and before-state in one, STEP_READS_LOCAL).
-- ``preflight`` writes ``preflight_one_<outcome>.json`` (succeeded, rolled_back, cancelled:
-  failovers whose preflight reads every resource in one activity, PREFLIGHT_IN_ONE_ACTIVITY).
 - ``evacuation_chains`` writes ``chains/evacuation_chain_aborted.json`` (an auto-target evacuation
   that continued as new twice or more: one service busy with a failover of its own, one whose drain
   is refused, then aborted by a person mid-way) and ``chains/evacuation_terminated.json`` (one
@@ -28,8 +31,6 @@ change that cannot replay them would break those runs. The sets:
   dead: its own resources unread, the run goes on), ``dead_source_skipped.json`` (a regional
   failover whose source-only drain is skipped and owed) and ``dead_source_drill.json`` (an
   ungraceful drill of it: no call to the source, failed back).
-
-Histories of earlier versions are left alone (``engine_*``: before notifications).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,6 +54,7 @@ from evac.runs import AbortRequest, ApprovalDecision, PauseRequest, ResumeReques
 from evac.topology import load_topology
 from tests.conftest import DEMO
 from tests.workflow.conftest import register_search_attributes, running_worker, start_test_server
+from tests.workflow.fingerprints import BASELINE, write_baseline
 from tests.workflow.test_drill_workflow import drill_plan
 from tests.workflow.test_failover_workflow import fresh_cloud, make_plan, refuse_the_dns_shift, step_reaches
 from tests.workflow.test_scheduled_drill import blackouts_stand_in
@@ -62,7 +65,7 @@ from workflows.scheduled import ScheduledDrillWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record(prefix: str = "notifications") -> None:
+async def record(prefix: str = "failover", out: Path = HISTORIES) -> None:
     topology = load_topology(DEMO / "topology.yaml")
     async with await start_test_server() as env:
         await register_search_attributes(env.client)
@@ -88,7 +91,7 @@ async def record(prefix: str = "notifications") -> None:
                 except WorkflowFailureError:
                     pass
                 history = await handle.fetch_history()
-            (HISTORIES / f"{prefix}_{outcome}.json").write_text(history.to_json())
+            (out / f"{prefix}_{outcome}.json").write_text(history.to_json())
 
 
 def approval_drill_plan() -> Plan:
@@ -100,7 +103,7 @@ def approval_drill_plan() -> Plan:
     return Plan.model_validate(data)
 
 
-async def record_operator_controls() -> None:
+async def record_operator_controls(out: Path = HISTORIES) -> None:
     topology = load_topology(DEMO / "topology.yaml")
     async with await start_test_server() as env:
         await register_search_attributes(env.client)
@@ -118,7 +121,7 @@ async def record_operator_controls() -> None:
                 await asyncio.sleep(0.05)
             await approve(env.client, handle.id, ApprovalDecision(by="alice@laptop", reason="recorded"))
             await handle.result()
-            (HISTORIES / "drill_approved_paused.json").write_text((await handle.fetch_history()).to_json())
+            (out / "drill_approved_paused.json").write_text((await handle.fetch_history()).to_json())
 
             launcher = scheduled_input("weekly", drill_plan(), topology, "lead@test", bake=timedelta(minutes=2))
             scheduled = await env.client.start_workflow(
@@ -128,10 +131,10 @@ async def record_operator_controls() -> None:
                 task_queue="record-operator",
             )
             await scheduled.result()
-            (HISTORIES / "scheduled_drill_passed.json").write_text((await scheduled.fetch_history()).to_json())
+            (out / "scheduled_drill_passed.json").write_text((await scheduled.fetch_history()).to_json())
 
 
-async def record_alert_driven() -> None:
+async def record_alert_driven(out: Path = HISTORIES) -> None:
     from temporalio.common import WorkflowIDConflictPolicy
     from temporalio.service import RPCError
 
@@ -167,12 +170,12 @@ async def record_alert_driven() -> None:
                 except RPCError:  # not started yet
                     await asyncio.sleep(0.05)
             await env.client.get_workflow_handle(failover_workflow_id("catalog")).result()
-            (HISTORIES / "failover_alert_triggered.json").write_text((await checkout.fetch_history()).to_json())
-            (HISTORIES / "guardian_fired.json").write_text((await guardian.fetch_history()).to_json())
+            (out / "failover_alert_triggered.json").write_text((await checkout.fetch_history()).to_json())
+            (out / "guardian_fired.json").write_text((await guardian.fetch_history()).to_json())
             await guardian.terminate("recorded")
 
 
-async def record_evacuations() -> None:
+async def record_evacuations(out: Path = HISTORIES) -> None:
     """A region evacuation that ends completed_with_failures (two tiers, one service's drain
     refused for good) and one aborted with rollback_all (two services failed back)."""
     from evac.evacuation import EvacuationAbort
@@ -187,7 +190,7 @@ async def record_evacuations() -> None:
         async with running_worker(env.client, "record-evacuation", cloud.activities()):
             handle = await start(env.client, "record-evacuation", evacuation_input(topology, window=2))
             await outcome(handle)
-            (HISTORIES / "evacuation_completed_with_failures.json").write_text((await handle.fetch_history()).to_json())
+            (out / "evacuation_completed_with_failures.json").write_text((await handle.fetch_history()).to_json())
         topology = tiered(4, {"data": 2})
         cloud = Cloud(topology)
         held = list(topology.services)[2]
@@ -198,10 +201,10 @@ async def record_evacuations() -> None:
             request = EvacuationAbort(by="history-fixture", reason="recorded", rollback_all=True)
             await handle.execute_update(EvacuationWorkflow.abort, request)
             await outcome(handle)
-            (HISTORIES / "evacuation_aborted_rollback_all.json").write_text((await handle.fetch_history()).to_json())
+            (out / "evacuation_aborted_rollback_all.json").write_text((await handle.fetch_history()).to_json())
 
 
-async def record_evacuation_chains() -> None:
+async def record_evacuation_chains(out: Path = HISTORIES) -> None:
     """Evacuations whose audit record spans a chain of runs, for tests/unit/test_evacuation_audit.py."""
     from evac.control.audit import histories
     from evac.evacuation import EvacService, EvacuationAbort, Sizing, evacuation_workflow_id, service_plan
@@ -211,7 +214,7 @@ async def record_evacuation_chains() -> None:
     from tests.workflow.test_evacuation_workflow import QUICK, SOURCE, TARGET, Cloud, evacuation_input, outcome, tiered, until
     from workflows.evacuation import EvacuationWorkflow
 
-    chains = HISTORIES / "chains"
+    chains = out / "chains"
     chains.mkdir(exist_ok=True)
     async with await start_test_server() as env:
         await register_search_attributes(env.client)
@@ -271,15 +274,15 @@ async def record_evacuation_chains() -> None:
             (chains / "evacuation_terminated.json").write_text(raw_histories(chain))
 
 
-async def record_local_reads() -> None:
-    await record("reads_local")
+async def record_failovers(out: Path = HISTORIES) -> None:
+    await record("failover", out)
 
 
-async def record_preflight_in_one() -> None:
-    await record("preflight_one")
+async def record_notifications(out: Path = HISTORIES) -> None:
+    await record("notifications", out)
 
 
-async def record_dead_source() -> None:
+async def record_dead_source(out: Path = HISTORIES) -> None:
     from tests.workflow.test_dead_source import regional_cloud, regional_plan, start_drill, with_budget
     from tests.workflow.test_failover_workflow import SOURCE, start
 
@@ -291,13 +294,13 @@ async def record_dead_source() -> None:
         async with running_worker(env.client, "record-dead-source", cloud.activities()):
             handle = await start(env, "record-dead-source", with_budget(make_plan()), demo)
             await handle.result()
-            (HISTORIES / "dead_source_ungraceful.json").write_text((await handle.fetch_history()).to_json())
+            (out / "dead_source_ungraceful.json").write_text((await handle.fetch_history()).to_json())
         cloud = regional_cloud()
         cloud.api_down = {SOURCE: "errors"}
         async with running_worker(env.client, "record-dead-source-skipped", cloud.activities()):
             handle = await start(env, "record-dead-source-skipped", regional_plan(), regional)
             await handle.result()
-            (HISTORIES / "dead_source_skipped.json").write_text((await handle.fetch_history()).to_json())
+            (out / "dead_source_skipped.json").write_text((await handle.fetch_history()).to_json())
         cloud = regional_cloud()
         plan = Plan.model_validate(
             {**regional_plan().model_dump(mode="json"), "name": "drill-test", "kind": "drill", "drill": {"bake": "1m"}}
@@ -305,22 +308,33 @@ async def record_dead_source() -> None:
         async with running_worker(env.client, "record-dead-source-drill", cloud.activities()):
             handle = await start_drill(env, "record-dead-source-drill", plan, regional, "payments", True)
             await handle.result()
-            (HISTORIES / "dead_source_drill.json").write_text((await handle.fetch_history()).to_json())
+            (out / "dead_source_drill.json").write_text((await handle.fetch_history()).to_json())
 
 
-SETS = {
+SETS: dict[str, Callable[[Path], Awaitable[None]]] = {
     "dead_source": record_dead_source,
-    "notifications": record,
-    "reads": record_local_reads,
-    "preflight": record_preflight_in_one,
+    "failover": record_failovers,
+    "notifications": record_notifications,
     "operator": record_operator_controls,
     "alerts": record_alert_driven,
     "evacuation": record_evacuations,
     "evacuation_chains": record_evacuation_chains,
 }
 
+
+async def record_all(out: Path = HISTORIES) -> None:
+    """Every set, one after another (about a minute)."""
+    for record_set in SETS.values():
+        await record_set(out)
+
+
+async def main(name: str) -> None:
+    await (record_all if name == "all" else SETS[name])(HISTORIES)
+    write_baseline(HISTORIES, BASELINE)
+
+
 if __name__ == "__main__":
-    asyncio.run(SETS[sys.argv[1] if len(sys.argv) > 1 else "notifications"]())
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "all"))
     # Skip interpreter teardown, which the Temporal client's native threads can abort
     # (temporalio/sdk-python#300; the evac CLI does the same).
     os._exit(0)
