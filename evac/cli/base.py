@@ -17,9 +17,10 @@ from rich.markup import escape
 from rich.segment import Segment
 from temporalio.client import Client
 
-from evac.blackouts import BlackoutInEffect, blackout_at
+from evac import control
 from evac.config import Settings, connect_temporal
 from evac.control import StartedRun
+from evac.control.policy import RECORDED_IN_THE_RUN
 from evac.documents import InvalidDocument
 from evac.errors import BadInput, FrontDoorError, Refused, Unavailable
 from evac.plan import Plan
@@ -181,24 +182,45 @@ async def client(config: Settings) -> Client:
     return await connect_temporal(State.address, State.namespace, identity=config.identity)
 
 
-def blackout_override(
-    config: Settings, plan: Plan | None, override: bool, reason_given: bool, dry_run: bool, what: str = "run"
-) -> str | None:
-    """Refuse a start inside a blackout window (the blackouts file's, then the plan's, if any)
-    unless overridden with a reason; the window's text when overridden, to be recorded in the
-    ``what`` (run, evacuation). Dry runs change nothing: they are never refused."""
+def blackouts_for(config: Settings, plan: Plan | None, override: bool, reason_given: bool, dry_run: bool) -> control.Blackouts:
+    """The configuration's blackout windows, for a start to apply (none for a dry run: it changes
+    nothing, so it is never refused). The start's policy is asked here too, so that a start it
+    would refuse is refused before connecting; the start itself decides again and records it."""
     if dry_run:
-        return None
+        return control.NO_BLACKOUTS
     try:
-        match = blackout_at(config.blackouts, plan.blackouts if plan else [], datetime.now(UTC))
-    except InvalidDocument as exc:
+        blackouts = control.Blackouts.load(config.blackouts)
+        control.blackout_override(
+            blackouts, plan.blackouts if plan else [], override=override, reason_given=reason_given, now=datetime.now(UTC)
+        )
+    except (InvalidDocument, FrontDoorError) as exc:
         fail_with(exc)
-    if match is None:
-        return None
-    if not override:
-        fail_with(BlackoutInEffect(match))
-    if not reason_given:
-        fail(f"{match.text}: --override-blackout needs --reason saying why (it is recorded); nothing was started", EXIT_BAD_INPUT)
-    if State.output == Output.text:
-        err.print(f"[yellow]{match.text}; starting anyway (--override-blackout, recorded in the {what})[/]", highlight=False)
-    return match.text
+    return blackouts
+
+
+def tell_overridden(overridden: Iterable[str | None], what: str = "run") -> None:
+    """The blackout window(s) a start recorded as overridden, each once, on stderr."""
+    if State.output != Output.text:
+        return
+    for text in dict.fromkeys(t for t in overridden if t):
+        err.print(f"[yellow]{text}; starting anyway (--override-blackout, recorded in the {what})[/]", highlight=False)
+
+
+def started_json(started: StartedRun | control.StartedEvacuation) -> dict[str, Any]:
+    """What a start returned, for ``--output json``; the blackout window only when one was overridden."""
+    return {key: value for key, value in vars(started).items() if key != "blackout_override" or value is not None}
+
+
+def reason_or_fail(
+    value: str | None,
+    *,
+    option: str = "--reason",
+    required: bool = True,
+    not_done: str = "nothing was started",
+    must_say: str = RECORDED_IN_THE_RUN,
+) -> str:
+    """:func:`evac.control.recorded_reason`, its refusal as one sentence and exit 2."""
+    try:
+        return control.recorded_reason(value, option=option, required=required, not_done=not_done, must_say=must_say)
+    except FrontDoorError as exc:
+        fail_with(exc)

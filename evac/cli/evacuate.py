@@ -28,14 +28,17 @@ from evac.cli.base import (
     State,
     address_option,
     begin,
-    blackout_override,
+    blackouts_for,
     client,
     fail,
     fail_with,
     namespace_option,
     out,
     output_option,
+    reason_or_fail,
     run_async,
+    started_json,
+    tell_overridden,
 )
 from evac.config import Settings
 from evac.control import StartedRun
@@ -53,7 +56,6 @@ from evac.evacuation import (
 from evac.runs import Trigger
 from evac.topology import load_topology
 
-MAX_REASON = 1000
 DRY_RUNS_SHOWN = 20
 TOPOLOGY_NEEDED = (
     "--topology is required: the topology names the services the region holds and where each can go "
@@ -74,20 +76,8 @@ def _names(values: list[str] | None, option: str) -> list[str] | None:
     return names
 
 
-def _reason(reason: str) -> str:
-    """Required, as for a failover or an abort: the record says why."""
-    reason = reason.strip()
-    if not reason:
-        fail(
-            "--reason must say why the region is evacuated (it is recorded in the evacuation's history and every "
-            "run's); nothing was started",
-            EXIT_BAD_INPUT,
-        )
-    if len(reason) > MAX_REASON:
-        fail(f"--reason is {len(reason)} characters long; at most {MAX_REASON}; nothing was started", EXIT_BAD_INPUT)
-    if not reason.isprintable():
-        fail("--reason must be printable text on one line (no control characters); nothing was started", EXIT_BAD_INPUT)
-    return reason
+# What an evacuation's (and a fail-back's) reason lacks when empty.
+EVACUATION_REASON = "why the region is evacuated (it is recorded in the evacuation's history and every run's)"
 
 
 def exit_code(record: EvacuationProgress) -> int:
@@ -144,12 +134,12 @@ def evacuate(
         )
     if topology is None:
         fail(TOPOLOGY_NEEDED, EXIT_BAD_INPUT)
-    why = _reason(reason)
+    why = reason_or_fail(reason, must_say=EVACUATION_REASON)
     chosen = _names(services, "--services")
     chosen_tiers = _names(tiers, "--tier")
+    blackouts = blackouts_for(config, None, override, bool(why), dry_run)
     try:
-        overridden = blackout_override(config, None, override, bool(why), dry_run, what="evacuation")
-        trigger = Trigger(kind="manual", by=config.identity, reason=why, blackout_override=overridden)
+        trigger = Trigger(kind="manual", by=config.identity, reason=why)
         topo = load_topology(topology)
         input = control.evacuation_input(
             topo,
@@ -168,8 +158,16 @@ def evacuate(
 
     async def go() -> int:
         temporal = await client(config)
-        started = await control.start_evacuation(temporal, input, config.task_queue, require_worker=not allow_no_worker)
+        started = await control.start_evacuation(
+            temporal,
+            input,
+            config.task_queue,
+            require_worker=not allow_no_worker,
+            blackouts=blackouts,
+            override_blackout=override,
+        )
         State.started = [StartedRun("*", started.workflow_id, started.run_id)]
+        tell_overridden([started.blackout_override], "evacuation")
         url = render.history_url(config.temporal_ui, temporal.namespace, started.workflow_id, started.run_id)
         if output == Output.text:
             out.print(
@@ -180,7 +178,7 @@ def evacuate(
             )
         if not (wait or dry_run):
             if output == Output.json:
-                out.print_json(json.dumps({**started.__dict__, "web_ui": url}))
+                out.print_json(json.dumps({**started_json(started), "web_ui": url}))
             else:
                 out.print(
                     f"watch: evac watch {started.workflow_id}   abort: evac abort {started.workflow_id} --reason …",
@@ -345,7 +343,7 @@ def failback(
     before-states, newest change first, tiers in reverse, within the write rate limit; a service
     whose region is not healthy again is refused unless --force. Runs as failback/<run>."""
     config = begin(output, address, namespace)
-    why = _reason(reason)
+    why = reason_or_fail(reason, must_say=EVACUATION_REASON)
     chosen = _names(services, "--services")
     if not 1 <= window <= MAX_WINDOW:
         fail(f"--window must be from 1 to {MAX_WINDOW}, not {window}; nothing was started", EXIT_BAD_INPUT)
@@ -366,7 +364,7 @@ def failback(
             )
         if not wait:
             if output == Output.json:
-                out.print_json(json.dumps({**started.__dict__, "web_ui": url}))
+                out.print_json(json.dumps({**started_json(started), "web_ui": url}))
             else:
                 out.print(f"watch: evac watch {started.workflow_id}", highlight=False)
             return EXIT_OK

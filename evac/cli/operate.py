@@ -22,19 +22,18 @@ from temporalio.client import Client
 from evac import control, render
 from evac.cli import evacuate
 from evac.cli.base import (
-    EXIT_BAD_INPUT,
     Output,
     address_option,
     begin,
     client,
     err,
-    fail,
     namespace_option,
     out,
     output_option,
+    reason_or_fail,
     run_async,
 )
-from evac.cli.run import MAX_REASON, report
+from evac.cli.run import report
 from evac.config import Settings
 from evac.control import operate
 from evac.evacuation import is_evacuation_id
@@ -47,14 +46,7 @@ WATCH_HELP = "Run id (failover/<service>, evacuation/<region>) or service name"
 
 
 def _text(value: str | None, option: str, *, required: bool) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        fail(f"{option} must say why (it is recorded in the run's history); nothing was changed", EXIT_BAD_INPUT)
-    if len(value) > MAX_REASON:
-        fail(f"{option} is {len(value)} characters long; at most {MAX_REASON}; nothing was changed", EXIT_BAD_INPUT)
-    if not value.isprintable():
-        fail(f"{option} must be printable text on one line (no control characters); nothing was changed", EXIT_BAD_INPUT)
-    return value
+    return reason_or_fail(value, option=option, required=required, not_done="nothing was changed")
 
 
 def _send(

@@ -27,7 +27,7 @@ from evac.cli.base import (
     Output,
     State,
     address_option,
-    blackout_override,
+    blackouts_for,
     client,
     connection,
     fail,
@@ -35,9 +35,12 @@ from evac.cli.base import (
     namespace_option,
     out,
     output_option,
+    reason_or_fail,
     run_async,
     set_output,
     settings,
+    started_json,
+    tell_overridden,
 )
 from evac.config import Settings
 from evac.documents import InvalidDocument
@@ -53,19 +56,6 @@ from evac.runs import (
     workflow_id_of,
 )
 from evac.topology import Topology
-
-MAX_REASON = 1000
-
-
-def _reason(reason: str, nothing: str) -> str:
-    reason = reason.strip()
-    if not reason:
-        fail(f"--reason must say why (it is recorded in the run's history); {nothing}", EXIT_BAD_INPUT)
-    if len(reason) > MAX_REASON:
-        fail(f"--reason is {len(reason)} characters long; at most {MAX_REASON}", EXIT_BAD_INPUT)
-    if not reason.isprintable():
-        fail(f"--reason must be printable text on one line (no control characters); {nothing}", EXIT_BAD_INPUT)
-    return reason
 
 
 def topology_option() -> Any:
@@ -186,7 +176,11 @@ async def failover_run(
     bake: timedelta | None = None,
     dry_run: bool = False,
     ungraceful: bool = False,
+    blackouts: control.Blackouts = control.NO_BLACKOUTS,
+    override_blackout: bool = False,
 ) -> int:
+    """Start the runs (``control.start_failover`` applies the start policy: reasons, ``blackouts``
+    and the plan's, ``override_blackout``), say what it recorded, and follow them unless not ``wait``."""
     temporal = connected or await client(config)
     inputs: Sequence[FailoverInput] = (
         control.drill_inputs(
@@ -196,28 +190,37 @@ async def failover_run(
         else control.failover_inputs(plan, topology, trigger, dry_run=dry_run, approver_groups=config.approver_groups)
     )
     wait = wait or dry_run  # a dry run's result is the point: always shown
-    started = await control.start_failover(temporal, inputs, config.task_queue, require_worker=require_worker)
+    started = await control.start_failover(
+        temporal,
+        inputs,
+        config.task_queue,
+        require_worker=require_worker,
+        blackouts=blackouts,
+        override_blackout=override_blackout,
+    )
     State.started = started
+    tell_overridden(run.blackout_override for run in started)
     urls = {run.workflow_id: _url(config, temporal, run.workflow_id, run.run_id) for run in started}
     if output == Output.text:
         for run in started:
             out.print(f"started [bold]{run.workflow_id}[/] (run {run.run_id})  Web UI: {urls[run.workflow_id]}", highlight=False)
     if not wait:
         if output == Output.json:
-            out.print_json(json.dumps([{**run.__dict__, "web_ui": urls[run.workflow_id]} for run in started]))
+            out.print_json(json.dumps([{**started_json(run), "web_ui": urls[run.workflow_id]} for run in started]))
         return EXIT_OK
     results = await follow_and_show(temporal, [control.RunRef(r.workflow_id, r.run_id) for r in started], output, config)
     return report(temporal, results, output, config)
 
 
 def _prepare(
-    plan_file: Path, topology: Path | None, reason: str, output: Output, address: str | None, namespace: str | None
+    plan_file: Path, topology: Path | None, reason: str | None, output: Output, address: str | None, namespace: str | None
 ) -> tuple[Settings, str, Plan, Topology]:
-    """What starting any run needs first: settings, the reason, the plan and topology checked."""
+    """What starting any run needs first: settings, the reason (none: "", for a drill's default),
+    the plan and topology checked."""
     set_output(output)
     connection(address, namespace)
     config = settings()
-    why = _reason(reason, "nothing was started")
+    why = "" if reason is None else reason_or_fail(reason)
     try:
         plan, topo = control.load_documents(plan_file, topology)
         control.check_project(topo, config)
@@ -259,11 +262,20 @@ def failover(
             f"plan '{plan.name}' is a drill (kind: drill): run it with 'evac drill --plan {plan_file}'; nothing was started",
             EXIT_BAD_INPUT,
         )
-    overridden = blackout_override(config, plan, override, True, dry_run)
-    trigger = Trigger(kind="manual", by=config.identity, reason=why, blackout_override=overridden)
+    blackouts = blackouts_for(config, plan, override, True, dry_run)
+    trigger = Trigger(kind="manual", by=config.identity, reason=why)
     code = run_async(
         lambda: failover_run(
-            plan, topo, trigger, config, wait=wait, output=output, require_worker=not allow_no_worker, dry_run=dry_run
+            plan,
+            topo,
+            trigger,
+            config,
+            wait=wait,
+            output=output,
+            require_worker=not allow_no_worker,
+            dry_run=dry_run,
+            blackouts=blackouts,
+            override_blackout=override,
         )
     )
     raise typer.Exit(code)
@@ -301,7 +313,8 @@ def drill(
 ) -> None:
     """Run a DR drill (one run per service, all or none): readiness, failover, bake under the stop
     conditions, failback, verification, and a report with measured recovery and failback times."""
-    config, why, plan, topo = _prepare(plan_file, topology, "DR drill" if reason is None else reason, output, address, namespace)
+    # Without --reason, the start records "DR drill" (control.DRILL_REASON): no reason for an override.
+    config, why, plan, topo = _prepare(plan_file, topology, reason, output, address, namespace)
     bake_time: timedelta | None = None
     if bake is not None:
         try:
@@ -323,8 +336,8 @@ def drill(
             f"{MAX_BAKE_CHECKS} checks; give a shorter bake; nothing was started",
             EXIT_BAD_INPUT,
         )
-    overridden = blackout_override(config, plan, override, reason is not None, dry_run)
-    trigger = Trigger(kind="drill", by=config.identity, reason=why, blackout_override=overridden)
+    blackouts = blackouts_for(config, plan, override, reason is not None, dry_run)
+    trigger = Trigger(kind="drill", by=config.identity, reason=why)
     code = run_async(
         lambda: failover_run(
             plan,
@@ -338,6 +351,8 @@ def drill(
             bake=bake_time,
             dry_run=dry_run,
             ungraceful=ungraceful,
+            blackouts=blackouts,
+            override_blackout=override,
         )
     )
     raise typer.Exit(code)
@@ -404,7 +419,7 @@ def abort(
     set_output(output)
     connection(address, namespace)
     workflow_id = workflow_id_of(run)
-    why = _reason(reason, "nothing was aborted")
+    why = reason_or_fail(reason, not_done="nothing was aborted")
     if is_evacuation_id(run):
         evacuate.abort(run, why, rollback_all, output, settings())
         return

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -33,6 +33,7 @@ from temporalio.service import RPCError
 from evac import search_attributes as sa
 from evac.config import Settings
 from evac.control.operate import UPDATE_TIMEOUT, check_takes_update, send_update
+from evac.control.policy import NO_BLACKOUTS, Blackouts, admitted_trigger
 from evac.control.records import RecordSource, describe, read_record, running_run_id, worker_polling
 from evac.control.start import check_project
 from evac.errors import (
@@ -79,6 +80,8 @@ class StartedEvacuation:
     target: str | None
     services: int
     groups: list[str]
+    # The blackout window it was started inside, overridden (as its input records it).
+    blackout_override: str | None = None
 
 
 def evacuation_input(
@@ -143,13 +146,29 @@ def _summary(input: EvacuationInput) -> str:
 
 
 async def start_evacuation(
-    client: Client, input: EvacuationInput, task_queue: str, *, require_worker: bool = True
+    client: Client,
+    input: EvacuationInput,
+    task_queue: str,
+    *,
+    require_worker: bool = True,
+    blackouts: Blackouts = NO_BLACKOUTS,
+    override_blackout: bool = False,
 ) -> StartedEvacuation:
     """Start the evacuation under ``evacuation/<region>`` (a dry run under an id of its own).
+
+    The start policy (:mod:`evac.control.policy`) comes first, before anything is asked of
+    Temporal: the reason must be one printable line of at most MAX_REASON characters, and a real
+    evacuation inside a blackout window (``blackouts``: the configuration's, e.g.
+    ``Blackouts.load(Settings.blackouts)``) is refused unless ``override_blackout`` and a reason;
+    the window overridden is recorded in the input's ``trigger.blackout_override``.
 
     Refused before anything starts when the region already has an evacuation running, or (with
     ``require_worker``) when no worker polls the task queue. The id-conflict policy is the real
     guard: one that appears between the check and the start refuses this start."""
+    trigger = admitted_trigger(
+        input.trigger, blackouts=blackouts, override_blackout=override_blackout, dry_run=input.dry_run, now=datetime.now(UTC)
+    )
+    input = input.model_copy(update={"trigger": trigger})
     if require_worker and not await worker_polling(client, task_queue):
         raise NoWorker(task_queue, client.namespace)
     if input.dry_run:
@@ -181,6 +200,7 @@ async def start_evacuation(
         target=input.target,
         services=len(input.service_names()),
         groups=[g.name for g in input.groups],
+        blackout_override=trigger.blackout_override,
     )
 
 

@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 
 from evac import search_attributes as sa
 from evac.control.evacuate import StartedEvacuation, evacuation_progress
+from evac.control.policy import recorded_reason
 from evac.control.records import describe, progress, running_run_id, worker_polling
 from evac.errors import EvacuationNotFound, InvalidEvacuation, NoWorker, Refused, RunNotFound, from_rpc
 from evac.evacuation import (
@@ -203,7 +204,15 @@ async def _of_failover(client: Client, of: str, trigger: Trigger, force: bool) -
 async def start_failback(
     client: Client, input: EvacuationInput, record: EvacuationProgress, task_queue: str, *, require_worker: bool = True
 ) -> StartedEvacuation:
-    """Start the fail-back under ``failback/<what it fails back>``; refused while one runs."""
+    """Start the fail-back under ``failback/<what it fails back>``; refused while one runs.
+
+    Its reason must be one printable line of at most MAX_REASON characters (the start policy,
+    :mod:`evac.control.policy`). Blackout windows do not refuse it: a fail-back restores the
+    state from before a failover, which a change freeze should not hold a service away from."""
+    reason = recorded_reason(input.trigger.reason, option="the trigger's reason", required=False)
+    trigger = input.trigger.model_copy(update={"reason": reason})
+    input = input.model_copy(update={"trigger": trigger})
+    record = record.model_copy(update={"trigger": trigger})
     if require_worker and not await worker_polling(client, task_queue):
         raise NoWorker(task_queue, client.namespace)
     workflow_id = record.workflow_id

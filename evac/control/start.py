@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 from evac import search_attributes
 from evac.approvals import resolve_groups
 from evac.config import Settings
+from evac.control.policy import DRILL_REASON, NO_BLACKOUTS, Blackouts, admitted_trigger
 from evac.control.records import running_run_id, worker_polling
 from evac.documents import DocumentError, InvalidDocument, read_yaml
 from evac.errors import FrontDoorError, NoWorker, ServiceBusy, WrongProject, from_rpc
@@ -40,6 +41,8 @@ class StartedRun:
     service: str
     workflow_id: str
     run_id: str
+    # The blackout window the run was started inside, overridden (as its input records it).
+    blackout_override: str | None = None
 
 
 def load_documents(plan_path: Path, topology_path: Path | None = None) -> tuple[Plan, Topology]:
@@ -143,10 +146,19 @@ async def start_failover(
     task_queue: str,
     *,
     require_worker: bool = False,
+    blackouts: Blackouts = NO_BLACKOUTS,
+    override_blackout: bool = False,
 ) -> list[StartedRun]:
     """Start one run per service, all or none: a ``DrillWorkflow`` for drill inputs, else a
     ``FailoverWorkflow``. Both hold the same per-service id, so a drill and a failover of one
     service never run at once.
+
+    The start policy (:mod:`evac.control.policy`) comes first, before anything is asked of
+    Temporal: every input's reason must be one printable line of at most MAX_REASON characters
+    (a drill without one records "DR drill"), and a real run inside a blackout window
+    (``blackouts``, the configuration's, e.g. ``Blackouts.load(Settings.blackouts)``, then its
+    plan's) is refused unless ``override_blackout`` and a reason; the window overridden is
+    recorded in the input's ``trigger.blackout_override`` and in the StartedRun.
 
     Refused before anything starts when a service already has a run, or (with
     ``require_worker``, as the CLI asks) when no worker polls the task queue. The id-conflict policy is the
@@ -154,6 +166,7 @@ async def start_failover(
     runs this call had already started are withdrawn (aborted with the reason recorded, so they
     undo anything they did) before ServiceBusy is raised.
     """
+    inputs = admitted_inputs(inputs, blackouts=blackouts, override_blackout=override_blackout, now=datetime.now(UTC))
     if require_worker and not await worker_polling(client, task_queue):
         raise NoWorker(task_queue, client.namespace)
     for input in inputs:
@@ -182,8 +195,32 @@ async def start_failover(
                 client, [h for _, h in started], f"plan '{input.plan.name}' could not start every service ({refusal})"
             )
             raise refusal from exc
-        started.append((StartedRun(input.service, workflow_id, handle.result_run_id or ""), handle))
+        run = StartedRun(input.service, workflow_id, handle.result_run_id or "", input.trigger.blackout_override)
+        started.append((run, handle))
     return [run for run, _ in started]
+
+
+def admitted_inputs(
+    inputs: Sequence[FailoverInput], *, blackouts: Blackouts, override_blackout: bool, now: datetime
+) -> list[FailoverInput]:
+    """The inputs as :func:`start_failover` starts them: each trigger admitted by the start policy
+    (:func:`evac.control.policy.admitted_trigger`) against the configuration's windows and its plan's."""
+    return [
+        input.model_copy(
+            update={
+                "trigger": admitted_trigger(
+                    input.trigger,
+                    input.plan.blackouts,
+                    blackouts=blackouts,
+                    override_blackout=override_blackout,
+                    dry_run=input.dry_run,
+                    now=now,
+                    default_reason=DRILL_REASON if isinstance(input, DrillInput) else "",
+                )
+            }
+        )
+        for input in inputs
+    ]
 
 
 def _start_options(input: FailoverInput, workflow_id: str, task_queue: str) -> dict[str, Any]:
