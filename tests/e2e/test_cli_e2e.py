@@ -144,8 +144,13 @@ def test_identity_is_who_the_history_shows_for_start_and_abort(e2e: E2E, bake_pl
     ).stdout  # fmt: skip
     events = json.loads(history)["events"]
     assert events[0]["workflowExecutionStartedEventAttributes"]["identity"] == "alice@oncall-laptop"
-    signalled = [e for e in events if "workflowExecutionSignaledEventAttributes" in e]
-    assert signalled and signalled[0]["workflowExecutionSignaledEventAttributes"]["identity"] == "bob@desk"
+    # The abort is one cancel request: its caller's identity, and who and why in its reason.
+    [cancel] = [
+        e["workflowExecutionCancelRequestedEventAttributes"]
+        for e in events
+        if "workflowExecutionCancelRequestedEventAttributes" in e
+    ]
+    assert cancel["identity"] == "bob@desk" and '"by":"bob@desk"' in cancel["cause"] and "identity check" in cancel["cause"]
     assert str(os.getpid()) not in history.split('"identity"')[1][:40]
 
 
