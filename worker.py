@@ -19,6 +19,7 @@ import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -103,6 +104,7 @@ def build_workers(client: Client, settings: Settings, executor: ThreadPoolExecut
         settings.prometheus_url,
         NotificationTargets(settings.notify_webhook_url, settings.slack_webhook_url, settings.temporal_ui),
         temporal_client=client,
+        tsig_key_dir=Path(settings.tsig_key_dir).expanduser() if settings.tsig_key_dir else None,
     )
     main = Worker(
         client,

@@ -7,6 +7,7 @@ and result types (``tests/unit/test_activity_contract.py`` checks it).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from temporalio.client import Client
 
@@ -29,9 +30,11 @@ def all_activities(
     prometheus_url: str | None = None,
     notification_targets: NotificationTargets | None = None,
     temporal_client: Client | None = None,
+    tsig_key_dir: Path | None = None,
 ) -> list[Callable[..., object]]:
-    """``temporal_client``: the worker's own, for the guardian's facts (None: those facts are unknown)."""
-    providers = Providers.of(clients)
+    """``temporal_client``: the worker's own, for the guardian's facts (None: those facts are unknown);
+    ``tsig_key_dir``: the on-premises DNS keys (None: no on-premises DNS)."""
+    providers = Providers.of(clients, tsig_key_dir)
     traffic = TrafficActivities(providers)
     capacity = CapacityActivities(providers)
     dns = DnsActivities(providers)

@@ -120,6 +120,9 @@ class Settings:
     # the cloud's operation): at least write_rate_limit x a mutation's seconds, or the worker,
     # not the quota, bounds an evacuation (20/s x 10 s operations = 200).
     write_concurrency: int = DEFAULT_WRITE_CONCURRENCY
+    # The folder of the TSIG keys an on-premises DNS binding names (tsig_key: NAME → NAME.key, as
+    # tsig-keygen writes it; EVAC_TSIG_KEY_DIR). The worker reads them; never in a topology or a run.
+    tsig_key_dir: str = ""
 
     @classmethod
     def load(cls, **flags: Any) -> Settings:

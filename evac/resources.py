@@ -8,13 +8,14 @@ before changing anything. Its compensation is the same activity with the two swa
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from evac.plan import StopCondition
 from evac.refs import GLOBAL, BackendRef, DnsRecordRef, GroupRef
 from providers.gcp.refs import CloudDnsRecordRef, GcpBackendRef, GcpGroupRef
+from providers.onprem.refs import HaproxyBackendRef, Rfc2136RecordRef
 
 
 class _Model(BaseModel):
@@ -24,7 +25,7 @@ class _Model(BaseModel):
 # --- References: which resource, tagged by provider -------------------------------------
 #
 # The engine checks a reference's kind against evac/refs.py's classes; a field that carries one
-# is one of these unions, tagged by ``provider`` (one member each until a second provider joins).
+# is one of these unions, tagged by ``provider``.
 
 # Statically a field holds the kind (code above providers/ may use only what every provider's
 # reference has); at run time pydantic reads it back as the provider's own class.
@@ -33,20 +34,47 @@ if TYPE_CHECKING:
     AnyBackendRef: TypeAlias = BackendRef
     AnyDnsRecordRef: TypeAlias = DnsRecordRef
 else:
-    AnyGroupRef = GcpGroupRef
-    AnyBackendRef = GcpBackendRef
-    AnyDnsRecordRef = CloudDnsRecordRef
+
+    def _provider(value: Any) -> str:
+        """A reference's provider tag (one recorded before the tag existed is Google Cloud's)."""
+        found = value.get("provider", "gcp") if isinstance(value, dict) else getattr(value, "provider", "gcp")
+        return str(found)
+
+    def _tagged(*kinds: tuple[type[BaseModel], str]) -> Any:
+        union = Union[tuple(Annotated[kind, Tag(tag)] for kind, tag in kinds)]  # noqa: UP007 - built at run time
+        return Annotated[union, Discriminator(_provider)]
+
+    AnyGroupRef = GcpGroupRef  # the on-premises provider has no resizable groups
+    AnyBackendRef = _tagged((GcpBackendRef, "gcp"), (HaproxyBackendRef, "onprem"))
+    AnyDnsRecordRef = _tagged((CloudDnsRecordRef, "gcp"), (Rfc2136RecordRef, "onprem"))
 
 
 # --- States: what a resource looked like --------------------------------------------
 
 
+class MemberShare(_Model):
+    """One member of a share that its provider sets member by member (an HAProxy server)."""
+
+    name: str
+    weight: int
+    state: Literal["ready", "drain", "maint"]
+
+
 class BackendCapacity(_Model):
     kind: Literal["backend_capacity"] = "backend_capacity"
     capacity_scaler: float
+    members: tuple[MemberShare, ...] = Field(
+        default=(),
+        exclude_if=lambda v: not v,
+        description="Where the provider sets the share member by member (HAProxy's servers): each one's weight and "
+        "state, so that an undo restores exactly what was there",
+    )
 
     def summary(self) -> str:
-        return f"scaler {self.capacity_scaler:g}"
+        if not self.members:
+            return f"scaler {self.capacity_scaler:g}"
+        parts = ", ".join(f"{m.name} {m.state} {m.weight}" for m in self.members)
+        return f"scaler {self.capacity_scaler:g} ({parts})"
 
 
 class GroupSize(_Model):

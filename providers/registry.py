@@ -4,6 +4,7 @@ carries (``evac/refs.py``). The activities ask this, and nothing else, which cod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from evac.refs import BackendRef, DnsRecordRef, GroupRef, ResourceRef
 from providers.base import Capacity, Dns, Traffic
@@ -11,6 +12,7 @@ from providers.gcp.capacity import GcpCapacity
 from providers.gcp.clients import GcpClients
 from providers.gcp.dns import GcpDns
 from providers.gcp.traffic import GcpTraffic
+from providers.onprem.provider import OnPremProvider
 
 
 @dataclass
@@ -35,15 +37,19 @@ class Providers:
     """The providers of one worker, by the tag their references carry."""
 
     gcp: GcpProvider
+    onprem: OnPremProvider
 
     @classmethod
-    def of(cls, clients: GcpClients) -> Providers:
-        return cls(gcp=GcpProvider(clients))
+    def of(cls, clients: GcpClients, tsig_key_dir: Path | None = None) -> Providers:
+        """Google Cloud through ``clients``; on premises with the TSIG keys in ``tsig_key_dir``."""
+        return cls(gcp=GcpProvider(clients), onprem=OnPremProvider(tsig_key_dir))
 
-    def _provider(self, ref: ResourceRef) -> GcpProvider:
+    def _provider(self, ref: ResourceRef) -> GcpProvider | OnPremProvider:
         tag = getattr(ref, "provider", None)
         if tag == "gcp":
             return self.gcp
+        if tag == "onprem":
+            return self.onprem
         raise NoProvider(f"{ref}: this worker serves no provider '{tag}'")
 
     def traffic(self, ref: BackendRef) -> Traffic:

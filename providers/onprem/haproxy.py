@@ -72,6 +72,7 @@ class ServerState(BaseModel):
     backend: str
     server: str
     weight: int = Field(description="the weight a user or the configuration set (srv_uweight)")
+    initial_weight: int = Field(description="the weight the configuration gives it (srv_iweight): its full share")
     admin: AdminState
     operational: str = Field(description="UP, DOWN, STARTING or STOPPING (srv_op_state)")
     status: str = Field(description="show stat's status column: UP, DOWN, DRAIN, MAINT, no check, UP 1/3 …")
@@ -106,6 +107,7 @@ class HAProxyRuntime:
                 backend=backend,
                 server=row["srv_name"],
                 weight=int(row["srv_uweight"]),
+                initial_weight=int(row["srv_iweight"]),
                 admin=admin_state(int(row["srv_admin_state"])),
                 operational=OPERATIONAL_STATES.get(int(row["srv_op_state"]), row["srv_op_state"]),
                 status=statuses.get(row["srv_name"], "unknown"),
