@@ -432,9 +432,13 @@ class Plan(StrictModel):
         for i, step in enumerate(self.steps):
             if isinstance(step, ApprovalStep) and len(set(step.approvers)) < len(step.approvers):
                 problems.append((("steps", i, "approvers"), "an approver is listed twice"))
-            if isinstance(step, DrainStep) and step.region == self.target:
+            if isinstance(step, DrainStep) and step.region == self.target and step.capacity_scaler < 1:
                 problems.append(
-                    (("steps", i, "region"), f"'{self.target}' is the plan's target; a drain must not drain the target")
+                    (
+                        ("steps", i, "region"),
+                        f"'{self.target}' is the plan's target; a drain must not drain the target "
+                        "(capacity_scaler: 1 on the target gives it its whole share back)",
+                    )
                 )
         return problems
 

@@ -220,6 +220,12 @@ class ReadBeforeChange(_Model):
         default=None, description="The target's backend whose health and capacity the guard checks; None: no guard"
     )
     min_healthy: int = Field(default=0, ge=0, description="The guard's threshold: below it the target's capacity is not read")
+    drained_target_refuses: bool = Field(
+        default=True,
+        exclude_if=lambda v: v,
+        description="A target drained itself (capacity scaler 0) refuses the change; False for a step that gives the "
+        "target its share back (it is what makes the target take traffic)",
+    )
     stop_on_refusal: bool = Field(
         default=True, description="When the guard's readings refuse, do not read the before-state (a dry run reads it)"
     )
@@ -242,7 +248,8 @@ class ReadBeforeChange(_Model):
 
     def refused_by(self, health: HealthReport, capacity: BackendCapacity | None) -> bool:
         """Whether the guard's readings refuse the change (the workflow words the verdict)."""
-        return health.healthy < self.min_healthy or (capacity is not None and capacity.capacity_scaler == 0)
+        drained = capacity is not None and capacity.capacity_scaler == 0 and self.drained_target_refuses
+        return health.healthy < self.min_healthy or drained
 
 
 class BeforeChange(_Model):

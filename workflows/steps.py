@@ -257,7 +257,14 @@ class Engine:
         return result
 
     async def read_before_change(
-        self, record: StepRecord, guarded: bool, kind: type[State], resource: Resource, intent: str
+        self,
+        record: StepRecord,
+        guarded: bool,
+        kind: type[State],
+        resource: Resource,
+        intent: str,
+        *,
+        raises_target: bool = False,
     ) -> State:
         """The step's reads in one local activity: the guard's (``guarded``: never move traffic
         into a region that cannot take it, nor drain the last healthy one), whose verdict is
@@ -266,7 +273,8 @@ class Engine:
 
         A source-only ``resource`` is read within the source budget (not at all without one);
         unread, the step is skipped (:class:`SourceUnreachable`), ``intent`` (the change it would
-        make) owed."""
+        make) owed. ``raises_target``: the step gives the target its own share back, so the target
+        being drained is not a reason to refuse it (its health still is)."""
         plan = self.input.plan
         budget = self.source_budget if self.source_only(resource) else None
         if self.source_only(resource) and budget is None:
@@ -277,6 +285,7 @@ class Engine:
                 context=self.context(record),
                 guard=self.backend(plan.target) if guarded else None,
                 min_healthy=plan.guards.min_healthy_target,
+                drained_target_refuses=not raises_target,
                 stop_on_refusal=not self.input.dry_run,
                 backend=resource if isinstance(resource, BackendRef) else None,
                 group=resource if isinstance(resource, GroupRef) else None,
@@ -287,7 +296,7 @@ class Engine:
             budget=budget,
         )
         if guarded and reads.health is not None:
-            self._judge(record, reads.health, reads.capacity)
+            self._judge(record, reads.health, reads.capacity, raises_target)
         if reads.unreachable is not None:
             assert budget is not None  # only a budgeted read answers so
             raise SourceUnreachable(
@@ -394,7 +403,9 @@ class Engine:
             source=source,
         )
 
-    def _judge(self, record: StepRecord, report: HealthReport, capacity: BackendCapacity | None) -> None:
+    def _judge(
+        self, record: StepRecord, report: HealthReport, capacity: BackendCapacity | None, raises_target: bool = False
+    ) -> None:
         """The guard's verdict on its readings (``capacity`` None: not read, health refused). A
         dry run judges as if its earlier scale-ups had happened (and says so)."""
         target = self.input.plan.target
@@ -406,7 +417,7 @@ class Engine:
                 f"guard: target {target} has {report.healthy}/{report.total} healthy backends, "
                 f"the plan requires at least {need} before moving traffic there"
             )
-        elif capacity is not None and capacity.capacity_scaler == 0:
+        elif capacity is not None and capacity.capacity_scaler == 0 and not raises_target:
             refusal = f"guard: target {target} is drained itself (capacity scaler 0); it would take no traffic"
         if refusal is None:
             assert capacity is not None  # read, since health passed (as projected, in a dry run)
@@ -527,7 +538,11 @@ async def drain(engine: Engine, record: StepRecord, step: DrainStep) -> None:
     backend = engine.backend(region)
     desired = BackendCapacity(capacity_scaler=step.capacity_scaler)
     read = ReadBackendCapacity(context=engine.context(record, backend), backend=backend)
-    before = await engine.read_before_change(record, True, BackendCapacity, backend, f"→ {desired.summary()}")
+    # A drain step on the target that gives it a share back is how a drained target takes traffic again.
+    raises_target = region == engine.input.plan.target and desired.capacity_scaler > 0
+    before = await engine.read_before_change(
+        record, True, BackendCapacity, backend, f"→ {desired.summary()}", raises_target=raises_target
+    )
     await engine.mutate(
         record,
         activity_api.set_backend_capacity,

@@ -287,7 +287,8 @@ def test_drain_step_whose_region_is_the_target(tmp_path: Path, demo_topology: To
         DocumentError(
             str(path),
             "steps[2].region",
-            "'us-central1' is the plan's target; a drain must not drain the target",
+            "'us-central1' is the plan's target; a drain must not drain the target "
+            "(capacity_scaler: 1 on the target gives it its whole share back)",
             line_of(text, "region: us-central1"),
         )
     ]
@@ -593,7 +594,8 @@ def test_several_plan_rule_errors_are_all_reported_each_located(tmp_path: Path, 
         DocumentError(
             f,
             "steps[2].region",
-            "'us-central1' is the plan's target; a drain must not drain the target",
+            "'us-central1' is the plan's target; a drain must not drain the target "
+            "(capacity_scaler: 1 on the target gives it its whole share back)",
             line_of(text, "region: us-central1"),
         ),
     ]

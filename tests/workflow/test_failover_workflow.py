@@ -185,6 +185,24 @@ async def test_guard_refuses_to_drain_into_an_unhealthy_target(env, task_queue, 
     assert cloud.capacity[SOURCE] == 1.0
 
 
+async def test_a_step_that_gives_a_drained_target_its_share_back_is_not_refused_for_it(env, task_queue, demo_topology):
+    """A target an earlier run drained takes traffic again by a drain step on the target itself
+    (capacity_scaler > 0), before the rest of the plan; its health is still the guard's."""
+    cloud = fresh_cloud()
+    cloud.capacity[TARGET] = 0.0
+    steps = [
+        {"name": "undrain", "kind": "drain", "region": TARGET, "capacity_scaler": 1},
+        {"name": "drain", "kind": "drain", "capacity_scaler": 0},
+        {"name": "dns", "kind": "shift_dns"},
+    ]
+    plan = Plan.model_validate({"name": "back", "services": ["checkout"], "source": SOURCE, "target": TARGET, "steps": steps})
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        result = await (await start(env, task_queue, plan, demo_topology)).result()
+    assert result.status == RunStatus.SUCCEEDED, result.error
+    assert cloud.capacity == {SOURCE: 0.0, TARGET: 1.0}
+    assert result.steps[0].guard is not None and result.steps[0].guard.startswith("passed: target us-central1 has 1/1")
+
+
 async def test_guard_refuses_to_move_traffic_into_a_drained_target(env, task_queue, demo_topology):
     cloud = fresh_cloud()
     cloud.capacity[TARGET] = 0.0
