@@ -7,6 +7,7 @@ Each process logs to ``<state_dir>/logs/<name>.log``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -65,6 +66,26 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _daemon_up(port: int, zone: str | None) -> bool:
+    """A DNS server: it serves its zone; another daemon: its port (0: a UNIX socket) is open."""
+    return serves(port, zone) if zone is not None else port == 0 or port_in_use(port)
+
+
+def serves(port: int, zone: str) -> bool:
+    """Whether a DNS server on loopback ``port`` answers for ``zone`` with authority."""
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    try:
+        answer = dns.query.udp(dns.message.make_query(zone, "SOA"), "127.0.0.1", port=port, timeout=0.5)
+    except (OSError, dns.exception.DNSException):
+        return False
+    return answer.rcode() == dns.rcode.NOERROR and bool(answer.flags & dns.flags.AA) and bool(answer.answer)
+
+
 @dataclass
 class StackConfig:
     topology: Path
@@ -114,10 +135,15 @@ class StackConfig:
             env["EVAC_BLACKOUTS"] = str(Path(self.blackouts).resolve())
         return env
 
+    @property
+    def tsig_key_dir(self) -> Path:
+        """Where the stack's on-premises DNS keys are made (evac/onprem_daemons.py)."""
+        return (self.state_dir / "tsig").resolve()
+
     def worker_env(self) -> dict[str, str]:
-        """What a worker of this stack runs with: the client's environment, and the Prometheus
-        server when one is configured here."""
-        env = self.client_env()
+        """What a worker of this stack runs with: the client's environment, the on-premises DNS
+        keys, and the Prometheus server when one is configured here."""
+        env = {**self.client_env(), "EVAC_TSIG_KEY_DIR": str(self.tsig_key_dir)}
         if self.prometheus_url is not None:
             env["EVAC_PROMETHEUS_URL"] = self.prometheus_url
         return env
@@ -243,6 +269,21 @@ class Stack:
 
         self._wait("emulator", healthy, timeout=30)
 
+    def start_onprem(self) -> None:
+        """BIND 9 and HAProxy as the topology's on-premises bindings name them (none: nothing)."""
+        from evac import onprem_daemons
+        from evac.topology import load_topology
+
+        try:
+            daemons = onprem_daemons.daemons(load_topology(self.config.topology), self.config.state_dir)
+        except onprem_daemons.MissingDaemon as exc:
+            raise StackError(str(exc)) from None
+        for daemon in daemons:
+            if daemon.port:
+                self._require_free(daemon.port, daemon.name)
+            self._spawn(daemon.name, daemon.command)
+            self._wait(daemon.name, functools.partial(_daemon_up, daemon.port, daemon.dns_zone), timeout=30)
+
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         """Start a worker and wait until it polls (its log says so after this start)."""
         log = self.log_path(name)
@@ -261,6 +302,7 @@ class Stack:
         try:
             self.start_temporal()
             self.start_emulator()
+            self.start_onprem()
             self.start_worker()
         except BaseException:
             self.stop()
