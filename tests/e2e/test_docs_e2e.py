@@ -35,6 +35,7 @@ SKIPPED = {
     r"^evac emulator serve\b": "serves until stopped: tests/emulator serve the same app; test_cli_e2e.py checks a port in use",
     r"^python -m emulator .*&$": "a second emulator for `dig`: tests/emulator/test_nameserver.py",
     r"^dig\b": "needs dig: tests/emulator/test_nameserver.py asks the name server directly",
+    r"^evac failover --plan plans/hybrid/": "needs the hybrid stack's BIND and HAProxy: test_hybrid_e2e.py runs the hybrid plans",
 }
 
 
