@@ -67,7 +67,7 @@ from evac.alerting import guardian_workflow_id as guardian_id
 from evac.control.start import failover_inputs
 from evac.documents import DocumentError, InvalidDocument
 from evac.errors import BadInput, TemporalUnavailable, Unavailable, WrongProject, from_rpc
-from evac.evacuation import EvacuationInput, plan_groups
+from evac.evacuation import EvacuationInput, EvacuationRefused, plan_groups
 from evac.plan import load_plan
 from evac.runs import Trigger
 from evac.topology import load_topology
@@ -227,16 +227,19 @@ def load_guardian_evacuations(folder: Path, *, gcp_project: str | None = None) -
     if gcp_project and gcp_project != topology.project:
         raise WrongProject(topology.project, gcp_project)
     regions = sorted({region for spec in topology.services.values() for region in spec.regions})
-    return {
-        region: EvacuationInput(
-            region=region,
-            target=None,
-            project=topology.project,
-            groups=plan_groups(topology, region, target=None),
-            trigger=_placeholder_trigger(region),
-        )
-        for region in regions
-    }
+    try:
+        return {
+            region: EvacuationInput(
+                region=region,
+                target=None,
+                project=topology.project,
+                groups=plan_groups(topology, region, target=None),
+                trigger=_placeholder_trigger(region),
+            )
+            for region in regions
+        }
+    except EvacuationRefused as exc:
+        raise BadInput(f"plans folder '{folder}': region_wide = evacuate cannot evacuate every region: {exc}") from None
 
 
 # --- Signalling the guardians -----------------------------------------------------------------

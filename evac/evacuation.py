@@ -461,6 +461,19 @@ def plan_groups(
         alone = [s for s, spec in chosen.items() if len(spec.regions) < 2]
         if alone:
             raise EvacuationRefused(f"served in no other region: {', '.join(alone)}")
+    fixed = sorted(
+        f"{s} ({r})"
+        for s, spec in chosen.items()
+        for r, binding in spec.regions.items()
+        if (target is None or r in (region, target)) and binding.group_ref(topology.project, r) is None
+    )
+    if fixed:
+        shown = ", ".join(fixed[:10]) + (f" and {len(fixed) - 10} more" if len(fixed) > 10 else "")
+        raise EvacuationRefused(
+            f"an evacuation sizes every region it may use by its resizable group, and these regions have none "
+            f"(their capacity is fixed, at another provider): {shown}; fail these services over with a plan "
+            "(evac failover), or leave them out with --services or --tier"
+        )
     if len(chosen) > MAX_SERVICES:
         raise EvacuationRefused(
             f"{len(chosen)} services are more than one evacuation takes ({MAX_SERVICES}); "

@@ -87,6 +87,19 @@ def test_a_fixed_target_must_serve_every_service():
         plan_groups(topology, SOURCE, target=THIRD)
 
 
+def test_an_evacuation_that_would_use_a_region_with_fixed_capacity_is_refused_naming_it():
+    """A data centre has no group to size (evacuations size every region they may use): the
+    evacuation is refused before anything starts, naming the services and regions."""
+    from evac.topology import load_topology
+    from tests.conftest import ROOT
+
+    hybrid = load_topology(ROOT / "plans" / "hybrid" / "topology.yaml")
+    for target in (None, "dc-ams"):
+        with pytest.raises(EvacuationRefused, match=r"these regions have none .*: shop \(dc-ams\)"):
+            plan_groups(hybrid, "europe-west1", target=target)
+    assert [g.services[0].name for g in plan_groups(hybrid, "europe-west1", target="us-central1")] == ["shop"]
+
+
 def test_more_services_than_one_evacuation_takes_is_refused_with_advice():
     topology = generated_topology(MAX_SERVICES + 1)
     with pytest.raises(EvacuationRefused, match="split it with --tier or --services"):
