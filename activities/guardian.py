@@ -30,6 +30,7 @@ from evac.activity_api import GATHER_FACTS, FactsRequest, ServiceQuery
 from evac.alerting import AUTO_SWITCH_ID, KillSwitch, ServiceFacts, WorldFacts, guardian_workflow_id
 from evac.refs import BackendRef
 from evac.runs import failover_workflow_id
+from evac.workflow_types import FAILOVER
 from providers.registry import Providers
 from workflows.auto_switch import AutoSwitchWorkflow
 from workflows.guardian import RegionGuardianWorkflow
@@ -126,7 +127,7 @@ class GuardianActivities:
 
     async def _automatic_last_hour(self) -> int:
         since = datetime.now(UTC) - CAP_WINDOW
-        query = f"WorkflowType = 'FailoverWorkflow' AND EvacTrigger = 'alert' AND StartTime > {_quoted(_rfc3339(since))}"
+        query = f"WorkflowType = '{FAILOVER}' AND EvacTrigger = 'alert' AND StartTime > {_quoted(_rfc3339(since))}"
         try:
             counted = await self._client().count_workflows(query, rpc_timeout=READ_TIMEOUT)
             return counted.count
@@ -171,7 +172,7 @@ class GuardianActivities:
         return f"{workflow_id} run {described.run_id} is running"
 
     async def _last_failover_at(self, service: str) -> datetime | None:
-        query = f"WorkflowType = 'FailoverWorkflow' AND EvacService = {_quoted(service)} AND EvacKind = 'failover'"
+        query = f"WorkflowType = '{FAILOVER}' AND EvacService = {_quoted(service)} AND EvacKind = 'failover'"
         try:
             starts = [
                 execution.start_time

@@ -45,6 +45,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
+from evac import workflow_types
 from evac.alert_payloads import (
     AlertmanagerWebhook,
     CloudMonitoringNotification,
@@ -74,7 +75,7 @@ from evac.topology import load_topology
 
 log = structlog.get_logger("evac.alert_receiver")
 
-GUARDIAN_WORKFLOW = "RegionGuardianWorkflow"
+GUARDIAN_WORKFLOW = workflow_types.GUARDIAN
 """The guardian's workflow type, by name: the receiver never imports workflow code."""
 ALERTS_SIGNAL = "alerts"
 CONFIGURE_SIGNAL = "configure"

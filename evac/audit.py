@@ -34,6 +34,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from evac import search_attributes as sa
+from evac import workflow_types
 from evac.runs import (
     MEMO_PROGRESS,
     AbortRequest,
@@ -174,7 +175,7 @@ MUTATING_ACTIVITIES = frozenset({"set_backend_capacity", "resize_group", "set_dn
 NOTIFICATION_ACTIVITIES = frozenset({"send_notification"})
 STOP_CONDITION_ACTIVITIES = frozenset({"check_stop_conditions"})
 OPERATOR_UPDATES: dict[str, OperatorActionName] = {"approve": "approve", "reject": "reject", "pause": "pause", "resume": "resume"}
-AUDITABLE_TYPES = ("FailoverWorkflow", "DrillWorkflow")
+AUDITABLE_TYPES = (workflow_types.FAILOVER, workflow_types.DRILL)
 
 
 class NotAuditable(ValueError):
@@ -238,7 +239,7 @@ class _Derivation:
                 f"'{history.workflow_id}' is a {self.workflow_type}; audit covers failover and drill runs "
                 f"({', '.join(AUDITABLE_TYPES)})"
             )
-        drill = self.workflow_type == "DrillWorkflow"
+        drill = self.workflow_type == workflow_types.DRILL
         self.input: FailoverInput = decode_payload(self.start.input.payloads, DrillInput if drill else FailoverInput)
         self.activities: dict[int, ActivityCall] = {}  # by scheduled event id
         self.actions: list[OperatorAction] = []

@@ -42,6 +42,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
+from evac import workflow_types
 from evac.audit import NotAuditable, decode_payload, event_time, failure_message, history_digest
 from evac.evacuation import (
     DRY_RUN_EVACUATION_PREFIX,
@@ -63,7 +64,7 @@ SCHEMA_VERSION: Literal[1] = 1
 SCHEMA_ID = "https://evac.dev/schemas/evacuation-audit-record/v1.json"
 FAILBACK_PREFIX = "failback/"
 # Workflow types audited as evacuations even before they wrote a record (a chain still going).
-EVACUATION_TYPES = ("EvacuationWorkflow",)
+EVACUATION_TYPES = (workflow_types.EVACUATION,)
 # The most runs one chain is followed through (a loop in the links would otherwise never end).
 MAX_CHAIN_RUNS = 1000
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from evac import guardian_status
+    from evac import guardian_status, workflow_types
     from evac.alerting import KillSwitch, SwitchChange
     from evac.approvals import message_problem
     from evac.guardian_status import SwitchChangeRecord, SwitchRecord
 
 
-@workflow.defn(name="AutoSwitchWorkflow")
+@workflow.defn(name=workflow_types.AUTO_SWITCH)
 class AutoSwitchWorkflow:
     @workflow.init
     def __init__(self, input: SwitchRecord) -> None:

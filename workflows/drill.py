@@ -28,7 +28,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from evac import activity_api
+    from evac import activity_api, workflow_types
     from evac.drills import (
         ConditionSummary,
         DrillOutcome,
@@ -56,7 +56,7 @@ OUTCOME_STATUS = {
 }
 
 
-@workflow.defn(name="DrillWorkflow")
+@workflow.defn(name=workflow_types.DRILL)
 class DrillWorkflow(PlanWorkflow):
     """Answers the ``progress`` query and the operators' updates (see PlanWorkflow)."""
 

@@ -37,7 +37,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import (
     ApplicationError,
     ChildWorkflowError,
@@ -47,7 +46,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from evac import activity_api, bindings, search_attributes
+    from evac import activity_api, bindings, search_attributes, workflow_types
     from evac.approvals import MAX_REASON, message_problem
     from evac.config import writes_task_queue
     from evac.evacuation import (
@@ -89,6 +88,7 @@ with workflow.unsafe.imports_passed_through():
         dry_run_workflow_id,
         failover_workflow_id,
     )
+    from workflows.children import start_service_run
     from workflows.failover import FailoverWorkflow
     from workflows.saga import failure_text
     from workflows.steps import HEARTBEAT_TIMEOUT, READ_ATTEMPT_TIMEOUT, retry_policy
@@ -99,7 +99,7 @@ In = TypeVar("In")
 TARGETS_PER_READ = 100
 
 
-@workflow.defn(name="EvacuationWorkflow")
+@workflow.defn(name=workflow_types.EVACUATION)
 class EvacuationWorkflow:
     @workflow.init
     def __init__(self, input: EvacuationInput, carried: EvacuationProgress | None = None) -> None:
@@ -404,14 +404,8 @@ class EvacuationWorkflow:
         )
         record.workflow_id = workflow_id
         try:
-            child = await workflow.start_child_workflow(
-                FailoverWorkflow.run,
-                child_input,
-                id=workflow_id,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=search_attributes.for_run(child_input),
-                static_summary=f"evacuation of {self._input.region}: {service.name} -> {target}",
+            child = await start_service_run(
+                child_input, f"evacuation of {self._input.region}: {service.name} -> {target}", workflow_id=workflow_id
             )
         except WorkflowAlreadyStartedError:
             record.status = ServiceStatus.FAILED

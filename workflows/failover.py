@@ -13,12 +13,13 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from evac import workflow_types
     from evac.notifications import NotificationEvent
     from evac.runs import FailoverInput, FailoverProgress, RunStatus
     from workflows.plan_run import PlanRun, PlanWorkflow
 
 
-@workflow.defn(name="FailoverWorkflow")
+@workflow.defn(name=workflow_types.FAILOVER)
 class FailoverWorkflow(PlanWorkflow):
     """Answers the ``progress`` query and the operators' updates (see PlanWorkflow)."""
 

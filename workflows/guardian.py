@@ -38,7 +38,7 @@ from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttri
 from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from evac import activity_api, alert_policy, guardian_status, search_attributes
+    from evac import activity_api, alert_policy, guardian_status, search_attributes, workflow_types
     from evac.activity_api import FactsRequest, ServiceQuery
     from evac.alert_policy import Candidate, EvacuationCandidate
     from evac.alerting import (
@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.plan import format_duration
     from evac.resources import BackendRef
     from evac.runs import failover_workflow_id
+    from workflows.children import start_service_run_unawaited
     from workflows.saga import failure_text
 
 FACTS_TIMEOUT = timedelta(seconds=30)
@@ -66,13 +67,11 @@ FACTS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempt
 # Never spin: a timer is at least this long, whatever a computed wake time says.
 MIN_WAIT = timedelta(seconds=1)
 STEP = "guardian"
-FAILOVER_WORKFLOW = "FailoverWorkflow"
-EVACUATION_WORKFLOW = "EvacuationWorkflow"
 # EvacTargetRegion of an auto-target evacuation (as evac/control/evacuate.py sets it).
 AUTO_TARGET_ATTRIBUTE = "auto"
 
 
-@workflow.defn(name="RegionGuardianWorkflow")
+@workflow.defn(name=workflow_types.GUARDIAN)
 class RegionGuardianWorkflow:
     @workflow.init
     def __init__(self, input: GuardianInput) -> None:
@@ -256,7 +255,7 @@ class RegionGuardianWorkflow:
         try:
             # By name, never awaited: the evacuation outlives this run and its continue-as-new.
             handle = await workflow.start_child_workflow(
-                EVACUATION_WORKFLOW,
+                workflow_types.EVACUATION,
                 input,
                 id=workflow_id,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -326,17 +325,9 @@ class RegionGuardianWorkflow:
                 update={"verdict": "suppressed", "guard": "invalid_plan", "reason": f"{err}; nothing was started"}
             )
         try:
-            # By name, without a result type: the guardian never waits for the failover, and
-            # decoding the result of a run from another version must not fail the guardian.
-            handle = await workflow.start_child_workflow(
-                FAILOVER_WORKFLOW,
-                input,
-                id=workflow_id,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=search_attributes.for_run(input),
-                static_summary=f"{plan.plan_name} (alert): {candidate.service} {self._region} -> {plan.target}",
-            )
+            # Never awaited: the failover outlives the guardian (start_service_run_unawaited).
+            summary = f"{plan.plan_name} (alert): {candidate.service} {self._region} -> {plan.target}"
+            handle = await start_service_run_unawaited(input, summary)
         except WorkflowAlreadyStartedError:
             return decision.model_copy(
                 update={

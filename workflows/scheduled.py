@@ -16,11 +16,11 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from evac import activity_api, search_attributes
+    from evac import activity_api, workflow_types
     from evac.blackouts import BlackoutCheck
     from evac.drills import DrillOutcome
     from evac.runs import DrillInput, FailoverProgress, RunStatus, failover_workflow_id
@@ -31,13 +31,14 @@ with workflow.unsafe.imports_passed_through():
         ScheduledRun,
         ServiceOutcome,
     )
+    from workflows.children import start_service_run
     from workflows.drill import DrillWorkflow
     from workflows.saga import failure_text
 
 BLACKOUT_CHECK_TIMEOUT = timedelta(seconds=30)
 
 
-@workflow.defn(name="ScheduledDrillWorkflow")
+@workflow.defn(name=workflow_types.SCHEDULED_DRILL)
 class ScheduledDrillWorkflow:
     @workflow.init
     def __init__(self, input: ScheduledDrillInput) -> None:
@@ -94,15 +95,8 @@ class ScheduledDrillWorkflow:
     ) -> workflow.ChildWorkflowHandle[DrillWorkflow, FailoverProgress] | None:
         workflow_id = failover_workflow_id(drill.service)
         try:
-            handle = await workflow.start_child_workflow(
-                DrillWorkflow.run,
-                drill,
-                id=workflow_id,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
-                search_attributes=search_attributes.for_run(drill),
-                static_summary=f"{drill.plan.name} (scheduled drill): {drill.service} {drill.plan.source} -> {drill.plan.target}",
-            )
+            summary = f"{drill.plan.name} (scheduled drill): {drill.service} {drill.plan.source} -> {drill.plan.target}"
+            handle = await start_service_run(drill, summary, parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL)
         except WorkflowAlreadyStartedError:
             outcome.outcome = ScheduledOutcome.SKIPPED
             outcome.reason = f"busy: {workflow_id} is already running; nothing was started for {drill.service}"

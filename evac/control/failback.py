@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from evac import search_attributes as sa
+from evac import workflow_types
 from evac.control.evacuate import StartedEvacuation, evacuation_progress
 from evac.control.policy import recorded_reason
 from evac.control.records import describe, progress, running_run_id, worker_polling
@@ -153,7 +154,7 @@ async def _of_evacuation(
 async def _of_failover(client: Client, of: str, trigger: Trigger, force: bool) -> tuple[EvacuationInput, EvacuationProgress]:
     await _still_running(client, of, "abort it with 'evac abort' (it rolls back) instead")
     description = await describe(client, of)
-    if description.workflow_type != "FailoverWorkflow":
+    if description.workflow_type != workflow_types.FAILOVER:
         raise FailbackRefused(f"{of}'s latest run is a {description.workflow_type}, not a failover (a drill fails back itself)")
     run = await progress(client, of, description.run_id)
     if run.status != RunStatus.SUCCEEDED or run.dry_run:

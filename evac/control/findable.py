@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from evac import search_attributes as sa
+from evac import workflow_types
 from evac.drills import DrillOutcome
 from evac.errors import BadInput, SearchAttributeConflict, from_rpc
 from evac.evacuation import EvacuationStatus
@@ -68,11 +69,11 @@ def _type_name(value: int) -> str:
 
 # --- evac runs list ---------------------------------------------------------------------
 
-PLAN_WORKFLOW_TYPES = ("FailoverWorkflow", "DrillWorkflow")
+PLAN_WORKFLOW_TYPES = (workflow_types.FAILOVER, workflow_types.DRILL)
 # What `evac runs list` lists by default: plan runs, region evacuations and their fail-backs
 # (EvacuationWorkflow runs too, EvacKind 'failback').
-RUN_WORKFLOW_TYPES = (*PLAN_WORKFLOW_TYPES, "EvacuationWorkflow")
-KIND_OF_TYPE = {"DrillWorkflow": "drill", "EvacuationWorkflow": "evacuation"}
+RUN_WORKFLOW_TYPES = (*PLAN_WORKFLOW_TYPES, workflow_types.EVACUATION)
+KIND_OF_TYPE = {workflow_types.DRILL: "drill", workflow_types.EVACUATION: "evacuation"}
 TRIGGERS: tuple[str, ...] = Trigger.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
 OUTCOMES: tuple[str, ...] = tuple(
     dict.fromkeys([*(s.value for s in RunStatus), *(o.value for o in DrillOutcome), *(e.value for e in EvacuationStatus)])
@@ -135,7 +136,7 @@ def build_query(filter: RunFilter, now: datetime | None = None) -> str:
     types = ", ".join(quote(t) for t in RUN_WORKFLOW_TYPES)
     clauses = [f"WorkflowType IN ({types})", "ExecutionStatus != 'ContinuedAsNew'"]
     if filter.kind == "evacuation":
-        clauses = ["WorkflowType = 'EvacuationWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
+        clauses = [f"WorkflowType = '{workflow_types.EVACUATION}'", "ExecutionStatus != 'ContinuedAsNew'"]
     if filter.service is not None:
         clauses.append(f"{sa.EVAC_SERVICE.name} = {quote(filter.service)}")
     if filter.region is not None:

@@ -30,6 +30,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from evac import workflow_types
 from evac.config import writes_task_queue
 from evac.errors import NotRunning, NoWorkerAnswered, RunNotFound, from_rpc
 from evac.evacuation import EvacuationStatus
@@ -192,7 +193,7 @@ async def _from_input(
     """A record built from the run's input alone: its steps, none of them known to have run."""
     async for event in workflow.fetch_history_events(page_size=1):
         attributes = event.workflow_execution_started_event_attributes
-        drill = description.workflow_type == "DrillWorkflow"
+        drill = description.workflow_type == workflow_types.DRILL
         [input] = await client.data_converter.decode(attributes.input.payloads, [DrillInput if drill else FailoverInput])
         record = FailoverProgress.for_input(input, description.id, description.run_id)
         record.started_at = description.start_time

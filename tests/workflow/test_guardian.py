@@ -60,13 +60,14 @@ with workflow.unsafe.imports_passed_through():
     from evac.runs import FailoverInput, Trigger, failover_workflow_id
     from evac.stack import find_binary
     from evac.topology import Topology
+    from evac.workflow_types import FAILOVER as FAILOVER_WORKFLOW
     from providers.gcp.clients import GcpClients
     from providers.registry import Providers
     from tests.conftest import DEMO
     from tests.workflow.conftest import asleep
     from workflows.auto_switch import AutoSwitchWorkflow
     from workflows.failover import FailoverWorkflow
-    from workflows.guardian import FAILOVER_WORKFLOW, RegionGuardianWorkflow
+    from workflows.guardian import RegionGuardianWorkflow
 
 REGION = "europe-west1"
 TARGET = "us-central1"
