@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.health import HealthActivities
 from evac.activity_api import GATHER_FACTS, FactsRequest, ServiceQuery
-from evac.alerting import AUTO_SWITCH_ID, KillSwitch, ServiceFacts, WorldFacts, guardian_workflow_id
+from evac.alerting.models import AUTO_SWITCH_ID, KillSwitch, ServiceFacts, WorldFacts, guardian_workflow_id
 from evac.refs import BackendRef
 from evac.runs import failover_workflow_id
 from evac.workflow_types import FAILOVER

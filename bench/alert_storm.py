@@ -45,10 +45,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import loopback_config  # noqa: E402
-from evac.alerting import Decision  # noqa: E402
+from evac.alerting.models import Decision  # noqa: E402
+from evac.alerting.status import GuardianStatus  # noqa: E402
 from evac.config import connect_temporal  # noqa: E402
 from evac.control import alerts  # noqa: E402
-from evac.guardian_status import GuardianStatus  # noqa: E402
 from evac.stack import Stack, StackConfig, find_binary, free_port  # noqa: E402
 
 REGION, TARGET = "europe-west1", "us-central1"

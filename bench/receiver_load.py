@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import bounded, loopback_config  # noqa: E402
 from bench.alert_storm import REGION, percentile, start_receiver, stop, write_plans  # noqa: E402
-from evac.alert_receiver import MAX_BODY  # noqa: E402
+from evac.alerting.receiver import MAX_BODY  # noqa: E402
 from evac.stack import Stack  # noqa: E402
 
 

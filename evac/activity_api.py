@@ -13,7 +13,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 
-from evac.alerting import WorldFacts
+from evac.alerting.models import WorldFacts
 from evac.blackouts import CHECK_BLACKOUTS, BlackoutCheck, BlackoutVerdict
 from evac.drills import ConditionReadings
 from evac.evacuation import ReadTargets, ReadTargetsResult

@@ -29,7 +29,7 @@ from evac.errors import ConfigError, TemporalUnreachable
 from evac.resources import ActivityName
 
 if TYPE_CHECKING:
-    from evac.alerting import GuardianPolicy
+    from evac.alerting.models import GuardianPolicy
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 # host:port, the host a name, an IPv4 address or a bracketed IPv6 address.
@@ -276,7 +276,7 @@ def _check_alerts(settings: Settings, path: Path) -> None:
 
 
 def _default_alerts_policy() -> GuardianPolicy:
-    from evac.alerting import GuardianPolicy
+    from evac.alerting.models import GuardianPolicy
 
     return GuardianPolicy()
 
@@ -285,7 +285,7 @@ def _alerts_policy(value: object, path: Path) -> GuardianPolicy:
     """The config file's ``[alerts_policy]`` table as the guardians' policy; durations as '60s', '5m', '1h'."""
     import pydantic
 
-    from evac.alerting import GuardianPolicy
+    from evac.alerting.models import GuardianPolicy
     from evac.documents import format_path
     from evac.plan import parse_duration
 

@@ -5,7 +5,7 @@ for the headers of a request that is sent slowly or never finished: 2,000 half-s
 held 2,000 file descriptors until their senders gave up. :class:`HeaderTimeoutH11` is uvicorn's
 own h11 protocol with one more timer: a connection whose request headers have not all arrived
 ``HEADER_TIMEOUT`` seconds after it opened (or after its previous response) is closed. The body's
-own timeout is the receiver's (``alert_receiver.BODY_TIMEOUT``: 408)."""
+own timeout is the receiver's (``evac.alerting.receiver.BODY_TIMEOUT``: 408)."""
 
 from __future__ import annotations
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from evac import guardian_status, workflow_types
-    from evac.alerting import KillSwitch, SwitchChange
+    from evac import workflow_types
+    from evac.alerting import status as guardian_status
+    from evac.alerting.models import KillSwitch, SwitchChange
+    from evac.alerting.status import SwitchChangeRecord, SwitchRecord
     from evac.approvals import message_problem
-    from evac.guardian_status import SwitchChangeRecord, SwitchRecord
 
 
 @workflow.defn(name=workflow_types.AUTO_SWITCH)

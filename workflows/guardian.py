@@ -5,7 +5,7 @@ The alert receiver signal-with-starts it: ``alerts`` (an :class:`AlertBatch`, ap
 state at once, so duplicates and storms collapse into one evidence set) and ``configure`` (the
 current policy and plans). Its loop, each time something changed or a timer it set fires:
 
-1. **assess** — pure code (:mod:`evac.alert_policy`) says which services have complete evidence
+1. **assess** — pure code (:mod:`evac.alerting.policy`) says which services have complete evidence
    (candidates) and which are held, and why; a held service's evidence completes at ``wake_at``,
    when a timer wakes the guardian again.
 2. **facts** — one activity (``gather_facts``) reads what the guards need about the candidates
@@ -38,10 +38,11 @@ from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttri
 from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from evac import activity_api, alert_policy, guardian_status, search_attributes, workflow_types
+    from evac import activity_api, search_attributes, workflow_types
     from evac.activity_api import FactsRequest, ServiceQuery
-    from evac.alert_policy import Candidate, EvacuationCandidate
-    from evac.alerting import (
+    from evac.alerting import policy as alert_policy
+    from evac.alerting import status as guardian_status
+    from evac.alerting.models import (
         AlertBatch,
         Decision,
         GuardianConfig,
@@ -52,9 +53,10 @@ with workflow.unsafe.imports_passed_through():
         StartedFailover,
         WorldFacts,
     )
+    from evac.alerting.policy import Candidate, EvacuationCandidate
+    from evac.alerting.status import GuardianStatus, PlanSummary
     from evac.bindings import backend_ref
     from evac.evacuation import EvacuationInput, evacuation_workflow_id
-    from evac.guardian_status import GuardianStatus, PlanSummary
     from evac.logging import workflow_log_extra
     from evac.plan import format_duration
     from evac.resources import BackendRef

@@ -1,4 +1,4 @@
-"""``evac alerts serve``: the alert receiver (:mod:`evac.alert_receiver`) under uvicorn."""
+"""``evac alerts serve``: the alert receiver (:mod:`evac.alerting.receiver`) under uvicorn."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from evac.errors import FrontDoorError
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from evac.alert_receiver import ReceiverConfig
+    from evac.alerting.receiver import ReceiverConfig
 
 DEFAULT_PORT = 8490
 NO_TOKEN = (
@@ -38,8 +38,8 @@ NO_TOKEN = (
 def receiver_config(config: Settings, plans: Path | None, insecure_no_auth: bool) -> ReceiverConfig:
     """The receiver's configuration from settings and flags; exits 2 (one sentence) without a token
     (unless ``insecure_no_auth``) or a plans folder, or with a plan that cannot be used."""
-    from evac.alert_payloads import Labels
-    from evac.alert_receiver import ReceiverConfig, load_guardian_plans
+    from evac.alerting.payloads import Labels
+    from evac.alerting.receiver import ReceiverConfig, load_guardian_plans
 
     if not config.alerts_token and not insecure_no_auth:
         fail(NO_TOKEN, EXIT_BAD_INPUT)
@@ -85,7 +85,7 @@ def serve(
     GET /healthz, /metrics, /docs)."""
     import uvicorn
 
-    from evac.alert_receiver import TemporalSignaller, create_app
+    from evac.alerting.receiver import TemporalSignaller, create_app
     from evac.cli.dev import _port_taken
     from evac.http_timeouts import HeaderTimeoutH11
     from evac.logging import configure_logging, forward_core_logs

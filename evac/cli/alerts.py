@@ -13,7 +13,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from evac.alerting import Decision, KillSwitch
+from evac.alerting.models import Decision, KillSwitch
+from evac.alerting.status import GuardianStatus, SwitchRecord
 from evac.cli.base import (
     Output,
     address_option,
@@ -28,7 +29,6 @@ from evac.cli.base import (
 )
 from evac.control import alerts
 from evac.errors import FrontDoorError, NoWorkerAnswered
-from evac.guardian_status import GuardianStatus, SwitchRecord
 from evac.plan import format_duration
 
 # How many of a guardian's decisions and alerts the text output shows (JSON has them all).

@@ -13,8 +13,10 @@ from typing import Any
 
 import typer
 
-from evac import audit_render, evacuation_audit_render
-from evac.audit import AuditRecord
+from evac.audit import evacuation_render as evacuation_audit_render
+from evac.audit import render as audit_render
+from evac.audit.evacuation import EvacuationAuditRecord, EvacuationExportMarker, is_chain_id
+from evac.audit.record import AuditRecord
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_RUN_FAILED,
@@ -33,7 +35,6 @@ from evac.cli.base import (
 )
 from evac.control import audit
 from evac.errors import FrontDoorError
-from evac.evacuation_audit import EvacuationAuditRecord, EvacuationExportMarker, is_chain_id
 from evac.runs import workflow_id_of
 
 MAX_EXPORT_BYTES = 256 * 1024 * 1024

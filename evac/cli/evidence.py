@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from evac import evidence
+from evac.audit import evidence
 from evac.cli.base import EXIT_BAD_INPUT, Output, address_option, begin, client, fail, fail_with, namespace_option, out, run_async
 from evac.control import check_project
 from evac.control import evidence as gathering

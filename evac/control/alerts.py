@@ -18,11 +18,11 @@ from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, 
 from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from evac.alerting import AUTO_SWITCH_ID, GUARDIAN_ID_PREFIX, KillSwitch, SwitchChange, guardian_workflow_id
+from evac.alerting.models import AUTO_SWITCH_ID, GUARDIAN_ID_PREFIX, KillSwitch, SwitchChange, guardian_workflow_id
+from evac.alerting.status import GuardianStatus, SwitchRecord
 from evac.control.records import worker_polling
 from evac.document_types import Region
 from evac.errors import BadInput, NamespaceNotFound, NoWorkerAnswered, Refused, from_rpc
-from evac.guardian_status import GuardianStatus, SwitchRecord
 from workflows.auto_switch import AutoSwitchWorkflow
 from workflows.guardian import RegionGuardianWorkflow
 

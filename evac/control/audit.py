@@ -1,13 +1,13 @@
 """``evac audit``: a run's record from its history, its exports, and their proof.
 
-:func:`history` fetches a run's whole history from Temporal; :func:`evac.audit.derive` turns
+:func:`history` fetches a run's whole history from Temporal; :func:`evac.audit.record.derive` turns
 it into the record; :func:`export` writes the record as JSON, Markdown or HTML (or the raw
 history); :func:`verify` proves an export against the history: the history's SHA-256 first,
 then every fact, naming the first that differs.
 
 An evacuation (or a failback) is a chain of runs (it continues as new): :func:`histories`
 fetches every run of the chain, oldest first, whichever run was named, and
-:func:`evac.evacuation_audit.derive` makes one record of them; its exports name every run with
+:func:`evac.audit.evacuation.derive` makes one record of them; its exports name every run with
 its history's digest, and :func:`verify` proves each.
 """
 
@@ -23,12 +23,15 @@ from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
-from evac import audit, audit_render, evacuation_audit, evacuation_audit_render
-from evac.audit import AuditRecord, ExportMarker, NotAuditable, Provenance
+from evac.audit import evacuation as evacuation_audit
+from evac.audit import evacuation_render as evacuation_audit_render
+from evac.audit import record as audit
+from evac.audit import render as audit_render
+from evac.audit.evacuation import ChainProvenance, EvacuationAuditRecord, EvacuationExportMarker
+from evac.audit.record import AuditRecord, ExportMarker, NotAuditable, Provenance
 from evac.control.records import describe
 from evac.errors import BadInput, EvacuationNotFound, Refused, RunNotFound, from_rpc
 from evac.evacuation import is_evacuation_id
-from evac.evacuation_audit import ChainProvenance, EvacuationAuditRecord, EvacuationExportMarker
 
 AnyRecord = AuditRecord | EvacuationAuditRecord
 AnyMarker = ExportMarker | EvacuationExportMarker

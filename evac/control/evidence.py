@@ -2,7 +2,7 @@
 
 One query reads Evac's plan runs started within the longer of the window and the drill policy
 (newest first, at most :data:`ROW_CAP`); then, for each service of the topology without a passed
-drill among them, one query finds its newest passed drill of any age. :mod:`evac.evidence`
+drill among them, one query finds its newest passed drill of any age. :mod:`evac.audit.evidence`
 computes the report from those rows.
 """
 
@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from temporalio.client import Client
 
+from evac.audit.evidence import DRILL, PASSED, EvidenceReport, build_report
 from evac.control.findable import RunFilter, RunRow, build_query, query_rows
-from evac.evidence import DRILL, PASSED, EvidenceReport, build_report
 from evac.topology import Topology
 
 ROW_CAP = 10_000

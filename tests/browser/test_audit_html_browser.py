@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowHistory
 
-from evac import audit, audit_render
+from evac.audit import record as audit
+from evac.audit import render as audit_render
 from evac.runs import StepStatus
 
 HISTORIES = Path(__file__).parent.parent / "workflow" / "histories"

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from evac import evacuation_audit, evacuation_audit_render
+from evac.audit import evacuation as evacuation_audit
+from evac.audit import evacuation_render as evacuation_audit_render
 from evac.control import audit as control
 
 HISTORIES = Path(__file__).parent.parent / "workflow" / "histories"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from evac.audit.evidence import EvidenceReport, build_report, render_html
 from evac.control.findable import RunRow
-from evac.evidence import EvidenceReport, build_report, render_html
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
-from evac.alerting import GUARDIAN_ID_PREFIX
+from evac.alerting.models import GUARDIAN_ID_PREFIX
 from evac.config import connect_temporal
 from evac.stack import StackConfig, find_binary, free_port
 from tests.conftest import DEMO, ROOT

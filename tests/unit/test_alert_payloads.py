@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from evac.alert_payloads import (
+from evac.alerting.payloads import (
     Labels,
     ParseError,
     labels_fingerprint,

@@ -11,7 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from evac.alert_policy import (
+from evac.alerting.models import (
+    MAX_DECISIONS,
+    AlertBatch,
+    AlertEvidence,
+    Decision,
+    GuardianPlan,
+    GuardianPolicy,
+    GuardianState,
+    KillSwitch,
+    ServiceFacts,
+    StartedEvacuation,
+    StartedFailover,
+    WorldFacts,
+)
+from evac.alerting.policy import (
     MAX_EVIDENCE,
     Candidate,
     EvacuationAssessment,
@@ -27,21 +41,7 @@ from evac.alert_policy import (
     target_required,
     withdrawn,
 )
-from evac.alert_receiver import create_app
-from evac.alerting import (
-    MAX_DECISIONS,
-    AlertBatch,
-    AlertEvidence,
-    Decision,
-    GuardianPlan,
-    GuardianPolicy,
-    GuardianState,
-    KillSwitch,
-    ServiceFacts,
-    StartedEvacuation,
-    StartedFailover,
-    WorldFacts,
-)
+from evac.alerting.receiver import create_app
 from evac.config import ConfigError, Settings
 from evac.control.start import failover_inputs, load_documents
 from evac.evacuation import EvacuationInput, plan_groups
@@ -656,7 +656,7 @@ def test_the_firing_set_is_bounded_per_service_and_in_all_however_many_alerts_ar
     """Issue 20, item 2: three deliveries of 10,000 distinct alerts grew a guardian's state (and
     history) until every task failed with PAYLOADS_TOO_LARGE. Now each service keeps its first
     MAX_FIRING_PER_SERVICE firing alerts and the region MAX_FIRING; the rest are counted."""
-    from evac.alerting import MAX_BATCH_ALERTS, MAX_FIRING, MAX_FIRING_PER_SERVICE
+    from evac.alerting.models import MAX_BATCH_ALERTS, MAX_FIRING, MAX_FIRING_PER_SERVICE
 
     state = GuardianState(region=REGION)
     for delivery in range(3):

@@ -12,8 +12,7 @@ from functools import cache
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 
-from evac.alert_policy import Candidate, apply_batch, assess, failover_input, judge, record
-from evac.alerting import (
+from evac.alerting.models import (
     MAX_DECISIONS,
     AlertBatch,
     AlertEvidence,
@@ -25,6 +24,7 @@ from evac.alerting import (
     StartedFailover,
     WorldFacts,
 )
+from evac.alerting.policy import Candidate, apply_batch, assess, failover_input, judge, record
 from evac.control.start import failover_inputs, load_documents
 from evac.plan import ApprovalStep, Plan
 from evac.runs import Trigger

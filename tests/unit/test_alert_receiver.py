@@ -22,9 +22,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from typer.testing import CliRunner
 
-from evac.alert_payloads import Labels
-from evac.alert_receiver import ReceiverConfig, TemporalSignaller, create_app, load_guardian_plans
-from evac.alerting import AlertBatch, AlertEvidence, GuardianConfig, GuardianInput, GuardianPolicy
+from evac.alerting.models import AlertBatch, AlertEvidence, GuardianConfig, GuardianInput, GuardianPolicy
+from evac.alerting.payloads import Labels
+from evac.alerting.receiver import ReceiverConfig, TemporalSignaller, create_app, load_guardian_plans
 from evac.cli.alert_serve import serve
 from evac.config import Settings
 from evac.documents import InvalidDocument
@@ -352,7 +352,7 @@ async def test_plans_too_large_for_one_guardian_refuse_the_start_naming_the_regi
 ) -> None:
     """Issue 20: a guardian keeps its plans in every continue-as-new input; more than it can keep
     far below Temporal's payload limit refuse the receiver's start, not the guardian's next task."""
-    monkeypatch.setattr("evac.alerting.MAX_CONFIG_BYTES", 2048)
+    monkeypatch.setattr("evac.alerting.models.MAX_CONFIG_BYTES", 2048)
     with pytest.raises(BadInput, match=r"the guardian of europe-west1 would hold \d+ KiB of plans \(2 services\); at most 2 KiB"):
         async with running(create_app(config(plans), signaller)):
             pass
@@ -493,7 +493,7 @@ class FakeTemporal:
 
 
 def evidence() -> AlertEvidence:
-    from evac.alert_payloads import parse_alertmanager
+    from evac.alerting.payloads import parse_alertmanager
 
     return parse_alertmanager(alertmanager())[0]
 
@@ -703,7 +703,7 @@ async def test_a_delivery_of_many_alerts_is_signalled_in_batches_that_fit_tempor
     """Issue 20, item 3: 14,000 alerts without fingerprints in a 997 KB body became one 2.59 MB
     signal (Temporal refused it: 500, the alerts lost). Now one signal per SIGNAL_ALERTS alerts,
     each far below the 2 MB payload limit, and every alert is signalled."""
-    from evac.alert_receiver import SIGNAL_ALERTS
+    from evac.alerting.receiver import SIGNAL_ALERTS
 
     many = [
         {"status": "firing", "labels": {"alertname": f"A{i}", "region": "europe-west1"}, "startsAt": "2026-12-06T10:00:00Z"}

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from temporalio.client import WorkflowHistory
 
-from evac import audit
+from evac.audit import record as audit
 from evac.control import audit as control
 
 HISTORIES = Path(__file__).parents[1] / "workflow" / "histories"
@@ -31,8 +31,8 @@ def record(name: str) -> audit.AuditRecord:
 def test_the_published_schema_is_the_models_schema() -> None:
     published = json.loads(SCHEMA_FILE.read_text())
     assert published == json.loads(json.dumps(audit.json_schema(), sort_keys=True)), (
-        "docs/audit-record.schema.json is stale: regenerate it with "
-        "python -c 'import json; from evac.audit import json_schema; print(json.dumps(json_schema(), indent=2, sort_keys=True))'"
+        "docs/audit-record.schema.json is stale: regenerate it with python -c 'import json; "
+        "from evac.audit.record import json_schema; print(json.dumps(json_schema(), indent=2, sort_keys=True))'"
     )
 
 

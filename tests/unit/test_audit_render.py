@@ -14,8 +14,9 @@ import pytest
 from rich.console import Console
 from temporalio.client import WorkflowHistory
 
-from evac import audit, audit_render
-from evac.audit import AuditRecord
+from evac.audit import record as audit
+from evac.audit import render as audit_render
+from evac.audit.record import AuditRecord
 from evac.runs import StepStatus
 
 HISTORIES = Path(__file__).parent.parent / "workflow" / "histories"

@@ -16,9 +16,11 @@ import jsonschema
 import pytest
 from temporalio.client import WorkflowHistory
 
-from evac import audit, evacuation_audit, evacuation_audit_render
+from evac.audit import evacuation as evacuation_audit
+from evac.audit import evacuation_render as evacuation_audit_render
+from evac.audit import record as audit
+from evac.audit.evacuation import EvacuationAuditRecord
 from evac.control import audit as control
-from evac.evacuation_audit import EvacuationAuditRecord
 
 HISTORIES = Path(__file__).parents[1] / "workflow" / "histories"
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "evacuation-audit-record.schema.json"
@@ -53,7 +55,7 @@ def test_the_published_schema_is_the_models_schema() -> None:
     published = json.loads(SCHEMA_FILE.read_text())
     assert published == json.loads(json.dumps(evacuation_audit.json_schema(), sort_keys=True)), (
         "docs/evacuation-audit-record.schema.json is stale: regenerate it with python -c 'import json; "
-        "from evac.evacuation_audit import json_schema; print(json.dumps(json_schema(), indent=2, sort_keys=True))'"
+        "from evac.audit.evacuation import json_schema; print(json.dumps(json_schema(), indent=2, sort_keys=True))'"
     )
 
 

@@ -13,8 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
+from evac.audit.evidence import EvidenceReport, build_report, lookback, render_html, render_markdown
 from evac.control.findable import RunRow
-from evac.evidence import EvidenceReport, build_report, lookback, render_html, render_markdown
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TOPOLOGY = Path(__file__).parents[2] / "plans" / "demo" / "topology.yaml"
@@ -326,7 +326,7 @@ def test_the_drill_policy_setting_comes_from_the_config_file(monkeypatch: pytest
 def test_the_recovery_chart_spans_its_runs_not_the_whole_window() -> None:
     import re as regex
 
-    from evac.evidence import TrendPoint, trend_svg
+    from evac.audit.evidence import TrendPoint, trend_svg
 
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     trend = [

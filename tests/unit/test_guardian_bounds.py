@@ -19,8 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from evac.alert_policy import apply_batch, note_started, record
-from evac.alerting import (
+from evac.alerting.models import (
     MAX_ALERT_KEY,
     MAX_ALERT_NAME,
     MAX_ALERT_SERVICE,
@@ -40,7 +39,8 @@ from evac.alerting import (
     StartedEvacuation,
     StartedFailover,
 )
-from evac.guardian_status import GuardianStatus, PlanSummary
+from evac.alerting.policy import apply_batch, note_started, record
+from evac.alerting.status import GuardianStatus, PlanSummary
 from tests.unit.test_alert_policy_properties import demo_inputs
 
 REGION = "europe-west1"

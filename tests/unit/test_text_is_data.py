@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 import json
 
-from evac.alert_payloads import parse
-from evac.audit_render import md_cell
+from evac.alerting.payloads import parse
+from evac.audit.render import md_cell
 from evac.cli.base import _Console
 from evac.text import visible
 from tests.unit.test_alert_payloads import alertmanager, am_alert

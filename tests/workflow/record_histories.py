@@ -138,7 +138,7 @@ async def record_alert_driven(out: Path = HISTORIES) -> None:
     from temporalio.common import WorkflowIDConflictPolicy
     from temporalio.service import RPCError
 
-    from evac.alerting import AlertBatch, GuardianInput, GuardianPolicy, guardian_workflow_id
+    from evac.alerting.models import AlertBatch, GuardianInput, GuardianPolicy, guardian_workflow_id
     from tests.workflow.test_guardian import REGION, T0, World, alert, guardian_plans
     from workflows.guardian import RegionGuardianWorkflow
 
@@ -206,9 +206,9 @@ async def record_evacuations(out: Path = HISTORIES) -> None:
 
 async def record_evacuation_chains(out: Path = HISTORIES) -> None:
     """Evacuations whose audit record spans a chain of runs, for tests/unit/test_evacuation_audit.py."""
+    from evac.audit.evacuation import raw_histories
     from evac.control.audit import histories
     from evac.evacuation import EvacService, EvacuationAbort, Sizing, evacuation_workflow_id, service_plan
-    from evac.evacuation_audit import raw_histories
     from evac.plan import Guards
     from evac.runs import FailoverInput
     from tests.workflow.test_evacuation_workflow import QUICK, SOURCE, TARGET, Cloud, evacuation_input, outcome, tiered, until

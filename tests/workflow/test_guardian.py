@@ -34,9 +34,10 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.guardian import GuardianActivities
     from emulator.testing import RunningEmulator
-    from evac import guardian_status, search_attributes
+    from evac import search_attributes
     from evac.activity_api import GATHER_FACTS, FactsRequest, ServiceQuery
-    from evac.alerting import (
+    from evac.alerting import status as guardian_status
+    from evac.alerting.models import (
         MAX_BATCH_ALERTS,
         MAX_CONFIG_BYTES,
         AlertBatch,
@@ -50,12 +51,12 @@ with workflow.unsafe.imports_passed_through():
         WorldFacts,
         guardian_workflow_id,
     )
+    from evac.alerting.status import GuardianStatus
     from evac.bindings import backend_ref
     from evac.cli import alerts as alerts_cli
     from evac.control import alerts as control
     from evac.control.start import failover_inputs, load_documents
     from evac.evacuation import EvacuationInput, evacuation_workflow_id, plan_groups
-    from evac.guardian_status import GuardianStatus
     from evac.plan import Plan
     from evac.runs import FailoverInput, Trigger, failover_workflow_id
     from evac.stack import find_binary
@@ -664,7 +665,7 @@ async def test_the_kill_switch_continues_as_new_with_its_newest_changes(own_env,
 async def test_a_malformed_kill_switch_change_changes_and_records_nothing(own_env, task_queue, world):
     """Issue 20: the kill switch's `set` signal took any `by` and any reason (a forged "disabled
     by ceo@corp" line, megabytes of reason in every change kept)."""
-    from evac.alerting import AUTO_SWITCH_ID, SwitchChange
+    from evac.alerting.models import AUTO_SWITCH_ID, SwitchChange
     from workflows.auto_switch import AutoSwitchWorkflow
 
     async with guardian_worker(own_env, task_queue, world):

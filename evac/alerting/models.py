@@ -4,7 +4,7 @@ its record of every decision.
 The alert receiver (``evac alerts serve``) turns each Alertmanager, Cloud Monitoring or Pub/Sub
 delivery into :class:`AlertEvidence` and signals it to the region's guardian
 (``RegionGuardianWorkflow``, id :func:`guardian_workflow_id`). The guardian keeps the firing
-alerts, and decides with :mod:`evac.alert_policy` — pure code, property-tested —
+alerts, and decides with :mod:`evac.alerting.policy` — pure code, property-tested —
 whether to start a failover for each service its region's automatic plans name: ``assess``
 (is the evidence complete?) and ``judge`` (does a guard forbid it?). Facts the
 decision needs from the world (the target's health and alerts, recent failovers, the kill

@@ -25,7 +25,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from evac.audit import ActivityCall, AuditRecord, OperatorAction, embedded_record, marker
+from evac.audit.record import ActivityCall, AuditRecord, OperatorAction, embedded_record, marker
 from evac.plan import format_duration
 from evac.runs import StepRecord, StepStatus
 from evac.text import visible

@@ -8,7 +8,7 @@ every wake-up:
 1. :func:`apply_batch` — the batch's firing alerts join the evidence, resolved ones withdraw it;
 2. :func:`assess` — which services have complete evidence (:class:`Candidate`), which wait and
    why (hold decisions), and when to look again (``wake_at``);
-3. :func:`judge` — for the candidates, with :class:`~evac.alerting.WorldFacts` read just before:
+3. :func:`judge` — for the candidates, with :class:`~evac.alerting.models.WorldFacts` read just before:
    fire, or suppressed by the first guard that applies;
 4. :func:`record` — every decision, storms collapsed;
 5. :func:`failover_input` — the input of the failover a ``fire`` starts.
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from evac.alerting import (
+from evac.alerting.models import (
     MAX_DECISION_REASON,
     MAX_DECISIONS,
     MAX_EVIDENCE,

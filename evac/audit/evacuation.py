@@ -23,7 +23,7 @@ does not name are tolerated: those holding a string are kept under ``details`` a
 
 The JSON form is the export, versioned by :data:`SCHEMA_VERSION` and published as a JSON Schema in
 ``docs/evacuation-audit-record.schema.json``. Its provenance names every run of the chain with the
-SHA-256 of its raw history (as :func:`evac.audit.history_digest` computes it) and one over them all,
+SHA-256 of its raw history (as :func:`evac.audit.record.history_digest` computes it) and one over them all,
 ``chain_sha256``, so an export can be proven against the histories later.
 """
 
@@ -43,7 +43,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
 from evac import workflow_types
-from evac.audit import NotAuditable, decode_payload, event_time, failure_message, history_digest
+from evac.audit.record import NotAuditable, decode_payload, event_time, failure_message, history_digest
 from evac.evacuation import (
     DRY_RUN_EVACUATION_PREFIX,
     EVACUATION_PREFIX,

@@ -6,7 +6,7 @@ Every delivery goes through the same stages, and a refused one signals nothing:
 1. authentication (on unless the receiver was built without a token): ``Authorization: Bearer
    <token>``, or HTTP basic auth with the token as the password (any user); else 401;
 2. size: a body over ``max_body`` (Content-Length, and counted while reading) is 413;
-3. parsing (:mod:`evac.alert_payloads`): a malformed delivery, or an alert without a region, is
+3. parsing (:mod:`evac.alerting.payloads`): a malformed delivery, or an alert without a region, is
    422 with ``{"error": "<one sentence>"}``;
 4. one signal-with-start per region (``RegionGuardianWorkflow``, id ``guardian/<region>``,
    signal ``alerts``), awaited before the answer: 202 ``{"accepted": n, "regions": [...]}``,
@@ -46,16 +46,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from evac import workflow_types
-from evac.alert_payloads import (
-    AlertmanagerWebhook,
-    CloudMonitoringNotification,
-    Labels,
-    ParseError,
-    Parser,
-    PubSubPush,
-    parse,
-)
-from evac.alerting import (
+from evac.alerting.models import (
     MAX_BATCH_ALERTS,
     AlertBatch,
     AlertEvidence,
@@ -64,7 +55,16 @@ from evac.alerting import (
     GuardianPlan,
     GuardianPolicy,
 )
-from evac.alerting import guardian_workflow_id as guardian_id
+from evac.alerting.models import guardian_workflow_id as guardian_id
+from evac.alerting.payloads import (
+    AlertmanagerWebhook,
+    CloudMonitoringNotification,
+    Labels,
+    ParseError,
+    Parser,
+    PubSubPush,
+    parse,
+)
 from evac.control.start import failover_inputs
 from evac.documents import DocumentError, InvalidDocument
 from evac.errors import BadInput, TemporalUnavailable, Unavailable, WrongProject, from_rpc

@@ -6,7 +6,7 @@ window, the outcome, the chain of runs and their digests), the timeline (tiers s
 services that did not leave, aborts and Temporal's own requests, each continue-as-new, the
 fail-backs, the outcome), the tiers, every service with its run, the targets chosen and why, what
 was left changed or is owed. Rendering is a pure function of the record, as for a failover's
-(:mod:`evac.audit_render`): ``evac audit verify`` renders an export again and compares.
+(:mod:`evac.audit.render`): ``evac audit verify`` renders an export again and compares.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from evac import audit_render as base
-from evac.audit import embedded_record
-from evac.evacuation_audit import ChildRun, EvacuationAction, EvacuationAuditRecord, TierRecord, marker
+from evac.audit import render as base
+from evac.audit.evacuation import ChildRun, EvacuationAction, EvacuationAuditRecord, TierRecord, marker
+from evac.audit.record import embedded_record
 from evac.plan import format_duration
 
 iso, offset, seconds_text, md_cell = base.iso, base.offset, base.seconds_text, base.md_cell

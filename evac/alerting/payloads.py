@@ -1,4 +1,4 @@
-"""What alert senders post, parsed into :class:`evac.alerting.AlertEvidence` (pure: no I/O).
+"""What alert senders post, parsed into :class:`evac.alerting.models.AlertEvidence` (pure: no I/O).
 
 Three deliveries are read:
 
@@ -31,7 +31,7 @@ from typing import Any, Literal, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from evac.alerting import MAX_ALERT_KEY, MAX_ALERT_NAME, MAX_ALERT_SERVICE, MAX_ALERT_SUMMARY, AlertEvidence
+from evac.alerting.models import MAX_ALERT_KEY, MAX_ALERT_NAME, MAX_ALERT_SERVICE, MAX_ALERT_SUMMARY, AlertEvidence
 from evac.document_types import Region
 from evac.documents import format_path
 from evac.text import visible

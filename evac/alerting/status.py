@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evac.alerting import GuardianPlan, GuardianPolicy, GuardianState, KillSwitch
+from evac.alerting.models import GuardianPlan, GuardianPolicy, GuardianState, KillSwitch
 
 # A guardian continues as new once its history passes this many events (or when Temporal
 # suggests it), carrying its state; far below Temporal's warning at 10,240 events.
