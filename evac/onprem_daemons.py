@@ -98,7 +98,7 @@ def _zone_file(zone: Zone) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _named_conf(folder: Path, port: int, zone_clause: str, key_file: Path) -> Path:
+def named_conf(folder: Path, port: int, zone_clause: str, key_file: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     conf = folder / "named.conf"
     conf.write_text(
@@ -152,7 +152,7 @@ def daemons(topology: Topology, state_dir: Path) -> list[Daemon]:
                     f'zone "{zone.name}" {{ type secondary; primaries {{ {primary_host} port {primary_port}; }}; '
                     f'file "{where}/zone"; }};'
                 )
-            conf = _named_conf(where, port, clause, key_file)
+            conf = named_conf(where, port, clause, key_file)
             if i == 0:
                 (where / "zone").write_text(_zone_file(zone))
                 for journal in where.glob("zone.jnl"):

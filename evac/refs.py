@@ -11,6 +11,8 @@ provider's own class.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import BaseModel, ConfigDict
 
 # The control plane of a resource that no one region's API serves (a global backend service,
@@ -46,3 +48,14 @@ class DnsRecordRef(ResourceRef):
 
     name: str
     type: str
+
+
+Ref = TypeVar("Ref", bound=ResourceRef)
+
+
+def narrowed(ref: ResourceRef, kind: type[Ref]) -> Ref:
+    """``ref`` as a provider's own ``kind`` of reference. Another provider's is a programming
+    error: the activities dispatch on a reference's provider before calling its code."""
+    if not isinstance(ref, kind):
+        raise TypeError(f"{ref} is not a {kind.__name__}: the wrong provider was called")
+    return ref

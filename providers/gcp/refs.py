@@ -3,11 +3,11 @@ that is a region's group, a Cloud DNS record."""
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Literal
 
 from pydantic import Field
 
-from evac.refs import GLOBAL, BackendRef, DnsRecordRef, GroupRef, ResourceRef
+from evac.refs import GLOBAL, BackendRef, DnsRecordRef, GroupRef, narrowed
 from providers.gcp.names import instance_group_url
 
 
@@ -75,12 +75,5 @@ class CloudDnsRecordRef(DnsRecordRef):
         return f"DNS record {self.name} ({self.type}) in zone {self.managed_zone}"
 
 
-Ref = TypeVar("Ref", bound=ResourceRef)
-
-
-def ours(ref: ResourceRef, kind: type[Ref]) -> Ref:
-    """``ref`` as Google Cloud's ``kind`` of reference; another provider's is a programming error
-    (the activity dispatches on the reference's provider before calling Google Cloud's code)."""
-    if not isinstance(ref, kind):
-        raise TypeError(f"{ref} is not a Google Cloud {kind.__name__}: the wrong provider was called")
-    return ref
+# The provider's code narrows a reference it was given to its own class.
+ours = narrowed

@@ -25,6 +25,7 @@ import dns.query
 import dns.rcode
 import pytest
 
+from evac.onprem_daemons import named_conf
 from evac.stack import free_port
 from providers.errors import ProviderError
 from providers.onprem.dns import DnsClient, DnsConfig, TsigKey, load_tsig_key
@@ -96,19 +97,6 @@ class Bind:
 
     def client(self, servers: tuple[str, ...] | None = None, **fields: Any) -> DnsClient:
         return DnsClient(self.config(servers, **fields))
-
-
-def named_conf(folder: Path, port: int, zone: str, key_file: Path) -> Path:
-    folder.mkdir()
-    conf = folder / "named.conf"
-    conf.write_text(
-        f'include "{key_file}";\n'
-        f'options {{ directory "{folder}"; pid-file "{folder}/named.pid"; session-keyfile "{folder}/session.key";\n'
-        f"  listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }}; recursion no; dnssec-validation no;\n"
-        f"  notify-delay 0; }};\n"
-        f"{zone}\n"
-    )
-    return conf
 
 
 def answers_authoritatively(port: int) -> bool:
