@@ -61,7 +61,9 @@ class EvacuationActivities:
             reading.health = idempotent(f"get health of {ref}", lambda: self._health.read_health(ref))
             with provider_call():
                 reading.capacity_scaler = self._providers.traffic(ref).read_share(ref).capacity_scaler
-                if sized:
+                if sized and candidate.group is None:
+                    reading.size, reading.fixed = reading.health.total, True  # what is racked there is all it has
+                elif sized and candidate.group is not None:
                     reading.size = self._providers.capacity(candidate.group).read_size(candidate.group).target_size
         except ApplicationError as exc:
             if worth_repeating(exc) and sized:
@@ -90,7 +92,7 @@ class EvacuationActivities:
             budget = input.source_budget_seconds
             ends = None if budget is None else time.monotonic() + budget
             # One group per region stands for it in the quota read (the quota is the region's).
-            groups = {c.region: c.group for s in input.services for c in s.regions}
+            groups = {c.region: c.group for s in input.services for c in s.regions if c.group is not None}
             regions = sorted(groups)
             with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="read-targets") as pool:
 
@@ -108,7 +110,7 @@ class EvacuationActivities:
                     else _unread(s.source, "not read: retries.source_deadline is 0 (never call the region being left)")
                     for s in input.services
                 ]
-                targets = [[submit(self._region, c, quotas[c.region], sized=True) for c in s.regions] for s in input.services]
+                targets = [[submit(self._region, c, quotas.get(c.region), sized=True) for c in s.regions] for s in input.services]
                 result = ReadTargetsResult(
                     readings=[
                         TargetReadings(

@@ -461,19 +461,6 @@ def plan_groups(
         alone = [s for s, spec in chosen.items() if len(spec.regions) < 2]
         if alone:
             raise EvacuationRefused(f"served in no other region: {', '.join(alone)}")
-    fixed = sorted(
-        f"{s} ({r})"
-        for s, spec in chosen.items()
-        for r, binding in spec.regions.items()
-        if (target is None or r in (region, target)) and binding.group_ref(topology.project, r) is None
-    )
-    if fixed:
-        shown = ", ".join(fixed[:10]) + (f" and {len(fixed) - 10} more" if len(fixed) > 10 else "")
-        raise EvacuationRefused(
-            f"an evacuation sizes every region it may use by its resizable group, and these regions have none "
-            f"(their capacity is fixed, at another provider): {shown}; fail these services over with a plan "
-            "(evac failover), or leave them out with --services or --tier"
-        )
     if len(chosen) > MAX_SERVICES:
         raise EvacuationRefused(
             f"{len(chosen)} services are more than one evacuation takes ({MAX_SERVICES}); "
@@ -493,7 +480,7 @@ def plan_groups(
 class CandidateRegion(_Model):
     region: str
     backend: AnyBackendRef
-    group: AnyGroupRef
+    group: AnyGroupRef | None = Field(description="None: its capacity is fixed (a data centre): what is serving is all it has")
     max_size: int | None = Field(default=None, description="The topology's max_size for the group there")
 
 
@@ -528,6 +515,11 @@ class RegionReading(_Model):
         default=None, description="Instances the region's INSTANCES quota has room for (limit - usage); None: unread"
     )
     quota: str = Field(default="", description="The quota as read, in words (e.g. 'INSTANCES 8/10')")
+    fixed: bool = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="No group to resize: its size is its backends, and it can reach no more",
+    )
 
     @property
     def readable(self) -> bool:
@@ -565,6 +557,10 @@ def serving_size(reading: RegionReading) -> float | None:
 def reachable(reading: RegionReading) -> tuple[int | None, str]:
     """The largest group the region can have for the service (its max_size, and its size plus
     the room its quota has), and how that was bounded; None: no bound is known."""
+    if reading.fixed:
+        if reading.size is None:
+            return None, "fixed capacity, unread"
+        return reading.size, f"fixed capacity: {reading.size} backends, no group to resize"
     bounds: list[tuple[int, str]] = []
     if reading.max_size is not None:
         bounds.append((reading.max_size, f"max_size {reading.max_size}"))

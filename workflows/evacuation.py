@@ -584,7 +584,7 @@ def _candidate(project: str, service: EvacService, region: str) -> CandidateRegi
     return CandidateRegion(
         region=region,
         backend=bindings.backend_ref(project, service.topology, region),
-        group=bindings.group_ref(project, service.topology, region),
+        group=service.topology.regions[region].group_ref(project, region),
         max_size=service.topology.regions[region].max_size,
     )
 

@@ -106,6 +106,29 @@ def test_a_drill_from_the_cloud_into_the_data_centre_bakes_and_fails_back(hybrid
     assert scaler(e2e.state(), "shop-backend", "shop-ew1") == 1.0
 
 
+def test_an_evacuation_into_the_data_centre_and_its_fail_back(hybrid: tuple[E2E, dict[str, Any]]) -> None:
+    """A data centre's capacity is what is racked there: the evacuation sizes it by its servers,
+    plans no scale-up, and moves shop there; the fail-back restores both providers."""
+    e2e, shop = hybrid
+    folder = e2e.stack.config.state_dir
+    result = e2e.evac(
+        "evacuate", "--region", "europe-west1", "--to", "dc-ams", "--topology", str(folder / "topology.yaml"),
+        "--reason", "hybrid evacuation", "--output", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout[-2000:]
+    record = json.loads(result.stdout)
+    [service] = record["services"]
+    assert service["status"] == "succeeded" and service["target"] == "dc-ams"
+    assert "fixed capacity: 2 backends" in service["capacity"], service
+    served(e2e, shop, DC)
+    assert scaler(e2e.state(), "shop-backend", "shop-ew1") == 0.0
+
+    back = e2e.evac_json("failback", "evacuation/europe-west1", "--reason", "europe-west1 is back")
+    assert back["status"] == "succeeded", back
+    served(e2e, shop, EW1)
+    assert scaler(e2e.state(), "shop-backend", "shop-ew1") == 1.0
+
+
 def test_across_providers_a_failover_an_abort_that_restores_all_and_a_dead_data_centre(
     hybrid: tuple[E2E, dict[str, Any]],
 ) -> None:

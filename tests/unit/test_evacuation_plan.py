@@ -87,17 +87,14 @@ def test_a_fixed_target_must_serve_every_service():
         plan_groups(topology, SOURCE, target=THIRD)
 
 
-def test_an_evacuation_that_would_use_a_region_with_fixed_capacity_is_refused_naming_it():
-    """A data centre has no group to size (evacuations size every region they may use): the
-    evacuation is refused before anything starts, naming the services and regions."""
+def test_a_topology_with_a_data_centre_plans_its_evacuations_like_any_other():
     from evac.topology import load_topology
     from tests.conftest import ROOT
 
     hybrid = load_topology(ROOT / "plans" / "hybrid" / "topology.yaml")
-    for target in (None, "dc-ams"):
-        with pytest.raises(EvacuationRefused, match=r"these regions have none .*: shop \(dc-ams\)"):
-            plan_groups(hybrid, "europe-west1", target=target)
-    assert [g.services[0].name for g in plan_groups(hybrid, "europe-west1", target="us-central1")] == ["shop"]
+    for target in (None, "dc-ams", "us-central1"):
+        assert [s.name for g in plan_groups(hybrid, "europe-west1", target=target) for s in g.services] == ["shop"]
+    assert [s.name for g in plan_groups(hybrid, "dc-ams", target="europe-west1") for s in g.services] == ["shop"]
 
 
 def test_more_services_than_one_evacuation_takes_is_refused_with_advice():
@@ -305,3 +302,18 @@ def test_eta_is_the_pace_so_far_and_none_before_anything_finished():
     assert record.eta_seconds(start + timedelta(seconds=10)) == pytest.approx(10.0)  # 2 left at 5 s each
     assert record.summary() == "running: 2 waiting, 1 succeeded, 1 failed"
     assert [r.service for r in record.failed()] == ["s1"]
+
+
+def test_a_data_centre_target_holds_what_is_racked_there_and_is_never_scaled():
+    """A region with no group to resize (a data centre): its size is its backends, all it can
+    reach; an evacuation sends a service there only if that is enough, and plans no scale-up."""
+    racked = reading(TARGET, 2, 1.0, total=2, size=2).model_copy(update={"fixed": True})
+    sizing, why = size_target(reading(SOURCE, 2, 1.0, total=2), racked, 1.0, 1)
+    assert why == "" and sizing is not None and (sizing.need, sizing.scale_to) == (2, None)
+    assert "can reach 2 (fixed capacity: 2 backends, no group to resize)" in sizing.verdict
+    too_small, why = size_target(SERVING_3, racked, 1.0, 1)
+    assert too_small is None
+    assert why == (
+        f"{TARGET} cannot hold it: needs 3 (1 × 3 instances serving in {SOURCE}), "
+        "can reach 2 (fixed capacity: 2 backends, no group to resize)"
+    )
