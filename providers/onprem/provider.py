@@ -136,8 +136,11 @@ class HaproxyTraffic:
                     if server.admin != state:
                         runtime.set_state(ref.backend, server.server, state)  # type: ignore[arg-type]
             after = self._share(_read(f"read {ref}", lambda: self._servers(ref)))
-            log.info("HAProxy servers set", backend=ref.backend, before=current.capacity_scaler, after=after.capacity_scaler)
-            return Change(before=current, after=after, changed=True, attempt=attempt())
+            # Server by server is not atomic: an earlier attempt may have set some servers and died.
+            # What it found is then the state the workflow recorded before the step (``prior``).
+            before = change.prior if attempt() > 1 and change.prior is not None else current
+            log.info("HAProxy servers set", backend=ref.backend, before=before.capacity_scaler, after=after.capacity_scaler)
+            return Change(before=before, after=after, changed=True, attempt=attempt())
 
 
 class NoCapacity:

@@ -5,6 +5,7 @@ secondary transfers. Before-states restore exactly; a change is done when every 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -150,3 +151,21 @@ def test_without_the_key_or_with_a_wrong_one_nothing_changes(bind: Bind, tmp_pat
         env.run(DnsActivities(providers(tmp_path)).set_dns_record, change)
     assert refused.value.type == FailureType.CLOUD_REFUSED.value, refused.value
     assert served(bind.primary, record_name) == []
+
+
+def test_a_retried_drain_that_an_earlier_attempt_half_made_reports_the_recorded_before_state(haproxy: HAProxy) -> None:
+    """HAProxy's servers are set one by one: an attempt that drained ams1 and died leaves a mixed
+    state. The retry finishes the drain and reports the state the workflow recorded before the
+    step, so the undo restores every server, not the half-drained mix."""
+    traffic = TrafficActivities(providers())
+    ref = backend(haproxy)
+    recorded = ActivityEnvironment().run(traffic.read_backend_capacity, ReadBackendCapacity(context=CTX, backend=ref))
+    haproxy.runtime().set_state("web", "s1", "drain")  # the first attempt's one command before it died
+    retry = ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, attempt=2)
+    drain = SetBackendCapacity(
+        context=CTX, backend=ref, desired=BackendCapacity(capacity_scaler=0), prior=recorded, request_key="k1"
+    )
+    change = retry.run(traffic.set_backend_capacity, drain)
+    assert change.changed and change.before == recorded and change.attempt == 2
+    assert {s.server: s.admin for s in haproxy.runtime().servers("web")} == {"s1": "drain", "s2": "drain", "s3": "drain"}
