@@ -11,6 +11,7 @@ provider's own class.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -20,13 +21,13 @@ from pydantic import BaseModel, ConfigDict
 GLOBAL = "global"
 
 
-class ResourceRef(BaseModel):
+class ResourceRef(BaseModel, ABC):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @property
+    @abstractmethod
     def control_plane(self) -> str:
         """Whose API serves calls about it: a region's name, or GLOBAL."""
-        raise NotImplementedError
 
 
 class GroupRef(ResourceRef):
@@ -39,8 +40,9 @@ class BackendRef(ResourceRef):
     """A region's share of a service's load balancing, and the health of what serves it."""
 
     @property
+    @abstractmethod
     def region(self) -> str:
-        raise NotImplementedError
+        """The region (or data centre) whose share this is."""
 
 
 class DnsRecordRef(ResourceRef):

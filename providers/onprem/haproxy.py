@@ -27,6 +27,7 @@ import csv
 import re
 import socket
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -132,26 +133,23 @@ class HAProxyRuntime:
 
     def set_weight(self, backend: str, server: str, weight: int) -> ServerState:
         """Set ``server``'s weight (0–256) and return its state before."""
-        before = self.server(backend, server)
-        self._set(backend, server, f"weight {int(weight)}")
-        after = self.server(backend, server)
-        if after.weight != weight:
-            raise ProviderError(
-                ErrorKind.CONTENDED,
-                f"set weight of {backend}/{server} to {weight} at {self._where}: reads back {after.weight} "
-                "(someone else changed it; read it again)",
-            )
-        return before
+        return self._set_checked(backend, server, "weight", int(weight), lambda state: state.weight)
 
     def set_state(self, backend: str, server: str, state: AdminState) -> ServerState:
         """Put ``server`` in ``state`` (ready, drain or maint) and return its state before."""
+        return self._set_checked(backend, server, "state", state, lambda found: found.admin)
+
+    def _set_checked(
+        self, backend: str, server: str, field: str, value: object, read: Callable[[ServerState], object]
+    ) -> ServerState:
+        """``set server … FIELD VALUE``, read back (CONTENDED when it reads otherwise); the state before."""
         before = self.server(backend, server)
-        self._set(backend, server, f"state {state}")
-        after = self.server(backend, server)
-        if after.admin != state:
+        self._set(backend, server, f"{field} {value}")
+        after = read(self.server(backend, server))
+        if after != value:
             raise ProviderError(
                 ErrorKind.CONTENDED,
-                f"set state of {backend}/{server} to {state} at {self._where}: reads back {after.admin} "
+                f"set {field} of {backend}/{server} to {value} at {self._where}: reads back {after} "
                 "(someone else changed it; read it again)",
             )
         return before

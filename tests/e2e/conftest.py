@@ -147,19 +147,17 @@ async def _scan_for_secrets(config: StackConfig) -> tuple[int, list[str]]:
 
 
 @contextmanager
-def world_stack(state_dir: Path, task_queue: str, **options: Any) -> Iterator[E2E]:
-    """A stack serving :func:`write_world`'s world (the demo and regional services), once its
-    worker polls; ``options``: more :class:`StackConfig` fields."""
+def world_stack(state_dir: Path, task_queue: str, topology: Path | None = None, **options: Any) -> Iterator[E2E]:
+    """A stack serving ``topology`` (default: :func:`write_world`'s world, the demo and regional
+    services), once its worker polls; ``options``: other :class:`StackConfig` fields."""
+    fields: dict[str, Any] = {"ui": False, "operation_delay": 0.2, "warmup": 2.0, **options}
     config = StackConfig(
-        topology=write_world(state_dir),
+        topology=topology or write_world(state_dir),
         state_dir=state_dir,
         temporal_port=free_port(),
         emulator_port=free_port(),
-        ui=False,
-        operation_delay=0.2,
-        warmup=2.0,
         task_queue=task_queue,
-        **options,
+        **fields,
     )
     with Stack(config) as stack, httpx.Client(base_url=config.emulator_url, timeout=10) as admin:
         e2e = E2E(stack, admin)

@@ -5,7 +5,6 @@ as a user would; what changed is read back with `dig` and HAProxy's own socket, 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import subprocess
@@ -13,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
-from evac.stack import Stack, StackConfig, free_port
+from evac.stack import free_port
 from tests.debian import debian_binary
-from tests.e2e.conftest import E2E, _worker_polls, scaler
+from tests.e2e.conftest import E2E, scaler, world_stack
 
 HYBRID = Path(__file__).resolve().parents[2] / "plans" / "hybrid"
 EW1, DC = "203.0.113.30", "192.0.2.30"
@@ -38,19 +36,7 @@ def hybrid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[E2E, dict
     path.write_text(yaml.safe_dump(topology))
     for plan in ("failover.yaml", "drill.yaml", "from-dc.yaml"):
         (state_dir / plan).write_text((HYBRID / plan).read_text())
-    config = StackConfig(
-        topology=path,
-        state_dir=state_dir,
-        temporal_port=free_port(),
-        emulator_port=free_port(),
-        ui=False,
-        operation_delay=0.2,
-        warmup=1.0,
-        task_queue="evac-hybrid",
-    )
-    with Stack(config) as stack, httpx.Client(base_url=config.emulator_url, timeout=10) as admin:
-        e2e = E2E(stack, admin)
-        e2e.wait_for("the worker to poll its task queue", lambda: asyncio.run(_worker_polls(config)))
+    with world_stack(state_dir, "evac-hybrid", topology=path, warmup=1.0) as e2e:
         yield e2e, shop
 
 
