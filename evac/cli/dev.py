@@ -218,8 +218,15 @@ def _watch(stack: Stack | None) -> str | None:
 
 
 def dev_up(
-    topology: Path = typer.Option(DEMO_DIR / "topology.yaml", "--topology", "-t", help="Topology the emulator serves"),
-    state_dir: Path = typer.Option(Path(".evac"), "--state-dir", help="Where the Temporal SQLite file and logs go"),
+    topology: Path = typer.Option(
+        DEMO_DIR / "topology.yaml",
+        "--topology",
+        "-t",
+        help="Topology the emulator serves (and, for its on-premises bindings, Debian's BIND 9 and HAProxy)",
+    ),
+    state_dir: Path = typer.Option(
+        Path(".evac"), "--state-dir", help="Where the Temporal SQLite file, logs, on-premises configs and TSIG keys go"
+    ),
     ui: bool = typer.Option(True, "--ui/--headless", help="Serve the Temporal Web UI"),
     temporal_port: int = typer.Option(7233, "--temporal-port", min=1, max=65535),
     ui_port: int = typer.Option(8233, "--ui-port", min=1, max=65535),
