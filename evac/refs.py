@@ -52,6 +52,18 @@ class DnsRecordRef(ResourceRef):
     type: str
 
 
+class DatabaseRef(ResourceRef):
+    """One region's instance of a service's replicated database (a Cloud SQL instance): which
+    role it plays (primary, replica, none) is what the data steps read and change."""
+
+    region: str
+
+
+class LeaderRef(ResourceRef):
+    """A database whose writes are led from one region of several (a Spanner database's
+    default leader)."""
+
+
 Ref = TypeVar("Ref", bound=ResourceRef)
 
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from evac.plan import StopCondition
-from evac.refs import GLOBAL, BackendRef, DnsRecordRef, GroupRef
-from providers.gcp.refs import CloudDnsRecordRef, GcpBackendRef, GcpGroupRef
+from evac.refs import GLOBAL, BackendRef, DatabaseRef, DnsRecordRef, GroupRef, LeaderRef
+from providers.gcp.refs import CloudDnsRecordRef, CloudSqlInstanceRef, GcpBackendRef, GcpGroupRef, SpannerDatabaseRef
 from providers.onprem.refs import HaproxyBackendRef, Rfc2136RecordRef
 
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     AnyGroupRef: TypeAlias = GroupRef
     AnyBackendRef: TypeAlias = BackendRef
     AnyDnsRecordRef: TypeAlias = DnsRecordRef
+    AnyDatabaseRef: TypeAlias = DatabaseRef
+    AnyLeaderRef: TypeAlias = LeaderRef
 else:
 
     def _provider(value: Any) -> str:
@@ -47,6 +49,9 @@ else:
     AnyGroupRef = GcpGroupRef  # the on-premises provider has no resizable groups
     AnyBackendRef = _tagged((GcpBackendRef, "gcp"), (HaproxyBackendRef, "onprem"))
     AnyDnsRecordRef = _tagged((CloudDnsRecordRef, "gcp"), (Rfc2136RecordRef, "onprem"))
+    # Databases are Google Cloud's only (Cloud SQL, Spanner), for now.
+    AnyDatabaseRef = CloudSqlInstanceRef
+    AnyLeaderRef = SpannerDatabaseRef
 
 
 # --- States: what a resource looked like --------------------------------------------
@@ -107,7 +112,41 @@ class HealthReport(_Model):
         return f"{self.healthy}/{self.total} healthy"
 
 
-ResourceState = Annotated[BackendCapacity | GroupSize | DnsRecord | HealthReport, Field(discriminator="kind")]
+class DatabaseRole(_Model):
+    """What one region's instance of a replicated database is: the primary (takes writes), a
+    replica of another instance, or not there at all."""
+
+    kind: Literal["database_role"] = "database_role"
+    role: Literal["primary", "replica", "absent"]
+    replicates: str | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="A replica: the instance it replicates from"
+    )
+
+    @model_validator(mode="after")
+    def _replica_names_its_primary(self) -> DatabaseRole:
+        if (self.role == "replica") != (self.replicates is not None):
+            raise ValueError("a replica names the instance it replicates (replicates), and only a replica does")
+        return self
+
+    def summary(self) -> str:
+        if self.role == "replica":
+            return f"replica of {self.replicates}"
+        return "primary" if self.role == "primary" else "(no instance)"
+
+
+class DatabaseLeader(_Model):
+    """Which region leads a multi-region database's writes (None: the database names none)."""
+
+    kind: Literal["database_leader"] = "database_leader"
+    leader: str | None
+
+    def summary(self) -> str:
+        return f"leader {self.leader}" if self.leader else "(no default leader)"
+
+
+ResourceState = Annotated[
+    BackendCapacity | GroupSize | DnsRecord | HealthReport | DatabaseRole | DatabaseLeader, Field(discriminator="kind")
+]
 
 
 # --- Activity inputs and results -----------------------------------------------------
@@ -199,6 +238,56 @@ class SetDnsRecord(_Model):
     record: AnyDnsRecordRef
     desired: DnsRecord
     prior: DnsRecord | None = None
+
+
+class ReadDatabaseRole(_Model):
+    context: StepContext
+    database: AnyDatabaseRef
+
+
+class SetDatabaseRole(_Model):
+    """Make ``database`` play ``desired``'s role. From replica to primary by switchover (planned:
+    the old primary becomes its replica, no data lost) or, with ``promote``, by promotion
+    (unplanned: the old primary is not asked; it cannot be undone); from primary back to replica
+    of the instance now primary by switchover; from absent to replica by creating it (its settings
+    the primary's); from replica to absent by deleting it. Done when the operation is done and the
+    roles read back."""
+
+    context: StepContext
+    database: AnyDatabaseRef
+    desired: DatabaseRole
+    prior: DatabaseRole | None = None
+    promote: bool = Field(default=False, exclude_if=lambda v: not v)
+    request_key: str
+
+
+class ReadReplicationLag(_Model):
+    context: StepContext
+    database: AnyDatabaseRef = Field(description="The replica whose lag behind its primary is read")
+
+
+class ReplicationLag(_Model):
+    """How far a replica was behind its primary when read: the data a promotion could lose."""
+
+    seconds: float | None = Field(description="None: no reading (the metric has no recent point)")
+    measured_at: datetime
+    source: str = Field(description="Where the reading came from, in words (the metric, its latest point's time)")
+
+    def summary(self) -> str:
+        return "unknown" if self.seconds is None else f"{self.seconds:g}s"
+
+
+class ReadDatabaseLeader(_Model):
+    context: StepContext
+    database: AnyLeaderRef
+
+
+class SetDatabaseLeader(_Model):
+    context: StepContext
+    database: AnyLeaderRef
+    desired: DatabaseLeader
+    prior: DatabaseLeader | None = None
+    request_key: str
 
 
 class Change(_Model):
@@ -307,17 +396,28 @@ class ActivityName:
     CHECK_STOP_CONDITIONS = "check_stop_conditions"
     READ_BEFORE_CHANGE = "read_before_change"
     PREFLIGHT_READS = "preflight_reads"
+    READ_DATABASE_ROLE = "read_database_role"
+    SET_DATABASE_ROLE = "set_database_role"
+    READ_REPLICATION_LAG = "read_replication_lag"
+    READ_DATABASE_LEADER = "read_database_leader"
+    SET_DATABASE_LEADER = "set_database_leader"
 
 
 __all__ = [
     "GLOBAL",
     "AnyBackendRef",
+    "AnyDatabaseRef",
+    "AnyLeaderRef",
     "AnyDnsRecordRef",
     "AnyGroupRef",
     "BackendRef",
     "CloudDnsRecordRef",
+    "CloudSqlInstanceRef",
+    "DatabaseRef",
     "DnsRecordRef",
     "GcpBackendRef",
     "GcpGroupRef",
     "GroupRef",
+    "LeaderRef",
+    "SpannerDatabaseRef",
 ]

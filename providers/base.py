@@ -23,15 +23,20 @@ from typing import Protocol
 
 import structlog
 
-from evac.refs import BackendRef, DnsRecordRef, GroupRef
+from evac.refs import BackendRef, DatabaseRef, DnsRecordRef, GroupRef, LeaderRef
 from evac.resources import (
     BackendCapacity,
     Change,
+    DatabaseLeader,
+    DatabaseRole,
     DnsRecord,
     GroupSize,
     HealthReport,
+    ReplicationLag,
     ResizeGroup,
     SetBackendCapacity,
+    SetDatabaseLeader,
+    SetDatabaseRole,
     SetDnsRecord,
 )
 
@@ -85,4 +90,31 @@ class Dns(Protocol):
     def set_record(self, change: SetDnsRecord, log: Log) -> Change:
         """Compare-and-swap: change the record from what it holds to ``change.desired`` in one
         atomic change; done when the change is served."""
+        ...
+
+
+class Databases(Protocol):
+    """A service's replicated database, instance by region (Cloud SQL): who is primary."""
+
+    def read_role(self, ref: DatabaseRef) -> DatabaseRole:
+        """The instance's role, read from the instance itself (no other region is asked)."""
+        ...
+
+    def set_role(self, change: SetDatabaseRole, log: Log) -> Change:
+        """Switch over, promote, create or delete (see :class:`SetDatabaseRole`); done when the
+        operation is and the roles read back."""
+        ...
+
+    def replication_lag(self, ref: DatabaseRef) -> ReplicationLag:
+        """How far the replica ``ref`` is behind its primary, as its monitoring last saw it."""
+        ...
+
+
+class Leaders(Protocol):
+    """A multi-region database's leader region (Spanner's default leader)."""
+
+    def read_leader(self, ref: LeaderRef) -> DatabaseLeader: ...
+
+    def set_leader(self, change: SetDatabaseLeader, log: Log) -> Change:
+        """Set the leader; done when its schema change (a long-running operation) is."""
         ...

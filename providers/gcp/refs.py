@@ -1,5 +1,5 @@
 """Google Cloud's resource references: a managed instance group, a backend service's backend
-that is a region's group, a Cloud DNS record."""
+that is a region's group, a Cloud DNS record, a Cloud SQL instance, a Spanner database."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from evac.refs import GLOBAL, BackendRef, DnsRecordRef, GroupRef, narrowed
+from evac.refs import GLOBAL, BackendRef, DatabaseRef, DnsRecordRef, GroupRef, LeaderRef, narrowed
 from providers.gcp.names import instance_group_url
 
 
@@ -73,6 +73,40 @@ class CloudDnsRecordRef(DnsRecordRef):
 
     def __str__(self) -> str:
         return f"DNS record {self.name} ({self.type}) in zone {self.managed_zone}"
+
+
+class CloudSqlInstanceRef(DatabaseRef):
+    """One region's Cloud SQL instance of a service (its primary, or a cross-region replica)."""
+
+    provider: Literal["gcp"] = "gcp"
+    project: str
+    instance: str = Field(description="The instance's name (unique in its project)")
+
+    @property
+    def control_plane(self) -> str:
+        """The Cloud SQL Admin API is global, but an instance in a region that is down does not
+        answer for itself: calls about it depend on its region."""
+        return self.region
+
+    def __str__(self) -> str:
+        return f"Cloud SQL instance {self.region}/{self.instance}"
+
+
+class SpannerDatabaseRef(LeaderRef):
+    """A database of a multi-region Spanner instance, whose default leader is one of its regions."""
+
+    provider: Literal["gcp"] = "gcp"
+    project: str
+    instance: str
+    database: str
+
+    @property
+    def control_plane(self) -> str:
+        """A multi-region instance's admin API does not depend on any one of its regions."""
+        return GLOBAL
+
+    def __str__(self) -> str:
+        return f"Spanner database {self.instance}/{self.database}"
 
 
 # The provider's code narrows a reference it was given to its own class.
