@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +58,44 @@ def regional_emulator(shared_regional_emulator: RunningEmulator) -> RunningEmula
     """The regional emulator, back at its seeded world with no faults and an empty request log."""
     shared_regional_emulator.reset()
     return shared_regional_emulator
+
+
+# --- a hung test says where it hangs --------------------------------------------------------
+#
+# pytest-timeout (``timeout_method = "thread"``) prints every thread's stack and ends the worker
+# when a test passes its limit. An async test that waits forever shows only its event loop's
+# ``select`` there; so, shortly before the limit, the tasks of every running loop print their
+# own stacks too (scheduled onto the loop itself, where reading them is safe).
+HANG_DUMP_LEAD = 20.0
+
+
+def _dump_tasks(nodeid: str) -> None:
+    tasks = asyncio.all_tasks()
+    print(f"\n=== {nodeid} is about to time out: {len(tasks)} asyncio tasks ===", file=sys.stderr)
+    for task in tasks:
+        task.print_stack(limit=12, file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _running_loops() -> list[asyncio.AbstractEventLoop]:
+    return [obj for obj in gc.get_objects() if isinstance(obj, asyncio.AbstractEventLoop) and obj.is_running()]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    marker = item.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else float(item.config.getoption("timeout") or 0)
+    if limit <= HANG_DUMP_LEAD:
+        return (yield)
+
+    def dump() -> None:
+        for loop in _running_loops():
+            loop.call_soon_threadsafe(_dump_tasks, item.nodeid)
+
+    timer = threading.Timer(limit - HANG_DUMP_LEAD, dump)
+    timer.daemon = True
+    timer.start()
+    try:
+        return (yield)
+    finally:
+        timer.cancel()
