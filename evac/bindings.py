@@ -9,8 +9,12 @@ makes its own references; a region whose capacity is fixed (a data centre) has n
 
 from __future__ import annotations
 
-from evac.refs import BackendRef, DnsRecordRef, GroupRef
+from evac.refs import BackendRef, DatabaseRef, DnsRecordRef, GroupRef, LeaderRef
 from evac.topology import ServiceTopology
+
+
+class NoDatabase(ValueError):
+    """A service (or a region of it) without the database a data step names."""
 
 
 class NoGroup(ValueError):
@@ -39,3 +43,36 @@ def backend_ref(project: str, topology: ServiceTopology, region: str) -> Backend
 def dns_record_ref(project: str, topology: ServiceTopology) -> DnsRecordRef:
     """The record that sends the service's clients to the serving region."""
     return topology.dns.record_ref(project)
+
+
+def database_ref(project: str, topology: ServiceTopology, region: str) -> DatabaseRef:
+    """The service's Cloud SQL instance in ``region``."""
+    if topology.cloud_sql is None:
+        raise NoDatabase("the service has no Cloud SQL database (cloud_sql)")
+    found = topology.cloud_sql.instance_ref(project, region)
+    if found is None:
+        raise NoDatabase(f"the service's Cloud SQL database has no instance in {region}")
+    return found
+
+
+def database_regions(topology: ServiceTopology) -> list[str]:
+    """The regions the service's Cloud SQL database has an instance in ([] when it has none),
+    the primary's first."""
+    if topology.cloud_sql is None:
+        return []
+    primary = topology.cloud_sql.primary_region(topology.primary_region)
+    return [primary, *(region for region in topology.cloud_sql.instances if region != primary)]
+
+
+def database_primary_region(topology: ServiceTopology) -> str:
+    """The region whose Cloud SQL instance is primary in normal operation."""
+    if topology.cloud_sql is None:
+        raise NoDatabase("the service has no Cloud SQL database (cloud_sql)")
+    return topology.cloud_sql.primary_region(topology.primary_region)
+
+
+def leader_ref(project: str, topology: ServiceTopology) -> LeaderRef:
+    """The service's multi-region database whose leader region a data step sets (Spanner)."""
+    if topology.spanner is None:
+        raise NoDatabase("the service has no Spanner database (spanner)")
+    return topology.spanner.database_ref(project)

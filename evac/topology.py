@@ -15,7 +15,7 @@ from pydantic import Discriminator, Field, Strict, Tag, model_validator
 
 from evac.document_types import Count, DnsName, Region, StrictModel, inside
 from evac.documents import InvalidDocument, Problem, did_you_mean, read_yaml, rule_violations, validate
-from providers.gcp.bindings import CloudDnsBinding, GcpRegionBinding
+from providers.gcp.bindings import CloudDnsBinding, CloudSqlBinding, GcpRegionBinding, SpannerBinding
 from providers.gcp.names import ProjectId
 from providers.gcp.names import ResourceName as ResourceName
 from providers.onprem.bindings import OnPremRegionBinding, Rfc2136DnsBinding
@@ -60,6 +60,16 @@ class ServiceTopology(StrictModel):
         "being left before its drain (overrides 'evac evacuate --capacity-ratio'; e.g. 2.0 when the target "
         "already carries as much load of its own)",
     )
+    cloud_sql: CloudSqlBinding | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The service's Cloud SQL database: its instance in each region, which one is primary",
+    )
+    spanner: SpannerBinding | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The service's multi-region Spanner database and its default leader",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceTopology:
@@ -82,6 +92,13 @@ class ServiceTopology(StrictModel):
                 problems.append((where, f"'{binding.address}' {same}"))
             else:
                 region_of[address] = region
+        google_regions = list(gcp_regions(self))
+        if self.cloud_sql is not None:
+            problems += [
+                (("cloud_sql", *path), message) for path, message in self.cloud_sql.problems(google_regions, self.primary_region)
+            ]
+        if self.spanner is not None:
+            problems += [(("spanner", *path), message) for path, message in self.spanner.problems(google_regions)]
         if problems:
             raise rule_violations(type(self).__name__, problems)
         return self
@@ -107,6 +124,11 @@ class EmulatorSeed(StrictModel):
         exclude_if=lambda v: not v,
         description="Quota limits per region and metric, e.g. {us-central1: {INSTANCES: 4}}; "
         "a metric left out keeps the emulator's default limit",
+    )
+    replication_lag: dict[str, Annotated[float, Strict(), Field(ge=0)]] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Seconds a Cloud SQL replica starts behind its primary, by instance name (default 0)",
     )
 
 
@@ -153,6 +175,24 @@ class Topology(StrictModel):
         for key in self.emulator.group_sizes:
             if key not in groups:
                 problems.append((("emulator", "group_sizes", key), "names no '<region>/<instance_group>' of any service"))
+        sql_instances: dict[str, str] = {}
+        for name, service in self.services.items():
+            if service.cloud_sql is None:
+                continue
+            for region, instance in service.cloud_sql.instances.items():
+                if instance in sql_instances:
+                    message = (
+                        f"Cloud SQL instance '{instance}' is also {sql_instances[instance]}'s (names are unique in a project)"
+                    )
+                    problems.append((("services", name, "cloud_sql", "instances", region), message))
+                else:
+                    sql_instances[instance] = name
+        for instance in self.emulator.replication_lag:
+            if instance not in sql_instances:
+                hint = did_you_mean(instance, list(sql_instances))
+                problems.append(
+                    (("emulator", "replication_lag", instance), f"'{instance}' is no service's Cloud SQL instance{hint}")
+                )
         regions = sorted({region for service in self.services.values() for region in service.regions})
         for region in self.emulator.region_quotas:
             if region not in regions:

@@ -1,15 +1,17 @@
 """Google Cloud's topology bindings: what serves a service in a Google Cloud region (a backend
-service's backend that is a managed instance group), and a record in a Cloud DNS zone."""
+service's backend that is a managed instance group), a record in a Cloud DNS zone, and the
+service's databases (Cloud SQL instances by region, a multi-region Spanner database)."""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from evac.document_types import Count, DnsName, IpAddress, StrictModel
-from providers.gcp.names import REGION_NAME, ResourceName, Zone, instance_group_url
-from providers.gcp.refs import CloudDnsRecordRef, GcpBackendRef, GcpGroupRef
+from providers.gcp.names import REGION_NAME, Region, ResourceName, Zone, instance_group_url
+from providers.gcp.refs import CloudDnsRecordRef, CloudSqlInstanceRef, GcpBackendRef, GcpGroupRef, SpannerDatabaseRef
 
 
 class GcpRegionBinding(StrictModel):
@@ -80,3 +82,102 @@ class CloudDnsBinding(StrictModel):
 
     def record_ref(self, project: str) -> CloudDnsRecordRef:
         return CloudDnsRecordRef(project=project, managed_zone=self.managed_zone, name=self.record, type=self.type)
+
+
+# Cloud SQL: an instance name is a lowercase letter, then lowercase letters, digits and hyphens,
+# at most 98 characters (with the project id it must fit in 100 characters of a connection name).
+CLOUD_SQL_INSTANCE = re.compile(r"^[a-z][-a-z0-9]{0,97}\Z")
+# Spanner: an instance id is 2-64 characters, a database id 2-30.
+SPANNER_INSTANCE = re.compile(r"^[a-z][-a-z0-9]{0,62}[a-z0-9]\Z")
+SPANNER_DATABASE = re.compile(r"^[a-z][a-z0-9_\-]{0,28}[a-z0-9]\Z")
+
+
+def _cloud_sql_instance(value: str) -> str:
+    if not CLOUD_SQL_INSTANCE.match(value):
+        raise ValueError(
+            f"'{value}' is not a Cloud SQL instance name (a lowercase letter, then lowercase letters, digits and "
+            "'-', at most 98 characters)"
+        )
+    return value
+
+
+def _spanner_instance(value: str) -> str:
+    if not SPANNER_INSTANCE.match(value):
+        raise ValueError(
+            f"'{value}' is not a Spanner instance id (2-64 characters: a lowercase letter, then lowercase letters, "
+            "digits and '-', not ending with '-')"
+        )
+    return value
+
+
+def _spanner_database(value: str) -> str:
+    if not SPANNER_DATABASE.match(value):
+        raise ValueError(
+            f"'{value}' is not a Spanner database id (2-30 characters: a lowercase letter, then lowercase letters, "
+            "digits, '_' and '-', ending with a letter or digit)"
+        )
+    return value
+
+
+CloudSqlInstanceName = Annotated[str, AfterValidator(_cloud_sql_instance)]
+SpannerInstanceId = Annotated[str, AfterValidator(_spanner_instance)]
+SpannerDatabaseId = Annotated[str, AfterValidator(_spanner_database)]
+
+
+class CloudSqlBinding(StrictModel):
+    """A service's Cloud SQL database: one instance per region, one of them the primary, the
+    others its cross-region replicas (the first of them its DR replica)."""
+
+    primary: Region | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The region whose instance is primary in normal operation (default: the service's primary_region)",
+    )
+    instances: dict[Region, CloudSqlInstanceName] = Field(
+        min_length=2, description="Region -> Cloud SQL instance name, each one of the service's Google Cloud regions"
+    )
+
+    def primary_region(self, service_primary: str) -> str:
+        return self.primary or service_primary
+
+    def instance_ref(self, project: str, region: str) -> CloudSqlInstanceRef | None:
+        name = self.instances.get(region)
+        return None if name is None else CloudSqlInstanceRef(project=project, instance=name, region=region)
+
+    def problems(self, regions: list[str], service_primary: str) -> list[tuple[tuple[str, ...], str]]:
+        """What is wrong with it in a service served from ``regions`` (its Google Cloud ones)."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        for region in self.instances:
+            if region not in regions:
+                message = f"'{region}' is not one of the service's Google Cloud regions (it has: {', '.join(regions)})"
+                found.append((("instances", region), message))
+        primary = self.primary_region(service_primary)
+        if primary not in self.instances:
+            where: tuple[str, ...] = ("primary",) if self.primary is not None else ("instances",)
+            message = f"the primary region '{primary}' has no instance (instances: {', '.join(self.instances)})"
+            found.append((where, message))
+        return found
+
+
+class SpannerBinding(StrictModel):
+    """A service's multi-region Spanner database, whose default leader is one of its regions."""
+
+    instance: SpannerInstanceId
+    database: SpannerDatabaseId
+    leader: Region | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The default leader in normal operation (default: the service's primary_region)",
+    )
+
+    def leader_region(self, service_primary: str) -> str:
+        return self.leader or service_primary
+
+    def database_ref(self, project: str) -> SpannerDatabaseRef:
+        return SpannerDatabaseRef(project=project, instance=self.instance, database=self.database)
+
+    def problems(self, regions: list[str]) -> list[tuple[tuple[str, ...], str]]:
+        if self.leader is not None and self.leader not in regions:
+            message = f"'{self.leader}' is not one of the service's Google Cloud regions (it has: {', '.join(regions)})"
+            return [(("leader",), message)]
+        return []
