@@ -43,6 +43,7 @@ async def start_outage(region: str, spec: OutageSpec | None = Body(None), emulat
     world = emulator.world
     if region not in world.outages:
         world.outages.append(region)
+        world.outage_since[region] = emulator.now()
     if api_errors and region not in world.api_outages:
         world.api_outages.append(region)
     return {"region": region, "outage": True, "apiErrors": region in world.api_outages}
@@ -54,6 +55,7 @@ async def end_outage(region: str, emulator: Emulator = Depends(get_emulator)) ->
     for regions in (emulator.world.outages, emulator.world.api_outages):
         if region in regions:
             regions.remove(region)
+    emulator.world.outage_since.pop(region, None)
     return {"region": region, "outage": False, "apiErrors": False}
 
 
@@ -92,6 +94,29 @@ async def set_region_quotas(region: str, spec: RegionQuotaSpec, emulator: Emulat
     _known_region(emulator, region)
     emulator.set_region_quotas(region, {"INSTANCES": spec.instances, "CPUS": spec.cpus})
     return _region_quotas(emulator, region)
+
+
+class ReplicationLagSpec(BaseModel):
+    """What a client puts to ``/emulator/v1/sql/instances/{instance}/replicationLag``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(ge=0, le=86400 * 365)
+
+
+@router.put("/sql/instances/{instance}/replicationLag")
+async def set_replication_lag(instance: str, spec: ReplicationLagSpec, emulator: Emulator = Depends(get_emulator)) -> Any:
+    """A Cloud SQL replica's base lag behind its primary (the replica-lag metric adds the time
+    since an outage of its primary's region or its own began)."""
+    world = emulator.world
+    world.settle_data(emulator.now())
+    found = world.sql_instances.get(instance)
+    if found is None:
+        raise ApiError(404, "notFound", f"There is no Cloud SQL instance '{instance}'.")
+    if found.master is None:
+        raise ApiError(400, "badRequest", f"'{instance}' is a primary, not a replica: it has no replication lag.")
+    found.base_lag = spec.seconds
+    return {"instance": instance, "seconds": spec.seconds, "replicaLag": world.replica_lag(found, emulator.now())}
 
 
 @router.post("/faults")

@@ -11,7 +11,19 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-from emulator import admin, backend_services, dns, instance_groups, monitoring, operations, regions, traffic
+from emulator import (
+    admin,
+    backend_services,
+    cloudsql,
+    dns,
+    instance_groups,
+    monitoring,
+    operations,
+    regions,
+    replica_lag,
+    spanner,
+    traffic,
+)
 from emulator.core import Emulator, Settings
 from emulator.errors import ApiError, install_error_handlers, unexpected_error
 from emulator.load import SimulatedLoad
@@ -19,12 +31,21 @@ from emulator.nameserver import start_name_server
 from emulator.persistence import StateFileError, StateStore
 from emulator.requestlog import APPLIED, LoggedRequest, is_api_call, is_mutation
 from emulator.seed import seed_world
-from emulator.state import World, rfc3339
+from emulator.state import rfc3339
 from evac.topology import Topology
 
 Handler = Callable[[Request], Awaitable[Response]]
 
-GOOGLE_API_ROUTERS = (backend_services.router, instance_groups.router, operations.router, regions.router, dns.router)
+GOOGLE_API_ROUTERS = (
+    backend_services.router,
+    instance_groups.router,
+    operations.router,
+    regions.router,
+    dns.router,
+    cloudsql.router,
+    spanner.router,
+    replica_lag.router,
+)
 """The routers serving Google's APIs (the contract tests check each of their routes)."""
 
 
@@ -113,7 +134,7 @@ def create_app(
         request.state.operation_fault = strike.operation
         # When the emulator takes the call in: what the write quota counts and the log shows.
         taken_in = time.time()
-        refusal = strike.error or _regional_api_outage(emulator.world, path)
+        refusal = strike.error or _regional_api_outage(emulator, path)
         if refusal is None and mutation:
             refusal = emulator.quota.admit(taken_in)
         if refusal is not None:
@@ -152,9 +173,14 @@ async def _serve(request: Request, call_next: Handler) -> Response:
         return unexpected_error(request, exc)
 
 
-def _regional_api_outage(world: World, path: str) -> ApiError | None:
-    """A region whose API is down refuses calls about its resources."""
+def _regional_api_outage(emulator: Emulator, path: str) -> ApiError | None:
+    """A region whose API is down refuses calls about its resources (a Cloud SQL instance's
+    calls too: the instance, or its operation, is in the region)."""
+    world = emulator.world
+    if not world.api_outages:
+        return None
+    sql_region = cloudsql.instance_region(emulator, path)
     for region in world.api_outages:
-        if f"/regions/{region}/" in path or f"/zones/{region}-" in path:
+        if f"/regions/{region}/" in path or f"/zones/{region}-" in path or sql_region == region:
             return ApiError(503, "backendError", f"The service is currently unavailable in {region} (emulated outage).")
     return None

@@ -83,6 +83,17 @@ class ApiError(Exception):
         return JSONResponse(self.body(), status_code=self.code)
 
 
+class RpcError(ApiError):
+    """An error of Google's newer APIs (Spanner, Cloud Monitoring v3): ``google.rpc.Status`` as
+    JSON, ``{"error": {"code", "message", "status"}}``, without the older ``errors`` list."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(code, _STATUS.get(code, "UNKNOWN"), message)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "status": _STATUS.get(self.code, "UNKNOWN")}}
+
+
 def http_error(code: int, message: str) -> ApiError:
     """An error for a bare HTTP code, with the reason Google uses for it."""
     return ApiError(code, _DEFAULT_REASON.get(code, "backendError"), message)

@@ -72,8 +72,8 @@ class Fault:
         if self.spec.operation is not None:
             if not is_mutation(method, path):
                 return False  # only mutations start operations
-            if self.spec.operation == "error" and not path.startswith("/compute/"):
-                return False  # only Compute Engine operations can end in error
+            if self.spec.operation == "error" and not path.startswith(("/compute/", "/sql/", "/v1/projects/")):
+                return False  # Compute Engine, Cloud SQL and Spanner operations can end in error (not DNS changes)
         return fnmatch.fnmatchcase(path, self.spec.path)
 
     @property

@@ -1,4 +1,4 @@
-"""The request log: every Compute and DNS API call, with what it did.
+"""The request log: every Google API call (Compute, DNS, Cloud SQL, Spanner, Monitoring), with what it did.
 
 Tests read it (``GET /emulator/v1/requests``) to prove idempotency and ordering: a retried
 mutation with the same ``requestId`` shows ``"duplicate requestId: returned existing
@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-API_PREFIXES = ("/compute/", "/dns/")
+API_PREFIXES = ("/compute/", "/dns/", "/sql/", "/v1/projects/", "/v3/projects/")
+"""Compute Engine, Cloud DNS, Cloud SQL Admin, Spanner (database admin) and Cloud Monitoring."""
 
 # POST methods of the APIs that only read.
 _READ_ONLY_VERBS = {"getHealth", "wait", "listManagedInstances"}

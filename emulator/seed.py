@@ -4,6 +4,7 @@ the topology's ``emulator.region_quotas`` sets them."""
 
 from __future__ import annotations
 
+from emulator.databases import SpannerDatabase, SpannerInstance, SqlInstance
 from emulator.state import (
     COMPUTE_URL,
     Backend,
@@ -101,4 +102,37 @@ def seed_world(topology: Topology, now: float) -> World:
 
     for zone in world.zones.values():
         zone.changes.append(Change(id="0", start_time=now, done_at=now, additions=list(zone.rrsets)))
+    seed_databases(world, topology, now)
     return world
+
+
+def seed_databases(world: World, topology: Topology, now: float) -> None:
+    """Each service's Cloud SQL instances — the primary region's instance primary, the others its
+    cross-region replicas, the first of them its DR replica — and its Spanner database, whose
+    instance config spans the service's Google Cloud regions."""
+    lags = topology.emulator.replication_lag
+    for service in topology.services.values():
+        if service.cloud_sql is not None:
+            primary_region = service.cloud_sql.primary_region(service.primary_region)
+            primary = service.cloud_sql.instances[primary_region]
+            world.sql_instances[primary] = SqlInstance(name=primary, region=primary_region, created_at=now)
+            for region, name in service.cloud_sql.instances.items():
+                if name != primary:
+                    replica = SqlInstance(name=name, region=region, master=primary, created_at=now, base_lag=lags.get(name, 0.0))
+                    world.sql_instances[name] = replica
+                    if world.sql_instances[primary].dr_replica is None:
+                        world.sql_instances[primary].dr_replica = name
+        if service.spanner is not None:
+            binding = service.spanner
+            regions = list(gcp_regions(service))
+            instance = world.spanner_instances.get(binding.instance)
+            if instance is None:
+                instance = SpannerInstance(name=binding.instance, config=f"custom-{binding.instance}", regions=[], created_at=now)
+                world.spanner_instances[binding.instance] = instance
+            instance.regions += [r for r in regions if r not in instance.regions]
+            world.spanner_databases[f"{binding.instance}/{binding.database}"] = SpannerDatabase(
+                instance=binding.instance,
+                name=binding.database,
+                default_leader=binding.leader_region(service.primary_region),
+                created_at=now,
+            )

@@ -18,6 +18,16 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr
 from pydantic.alias_generators import to_camel
 
+from emulator.databases import (
+    SpannerDatabase,
+    SpannerInstance,
+    SpannerOperation,
+    SqlInstance,
+    SqlOperation,
+    replica_lag,
+    settle_spanner,
+    settle_sql,
+)
 from evac.topology import QuotaMetric
 
 COMPUTE_URL = "https://www.googleapis.com/compute/v1"
@@ -340,6 +350,18 @@ class World(BaseModel):
         description="Quota limits by region and metric, as seeded from the topology or set through the admin API; "
         "a limit not here is DEFAULT_REGION_QUOTAS's",
     )
+    outage_since: dict[str, float] = Field(
+        default_factory=dict, description="When each region's outage began (a replica's lag grows from then)"
+    )
+    sql_instances: dict[str, SqlInstance] = Field(default_factory=dict, description="Cloud SQL instances by name")
+    sql_operations: dict[str, SqlOperation] = Field(default_factory=dict, description="Cloud SQL operations by name")
+    spanner_instances: dict[str, SpannerInstance] = Field(default_factory=dict, description="Spanner instances by id")
+    spanner_databases: dict[str, SpannerDatabase] = Field(
+        default_factory=dict, description="Spanner databases by '<instance>/<database>'"
+    )
+    spanner_operations: dict[str, SpannerOperation] = Field(
+        default_factory=dict, description="Spanner schema-change operations by full name"
+    )
     last_id: int = 4_000_000_000_000_000_000
     _groups_by_url: Derived[dict[str, ManagedGroup]] = PrivateAttr(default_factory=lambda: Derived[dict[str, ManagedGroup]]({}))
     _keys_by_region: Derived[tuple[int, dict[str, list[str]]]] = PrivateAttr(
@@ -435,8 +457,18 @@ class World(BaseModel):
             group = index.value.get(url)
         return group
 
+    def settle_data(self, now: float) -> bool:
+        """Apply the Cloud SQL and Spanner operations that are done (``emulator.databases``)."""
+        sql = settle_sql(self.sql_instances, self.sql_operations, now)
+        return settle_spanner(self.spanner_databases, self.spanner_operations, now) or sql
+
+    def replica_lag(self, instance: SqlInstance, now: float) -> float | None:
+        return replica_lag(instance, self.sql_instances, self.outage_since, now)
+
     def snapshot(self, now: float) -> dict[str, Any]:
-        """What a test compares before and after a run: no fingerprints, ids or times."""
+        """What a test compares before and after a run: no fingerprints, ids or times (the data
+        tier's keys only in a world that has databases)."""
+        data = self._data_snapshot(now)
 
         def backends(service: BackendService) -> dict[str, Any]:
             return {
@@ -475,7 +507,28 @@ class World(BaseModel):
                 }
                 for name, zone in sorted(self.zones.items())
             },
+            **data,
         }
+
+    def _data_snapshot(self, now: float) -> dict[str, Any]:
+        self.settle_data(now)
+        data: dict[str, Any] = {}
+        if self.sql_instances:
+            data["sqlInstances"] = {
+                name: {
+                    "region": i.region,
+                    "state": i.state,
+                    "role": "replica" if i.master else "primary",
+                    **({"replicates": i.master} if i.master else {}),
+                    **({"drReplica": i.dr_replica} if i.dr_replica else {}),
+                }
+                for name, i in sorted(self.sql_instances.items())
+            }
+        if self.spanner_databases:
+            data["spannerDatabases"] = {
+                key: {"defaultLeader": d.default_leader} for key, d in sorted(self.spanner_databases.items())
+            }
+        return data
 
 
 def instance_name(group: str, slot: int) -> str:

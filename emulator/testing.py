@@ -87,6 +87,12 @@ class RunningEmulator:
         latency: dict[str, Any] = self.admin.put("/emulator/v1/latency", json=spec).raise_for_status().json()
         return latency
 
+    def set_replication_lag(self, instance: str, seconds: float) -> dict[str, Any]:
+        """A Cloud SQL replica's base lag behind its primary, in seconds."""
+        path = f"/emulator/v1/sql/instances/{instance}/replicationLag"
+        answer: dict[str, Any] = self.admin.put(path, json={"seconds": seconds}).raise_for_status().json()
+        return answer
+
     def reset(self) -> None:
         """Back to the seeded world (its regional quotas too), with no faults, an empty request
         log, and the write quota and latency the emulator started with."""

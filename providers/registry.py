@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evac.refs import BackendRef, DnsRecordRef, GroupRef, ResourceRef
-from providers.base import Capacity, Dns, Traffic
+from evac.refs import BackendRef, DatabaseRef, DnsRecordRef, GroupRef, LeaderRef, ResourceRef
+from providers.base import Capacity, Databases, Dns, Leaders, Traffic
 from providers.gcp.capacity import GcpCapacity
 from providers.gcp.clients import GcpClients
+from providers.gcp.databases import GcpDatabases, GcpLeaders
 from providers.gcp.dns import GcpDns
 from providers.gcp.traffic import GcpTraffic
 from providers.onprem.provider import OnPremProvider
@@ -21,11 +22,15 @@ class GcpProvider:
     traffic: GcpTraffic = field(init=False)
     capacity: GcpCapacity = field(init=False)
     dns: GcpDns = field(init=False)
+    databases: GcpDatabases = field(init=False)
+    leaders: GcpLeaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.traffic = GcpTraffic(self.clients)
         self.capacity = GcpCapacity(self.clients)
         self.dns = GcpDns(self.clients)
+        self.databases = GcpDatabases(self.clients)
+        self.leaders = GcpLeaders(self.clients)
 
 
 class NoProvider(LookupError):
@@ -60,3 +65,16 @@ class Providers:
 
     def dns(self, ref: DnsRecordRef) -> Dns:
         return self._provider(ref).dns
+
+    def _gcp_only(self, ref: ResourceRef) -> GcpProvider:
+        """Databases are Google Cloud's only, for now (Cloud SQL, Spanner)."""
+        provider = self._provider(ref)
+        if not isinstance(provider, GcpProvider):
+            raise NoProvider(f"{ref}: provider '{getattr(ref, 'provider', None)}' has no databases")
+        return provider
+
+    def databases(self, ref: DatabaseRef) -> Databases:
+        return self._gcp_only(ref).databases
+
+    def leaders(self, ref: LeaderRef) -> Leaders:
+        return self._gcp_only(ref).leaders

@@ -99,3 +99,23 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         return (yield)
     finally:
         timer.cancel()
+
+
+@pytest.fixture(scope="session")
+def data_topology() -> Topology:
+    """checkout's Cloud SQL database in three regions, catalog's multi-region Spanner database."""
+    return load_topology(ROOT / "tests" / "data_topology.yaml")
+
+
+@pytest.fixture(scope="session")
+def shared_data_emulator(data_topology: Topology) -> Iterator[RunningEmulator]:
+    """An emulator for the session seeded from the data topology."""
+    with running_emulator(data_topology, **FAST_EMULATOR) as running:
+        yield running
+
+
+@pytest.fixture
+def data_emulator(shared_data_emulator: RunningEmulator) -> RunningEmulator:
+    """The data emulator, back at its seeded world with no faults and an empty request log."""
+    shared_data_emulator.reset()
+    return shared_data_emulator

@@ -12,7 +12,8 @@ from typing import Any
 
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials, Credentials
-from google.cloud import compute_v1, dns  # type: ignore[attr-defined]
+from google.auth.transport.requests import AuthorizedSession
+from google.cloud import compute_v1, dns, spanner_admin_database_v1, sqladmin_v1beta4  # type: ignore[attr-defined]
 
 from activities.errors import step_failure
 from evac.failures import FailureType
@@ -29,11 +30,15 @@ class GcpClients:
     region_operations: compute_v1.RegionOperationsClient
     zone_operations: compute_v1.ZoneOperationsClient
     regions: compute_v1.RegionsClient
+    sql_instances: sqladmin_v1beta4.SqlInstancesServiceClient
+    sql_operations: sqladmin_v1beta4.SqlOperationsServiceClient
+    spanner_databases: spanner_admin_database_v1.DatabaseAdminClient
     endpoint: str | None = None
     project: str | None = None
     _credentials: Credentials | None = None
     _dns: dict[str, dns.Client] = field(default_factory=dict)
     _dns_lock: threading.Lock = field(default_factory=threading.Lock)
+    _monitoring: AuthorizedSession | None = None
 
     @classmethod
     def create(cls, endpoint: str | None = None, project: str | None = None) -> GcpClients:
@@ -54,6 +59,17 @@ class GcpClients:
             region_operations=compute_v1.RegionOperationsClient(credentials=credentials, client_options=options),
             zone_operations=compute_v1.ZoneOperationsClient(credentials=credentials, client_options=options),
             regions=compute_v1.RegionsClient(credentials=credentials, client_options=options),
+            # The data tier: sqladmin_v1beta4 and Spanner's database admin over REST (sqladmin_v1
+            # ships gRPC transports only), pointed at the same endpoint.
+            sql_instances=sqladmin_v1beta4.SqlInstancesServiceClient(
+                transport="rest", credentials=credentials, client_options=options
+            ),
+            sql_operations=sqladmin_v1beta4.SqlOperationsServiceClient(
+                transport="rest", credentials=credentials, client_options=options
+            ),
+            spanner_databases=spanner_admin_database_v1.DatabaseAdminClient(
+                transport="rest", credentials=credentials, client_options=options
+            ),
             endpoint=endpoint,
             project=project,
             _credentials=credentials,
@@ -89,3 +105,22 @@ class GcpClients:
                 client = dns.Client(project=project, credentials=self._credentials, client_options=options)
                 self._dns[project] = client
             return client
+
+    @property
+    def monitoring_url(self) -> str:
+        """Where Cloud Monitoring v3 is called (google-cloud-monitoring has no REST transport, so
+        its metrics are read with an authorized HTTP session)."""
+        return (self.endpoint or "https://monitoring.googleapis.com").rstrip("/")
+
+    def monitoring(self) -> AuthorizedSession:
+        """An HTTP session with the clients' credentials (Application Default Credentials in
+        production, anonymous against an emulator), built on first use."""
+        with self._dns_lock:
+            if self._monitoring is None:
+                credentials = self._credentials
+                if credentials is None:
+                    import google.auth
+
+                    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/monitoring.read"])
+                self._monitoring = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+            return self._monitoring

@@ -15,6 +15,7 @@ import types
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,17 @@ from fastapi.routing import APIRoute
 
 from emulator.app import GOOGLE_API_ROUTERS
 from emulator.backend_services import ResourceGroupReference
+from emulator.cloudsql import DatabaseInstanceBody
 from emulator.query import query_parameters
 from emulator.records import ChangeBody, ResourceRecordSetBody
+from emulator.spanner import UpdateDatabaseDdlBody
 from emulator.state import BackendService
 from emulator.testing import RunningEmulator, running_emulator
 from evac.topology import Topology
 
 DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
-GOOGLE_PREFIXES = ("/compute/", "/dns/")
+GOOGLE_PREFIXES = ("/compute/", "/dns/", "/sql/", "/v1/projects/", "/v3/projects/")
+DOCUMENT_NAMES = ("compute.v1", "dns.v1", "sqladmin.v1beta4", "spanner.v1", "monitoring.v3")
 
 # Every method Evac's activities call; the emulator must serve each.
 CALLED_BY_ACTIVITIES = {
@@ -61,6 +65,18 @@ CALLED_BY_ACTIVITIES = {
     "dns.resourceRecordSets.list",
     "dns.changes.create",
     "dns.changes.get",
+    # The data tier's provider (providers/gcp/databases.py).
+    "sql.instances.get",
+    "sql.instances.insert",
+    "sql.instances.delete",
+    "sql.instances.switchover",
+    "sql.instances.promoteReplica",
+    "sql.operations.get",
+    "sql.operations.list",
+    "spanner.projects.instances.databases.get",
+    "spanner.projects.instances.databases.updateDdl",
+    "spanner.projects.instances.databases.operations.get",
+    "monitoring.projects.timeSeries.list",
 }
 
 # What each method's request body is validated with, when the route takes the body as a dict.
@@ -74,6 +90,8 @@ BODY_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "dns.changes.create": ChangeBody,
     "dns.resourceRecordSets.create": ResourceRecordSetBody,
     "dns.resourceRecordSets.patch": ResourceRecordSetBody,
+    "sql.instances.insert": DatabaseInstanceBody,
+    "spanner.projects.instances.databases.updateDdl": UpdateDatabaseDdlBody,
 }
 
 
@@ -109,12 +127,12 @@ def _walk(resources: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 @cache
 def discovery_methods() -> dict[tuple[str, str], Method]:
-    """(verb, path template) -> method, over both documents."""
+    """(verb, path template) -> method, over every document (a ``{+name}`` path by its flatPath)."""
     methods = {}
-    for name in ("compute.v1", "dns.v1"):
+    for name in DOCUMENT_NAMES:
         doc = _document(name)
         for m in _walk(doc["resources"]):
-            path = "/" + doc["servicePath"] + m["path"]
+            path = "/" + doc["servicePath"] + m.get("flatPath", m["path"])
             methods[(m["httpMethod"], _template(path))] = Method(
                 id=m["id"],
                 verb=m["httpMethod"],
@@ -191,6 +209,8 @@ def json_problems(value: Any, schema: dict[str, Any], document: str, where: str)
         return [] if ok else [f"{where}: expected a number, got {value!r}"]
     if kind == "boolean":
         return [] if isinstance(value, bool) else [f"{where}: expected a boolean, got {value!r}"]
+    if kind == "any":
+        return []
     return [f"{where}: schema type {kind!r} not understood by this test"]
 
 
@@ -440,10 +460,67 @@ def exercise_regional_routes(emulator: RunningEmulator) -> list[Exchange]:
     return exchanges
 
 
+def exercise_data_routes(emulator: RunningEmulator) -> list[Exchange]:
+    """The Cloud SQL, Spanner and Cloud Monitoring routes, on tests/data_topology.yaml."""
+    exchanges: list[Exchange] = []
+    client = httpx.Client(base_url=emulator.url, event_hooks={"response": [_recorder(exchanges)]}, timeout=10)
+    sql = "/sql/v1beta4/projects/evac-data"
+    spanner = "/v1/projects/evac-data"
+    database = f"{spanner}/instances/catalog-spanner/databases/catalog"
+    with client:
+        client.get(f"{sql}/instances", params={"maxResults": 2})
+        client.get(f"{sql}/instances/checkout-db-ew1")
+        switch = client.post(f"{sql}/instances/checkout-db-uc1/switchover", params={"dbTimeout": "60s"}).json()
+        client.get(f"{sql}/operations/{switch['name']}")
+        client.get(f"{sql}/instances/checkout-db-uc1")
+        client.get(f"{sql}/instances/checkout-db-ew1")
+        client.post(f"{sql}/instances/checkout-db-ae1/promoteReplica", params={"failover": "false"})
+        client.post(
+            f"{sql}/instances",
+            json={
+                "name": "checkout-db-ae2",
+                "region": "asia-east1",
+                "databaseVersion": "POSTGRES_15",
+                "instanceType": "READ_REPLICA_INSTANCE",
+                "masterInstanceName": "evac-data:checkout-db-uc1",
+                "settings": {"tier": "db-perf-optimized-N-2", "edition": "ENTERPRISE_PLUS", "availabilityType": "REGIONAL"},
+            },
+        )
+        client.get(f"{sql}/instances/checkout-db-ae2")
+        client.delete(f"{sql}/instances/checkout-db-ae2")
+        client.get(f"{sql}/operations", params={"instance": "checkout-db-uc1", "maxResults": 5})
+        now = datetime.now(UTC)
+        client.get(
+            "/v3/projects/evac-data/timeSeries",
+            params={
+                "filter": 'metric.type = "cloudsql.googleapis.com/database/replication/replica_lag" '
+                'AND resource.labels.database_id = "evac-data:checkout-db-ew1"',
+                "interval.startTime": (now - timedelta(minutes=5)).isoformat(),
+                "interval.endTime": now.isoformat(),
+            },
+        )
+        db = client.get(database).json()
+        client.get(f"{database}/ddl")
+        ddl = client.patch(
+            f"{database}/ddl",
+            json={
+                "statements": ["ALTER DATABASE catalog SET OPTIONS (default_leader = 'us-central1')"],
+                "operationId": "leader_1",
+            },
+        ).json()
+        client.get(f"/v1/{ddl['name']}")
+        instance = client.get(f"{spanner}/instances/catalog-spanner").json()
+        client.get(f"/v1/{instance['config']}")
+        assert db["name"].endswith("/databases/catalog")
+    return exchanges
+
+
 @pytest.fixture(scope="module")
-def exchanges(demo_topology: Topology, regional_topology: Topology) -> Iterator[list[Exchange]]:
+def exchanges(demo_topology: Topology, regional_topology: Topology, data_topology: Topology) -> Iterator[list[Exchange]]:
     with running_emulator(demo_topology, operation_delay=0) as emulator:
         demo = exercise_every_route(emulator)
+    with running_emulator(data_topology, operation_delay=0) as emulator:
+        demo += exercise_data_routes(emulator)
     with running_emulator(regional_topology, operation_delay=0) as emulator:
         yield demo + exercise_regional_routes(emulator)
 
