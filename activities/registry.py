@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from activities.blackouts import BlackoutActivities
 from activities.capacity import CapacityActivities
+from activities.databases import DatabaseActivities
 from activities.dns import DnsActivities
 from activities.evacuation import EvacuationActivities
 from activities.guardian import GuardianActivities
@@ -43,7 +44,8 @@ def all_activities(
     blackouts = BlackoutActivities()
     notify = NotifyActivities(notification_targets or NotificationTargets())
     guardian = GuardianActivities(temporal_client, providers)
-    step_reads = StepReadActivities(traffic, capacity, dns, health)
+    databases = DatabaseActivities(providers)
+    step_reads = StepReadActivities(traffic, capacity, dns, health, databases)
     evacuation = EvacuationActivities(providers)
     return [
         traffic.read_backend_capacity,
@@ -52,6 +54,11 @@ def all_activities(
         capacity.resize_group,
         dns.read_dns_record,
         dns.set_dns_record,
+        databases.read_database_role,
+        databases.set_database_role,
+        databases.read_replication_lag,
+        databases.read_database_leader,
+        databases.set_database_leader,
         health.check_backend_health,
         step_reads.read_before_change,
         step_reads.preflight_reads,

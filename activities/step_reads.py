@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import budget
 from activities.capacity import CapacityActivities
+from activities.databases import DatabaseActivities
 from activities.dns import DnsActivities
 from activities.errors import worth_repeating
 from activities.health import HealthActivities
@@ -34,8 +35,11 @@ from evac.resources import (
     PreflightReads,
     ReadBackendCapacity,
     ReadBeforeChange,
+    ReadDatabaseLeader,
+    ReadDatabaseRole,
     ReadDnsRecord,
     ReadGroupSize,
+    ReadReplicationLag,
     ResourceState,
 )
 
@@ -47,11 +51,19 @@ Out = TypeVar("Out")
 
 
 class StepReadActivities:
-    def __init__(self, traffic: TrafficActivities, capacity: CapacityActivities, dns: DnsActivities, health: HealthActivities):
+    def __init__(
+        self,
+        traffic: TrafficActivities,
+        capacity: CapacityActivities,
+        dns: DnsActivities,
+        health: HealthActivities,
+        databases: DatabaseActivities,
+    ):
         self._traffic = traffic
         self._capacity = capacity
         self._dns = dns
         self._health = health
+        self._databases = databases
 
     def _before(self, input: ReadBeforeChange) -> ResourceState:
         with budget.within(input.resource_budget_seconds):
@@ -62,6 +74,10 @@ class StepReadActivities:
             return self._traffic.read_backend_capacity(ReadBackendCapacity(context=input.context, backend=input.backend))
         if input.group is not None:
             return self._capacity.read_group_size(ReadGroupSize(context=input.context, group=input.group))
+        if input.database is not None:
+            return self._databases.read_database_role(ReadDatabaseRole(context=input.context, database=input.database))
+        if input.leader is not None:
+            return self._databases.read_database_leader(ReadDatabaseLeader(context=input.context, database=input.leader))
         assert input.record is not None  # the model's validator saw to it
         return self._dns.read_dns_record(ReadDnsRecord(context=input.context, record=input.record))
 
@@ -90,7 +106,11 @@ class StepReadActivities:
                 if input.resource_budget_seconds is None or not worth_repeating(exc):
                     raise
                 return BeforeChange(health=health, capacity=capacity, unreachable=_text(exc))
-            return BeforeChange(health=health, capacity=capacity, before=before)
+            lag = None
+            if input.lag_of is not None:
+                # Just before the roles change: the data a promotion would lose (the run's RPO).
+                lag = self._databases.read_replication_lag(ReadReplicationLag(context=input.context, database=input.lag_of))
+            return BeforeChange(health=health, capacity=capacity, before=before, lag=lag)
 
     @activity.defn(name=ActivityName.PREFLIGHT_READS, no_thread_cancel_exception=True)
     def preflight_reads(self, input: PreflightReads) -> PreflightReadings:
@@ -126,7 +146,16 @@ class StepReadActivities:
             records = [
                 submit(dns.read_dns_record, ReadDnsRecord(context=context, record=r), r.control_plane) for r in input.records
             ]
-            futures: list[Future[Any]] = [*backends, *groups, *records]
+            data = self._databases
+            databases = [
+                submit(data.read_database_role, ReadDatabaseRole(context=context, database=d), d.control_plane)
+                for d in input.databases
+            ]
+            leaders = [
+                submit(data.read_database_leader, ReadDatabaseLeader(context=context, database=d), d.control_plane)
+                for d in input.leaders
+            ]
+            futures: list[Future[Any]] = [*backends, *groups, *records, *databases, *leaders]
             outcomes = [(f, f.exception()) for f in futures]
             unreachable = [(f, e) for f, e in outcomes if e is not None and f in source_only and worth_repeating(e)]
             errors = [e for f, e in outcomes if e is not None and (f, e) not in unreachable]
@@ -139,6 +168,8 @@ class StepReadActivities:
                 backends=[None if f in missing else f.result() for f in backends],
                 groups=[None if f in missing else f.result() for f in groups],
                 records=[None if f in missing else f.result() for f in records],
+                databases=[None if f in missing else f.result() for f in databases],
+                leaders=[None if f in missing else f.result() for f in leaders],
                 unreachable=[_text(e) for _, e in unreachable],
             )
 

@@ -26,6 +26,8 @@ from evac.resources import (
     Change,
     CheckBackendHealth,
     CheckStopConditions,
+    DatabaseLeader,
+    DatabaseRole,
     DnsRecord,
     GroupSize,
     HealthReport,
@@ -34,10 +36,16 @@ from evac.resources import (
     PreflightReads,
     ReadBackendCapacity,
     ReadBeforeChange,
+    ReadDatabaseLeader,
+    ReadDatabaseRole,
     ReadDnsRecord,
     ReadGroupSize,
+    ReadReplicationLag,
+    ReplicationLag,
     ResizeGroup,
     SetBackendCapacity,
+    SetDatabaseLeader,
+    SetDatabaseRole,
     SetDnsRecord,
     WaitForHealthy,
 )
@@ -108,6 +116,36 @@ def set_dns_record(input: SetDnsRecord) -> Change:
     raise _stub(ActivityName.SET_DNS_RECORD)
 
 
+@activity.defn(name=ActivityName.READ_DATABASE_ROLE)
+def read_database_role(input: ReadDatabaseRole) -> DatabaseRole:
+    """What one region's instance of a service's database is: primary, a replica, or absent."""
+    raise _stub(ActivityName.READ_DATABASE_ROLE)
+
+
+@activity.defn(name=ActivityName.SET_DATABASE_ROLE)
+def set_database_role(input: SetDatabaseRole) -> Change:
+    """Switch over, promote, create or delete a database instance; returns the before-state."""
+    raise _stub(ActivityName.SET_DATABASE_ROLE)
+
+
+@activity.defn(name=ActivityName.READ_REPLICATION_LAG)
+def read_replication_lag(input: ReadReplicationLag) -> ReplicationLag:
+    """How far a replica is behind its primary."""
+    raise _stub(ActivityName.READ_REPLICATION_LAG)
+
+
+@activity.defn(name=ActivityName.READ_DATABASE_LEADER)
+def read_database_leader(input: ReadDatabaseLeader) -> DatabaseLeader:
+    """A multi-region database's leader region."""
+    raise _stub(ActivityName.READ_DATABASE_LEADER)
+
+
+@activity.defn(name=ActivityName.SET_DATABASE_LEADER)
+def set_database_leader(input: SetDatabaseLeader) -> Change:
+    """Make a region the database's leader; returns the before-state."""
+    raise _stub(ActivityName.SET_DATABASE_LEADER)
+
+
 @activity.defn(name=ActivityName.CHECK_BACKEND_HEALTH)
 def check_backend_health(input: CheckBackendHealth) -> HealthReport:
     """How many of a region's backends the load balancer sees as healthy, once."""
@@ -175,6 +213,11 @@ ALL = [
     resize_group,
     read_dns_record,
     set_dns_record,
+    read_database_role,
+    set_database_role,
+    read_replication_lag,
+    read_database_leader,
+    set_database_leader,
     check_backend_health,
     read_before_change,
     preflight_reads,

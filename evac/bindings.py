@@ -45,11 +45,12 @@ def dns_record_ref(project: str, topology: ServiceTopology) -> DnsRecordRef:
     return topology.dns.record_ref(project)
 
 
-def database_ref(project: str, topology: ServiceTopology, region: str) -> DatabaseRef:
-    """The service's Cloud SQL instance in ``region``."""
+def database_ref(project: str, topology: ServiceTopology, region: str, instance: str | None = None) -> DatabaseRef:
+    """The service's Cloud SQL instance in ``region`` (``instance``: one by that name there, e.g.
+    a replica a re-protect creates)."""
     if topology.cloud_sql is None:
         raise NoDatabase("the service has no Cloud SQL database (cloud_sql)")
-    found = topology.cloud_sql.instance_ref(project, region)
+    found = topology.cloud_sql.instance_ref(project, region, instance)
     if found is None:
         raise NoDatabase(f"the service's Cloud SQL database has no instance in {region}")
     return found

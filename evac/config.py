@@ -57,7 +57,15 @@ __all__ = [
 
 # The activities that change cloud resources: every worker serves them on the writes queue
 # (workflows/steps.py schedules each mutation and undo there).
-MUTATING_ACTIVITIES = frozenset({ActivityName.SET_BACKEND_CAPACITY, ActivityName.RESIZE_GROUP, ActivityName.SET_DNS_RECORD})
+MUTATING_ACTIVITIES = frozenset(
+    {
+        ActivityName.SET_BACKEND_CAPACITY,
+        ActivityName.RESIZE_GROUP,
+        ActivityName.SET_DNS_RECORD,
+        ActivityName.SET_DATABASE_ROLE,
+        ActivityName.SET_DATABASE_LEADER,
+    }
+)
 
 
 def activity_name(fn: Callable[..., object]) -> str:

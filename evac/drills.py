@@ -82,6 +82,13 @@ class DrillReport(_Model):
     failback_seconds: float | None = Field(default=None, description="Failback started → every resource verified")
     rto_target_seconds: float | None = None
     over_rto: bool | None = None
+    rpo_seconds: float | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The largest replication lag the data steps observed just before changing roles (None: none read)",
+    )
+    rpo_target_seconds: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    over_rpo: bool | None = Field(default=None, exclude_if=lambda v: v is None)
     verification: list[str] = Field(default_factory=list, description="Each touched resource, as verified after failback")
     mismatches: list[str] = Field(default_factory=list, description="Resources that did not read back as before")
     ungraceful: bool = Field(

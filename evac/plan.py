@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -95,6 +95,8 @@ Duration = Annotated[
 
 class _Step(StrictModel):
     name: str | None = Field(default=None, description="A label shown in progress and history")
+    # A step whose change has no undo: once it is sent, the run is past its point of no return.
+    IRREVERSIBLE: ClassVar[bool] = False
 
     def label(self, index: int) -> str:
         return self.name or f"{index + 1}. {self.kind}"  # type: ignore[attr-defined]
@@ -181,8 +183,83 @@ class ApprovalStep(_Step):
     )
 
 
+# --- the data tier ------------------------------------------------------------------------
+
+
+class _DataStep(_Step):
+    services: list[ResourceName] | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Which of the plan's services the step is for (default: all); each must have the database",
+    )
+
+    def applies_to(self, service: str) -> bool:
+        return self.services is None or service in self.services
+
+
+class SqlSwitchoverStep(_DataStep):
+    """Planned: the target's Cloud SQL replica becomes the primary and the old primary its
+    replica (Cloud SQL switchover; no data is lost). Undo: switch over back."""
+
+    kind: Literal["sql_switchover"]
+    region: Region | None = Field(default=None, description="The region whose instance becomes primary; defaults to the target")
+
+
+class SqlPromoteReplicaStep(_DataStep):
+    """Unplanned: promote the target's Cloud SQL replica to a primary of its own, without the
+    old primary (its region is gone). It cannot be undone: the run's point of no return."""
+
+    IRREVERSIBLE: ClassVar[bool] = True
+    kind: Literal["sql_promote_replica"]
+    region: Region | None = Field(default=None, description="The region whose replica is promoted; defaults to the target")
+    max_replication_lag: Duration = Field(
+        default=timedelta(seconds=30),
+        description="Refuse to promote a replica further behind its primary than this (the data a promotion would lose)",
+    )
+    allow_data_loss: Annotated[bool, Strict()] = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="true: promote a replica behind by more than max_replication_lag when the source region is "
+        "unreachable (its writes since the lag are lost: the run records the window)",
+    )
+
+
+class SqlCreateReplicaStep(_DataStep):
+    """Re-protect after a promotion: create a cross-region replica of the new primary in a region
+    that is back. Undo: delete the replica it created."""
+
+    kind: Literal["sql_create_replica"]
+    region: Region = Field(description="Where the replica goes (a region that answers again)")
+    instance: ResourceName | None = Field(
+        default=None,
+        description="The new replica's name; defaults to the topology's instance of that region (which must then be gone)",
+    )
+
+
+class SpannerLeaderStep(_DataStep):
+    """Make the target region the Spanner database's default leader (a schema change). Undo:
+    set the recorded leader back."""
+
+    kind: Literal["spanner_leader"]
+    region: Region | None = Field(default=None, description="The new leader region; defaults to the target")
+
+
+# The data steps that change which region takes a database's writes: the source's traffic must
+# have left it before (no two writers).
+PRIMARY_MOVES = frozenset({"sql_switchover", "sql_promote_replica", "spanner_leader"})
+
+
 Step = Annotated[
-    ScaleTargetStep | VerifyHealthStep | DrainStep | ShiftDnsStep | WaitStep | ApprovalStep,
+    ScaleTargetStep
+    | VerifyHealthStep
+    | DrainStep
+    | ShiftDnsStep
+    | WaitStep
+    | ApprovalStep
+    | SqlSwitchoverStep
+    | SqlPromoteReplicaStep
+    | SqlCreateReplicaStep
+    | SpannerLeaderStep,
     Field(discriminator="kind"),
 ]
 # The kinds, derived from the union: a new kind is added there and nowhere else in this file.
@@ -343,6 +420,11 @@ class DrillSettings(StrictModel):
     stop_conditions: list[StopCondition] = Field(default_factory=list, max_length=50)
     readiness: Readiness = Field(default_factory=Readiness)
     rto_target: Duration | None = Field(default=None, description="Recovery time objective: the report compares")
+    rpo_target: Duration | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Recovery point objective: the report compares the replication lag its data steps observed",
+    )
     fail_over_rto: Annotated[bool, Strict()] = Field(
         default=False, description="true: a recovery slower than rto_target fails the drill"
     )
@@ -394,6 +476,12 @@ class Plan(StrictModel):
         exclude_if=lambda v: not v,
         description="An alert may start this plan with no human (evac alerts serve); otherwise it starts with an approval step",
     )
+    allow_irreversible: Annotated[bool, Strict()] = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="With auto: true, a step that cannot be undone may run with no approval before it; in a drill, "
+        "such a step may run at all",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -429,6 +517,12 @@ class Plan(StrictModel):
             problems.append((("drill",), "a drill section belongs to a plan with kind: drill"))
         if self.four_eyes and not any(isinstance(step, ApprovalStep) for step in self.steps):
             problems.append((("four_eyes",), "four_eyes applies to approval steps, and this plan has none"))
+        problems += self._irreversible_problems()
+        for i, step in enumerate(self.steps):
+            for k, name in enumerate(getattr(step, "services", None) or []):
+                if name not in self.services:
+                    message = f"'{name}' is not one of the plan's services ({', '.join(self.services)})"
+                    problems.append((("steps", i, "services", k), message))
         for i, step in enumerate(self.steps):
             if isinstance(step, ApprovalStep) and len(set(step.approvers)) < len(step.approvers):
                 problems.append((("steps", i, "approvers"), "an approver is listed twice"))
@@ -441,6 +535,45 @@ class Plan(StrictModel):
                     )
                 )
         return problems
+
+    def _irreversible_problems(self) -> list[Problem]:
+        """A step that cannot be undone needs a person's approval before it (unless the plan
+        runs with no human and says so), and a drill rehearses only what it can undo."""
+        problems: list[Problem] = []
+        approved = False
+        traffic_moved = False
+        for i, step in enumerate(self.steps):
+            if step.kind in PRIMARY_MOVES and not traffic_moved:
+                message = (
+                    f"a {step.kind} step moves the database's writes to the target: drain {self.source} or shift DNS "
+                    "in an earlier step, so that the source's servers no longer write (no two writers)"
+                )
+                problems.append((("steps", i, "kind"), message))
+            if isinstance(step, DrainStep) and step.region in (None, self.source) and step.capacity_scaler == 0:
+                traffic_moved = True
+            traffic_moved = traffic_moved or isinstance(step, ShiftDnsStep)
+            approved = approved or isinstance(step, ApprovalStep)
+            if not step.IRREVERSIBLE:
+                continue
+            if self.kind == "drill" and not self.allow_irreversible:
+                message = (
+                    f"a {step.kind} step cannot be undone, and a drill fails back by undoing: use sql_switchover, "
+                    "or say allow_irreversible: true to rehearse a promotion for real"
+                )
+                problems.append((("steps", i, "kind"), message))
+            elif not approved and not (self.auto and self.allow_irreversible):
+                message = (
+                    f"a {step.kind} step cannot be undone (the point of no return): put an approval step before it, "
+                    "or say auto: true and allow_irreversible: true"
+                )
+                problems.append((("steps", i, "kind"), message))
+        if self.allow_irreversible and not any(step.IRREVERSIBLE for step in self.steps):
+            problems.append((("allow_irreversible",), "the plan has no step that cannot be undone"))
+        return problems
+
+    def point_of_no_return(self) -> int | None:
+        """The index of the first step that cannot be undone (None: every step can be)."""
+        return next((i for i, step in enumerate(self.steps) if step.IRREVERSIBLE), None)
 
     @property
     def drill_settings(self) -> DrillSettings:
@@ -495,7 +628,34 @@ def check_plan(plan: Plan, topology: Topology) -> list[Problem]:
                     "leave the scale step out, and let verify_health check that what is there is healthy"
                 )
                 problems.append((("steps", j, "kind"), message))
+            problems += _data_step_problems(plan, service, spec, j, step)
     return problems
+
+
+def _data_step_problems(plan: Plan, service: str, spec: Any, j: int, step: Any) -> list[Problem]:
+    """A data step needs the database it acts on in the service's topology."""
+    where = ("steps", j, "kind")
+    if not isinstance(step, _DataStep) or not step.applies_to(service):
+        return []
+    if isinstance(step, SpannerLeaderStep):
+        if spec.spanner is None:
+            return [(where, f"service '{service}' has no Spanner database in the topology (spanner)")]
+        return []
+    if not isinstance(step, (SqlSwitchoverStep, SqlPromoteReplicaStep, SqlCreateReplicaStep)):
+        return []
+    sql = spec.cloud_sql
+    if sql is None:
+        return [(where, f"service '{service}' has no Cloud SQL database in the topology (cloud_sql)")]
+    has = ", ".join(sql.instances)
+    if isinstance(step, SqlCreateReplicaStep):
+        needed = [plan.target] + ([] if step.instance else [step.region])
+    else:
+        needed = [plan.source, step.region or plan.target]
+    return [
+        (where, f"service '{service}' has no Cloud SQL instance in {region} (it has one in: {has})")
+        for region in dict.fromkeys(needed)
+        if region in spec.regions and region not in sql.instances
+    ]
 
 
 def load_plan(path: str | Path, topology: Topology | None = None) -> Plan:

@@ -58,6 +58,11 @@ class DatabaseRef(ResourceRef):
 
     region: str
 
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The instance's name, as a replica names the primary it replicates."""
+
 
 class LeaderRef(ResourceRef):
     """A database whose writes are led from one region of several (a Spanner database's

@@ -38,6 +38,7 @@ RUN_STYLE = {
     RunStatus.ROLLED_BACK: "bold yellow",
     RunStatus.CANCELLED: "bold yellow",
     RunStatus.ROLLBACK_INCOMPLETE: "bold red",
+    RunStatus.STOPPED_PAST_POINT_OF_NO_RETURN: "bold red",
     RunStatus.TERMINATED: "bold red",
     RunStatus.TIMED_OUT: "bold red",
     RunStatus.FAILED: "bold red",
@@ -157,6 +158,17 @@ def outcome_lines(progress: FailoverProgress) -> list[Text]:
         lines.append(Text(f"  cause: {progress.error}"))
     for resource in progress.left_changed:
         lines.append(Text(f"  LEFT CHANGED, restore by hand: {resource}", "bold red"))
+    if progress.point_of_no_return is not None:
+        crossed = f"  PAST THE POINT OF NO RETURN: step '{progress.point_of_no_return}' cannot be undone"
+        lines.append(Text(crossed + ("; nothing was rolled back" if progress.left_to_do else ""), "bold red"))
+    for todo in progress.left_to_do:
+        lines.append(Text(f"  LEFT TO DO, finish by hand: {todo}", "bold red"))
+    for record in progress.steps:
+        if record.data_loss_window is not None:
+            start, end = record.data_loss_window
+            window = f"from {start:%Y-%m-%d %H:%M:%S} to {end:%H:%M:%S} UTC"
+            text = f"  DATA LOSS WINDOW ({record.name}): writes to the old primary {window} may be lost"
+            lines.append(Text(text, "bold yellow"))
     lines += operator_lines(progress)
     for notification in progress.notifications:
         failed = notification.error is not None or any(not d.delivered for d in notification.deliveries)
@@ -342,6 +354,15 @@ def rto_verdict(report: DrillReport) -> str:
     return f", not met: the drill {report.outcome.value.replace('_', ' ')}"
 
 
+def rpo_text(report: DrillReport) -> str:
+    """The data the drill's role changes could have lost, against the RPO target: met only when measured."""
+    target = "" if report.rpo_target_seconds is None else f" (RPO target {report.rpo_target_seconds:g}s"
+    if report.rpo_seconds is None:
+        return f"replication lag not measured{target}{', not measured)' if target else ''}"
+    verdict = ", OVER TARGET)" if report.over_rpo else ", met)"
+    return f"replication lag {report.rpo_seconds:g}s before the roles changed{target}{verdict if target else ''}"
+
+
 def drill_lines(report: DrillReport) -> list[Text]:
     """A drill's report: outcome, readiness, measured times against the RTO, checks, verification."""
     if report.outcome is not None:
@@ -363,6 +384,8 @@ def drill_lines(report: DrillReport) -> list[Text]:
     if report.rto_target_seconds is not None:
         rto = f" (RTO target {report.rto_target_seconds:g}s{rto_verdict(report)})"
     lines.append(Text(f"  recovery {_seconds(report.recovery_seconds)}{rto}; failback {_seconds(report.failback_seconds)}"))
+    if report.rpo_seconds is not None or report.rpo_target_seconds is not None:
+        lines.append(Text(f"  {rpo_text(report)}"))
     lines.append(Text(f"  bake {report.bake_seconds:g}s, stop conditions checked every {report.check_interval_seconds:g}s"))
     for c in report.conditions:
         worst = "-" if c.worst is None else f"{c.worst:g}"

@@ -321,6 +321,13 @@ class ReadBeforeChange(_Model):
     backend: AnyBackendRef | None = None
     group: AnyGroupRef | None = None
     record: AnyDnsRecordRef | None = None
+    database: AnyDatabaseRef | None = Field(default=None, exclude_if=lambda v: v is None)
+    leader: AnyLeaderRef | None = Field(default=None, exclude_if=lambda v: v is None)
+    lag_of: AnyDatabaseRef | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="A data step: the replica whose replication lag is read after the before-state (the RPO it records)",
+    )
     resource_budget_seconds: float | None = Field(
         default=None,
         exclude_if=lambda v: v is None,
@@ -330,9 +337,11 @@ class ReadBeforeChange(_Model):
 
     @model_validator(mode="after")
     def _one_resource(self) -> ReadBeforeChange:
-        named = [n for n in ("backend", "group", "record") if getattr(self, n) is not None]
+        named = [n for n in ("backend", "group", "record", "database", "leader") if getattr(self, n) is not None]
         if len(named) != 1:
-            raise ValueError(f"name exactly one resource to read (backend, group or record), not {named or 'none'}")
+            raise ValueError(
+                f"name exactly one resource to read (backend, group, record, database or leader), not {named or 'none'}"
+            )
         return self
 
     def refused_by(self, health: HealthReport, capacity: BackendCapacity | None) -> bool:
@@ -351,6 +360,7 @@ class BeforeChange(_Model):
     unreachable: str | None = Field(
         default=None, exclude_if=lambda v: v is None, description="Why a budgeted before-state read has no answer"
     )
+    lag: ReplicationLag | None = Field(default=None, exclude_if=lambda v: v is None, description="lag_of's replication lag")
 
 
 class PreflightReads(_Model):
@@ -360,6 +370,8 @@ class PreflightReads(_Model):
     backends: list[AnyBackendRef] = Field(default_factory=list)
     groups: list[AnyGroupRef] = Field(default_factory=list)
     records: list[AnyDnsRecordRef] = Field(default_factory=list)
+    databases: list[AnyDatabaseRef] = Field(default_factory=list, exclude_if=lambda v: not v)
+    leaders: list[AnyLeaderRef] = Field(default_factory=list, exclude_if=lambda v: not v)
     source_region: str | None = Field(
         default=None,
         exclude_if=lambda v: v is None,
@@ -369,7 +381,7 @@ class PreflightReads(_Model):
     source_budget_seconds: float | None = Field(default=None, exclude_if=lambda v: v is None)
 
     def count(self) -> int:
-        return len(self.backends) + len(self.groups) + len(self.records)
+        return len(self.backends) + len(self.groups) + len(self.records) + len(self.databases) + len(self.leaders)
 
 
 class PreflightReadings(_Model):
@@ -379,6 +391,8 @@ class PreflightReadings(_Model):
     backends: list[BackendCapacity | None] = Field(default_factory=list)
     groups: list[GroupSize | None] = Field(default_factory=list)
     records: list[DnsRecord | None] = Field(default_factory=list)
+    databases: list[DatabaseRole | None] = Field(default_factory=list, exclude_if=lambda v: not v)
+    leaders: list[DatabaseLeader | None] = Field(default_factory=list, exclude_if=lambda v: not v)
     unreachable: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 

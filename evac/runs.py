@@ -17,7 +17,7 @@ from evac import dependencies
 from evac.drills import DrillReport
 from evac.notifications import NotificationRecord
 from evac.plan import Plan
-from evac.resources import ResourceState
+from evac.resources import ReplicationLag, ResourceState
 from evac.topology import ServiceTopology
 
 WORKFLOW_ID_PREFIX = "failover/"
@@ -214,6 +214,10 @@ class RunStatus(StrEnum):
     TERMINATED = "terminated"
     TIMED_OUT = "timed_out"
     FAILED = "failed"
+    # A failure or abort after a step that cannot be undone (a promotion): nothing was rolled
+    # back, since traffic put back in front of a database that is no longer primary would split
+    # the service. FailoverProgress.left_to_do says what is left to do by hand.
+    STOPPED_PAST_POINT_OF_NO_RETURN = "stopped_past_point_of_no_return"
 
     @property
     def finished(self) -> bool:
@@ -248,6 +252,21 @@ class StepRecord(_Model):
     )
     waits_until: datetime | None = Field(
         default=None, exclude_if=lambda v: v is None, description="A wait step's end (what a watch counts down to)"
+    )
+    replication_lag: ReplicationLag | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="A data step: how far the replica was behind its primary just before the roles changed (RPO)",
+    )
+    data_loss_window: tuple[datetime, datetime] | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="An unplanned promotion: writes to the old primary in this window may be lost",
+    )
+    irreversible: bool = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="The step cannot be undone: sent, the run is past its point of no return",
     )
 
     @property
@@ -293,6 +312,16 @@ class FailoverProgress(_Model):
     left_changed: list[str] = Field(
         default_factory=list, description="Resources a failed rollback left changed: act on these by hand"
     )
+    point_of_no_return: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The step that cannot be undone, once the run sent it (the run no longer rolls back)",
+    )
+    left_to_do: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda v: not v,
+        description="A run stopped past its point of no return: the steps it did not finish, to finish by hand",
+    )
     ungraceful: list[str] = Field(
         default_factory=list,
         exclude_if=lambda v: not v,
@@ -329,7 +358,10 @@ class FailoverProgress(_Model):
             source=input.plan.source,
             target=input.plan.target,
             trigger=input.trigger,
-            steps=[StepRecord(index=i, name=s.label(i), kind=s.kind) for i, s in enumerate(input.plan.steps)],
+            steps=[
+                StepRecord(index=i, name=s.label(i), kind=s.kind, irreversible=s.IRREVERSIBLE)
+                for i, s in enumerate(input.plan.steps)
+            ],
             dry_run=input.dry_run,
             depends_on=dependencies.depends_on(input.plan, input.project, input.topology),
         )

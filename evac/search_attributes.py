@@ -28,6 +28,8 @@ EVAC_INITIATOR = SearchAttributeKey.for_keyword("EvacInitiator")  # trigger.by
 EVAC_PLAN_DIGEST = SearchAttributeKey.for_keyword("EvacPlanDigest")
 EVAC_OUTCOME = SearchAttributeKey.for_keyword("EvacOutcome")  # at the end: RunStatus, or a drill's outcome
 EVAC_RECOVERY_SECONDS = SearchAttributeKey.for_float("EvacRecoverySeconds")  # at the end, when measured
+# At the end of a run with data steps: the largest replication lag they observed (its RPO).
+EVAC_REPLICATION_LAG_SECONDS = SearchAttributeKey.for_float("EvacReplicationLagSeconds")
 
 ALL: list[SearchAttributeKey[Any]] = [
     EVAC_SERVICE,
@@ -41,6 +43,7 @@ ALL: list[SearchAttributeKey[Any]] = [
     EVAC_PLAN_DIGEST,
     EVAC_OUTCOME,
     EVAC_RECOVERY_SECONDS,
+    EVAC_REPLICATION_LAG_SECONDS,
 ]
 
 KINDS = ("failover", "drill", "dry_run", "evacuation", "failback")
@@ -95,4 +98,8 @@ def at_end(progress: FailoverProgress, status: RunStatus, recovery_seconds: floa
     updates: list[SearchAttributeUpdate[Any]] = [EVAC_OUTCOME.value_set(outcome_of(progress, status))]
     if recovery_seconds is not None:
         updates.append(EVAC_RECOVERY_SECONDS.value_set(recovery_seconds))
+    lags = [s.replication_lag.seconds for s in progress.steps if s.replication_lag is not None and not progress.dry_run]
+    measured = [lag for lag in lags if lag is not None]
+    if measured:
+        updates.append(EVAC_REPLICATION_LAG_SECONDS.value_set(max(measured)))
     return updates

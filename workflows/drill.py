@@ -70,6 +70,7 @@ class DrillWorkflow(PlanWorkflow):
             bake_seconds=self._bake.total_seconds(),
             check_interval_seconds=settings.check_interval.total_seconds(),
             rto_target_seconds=settings.rto_target.total_seconds() if settings.rto_target else None,
+            rpo_target_seconds=settings.rpo_target.total_seconds() if settings.rpo_target else None,
             conditions=[
                 ConditionSummary(index=i, label=c.label(i), kind=c.kind, rule=rule_text(c, input.plan.target))
                 for i, c in enumerate(settings.stop_conditions)
@@ -97,7 +98,7 @@ class DrillWorkflow(PlanWorkflow):
                 return await self._end(DrillOutcome.NOT_READY)
             status = await run.roll_back(err, aborted)
             report.phase = DrillPhase.DONE
-            if status == RunStatus.ROLLBACK_INCOMPLETE:
+            if status in (RunStatus.ROLLBACK_INCOMPLETE, RunStatus.STOPPED_PAST_POINT_OF_NO_RETURN):
                 report.outcome = DrillOutcome.ROLLED_BACK
                 return await run.end(status)
             return await self._end(DrillOutcome.ABORTED if aborted else DrillOutcome.ROLLED_BACK)
@@ -202,6 +203,12 @@ class DrillWorkflow(PlanWorkflow):
         return self._input.ungraceful
 
     def _measure_recovery(self) -> None:
+        lags = [r.replication_lag.seconds for r in self._run.progress.steps if r.replication_lag is not None]
+        known = [lag for lag in lags if lag is not None]
+        if known:
+            self._report.rpo_seconds = max(known)
+            if self._report.rpo_target_seconds is not None:
+                self._report.over_rpo = self._report.rpo_seconds > self._report.rpo_target_seconds
         measured = self._run.measure_recovery()
         if measured is None:
             return
@@ -249,6 +256,13 @@ class DrillWorkflow(PlanWorkflow):
 
     async def _fail_back_and_verify(self) -> FailoverProgress:
         run, report = self._run, self._report
+        if run.saga.crossed is not None:
+            # A drill told to rehearse a step that cannot be undone (allow_irreversible): it
+            # cannot fail back by undoing; what is left is the operator's.
+            run.progress.error = f"the drill crossed its point of no return (step '{run.saga.crossed.name}'): it cannot fail back"
+            report.outcome = DrillOutcome.FAILED
+            report.phase = DrillPhase.DONE
+            return await run.end(run.stop_past_point_of_no_return())
         report.phase = DrillPhase.FAILBACK
         started = workflow.now()
         run.log("failback started")

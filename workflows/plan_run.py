@@ -28,11 +28,20 @@ with workflow.unsafe.imports_passed_through():
     from evac.failures import FailureType, failure
     from evac.logging import workflow_log_extra
     from evac.notifications import NotificationEvent
-    from evac.plan import ShiftDnsStep, format_duration
+    from evac.plan import (
+        ShiftDnsStep,
+        SpannerLeaderStep,
+        SqlCreateReplicaStep,
+        SqlPromoteReplicaStep,
+        SqlSwitchoverStep,
+        format_duration,
+    )
     from evac.resources import (
         BackendRef,
+        DatabaseRef,
         DnsRecordRef,
         GroupRef,
+        LeaderRef,
         PreflightReads,
     )
     from evac.runs import (
@@ -94,17 +103,26 @@ class PlanRun:
             backends=[engine.backend(region) for region in regions],
             groups=engine.groups(regions),
             records=[engine.dns_ref()] if any(isinstance(step, ShiftDnsStep) for step in plan.steps) else [],
+            databases=self.databases(),
+            leaders=[engine.leader()] if any(isinstance(step, SpannerLeaderStep) for step in plan.steps) else [],
         )
         reads: list[Awaitable[Any]] = []
         budget = engine.source_budget
         skipped: list[str] = []
         if budget is None:
-            everything: list[BackendRef | GroupRef | DnsRecordRef] = [*request.backends, *request.groups, *request.records]
+            everything: list[BackendRef | GroupRef | DnsRecordRef | DatabaseRef | LeaderRef] = [
+                *request.backends,
+                *request.groups,
+                *request.records,
+                *request.databases,
+                *request.leaders,
+            ]
             skipped = [str(r) for r in everything if engine.source_only(r)]
             request = request.model_copy(
                 update={
                     "backends": [b for b in request.backends if not engine.source_only(b)],
                     "groups": [g for g in request.groups if not engine.source_only(g)],
+                    "databases": [d for d in request.databases if not engine.source_only(d)],
                 }
             )
         else:
@@ -130,6 +148,19 @@ class PlanRun:
                 engine.went_on_without_source(f"preflight: {plan.source}'s API gave no answer within {wait}: {error}")
         if skipped or unreachable:
             self.progress.preflight += f"; {len(skipped) + len(unreachable)} of {plan.source}'s own not read (ungraceful)"
+
+    def databases(self) -> list[DatabaseRef]:
+        """The database instances the plan's data steps read or change (the source's and the
+        target's for a switchover or promotion; none for a re-protect's new replica: it does not
+        exist yet)."""
+        engine, plan = self.engine, self.input.plan
+        regions: list[str] = []
+        for step in plan.steps:
+            if isinstance(step, (SqlSwitchoverStep, SqlPromoteReplicaStep)):
+                regions += [plan.source, step.region or plan.target]
+            elif isinstance(step, SqlCreateReplicaStep):
+                regions.append(plan.target)
+        return [engine.database(region) for region in dict.fromkeys(regions)]
 
     async def run_steps(self) -> None:
         held = not self.input.hold_before_traffic
@@ -254,16 +285,35 @@ class PlanRun:
 
     async def roll_back(self, err: BaseException, aborted: bool) -> RunStatus:
         """Undo what the run changed; the status it ends with (``failed`` when it had changed
-        nothing, so nothing was rolled back)."""
+        nothing, so nothing was rolled back; ``stopped_past_point_of_no_return`` when it had sent
+        a change that cannot be undone, so nothing is rolled back either)."""
         self.progress.error = self.abort_text() if aborted else failure_text(err)
         if not aborted and not self.saga.changed_anything and (not self.started_a_step or _moved_nothing(err)):
             return RunStatus.FAILED
+        if self.saga.crossed is not None:
+            return self.stop_past_point_of_no_return()
         self.progress.status = RunStatus.ROLLING_BACK
         self.notify(NotificationEvent.ROLLBACK_STARTED, detail=self.progress.error)
         self.progress.left_changed = await self.saga.compensate()
         if self.progress.left_changed:
             return RunStatus.ROLLBACK_INCOMPLETE
         return RunStatus.CANCELLED if aborted else RunStatus.ROLLED_BACK
+
+    def stop_past_point_of_no_return(self) -> RunStatus:
+        """The run failed or was aborted after its point of no return: nothing is rolled back
+        (traffic put back in front of a database that is no longer primary would split the
+        service); what is left to do is named for the operator."""
+        crossed = self.saga.crossed
+        assert crossed is not None
+        left: list[str] = []
+        for record in self.progress.steps[crossed.index :]:
+            if record.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
+                continue
+            state = {StepStatus.PENDING: "not run", StepStatus.FAILED: "failed", StepStatus.ABORTED: "aborted"}
+            left.append(f"step '{record.name}' ({record.kind}): {state.get(record.status, record.status.value)}")
+        self.progress.left_to_do = left
+        self.log("stopped past the point of no return", crossed.name, left_to_do=len(left))
+        return RunStatus.STOPPED_PAST_POINT_OF_NO_RETURN
 
     @property
     def started_a_step(self) -> bool:
@@ -331,6 +381,12 @@ class PlanRun:
         status = status or p.status
         if status == RunStatus.ROLLBACK_INCOMPLETE:
             return f"{p.error}; rollback incomplete, left changed: {'; '.join(p.left_changed)}"
+        if status == RunStatus.STOPPED_PAST_POINT_OF_NO_RETURN:
+            todo = "; ".join(p.left_to_do) or "nothing"
+            return (
+                f"{p.error}; stopped past the point of no return (step '{p.point_of_no_return}'): nothing was rolled "
+                f"back; left to do by hand: {todo}"
+            )
         if status in (RunStatus.ROLLED_BACK, RunStatus.CANCELLED):
             return f"{p.error}; rolled back"
         if status == RunStatus.FAILED and p.error and "nothing was changed" not in p.error:

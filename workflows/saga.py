@@ -58,6 +58,8 @@ class Saga:
         self.abort_requested = False
         # Temporal itself was asked to cancel the run (not only our signal).
         self.cancel_requested = False
+        # The step that cannot be undone, once sent: the run is past its point of no return.
+        self.crossed: StepRecord | None = None
 
     # --- the forward work ---------------------------------------------------------
 
@@ -106,6 +108,12 @@ class Saga:
     ) -> None:
         self._undos.append(Undo(record, restore, read_back))
 
+    def cross(self, record: StepRecord) -> None:
+        """``record``'s change cannot be undone and is about to be sent: from now on the run
+        does not roll back (undoing what came before it would split the service)."""
+        if self.crossed is None:
+            self.crossed = record
+
     def withdraw(self, record: StepRecord) -> None:
         """Drop ``record``'s undo: its change was skipped (the source region did not answer), so
         there is nothing of it to restore."""
@@ -113,8 +121,8 @@ class Saga:
 
     @property
     def changed_anything(self) -> bool:
-        """Whether any step pushed an undo (began a change) in this run."""
-        return bool(self._undos or self.undone)
+        """Whether any step pushed an undo (began a change), or crossed the point of no return, in this run."""
+        return bool(self._undos or self.undone or self.crossed)
 
     @property
     def first_change(self) -> StepRecord | None:

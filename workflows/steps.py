@@ -74,6 +74,10 @@ with workflow.unsafe.imports_passed_through():
         Retries,
         ScaleTargetStep,
         ShiftDnsStep,
+        SpannerLeaderStep,
+        SqlCreateReplicaStep,
+        SqlPromoteReplicaStep,
+        SqlSwitchoverStep,
         Step,
         VerifyHealthStep,
         WaitStep,
@@ -85,29 +89,38 @@ with workflow.unsafe.imports_passed_through():
         BeforeChange,
         Change,
         CheckBackendHealth,
+        DatabaseLeader,
+        DatabaseRef,
+        DatabaseRole,
         DnsRecord,
         DnsRecordRef,
         GroupRef,
         GroupSize,
         HealthReport,
+        LeaderRef,
         ReadBackendCapacity,
         ReadBeforeChange,
+        ReadDatabaseLeader,
+        ReadDatabaseRole,
         ReadDnsRecord,
         ReadGroupSize,
+        ReplicationLag,
         ResizeGroup,
         ResourceState,
         SetBackendCapacity,
+        SetDatabaseLeader,
+        SetDatabaseRole,
         SetDnsRecord,
         StepContext,
         WaitForHealthy,
     )
-    from evac.runs import ApprovalRecord, FailoverInput, FailoverProgress, StepRecord
+    from evac.runs import ApprovalRecord, FailoverInput, FailoverProgress, StepRecord, StepStatus
     from workflows.notify import Notifier
     from workflows.saga import Saga, failure_text
 
 In = TypeVar("In")
 Out = TypeVar("Out")
-State = TypeVar("State", BackendCapacity, GroupSize, DnsRecord)
+State = TypeVar("State", BackendCapacity, GroupSize, DnsRecord, DatabaseRole, DatabaseLeader)
 
 # A mutating activity heartbeats (from a background thread while it blocks); a worker that
 # dies is noticed within this, and a cancellation reaches the activity within 80 % of it.
@@ -121,8 +134,9 @@ HEALTH_WAIT_MARGIN = timedelta(minutes=2)
 SOURCE_MARGIN = timedelta(seconds=5)
 # The kinds of step that move traffic: a run that skipped steps and moved no traffic failed.
 TRAFFIC_KINDS = frozenset({"drain", "shift_dns"})
+POINT_OF_NO_RETURN_TEXT = "the point of no return: it cannot be undone, and the run no longer rolls back after it"
 
-Resource = BackendRef | GroupRef | DnsRecordRef
+Resource = BackendRef | GroupRef | DnsRecordRef | DatabaseRef | LeaderRef
 
 
 class SourceUnreachable(Exception):
@@ -182,6 +196,13 @@ class Engine:
 
     def dns_ref(self) -> DnsRecordRef:
         return bindings.dns_record_ref(self.input.project, self.input.topology)
+
+    def database(self, region: str, instance: str | None = None) -> DatabaseRef:
+        """The service's database instance in ``region`` (``instance``: by another name there)."""
+        return bindings.database_ref(self.input.project, self.input.topology, region, instance=instance)
+
+    def leader(self) -> LeaderRef:
+        return bindings.leader_ref(self.input.project, self.input.topology)
 
     def context(self, record: StepRecord | str, resource: Resource | None = None) -> StepContext:
         """Which service and step a call serves; a call about a source-only ``resource`` carries
@@ -265,6 +286,7 @@ class Engine:
         intent: str,
         *,
         raises_target: bool = False,
+        lag_of: DatabaseRef | None = None,
     ) -> State:
         """The step's reads in one local activity: the guard's (``guarded``: never move traffic
         into a region that cannot take it, nor drain the last healthy one), whose verdict is
@@ -290,6 +312,9 @@ class Engine:
                 backend=resource if isinstance(resource, BackendRef) else None,
                 group=resource if isinstance(resource, GroupRef) else None,
                 record=resource if isinstance(resource, DnsRecordRef) else None,
+                database=resource if isinstance(resource, DatabaseRef) else None,
+                leader=resource if isinstance(resource, LeaderRef) else None,
+                lag_of=lag_of,
                 resource_budget_seconds=budget.total_seconds() if budget is not None else None,
             ),
             local=True,
@@ -311,6 +336,8 @@ class Engine:
                 type="ReadIncomplete",
                 non_retryable=True,
             )
+        if lag_of is not None:
+            record.replication_lag = reads.lag
         return reads.before
 
     def _mutation(self, activity: Callable[[In], Change], arg: In, deadline: timedelta, summary: str) -> Awaitable[Change]:
@@ -355,7 +382,7 @@ class Engine:
         if self.input.dry_run:
             # Plan mode: the live before-state was read; record the change and make none.
             record.after = desired
-            record.detail = "dry run: would change"
+            record.detail = "dry run: would change" + (f"; {POINT_OF_NO_RETURN_TEXT}" if record.irreversible else "")
             return
 
         def restore() -> Awaitable[Change]:
@@ -368,7 +395,12 @@ class Engine:
                 f"undo '{record.name}': restore {resource} to {want.summary()}",
             )
 
-        self.saga.push(record, restore, read_back)
+        if record.irreversible:
+            # No undo: from here on the run no longer rolls back (PlanRun.roll_back).
+            self.saga.cross(record)
+            self.progress.point_of_no_return = record.name
+        else:
+            self.saga.push(record, restore, read_back)
         try:
             change = await self._mutation(
                 activity,
@@ -624,6 +656,159 @@ async def approval(engine: Engine, record: StepRecord, step: ApprovalStep) -> No
     record.detail = f"approved by {decided.by}{why}"
 
 
+# --- the data tier ------------------------------------------------------------------
+
+
+def require_no_two_writers(engine: Engine, record: StepRecord) -> None:
+    """The guard of a step that moves a database's writes: the source's traffic has left it in
+    this run (a drain of the source to 0, or the DNS shift, done or skipped for want of the
+    source's API), so its servers write no more once the primary moves."""
+    plan = engine.input.plan
+    for step, done in zip(plan.steps, engine.progress.steps, strict=True):
+        if done is record:
+            break
+        moved = isinstance(step, ShiftDnsStep) or (
+            isinstance(step, DrainStep) and step.region in (None, plan.source) and step.capacity_scaler == 0
+        )
+        if moved and (done.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED) or engine.input.dry_run):
+            record.guard = f"passed: {plan.source}'s traffic has left it (step '{done.name}')"
+            return
+    refusal = (
+        f"guard: {plan.source} still takes {engine.input.service}'s traffic (no drain of it nor DNS shift before "
+        f"step '{record.name}'): moving the database's writes now would leave two writers"
+    )
+    record.guard = refusal
+    raise failure(FailureType.GUARD_REFUSED, refusal)
+
+
+def source_unreachable(engine: Engine) -> bool:
+    """Whether this run has found the source region's API gone (or is not to call it)."""
+    return bool(engine.progress.ungraceful) or engine.source_budget is None
+
+
+def _lag_text(lag: ReplicationLag | None) -> str:
+    return "lag unknown (no reading)" if lag is None or lag.seconds is None else f"lag {lag.seconds:g}s ({lag.source})"
+
+
+async def sql_switchover(engine: Engine, record: StepRecord, step: SqlSwitchoverStep) -> None:
+    """Planned: the region's replica becomes primary, the primary its replica (no data lost)."""
+    region = step.region or engine.input.plan.target
+    database = engine.database(region)
+    require_no_two_writers(engine, record)
+    read = ReadDatabaseRole(context=engine.context(record, database), database=database)
+    before = await engine.read_before_change(record, False, DatabaseRole, database, "→ primary", lag_of=database)
+    await engine.mutate(
+        record,
+        activity_api.set_database_role,
+        lambda want, prior, key: SetDatabaseRole(
+            context=engine.context(record, database), database=database, desired=want, prior=prior, request_key=key
+        ),
+        before,
+        DatabaseRole(role="primary"),
+        database,
+        lambda: engine.read(activity_api.read_database_role, read),
+    )
+    record.detail += f"; {_lag_text(record.replication_lag)} before the switchover"
+
+
+async def sql_promote_replica(engine: Engine, record: StepRecord, step: SqlPromoteReplicaStep) -> None:
+    """Unplanned: the region's replica becomes a primary of its own. No undo: the run's point of
+    no return. Refused when the replica is further behind than the plan allows, unless the
+    source is unreachable and the plan accepts the loss; the window of writes that may be lost
+    is recorded."""
+    region = step.region or engine.input.plan.target
+    database = engine.database(region)
+    require_no_two_writers(engine, record)
+    before = await engine.read_before_change(record, False, DatabaseRole, database, "→ primary (promoted)", lag_of=database)
+    lag = record.replication_lag
+    if before.role == "replica":
+        limit = step.max_replication_lag
+        behind = None if lag is None else lag.seconds
+        if behind is None or behind > limit.total_seconds():
+            over = "its lag is unknown" if behind is None else f"it is {behind:g}s behind its primary"
+            why = f"guard: {database}: {over}, over the step's max_replication_lag of {format_duration(limit)}"
+            if not (step.allow_data_loss and source_unreachable(engine)):
+                hint = (
+                    "; the source answers, so switch over instead (sql_switchover), or wait for the replica to catch up"
+                    if not source_unreachable(engine)
+                    else "; say allow_data_loss: true on the step to promote anyway and lose those writes"
+                )
+                record.guard = why + hint
+                if not engine.input.dry_run:
+                    raise failure(FailureType.GUARD_REFUSED, why + hint)
+            else:
+                record.guard = f"passed with data loss accepted: {why.removeprefix('guard: ')} (allow_data_loss: true)"
+        else:
+            record.guard = f"passed: {database} is {behind:g}s behind (max_replication_lag {format_duration(limit)})"
+        if lag is not None and lag.seconds is not None:
+            record.data_loss_window = (lag.measured_at - timedelta(seconds=lag.seconds), workflow.now())
+    await engine.mutate(
+        record,
+        activity_api.set_database_role,
+        lambda want, prior, key: SetDatabaseRole(
+            context=engine.context(record, database),
+            database=database,
+            desired=want,
+            prior=prior,
+            promote=True,
+            request_key=key,
+        ),
+        before,
+        DatabaseRole(role="primary"),
+        database,
+    )
+    record.detail += f"; {_lag_text(lag)} when promoted"
+    if record.data_loss_window is not None:
+        start, end = record.data_loss_window
+        record.detail += f"; writes to the old primary from {start.isoformat()} to {end.isoformat()} may be lost"
+
+
+async def sql_create_replica(engine: Engine, record: StepRecord, step: SqlCreateReplicaStep) -> None:
+    """Re-protect: a new replica of the primary (the target's instance) in a region that is back."""
+    primary = engine.database(engine.input.plan.target)
+    database = engine.database(step.region, step.instance)
+    read = ReadDatabaseRole(context=engine.context(record, database), database=database)
+    desired = DatabaseRole(role="replica", replicates=primary.name)
+    before = await engine.read_before_change(record, False, DatabaseRole, database, f"→ {desired.summary()}")
+    if before.role != "absent" and before != desired:
+        refusal = f"{database} exists already ({before.summary()}): delete it, or name the new replica with the step's instance"
+        record.guard = f"refuses: {refusal}" if engine.input.dry_run else refusal
+        if not engine.input.dry_run:
+            raise failure(FailureType.GUARD_REFUSED, refusal)
+    await engine.mutate(
+        record,
+        activity_api.set_database_role,
+        lambda want, prior, key: SetDatabaseRole(
+            context=engine.context(record, database), database=database, desired=want, prior=prior, request_key=key
+        ),
+        before,
+        desired,
+        database,
+        lambda: engine.read(activity_api.read_database_role, read),
+    )
+
+
+async def spanner_leader(engine: Engine, record: StepRecord, step: SpannerLeaderStep) -> None:
+    """The region leads the database's writes (Spanner replicates synchronously: no lag to record)."""
+    region = step.region or engine.input.plan.target
+    leader = engine.leader()
+    require_no_two_writers(engine, record)
+    read = ReadDatabaseLeader(context=engine.context(record, leader), database=leader)
+    desired = DatabaseLeader(leader=region)
+    before = await engine.read_before_change(record, False, DatabaseLeader, leader, f"→ {desired.summary()}")
+    await engine.mutate(
+        record,
+        activity_api.set_database_leader,
+        lambda want, prior, key: SetDatabaseLeader(
+            context=engine.context(record, leader), database=leader, desired=want, prior=prior, request_key=key
+        ),
+        before,
+        desired,
+        leader,
+        lambda: engine.read(activity_api.read_database_leader, read),
+    )
+
+
 HANDLERS: dict[type, Handler] = {
     ScaleTargetStep: scale_target,
     VerifyHealthStep: verify_health,
@@ -631,11 +816,19 @@ HANDLERS: dict[type, Handler] = {
     ShiftDnsStep: shift_dns,
     WaitStep: wait,
     ApprovalStep: approval,
+    SqlSwitchoverStep: sql_switchover,
+    SqlPromoteReplicaStep: sql_promote_replica,
+    SqlCreateReplicaStep: sql_create_replica,
+    SpannerLeaderStep: spanner_leader,
 }
 MISSING_HANDLERS = [cls.__name__ for cls in STEP_CLASSES if cls not in HANDLERS]
 
 
 async def run_step(engine: Engine, record: StepRecord, step: Step) -> None:
+    services = getattr(step, "services", None)
+    if services is not None and engine.input.service not in services:
+        record.detail = f"not for {engine.input.service}: the step is for {', '.join(services)}"
+        return
     handler = HANDLERS.get(type(step))
     if handler is None:
         raise failure(

@@ -71,6 +71,7 @@ class ServiceEvidence(_Model):
     drill_outcomes: dict[str, int]
     last_passed: RunLink | None  # the newest passed drill known, of any age
     recovery_trend: list[TrendPoint]  # oldest first, drills and failovers
+    rpo_trend: list[TrendPoint] = []  # oldest first: the replication lag data steps saw before changing roles
     failovers: int
     failovers_by_trigger: dict[str, int]
     failovers_not_succeeded: list[RunLink]  # newest first
@@ -195,6 +196,7 @@ def _service_evidence(
         drill_outcomes=_counts(str(row.outcome) for row in ended),
         last_passed=last,
         recovery_trend=_trend(recent),
+        rpo_trend=_rpo_trend(recent),
         failovers=len(failovers),
         failovers_by_trigger=_counts(row.trigger or "unknown" for row in failovers),
         failovers_not_succeeded=[
@@ -244,6 +246,20 @@ def _trend(rows: list[RunRow]) -> list[TrendPoint]:
         TrendPoint(
             started_at=row.started_at,
             seconds=float(row.recovery_seconds or 0.0),
+            kind=row.kind or "unknown",
+            outcome=row.outcome,
+            workflow_id=row.workflow_id,
+        )
+        for row in sorted(measured, key=lambda r: (r.started_at, r.workflow_id, r.run_id))
+    ]
+
+
+def _rpo_trend(rows: list[RunRow]) -> list[TrendPoint]:
+    measured = [row for row in rows if row.replication_lag_seconds is not None]
+    return [
+        TrendPoint(
+            started_at=row.started_at,
+            seconds=float(row.replication_lag_seconds or 0.0),
             kind=row.kind or "unknown",
             outcome=row.outcome,
             workflow_id=row.workflow_id,
@@ -454,6 +470,8 @@ def _md_service(report: EvidenceReport, service: ServiceEvidence) -> str:
         f"trigger {_code(link.trigger or '-')}: {_code(link.outcome)}"
         for link in service.failovers_not_succeeded
     ]
+    if service.rpo_trend:
+        lines.append(f"- Replication lag before role changes (RPO, oldest first): {_trend_words(service.rpo_trend)}")
     if not service.recovery_trend:
         lines.append("- Recovery time: none measured in the window")
         return "\n".join(lines)
@@ -634,6 +652,7 @@ def _html_service(report: EvidenceReport, service: ServiceEvidence) -> str:
             ("Last passed drill", _h(_last_passed_words(report, service)) + (f", {_html_link(last)}" if last else "")),
             ("Failovers", f"{service.failovers}; by trigger: {_h(_tally(service.failovers_by_trigger))}"),
             ("Failovers not succeeded", str(len(service.failovers_not_succeeded))),
+            *([("Replication lag before role changes (RPO)", _h(_trend_words(service.rpo_trend)))] if service.rpo_trend else []),
         ]
     )
     parts = [

@@ -171,7 +171,9 @@ def json_schema() -> dict[str, Any]:
 
 # --- derivation: history -> record ---------------------------------------------------------
 
-MUTATING_ACTIVITIES = frozenset({"set_backend_capacity", "resize_group", "set_dns_record"})
+MUTATING_ACTIVITIES = frozenset(
+    {"set_backend_capacity", "resize_group", "set_dns_record", "set_database_role", "set_database_leader"}
+)
 NOTIFICATION_ACTIVITIES = frozenset({"send_notification"})
 STOP_CONDITION_ACTIVITIES = frozenset({"check_stop_conditions"})
 OPERATOR_UPDATES: dict[str, OperatorActionName] = {"approve": "approve", "reject": "reject", "pause": "pause", "resume": "resume"}

@@ -27,7 +27,7 @@ from rich.text import Text
 
 from evac.audit.record import ActivityCall, AuditRecord, OperatorAction, embedded_record, marker
 from evac.plan import format_duration
-from evac.runs import StepRecord, StepStatus
+from evac.runs import RunStatus, StepRecord, StepStatus
 from evac.text import visible
 
 EntryKind = Literal[
@@ -415,6 +415,42 @@ _KIND_STYLE: dict[str, str] = {
 }
 
 
+def rpo_text(record: AuditRecord) -> str | None:
+    """The replication lag each data step observed just before it changed roles, against the
+    drill's RPO target (None: the run has no data step that read one, and no target)."""
+    readings = [(s, s.replication_lag) for s in record.run.steps if s.replication_lag is not None]
+    drill = record.run.drill
+    target = drill.rpo_target_seconds if drill is not None else None
+    if not readings and target is None:
+        return None
+    parts = [f"step '{s.name}': {lag.summary()} ({lag.source})" for s, lag in readings]
+    text = "; ".join(parts) if parts else "not measured (no data step read a replica's lag)"
+    if target is not None:
+        worst = drill.rpo_seconds if drill is not None else None
+        verdict = "not judged: not measured" if worst is None else ("OVER TARGET" if worst > target else "target met")
+        text += f"; against a target of {target:g}s: {verdict}"
+    return text
+
+
+def point_of_no_return_text(record: AuditRecord) -> str | None:
+    run = record.run
+    if run.point_of_no_return is None:
+        return None
+    text = f"crossed at step '{run.point_of_no_return}' (it cannot be undone)"
+    if run.status == RunStatus.STOPPED_PAST_POINT_OF_NO_RETURN:
+        text += "; the run stopped after it and rolled nothing back"
+    return text
+
+
+def data_loss_lines(record: AuditRecord) -> list[str]:
+    lines = []
+    for step in record.run.steps:
+        if step.data_loss_window is not None:
+            start, end = step.data_loss_window
+            lines.append(f"step '{step.name}': writes to the old primary from {iso(start)} to {iso(end)} may be lost")
+    return lines
+
+
 def summary_rows(record: AuditRecord) -> list[tuple[str, str]]:
     """The summary every renderer shows, as (field, value) pairs."""
     p = record.provenance
@@ -449,6 +485,15 @@ def summary_rows(record: AuditRecord) -> list[tuple[str, str]]:
         ("started", iso(record.started_at)),
         ("ended", ended + took),
         ("recovery", recovery_text(record)),
+    ]
+    rpo = rpo_text(record)
+    if rpo is not None:
+        rows.append(("replication lag (RPO)", rpo))
+    crossed = point_of_no_return_text(record)
+    if crossed is not None:
+        rows.append(("point of no return", crossed))
+    rows += [("data loss window", line) for line in data_loss_lines(record)]
+    rows += [
         ("workflow", f"{p.workflow_id} ({p.workflow_type}, namespace {p.namespace}, task queue {p.task_queue})"),
         ("run id", p.run_id),
         ("history", f"{p.history_events} events" + (", closed" if p.closed else ", not closed: the run was still going")),
@@ -632,6 +677,9 @@ def render_markdown(record: AuditRecord) -> str:
     if record.run.left_changed:
         lines += ["## Left changed", "", "Restore these by hand:", ""]
         lines += [f"- {md_cell(r)}" for r in record.run.left_changed] + [""]
+    if record.run.left_to_do:
+        lines += ["## Left to do", "", "Past the point of no return nothing was rolled back. Finish these by hand:", ""]
+        lines += [f"- {md_cell(r)}" for r in record.run.left_to_do] + [""]
     rehearsed = rehearsal_lines(record)
     if rehearsed:
         lines += ["## Ungraceful rehearsal", "", md_cell(rehearsed[0]), ""]
@@ -1062,6 +1110,10 @@ def render_html(record: AuditRecord) -> str:
             f'<section id="left-changed" class="left-changed"><h2>Left changed</h2><p>Restore these by hand:</p><ul>{items}</ul>'
             "</section>"
         )
+    if record.run.left_to_do:
+        items = "".join(f"<li>{_e(r)}</li>" for r in record.run.left_to_do)
+        intro = "Past the point of no return nothing was rolled back. Finish these by hand:"
+        parts.append(f'<section id="left-to-do" class="left-changed"><h2>Left to do</h2><p>{intro}</p><ul>{items}</ul></section>')
     rehearsed = rehearsal_lines(record)
     if rehearsed:
         items = "".join(f"<li>{_e(line)}</li>" for line in rehearsed[1:])

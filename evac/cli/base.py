@@ -27,6 +27,8 @@ from evac.plan import Plan
 from evac.text import visible
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+# A run stopped past its point of no return: nothing was rolled back; what is left is by hand.
+EXIT_PAST_POINT_OF_NO_RETURN = 5
 # One exit code per branch of the error tree (evac.errors).
 EXIT_CODES: dict[type[Exception], int] = {
     BadInput: EXIT_BAD_INPUT,

@@ -22,6 +22,7 @@ from evac.cli import evacuate
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_OK,
+    EXIT_PAST_POINT_OF_NO_RETURN,
     EXIT_RUN_FAILED,
     FollowNotices,
     Output,
@@ -67,11 +68,14 @@ def allow_no_worker_option() -> Any:
 
 
 def exit_code(records: list[FailoverProgress]) -> int:
-    """0 when every run succeeded or is still going; 1 when any ended without succeeding.
+    """0 when every run succeeded or is still going; 5 when any stopped past its point of no
+    return (nothing rolled back: finish by hand); 1 when any other ended without succeeding.
 
     ``evac status`` and ``evac status --watch`` agree on an ended run; ``evac failover`` waits
     for the end, so 0 from it means every run succeeded.
     """
+    if any(r.status == RunStatus.STOPPED_PAST_POINT_OF_NO_RETURN for r in records):
+        return EXIT_PAST_POINT_OF_NO_RETURN
     ok = all(r.status == RunStatus.SUCCEEDED or not r.status.finished for r in records)
     return EXIT_OK if ok else EXIT_RUN_FAILED
 
@@ -95,8 +99,12 @@ def plan_check(
     except InvalidDocument as exc:
         fail_with(exc)
     needs = {s: dependencies.depends_on(plan, topo.project, topo.services[s]) for s in plan.services}
+    point = plan.point_of_no_return()
     if output == Output.json:
         document = {"file": str(file), "valid": True, "digest": plan.digest(), "plan": plan.model_dump(mode="json")}
+        document["point_of_no_return"] = (
+            None if point is None else {"index": point, "name": plan.steps[point].label(point), "kind": plan.steps[point].kind}
+        )
         out.print_json(json.dumps({**document, "dependencies": needs}))
         return
     out.print(
@@ -108,6 +116,14 @@ def plan_check(
     within = f"each within retries.source_deadline {format_duration(deadline)}" if deadline else "never called: source_deadline 0"
     for service, text in needs.items():
         out.print(f"  {service}: {text}", highlight=False, soft_wrap=True)
+    if point is not None:
+        step = plan.steps[point]
+        out.print(
+            f"  [bold]point of no return[/]: step {point + 1} '{step.label(point)}' ({step.kind}) cannot be undone; "
+            "once it is sent, a failure or abort stops the run instead of rolling back",
+            highlight=False,
+            soft_wrap=True,
+        )
     if any("source-only:" in text for text in needs.values()):
         out.print(f"  (source-only calls: {within}; a run goes on without them, ungraceful)", highlight=False)
 

@@ -172,6 +172,7 @@ class RunRow(BaseModel):
     status: str
     outcome: str | None
     recovery_seconds: float | None
+    replication_lag_seconds: float | None = None
 
 
 def row_of(execution: WorkflowExecution) -> RunRow:
@@ -197,6 +198,7 @@ def row_of(execution: WorkflowExecution) -> RunRow:
         status=status.name.lower() if status is not None else "unknown",
         outcome=outcome,
         recovery_seconds=attrs.get(sa.EVAC_RECOVERY_SECONDS),
+        replication_lag_seconds=attrs.get(sa.EVAC_REPLICATION_LAG_SECONDS),
     )
 
 

@@ -140,8 +140,9 @@ class CloudSqlBinding(StrictModel):
     def primary_region(self, service_primary: str) -> str:
         return self.primary or service_primary
 
-    def instance_ref(self, project: str, region: str) -> CloudSqlInstanceRef | None:
-        name = self.instances.get(region)
+    def instance_ref(self, project: str, region: str, name: str | None = None) -> CloudSqlInstanceRef | None:
+        """The instance in ``region``: the topology's, or one named ``name`` there (a new replica)."""
+        name = name or self.instances.get(region)
         return None if name is None else CloudSqlInstanceRef(project=project, instance=name, region=region)
 
     def problems(self, regions: list[str], service_primary: str) -> list[tuple[tuple[str, ...], str]]:

@@ -83,6 +83,10 @@ class CloudSqlInstanceRef(DatabaseRef):
     instance: str = Field(description="The instance's name (unique in its project)")
 
     @property
+    def name(self) -> str:
+        return self.instance
+
+    @property
     def control_plane(self) -> str:
         """The Cloud SQL Admin API is global, but an instance in a region that is down does not
         answer for itself: calls about it depend on its region."""

@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.capacity import CapacityActivities
+from activities.databases import DatabaseActivities
 from activities.dns import DnsActivities
 from activities.health import HealthActivities
 from activities.step_reads import StepReadActivities
@@ -48,7 +49,10 @@ RECORD = CloudDnsRecordRef(project=PROJECT, managed_zone="shop-zone", name="chec
 def reads(emulator: RunningEmulator) -> StepReadActivities:
     clients = GcpClients.create(emulator.url)
     traffic, health = TrafficActivities(Providers.of(clients)), HealthActivities(Providers.of(clients))
-    return StepReadActivities(traffic, CapacityActivities(Providers.of(clients)), DnsActivities(Providers.of(clients)), health)
+    providers = Providers.of(clients)
+    return StepReadActivities(
+        traffic, CapacityActivities(providers), DnsActivities(providers), health, DatabaseActivities(providers)
+    )
 
 
 def read(reads: StepReadActivities, **fields: object) -> BeforeChange:

@@ -17,6 +17,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import budget
 from activities.capacity import CapacityActivities
+from activities.databases import DatabaseActivities
 from activities.dns import DnsActivities
 from activities.health import HealthActivities
 from activities.step_reads import StepReadActivities
@@ -61,7 +62,7 @@ def reads_of(clients: GcpClients) -> StepReadActivities:
     providers = Providers.of(clients)
     traffic, capacity, dns, health = (TrafficActivities(providers), CapacityActivities(providers), DnsActivities(providers),
                                       HealthActivities(providers))  # fmt: skip
-    return StepReadActivities(traffic, capacity, dns, health)
+    return StepReadActivities(traffic, capacity, dns, health, DatabaseActivities(providers))
 
 
 def test_a_hanging_region_costs_a_call_no_more_than_its_budget(emulator):

@@ -60,7 +60,18 @@ services:
       us-east1: {backend_service: catalog-backend, instance_group: catalog-ue1, address: 198.51.100.20}
 """
 
-KINDS = ("scale_target", "verify_health", "drain", "shift_dns", "wait", "approval")
+KINDS = (
+    "scale_target",
+    "verify_health",
+    "drain",
+    "shift_dns",
+    "wait",
+    "approval",
+    "sql_switchover",
+    "sql_promote_replica",
+    "sql_create_replica",
+    "spanner_leader",
+)
 
 
 @pytest.fixture(scope="module")

@@ -96,5 +96,11 @@ def test_the_writes_queue_is_named_after_the_task_queue() -> None:
 
 def test_the_mutating_activities_are_the_registered_ones_that_change_resources() -> None:
     registered = {activity_name(fn) for fn in all_activities(GcpClients.create("http://127.0.0.1:9", "p"))}
-    assert MUTATING_ACTIVITIES == {ActivityName.SET_BACKEND_CAPACITY, ActivityName.RESIZE_GROUP, ActivityName.SET_DNS_RECORD}
+    assert {
+        ActivityName.SET_BACKEND_CAPACITY,
+        ActivityName.RESIZE_GROUP,
+        ActivityName.SET_DNS_RECORD,
+        ActivityName.SET_DATABASE_ROLE,
+        ActivityName.SET_DATABASE_LEADER,
+    } == MUTATING_ACTIVITIES
     assert MUTATING_ACTIVITIES <= registered

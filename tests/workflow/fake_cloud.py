@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -23,6 +24,8 @@ from evac.resources import (
     Change,
     CheckBackendHealth,
     CheckStopConditions,
+    DatabaseLeader,
+    DatabaseRole,
     DnsRecord,
     GroupSize,
     HealthReport,
@@ -31,10 +34,16 @@ from evac.resources import (
     PreflightReads,
     ReadBackendCapacity,
     ReadBeforeChange,
+    ReadDatabaseLeader,
+    ReadDatabaseRole,
     ReadDnsRecord,
     ReadGroupSize,
+    ReadReplicationLag,
+    ReplicationLag,
     ResizeGroup,
     SetBackendCapacity,
+    SetDatabaseLeader,
+    SetDatabaseRole,
     SetDnsRecord,
     StepContext,
     WaitForHealthy,
@@ -57,7 +66,7 @@ HANG_WITHOUT_BUDGET = 30.0
 
 def plane_of(input: object) -> str | None:
     """The control plane of the resource a stand-in's input is about (see evac.resources)."""
-    for name in ("backend", "group", "record"):
+    for name in ("backend", "group", "record", "database"):
         ref = getattr(input, name, None)
         if ref is not None:
             return str(ref.control_plane)
@@ -99,6 +108,11 @@ class FakeCloud:
     # region -> how its own API fails: "errors" (every call about a resource only it serves
     # answers 503) or "hang" (no answer: the call blocks for its budget, then times out)
     api_down: dict[str, str] = field(default_factory=dict)
+    # The data tier: each Cloud SQL instance's role (by name), each replica's lag in seconds
+    # (None: no reading), and the Spanner database's leader.
+    sql: dict[str, DatabaseRole] = field(default_factory=dict)
+    lag: dict[str, float | None] = field(default_factory=dict)
+    leader: str | None = None
 
     def calls_to(self, plane: str) -> list[Call]:
         return [c for c in self.calls if c.plane == plane]
@@ -111,6 +125,30 @@ class FakeCloud:
 
     def mutations(self) -> list[Call]:
         return [c for c in self.calls if c.activity.startswith(("set_", "resize_"))]
+
+    def set_role(self, input: SetDatabaseRole) -> DatabaseRole:
+        """What Cloud SQL does for each change of role (see SetDatabaseRole); returns the before."""
+        name, desired = input.database.name, input.desired
+        before = self.sql.get(name, DatabaseRole(role="absent"))
+        if before == desired:
+            return before
+        if desired.role == "primary" and before.role == "replica":
+            old = before.replicates
+            assert old is not None
+            self.sql[name] = desired
+            if not input.promote:  # a switchover: the old primary becomes this one's replica
+                self.sql[old] = DatabaseRole(role="replica", replicates=name)
+        elif desired.role == "replica" and before.role == "primary":
+            new = desired.replicates
+            assert new is not None and self.sql.get(new) == DatabaseRole(role="replica", replicates=name)
+            self.sql[new], self.sql[name] = DatabaseRole(role="primary"), desired
+        elif desired.role == "replica" and before.role == "absent":
+            self.sql[name] = desired
+        elif desired.role == "absent":
+            self.sql.pop(name, None)
+        else:
+            raise permanent(f"{name}: cannot go from {before.summary()} to {desired.summary()}")
+        return before
 
     async def _enter(self, name: str, input: object, step: str, desired: object | None = None) -> None:
         hold = self.gates.get(name)
@@ -200,10 +238,42 @@ class FakeCloud:
             region = input.backend.group.region
             return HealthReport(healthy=cloud.healthy[region], total=cloud.sizes[region])
 
+        @activity.defn(name=ActivityName.READ_DATABASE_ROLE)
+        async def read_database_role(input: ReadDatabaseRole) -> DatabaseRole:
+            await cloud._enter(ActivityName.READ_DATABASE_ROLE, input, input.context.step)
+            return cloud.sql.get(input.database.name, DatabaseRole(role="absent"))
+
+        @activity.defn(name=ActivityName.SET_DATABASE_ROLE)
+        async def set_database_role(input: SetDatabaseRole) -> Change:
+            await cloud._enter(ActivityName.SET_DATABASE_ROLE, input, input.context.step, input.desired)
+            before = cloud.set_role(input)
+            cloud.calls[-1].before = before
+            return Change(before=before, after=input.desired, changed=before != input.desired)
+
+        @activity.defn(name=ActivityName.READ_REPLICATION_LAG)
+        async def read_replication_lag(input: ReadReplicationLag) -> ReplicationLag:
+            await cloud._enter(ActivityName.READ_REPLICATION_LAG, input, input.context.step)
+            seconds = cloud.lag.get(input.database.name, 0.0)
+            return ReplicationLag(seconds=seconds, measured_at=datetime.now(UTC), source="fake replica_lag")
+
+        @activity.defn(name=ActivityName.READ_DATABASE_LEADER)
+        async def read_database_leader(input: ReadDatabaseLeader) -> DatabaseLeader:
+            await cloud._enter(ActivityName.READ_DATABASE_LEADER, input, input.context.step)
+            return DatabaseLeader(leader=cloud.leader)
+
+        @activity.defn(name=ActivityName.SET_DATABASE_LEADER)
+        async def set_database_leader(input: SetDatabaseLeader) -> Change:
+            await cloud._enter(ActivityName.SET_DATABASE_LEADER, input, input.context.step, input.desired)
+            before = DatabaseLeader(leader=cloud.leader)
+            cloud.leader = input.desired.leader
+            cloud.calls[-1].before = before
+            return Change(before=before, after=input.desired, changed=before != input.desired)
+
+        data = DataReads(read_database_role, read_database_leader, read_replication_lag)
         read_before_change = read_before_change_from(
-            check_backend_health, read_backend_capacity, read_group_size, read_dns_record
+            check_backend_health, read_backend_capacity, read_group_size, read_dns_record, data
         )
-        preflight_reads = preflight_reads_from(read_backend_capacity, read_group_size, read_dns_record)
+        preflight_reads = preflight_reads_from(read_backend_capacity, read_group_size, read_dns_record, data)
 
         @activity.defn(name=ActivityName.WAIT_FOR_HEALTHY)
         async def wait_for_healthy_backends(input: WaitForHealthy) -> HealthWait:
@@ -255,7 +325,21 @@ class FakeCloud:
             check_backend_health,
             read_before_change,
             preflight_reads,
+            read_database_role,
+            set_database_role,
+            read_replication_lag,
+            read_database_leader,
+            set_database_leader,
         ]
+
+
+@dataclass
+class DataReads:
+    """A test's stand-in reads of the data tier (for read_before_change and preflight_reads)."""
+
+    role: Callable[[ReadDatabaseRole], Awaitable[DatabaseRole]]
+    leader: Callable[[ReadDatabaseLeader], Awaitable[DatabaseLeader]]
+    lag: Callable[[ReadReplicationLag], Awaitable[ReplicationLag]]
 
 
 def read_before_change_from(
@@ -263,6 +347,7 @@ def read_before_change_from(
     read_backend_capacity: Callable[[ReadBackendCapacity], Awaitable[BackendCapacity]],
     read_group_size: Callable[[ReadGroupSize], Awaitable[GroupSize]],
     read_dns_record: Callable[[ReadDnsRecord], Awaitable[DnsRecord]],
+    data: DataReads | None = None,
 ) -> Callable[[ReadBeforeChange], Awaitable[BeforeChange]]:
     """The stand-in of ``read_before_change`` (a step's reads in one local activity) made of a
     test's stand-in reads, called in the real one's order: their gates and failures hold here too."""
@@ -277,10 +362,16 @@ def read_before_change_from(
                 capacity = await read_backend_capacity(ReadBackendCapacity(context=context, backend=input.guard))
             if input.stop_on_refusal and input.refused_by(health, capacity):
                 return BeforeChange(health=health, capacity=capacity)
-        before: BackendCapacity | GroupSize | DnsRecord
+        before: BackendCapacity | GroupSize | DnsRecord | DatabaseRole | DatabaseLeader
         context = budgeted(context, input.resource_budget_seconds)
         try:
-            if input.backend is not None:
+            if input.database is not None:
+                assert data is not None
+                before = await data.role(ReadDatabaseRole(context=context, database=input.database))
+            elif input.leader is not None:
+                assert data is not None
+                before = await data.leader(ReadDatabaseLeader(context=context, database=input.leader))
+            elif input.backend is not None:
                 before = await read_backend_capacity(ReadBackendCapacity(context=context, backend=input.backend))
             elif input.group is not None:
                 before = await read_group_size(ReadGroupSize(context=context, group=input.group))
@@ -292,7 +383,11 @@ def read_before_change_from(
             if input.resource_budget_seconds is None or err.non_retryable:
                 raise
             return BeforeChange(health=health, capacity=capacity, unreachable=err.message)
-        return BeforeChange(health=health, capacity=capacity, before=before)
+        lag = None
+        if input.lag_of is not None:
+            assert data is not None
+            lag = await data.lag(ReadReplicationLag(context=input.context, database=input.lag_of))
+        return BeforeChange(health=health, capacity=capacity, before=before, lag=lag)
 
     return read_before_change
 
@@ -301,6 +396,7 @@ def preflight_reads_from(
     read_backend_capacity: Callable[[ReadBackendCapacity], Awaitable[BackendCapacity]],
     read_group_size: Callable[[ReadGroupSize], Awaitable[GroupSize]],
     read_dns_record: Callable[[ReadDnsRecord], Awaitable[DnsRecord]],
+    data: DataReads | None = None,
 ) -> Callable[[PreflightReads], Awaitable[PreflightReadings]]:
     """The stand-in of ``preflight_reads`` made of a test's stand-in reads, all at once, failing
     as the real one does (a non-retryable error before a retryable one)."""
@@ -314,8 +410,10 @@ def preflight_reads_from(
         backends = [read_backend_capacity(ReadBackendCapacity(context=context(b), backend=b)) for b in input.backends]
         groups = [read_group_size(ReadGroupSize(context=context(g), group=g)) for g in input.groups]
         records = [read_dns_record(ReadDnsRecord(context=context(r), record=r)) for r in input.records]
-        refs = [*input.backends, *input.groups, *input.records]
-        results = await asyncio.gather(*backends, *groups, *records, return_exceptions=True)
+        databases = [data.role(ReadDatabaseRole(context=context(d), database=d)) for d in input.databases] if data else []
+        leaders = [data.leader(ReadDatabaseLeader(context=context(d), database=d)) for d in input.leaders] if data else []
+        refs = [*input.backends, *input.groups, *input.records, *input.databases, *input.leaders]
+        results = await asyncio.gather(*backends, *groups, *records, *databases, *leaders, return_exceptions=True)
         unreachable: list[str] = []
         for i, (ref, result) in enumerate(zip(refs, results, strict=True)):
             # As the real one: a source-only read that gets no answer in its budget reads as None.
@@ -326,10 +424,12 @@ def preflight_reads_from(
         if errors:
             permanent = [e for e in errors if isinstance(e, ApplicationError) and e.non_retryable]
             raise (permanent or errors)[0]
-        nb, ng = len(backends), len(groups)
-        return PreflightReadings.model_validate(
-            {"backends": results[:nb], "groups": results[nb : nb + ng], "records": results[nb + ng :], "unreachable": unreachable}
-        )
+        cuts = [0]
+        for part in (backends, groups, records, databases, leaders):
+            cuts.append(cuts[-1] + len(part))
+        names = ("backends", "groups", "records", "databases", "leaders")
+        parts = {name: results[cuts[i] : cuts[i + 1]] for i, name in enumerate(names)}
+        return PreflightReadings.model_validate({**parts, "unreachable": unreachable})
 
     return preflight_reads
 
