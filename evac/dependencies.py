@@ -15,8 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evac import bindings
-from evac.plan import BackendHealthCondition, DrainStep, Plan, ScaleTargetStep, ShiftDnsStep, VerifyHealthStep
-from evac.resources import GLOBAL, BackendRef, DnsRecordRef, GroupRef
+from evac.plan import (
+    BackendHealthCondition,
+    DrainStep,
+    Plan,
+    ScaleTargetStep,
+    ShiftDnsStep,
+    SpannerLeaderStep,
+    SqlCreateReplicaStep,
+    SqlPromoteReplicaStep,
+    SqlSwitchoverStep,
+    VerifyHealthStep,
+)
+from evac.resources import GLOBAL, BackendRef, DatabaseRef, DnsRecordRef, GroupRef, LeaderRef
 from evac.topology import ServiceTopology
 
 
@@ -32,11 +43,11 @@ class Call:
         return f"{self.action} {self.resource}"
 
 
-def plan_calls(plan: Plan, project: str, topology: ServiceTopology) -> list[Call]:
-    """Every call a run of ``plan`` for the service makes, in the order it makes them, once each."""
+def plan_calls(plan: Plan, project: str, topology: ServiceTopology, service: str) -> list[Call]:
+    """Every call a run of ``plan`` for ``service`` makes, in the order it makes them, once each."""
     calls: list[Call] = []
 
-    def add(action: str, ref: BackendRef | GroupRef | DnsRecordRef) -> None:
+    def add(action: str, ref: BackendRef | GroupRef | DnsRecordRef | DatabaseRef | LeaderRef) -> None:
         call = Call(action, str(ref), ref.control_plane)
         if call not in calls:
             calls.append(call)
@@ -52,6 +63,13 @@ def plan_calls(plan: Plan, project: str, topology: ServiceTopology) -> list[Call
     dns = bindings.dns_record_ref(project, topology)
     if any(isinstance(step, ShiftDnsStep) for step in plan.steps):
         add("read", dns)
+    data = [s for s in plan.steps if getattr(s, "applies_to", lambda _: False)(service)]
+    for step in data:  # the preflight reads the instances a switchover or promotion swaps
+        if isinstance(step, (SqlSwitchoverStep, SqlPromoteReplicaStep)):
+            add("read", bindings.database_ref(project, topology, plan.source))
+            add("read", bindings.database_ref(project, topology, step.region or plan.target))
+        elif isinstance(step, SpannerLeaderStep):
+            add("read", bindings.leader_ref(project, topology))
     if plan.kind == "drill":  # readiness reads both regions' health
         for region in regions:
             add("read health of", backend(region))
@@ -66,6 +84,18 @@ def plan_calls(plan: Plan, project: str, topology: ServiceTopology) -> list[Call
         elif isinstance(step, ShiftDnsStep):
             add("read health of", backend(plan.target))
             add("change", dns)
+        elif step not in data:
+            continue
+        elif isinstance(step, SqlSwitchoverStep):
+            # Called on the target's replica; Cloud SQL then needs the old primary to answer.
+            add("switch over to", bindings.database_ref(project, topology, step.region or plan.target))
+        elif isinstance(step, SqlPromoteReplicaStep):
+            add("promote", bindings.database_ref(project, topology, step.region or plan.target))
+        elif isinstance(step, SqlCreateReplicaStep):
+            add("read", bindings.database_ref(project, topology, plan.target))
+            add("create", bindings.database_ref(project, topology, step.region, instance=step.instance))
+        elif isinstance(step, SpannerLeaderStep):
+            add("change", bindings.leader_ref(project, topology))
     if plan.drill is not None:
         for condition in plan.drill.stop_conditions:
             if isinstance(condition, BackendHealthCondition):
@@ -73,10 +103,10 @@ def plan_calls(plan: Plan, project: str, topology: ServiceTopology) -> list[Call
     return calls
 
 
-def depends_on(plan: Plan, project: str, topology: ServiceTopology) -> str:
+def depends_on(plan: Plan, project: str, topology: ServiceTopology, service: str) -> str:
     """In one line: the control planes a run waits on, and the calls that need only the source,
     e.g. ``depends on: global, us-central1; source-only: read instance group europe-west1/checkout-ew1``."""
-    calls = plan_calls(plan, project, topology)
+    calls = plan_calls(plan, project, topology, service)
     waited = sorted({c.plane for c in calls if c.plane != plan.source}, key=lambda p: (p != GLOBAL, p))
     source_only = [str(c) for c in calls if c.plane == plan.source]
     text = f"depends on: {', '.join(waited) or 'nothing'}"

@@ -363,7 +363,7 @@ class FailoverProgress(_Model):
                 for i, s in enumerate(input.plan.steps)
             ],
             dry_run=input.dry_run,
-            depends_on=dependencies.depends_on(input.plan, input.project, input.topology),
+            depends_on=dependencies.depends_on(input.plan, input.project, input.topology, input.service),
         )
 
 

@@ -104,7 +104,7 @@ class PlanRun:
             groups=engine.groups(regions),
             records=[engine.dns_ref()] if any(isinstance(step, ShiftDnsStep) for step in plan.steps) else [],
             databases=self.databases(),
-            leaders=[engine.leader()] if any(isinstance(step, SpannerLeaderStep) for step in plan.steps) else [],
+            leaders=[engine.leader()] if any(isinstance(step, SpannerLeaderStep) for step in self.data_steps()) else [],
         )
         reads: list[Awaitable[Any]] = []
         budget = engine.source_budget
@@ -149,13 +149,17 @@ class PlanRun:
         if skipped or unreachable:
             self.progress.preflight += f"; {len(skipped) + len(unreachable)} of {plan.source}'s own not read (ungraceful)"
 
+    def data_steps(self) -> list[Any]:
+        """The plan's data steps that are for this run's service."""
+        return [step for step in self.input.plan.steps if getattr(step, "applies_to", lambda _: False)(self.input.service)]
+
     def databases(self) -> list[DatabaseRef]:
         """The database instances the plan's data steps read or change (the source's and the
         target's for a switchover or promotion; none for a re-protect's new replica: it does not
         exist yet)."""
         engine, plan = self.engine, self.input.plan
         regions: list[str] = []
-        for step in plan.steps:
+        for step in self.data_steps():
             if isinstance(step, (SqlSwitchoverStep, SqlPromoteReplicaStep)):
                 regions += [plan.source, step.region or plan.target]
             elif isinstance(step, SqlCreateReplicaStep):

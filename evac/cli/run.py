@@ -98,7 +98,7 @@ def plan_check(
         plan, topo = control.load_documents(file, topology)
     except InvalidDocument as exc:
         fail_with(exc)
-    needs = {s: dependencies.depends_on(plan, topo.project, topo.services[s]) for s in plan.services}
+    needs = {s: dependencies.depends_on(plan, topo.project, topo.services[s], s) for s in plan.services}
     point = plan.point_of_no_return()
     if output == Output.json:
         document = {"file": str(file), "valid": True, "digest": plan.digest(), "plan": plan.model_dump(mode="json")}
@@ -116,6 +116,15 @@ def plan_check(
     within = f"each within retries.source_deadline {format_duration(deadline)}" if deadline else "never called: source_deadline 0"
     for service, text in needs.items():
         out.print(f"  {service}: {text}", highlight=False, soft_wrap=True)
+    if any("source-only:" in text for text in needs.values()):
+        out.print(f"  (source-only calls: {within}; a run goes on without them, ungraceful)", highlight=False)
+    if any(step.kind == "sql_switchover" for step in plan.steps):
+        out.print(
+            f"  sql_switchover needs {plan.source}'s Cloud SQL primary to answer (a graceful move): with "
+            f"{plan.source} down, a plan promotes the replica instead (sql_promote_replica)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if point is not None:
         step = plan.steps[point]
         out.print(
@@ -124,8 +133,6 @@ def plan_check(
             highlight=False,
             soft_wrap=True,
         )
-    if any("source-only:" in text for text in needs.values()):
-        out.print(f"  (source-only calls: {within}; a run goes on without them, ungraceful)", highlight=False)
 
 
 # --- failover -------------------------------------------------------------------------
