@@ -468,7 +468,13 @@ def plan_groups(
         )
     groups: list[EvacGroup] = []
     for tier in [*topology.tiers, UNTIERED]:
-        members = [EvacService(name=s, topology=spec) for s, spec in chosen.items() if (spec.tier or UNTIERED) == tier]
+        # An evacuation moves traffic, not databases (a data step belongs to a plan): each
+        # service's slice leaves its database bindings out, which keeps the input small.
+        members = [
+            EvacService(name=s, topology=spec.model_copy(update={"cloud_sql": None, "spanner": None}))
+            for s, spec in chosen.items()
+            if (spec.tier or UNTIERED) == tier
+        ]
         if members:
             groups.append(EvacGroup(name=tier, services=members))
     return groups

@@ -175,6 +175,23 @@ def test_the_recovery_trend_is_oldest_first_with_drills_and_failovers(typical: E
     ]
 
 
+def test_the_rpo_trend_is_the_replication_lag_runs_recorded_oldest_first():
+    lagging = [
+        run("checkout", "drill", 9, "passed", recovery=100.0).model_copy(update={"replication_lag_seconds": 2.0}),
+        run("checkout", "failover", 4, "succeeded").model_copy(update={"replication_lag_seconds": 40.0}),
+        run("checkout", "drill", 2, "passed", recovery=90.0),  # no data step: no reading
+    ]
+    report = report_of(lagging, ["checkout"])
+    [checkout] = report.services
+    assert [(p.seconds, p.kind) for p in checkout.rpo_trend] == [(2.0, "drill"), (40.0, "failover")]
+    words = (
+        "Replication lag before role changes (RPO, oldest first): 2 measured; min 2.0 s, median 21.0 s, max 40.0 s, latest 40.0 s"
+    )
+    assert words in render_markdown(report)
+    assert "Replication lag before role changes (RPO)" in render_html(report)
+    assert "Replication lag" not in render_markdown(report_of(lagging[2:], ["checkout"]))
+
+
 def test_lookbacks_read_as_the_flags_spell_them():
     assert [lookback(t) for t in (DAYS_90, timedelta(hours=12), timedelta(minutes=90), timedelta(seconds=30))] == [
         "90d",

@@ -31,6 +31,10 @@ folder it writes to (tests record into a temporary one). The sets:
   dead: its own resources unread, the run goes on), ``dead_source_skipped.json`` (a regional
   failover whose source-only drain is skipped and owed) and ``dead_source_drill.json`` (an
   ungraceful drill of it: no call to the source, failed back).
+- ``data_tier`` writes ``data_drill_passed.json`` (a drill that switched checkout's Cloud SQL
+  primary and moved a Spanner leader, then failed both back) and
+  ``data_past_point_of_no_return.json`` (a failover that promoted the replica after an approval,
+  then failed: stopped past its point of no return, nothing rolled back).
 """
 
 from __future__ import annotations
@@ -311,7 +315,49 @@ async def record_dead_source(out: Path = HISTORIES) -> None:
             (out / "dead_source_drill.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_data_tier(out: Path = HISTORIES) -> None:
+    from tests.workflow.test_data_tier import (
+        APPROVAL,
+        DNS,
+        PROMOTE,
+        SWITCHOVER,
+        approval_waits,
+        data_cloud,
+        ended,
+        plan,
+        refuse_the_dns_shift,
+    )
+    from tests.workflow.test_failover_workflow import start
+    from workflows.drill import DrillWorkflow
+
+    data = load_topology(DEMO.parent / "data" / "topology.yaml")
+    services = dict(data.services)
+    services["checkout"] = services["checkout"].model_copy(update={"spanner": services["catalog"].spanner})
+    both = data.model_copy(update={"services": services})  # checkout with a Spanner database too
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
+        cloud = data_cloud(lag=4.0)
+        leader = {"name": "leader", "kind": "spanner_leader"}
+        drill = plan(SWITCHOVER, leader, DNS, kind="drill", drill={"bake": "10m", "rpo_target": "30s"})
+        [input] = drill_inputs(drill, both, Trigger(by="test"))
+        async with running_worker(env.client, "record-data-drill", cloud.activities()):
+            handle = await env.client.start_workflow(
+                DrillWorkflow.run, input, id=failover_workflow_id("checkout"), task_queue="record-data-drill"
+            )
+            await handle.result()
+            (out / "data_drill_passed.json").write_text((await handle.fetch_history()).to_json())
+        cloud = data_cloud(lag=1.0)
+        refuse_the_dns_shift(cloud)
+        async with running_worker(env.client, "record-data-promote", cloud.activities()):
+            handle = await start(env, "record-data-promote", plan(APPROVAL, PROMOTE, DNS), data)
+            await approval_waits(env, handle, 1)
+            await approve(env.client, handle.id, ApprovalDecision(by="alice", reason="europe-west1 is gone"))
+            await ended(env, handle)
+            (out / "data_past_point_of_no_return.json").write_text((await handle.fetch_history()).to_json())
+
+
 SETS: dict[str, Callable[[Path], Awaitable[None]]] = {
+    "data_tier": record_data_tier,
     "dead_source": record_dead_source,
     "failover": record_failovers,
     "notifications": record_notifications,

@@ -66,6 +66,10 @@ def test_every_outcome_of_each_scenario_is_stored():
         # Operator controls: a drill approved while paused and resumed; a schedule's launcher.
         "drill_approved_paused",
         "scheduled_drill_passed",
+        # The data tier: a drill that switched the primary and moved a leader over and back; a
+        # failover stopped past its point of no return (a promotion).
+        "data_drill_passed",
+        "data_past_point_of_no_return",
     }
 
 
