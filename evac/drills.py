@@ -88,6 +88,12 @@ class DrillReport(_Model):
         description="The largest replication lag the data steps observed just before changing roles (None: none read)",
     )
     rpo_target_seconds: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    rpo_synchronous: bool = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="The drill's data steps changed only databases that replicate synchronously (a Spanner leader): "
+        "no lag to measure",
+    )
     over_rpo: bool | None = Field(default=None, exclude_if=lambda v: v is None)
     verification: list[str] = Field(default_factory=list, description="Each touched resource, as verified after failback")
     mismatches: list[str] = Field(default_factory=list, description="Resources that did not read back as before")

@@ -357,6 +357,8 @@ def rto_verdict(report: DrillReport) -> str:
 def rpo_text(report: DrillReport) -> str:
     """The data the drill's role changes could have lost, against the RPO target: met only when measured."""
     target = "" if report.rpo_target_seconds is None else f" (RPO target {report.rpo_target_seconds:g}s"
+    if report.rpo_seconds is None and report.rpo_synchronous:
+        return f"replication lag: none to measure (Spanner replicates synchronously){target}{')' if target else ''}"
     if report.rpo_seconds is None:
         return f"replication lag not measured{target}{', not measured)' if target else ''}"
     verdict = ", OVER TARGET)" if report.over_rpo else ", met)"
@@ -384,7 +386,7 @@ def drill_lines(report: DrillReport) -> list[Text]:
     if report.rto_target_seconds is not None:
         rto = f" (RTO target {report.rto_target_seconds:g}s{rto_verdict(report)})"
     lines.append(Text(f"  recovery {_seconds(report.recovery_seconds)}{rto}; failback {_seconds(report.failback_seconds)}"))
-    if report.rpo_seconds is not None or report.rpo_target_seconds is not None:
+    if report.rpo_seconds is not None or report.rpo_target_seconds is not None or report.rpo_synchronous:
         lines.append(Text(f"  {rpo_text(report)}"))
     lines.append(Text(f"  bake {report.bake_seconds:g}s, stop conditions checked every {report.check_interval_seconds:g}s"))
     for c in report.conditions:

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.notifications import NotificationEvent
     from evac.plan import BackendHealthCondition, ScaleTargetStep
     from evac.resources import CheckStopConditions, HealthReport
-    from evac.runs import DrillInput, FailoverProgress, RunStatus
+    from evac.runs import DrillInput, FailoverProgress, RunStatus, StepStatus
     from workflows.plan_run import PlanRun, PlanWorkflow
     from workflows.saga import failure_text
 
@@ -205,6 +205,9 @@ class DrillWorkflow(PlanWorkflow):
     def _measure_recovery(self) -> None:
         lags = [r.replication_lag.seconds for r in self._run.progress.steps if r.replication_lag is not None]
         known = [lag for lag in lags if lag is not None]
+        steps = self._run.progress.steps
+        moved_leader = any(r.kind == "spanner_leader" and r.status == StepStatus.SUCCEEDED for r in steps)
+        self._report.rpo_synchronous = moved_leader and not lags
         if known:
             self._report.rpo_seconds = max(known)
             if self._report.rpo_target_seconds is not None:

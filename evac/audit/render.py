@@ -421,9 +421,12 @@ def rpo_text(record: AuditRecord) -> str | None:
     readings = [(s, s.replication_lag) for s in record.run.steps if s.replication_lag is not None]
     drill = record.run.drill
     target = drill.rpo_target_seconds if drill is not None else None
-    if not readings and target is None:
+    if not readings and target is None and not (drill is not None and drill.rpo_synchronous):
         return None
     parts = [f"step '{s.name}': {lag.summary()} ({lag.source})" for s, lag in readings]
+    if drill is not None and drill.rpo_synchronous and not parts:
+        synchronous = "none to measure (Spanner replicates synchronously)"
+        return synchronous + ("" if target is None else f"; target {target:g}s")
     text = "; ".join(parts) if parts else "not measured (no data step read a replica's lag)"
     if target is not None:
         worst = drill.rpo_seconds if drill is not None else None

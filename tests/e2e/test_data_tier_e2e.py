@@ -87,6 +87,9 @@ def test_the_data_drill_moves_primary_and_leader_bakes_fails_back_and_verifies(d
     # The terminal report says the RPO beside its target, measured.
     text = data.evac("status", "checkout").stdout
     assert "replication lag 0s before the roles changed (RPO target 60s, met)" in " ".join(text.split())
+    assert catalog["drill"]["rpo_synchronous"] is True and "rpo_seconds" not in catalog["drill"]
+    text = data.evac("status", "catalog").stdout
+    assert "replication lag: none to measure (Spanner replicates synchronously) (RPO target 60s)" in " ".join(text.split())
 
 
 def test_an_abort_before_the_switchover_restores_everything(data: E2E) -> None:
