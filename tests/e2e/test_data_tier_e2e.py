@@ -146,6 +146,10 @@ def test_with_europe_west1_dead_the_incident_promotes_after_approval_and_records
         assert not [r for r in data.requests() if r["path"].endswith("/switchover")]
         text = " ".join(data.evac("status", "checkout").stdout.split())
         assert "DATA LOSS WINDOW (promote the replica): writes to the old primary from" in text
+    # europe-west1 is back: re-protect the promoted primary with a replica there.
+    again = data.evac_json("failover", "--plan", str(DATA / "reprotect.yaml"), "--reason", "europe-west1 is back")
+    assert [r["status"] for r in again] == ["succeeded"], again
+    assert role(data, "checkout-db-ew1-r") == f"replica of {UC1_DB}"
 
 
 def test_an_abort_past_the_promotion_stops_there_and_says_what_is_left(data: E2E) -> None:

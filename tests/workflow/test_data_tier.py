@@ -311,3 +311,33 @@ async def test_a_drill_moves_primary_and_leader_bakes_fails_back_and_verifies_th
     assert switched == [PRIMARY, REPLICA]
     leaders = [c.desired for c in cloud.mutations() if c.activity == ActivityName.SET_DATABASE_LEADER]
     assert leaders == [DatabaseLeader(leader=TARGET), DatabaseLeader(leader=SOURCE)]
+
+
+async def test_a_re_protect_creates_a_replica_of_the_new_primary_and_its_undo_deletes_it(env, task_queue, data_plans_topology):
+    cloud = data_cloud()
+    cloud.sql = {EW1: PRIMARY, UC1: PRIMARY}  # after a promotion: the old primary stands alone
+    refuse_the_dns_shift(cloud)
+    create = {"name": "re-protect", "kind": "sql_create_replica", "region": SOURCE, "instance": "checkout-db-ew1-r"}
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, plan(create, DNS), data_plans_topology)
+        record = await ended(env, handle)
+
+    assert record.status == RunStatus.ROLLED_BACK  # the DNS shift was refused: everything undone
+    created = [c.desired for c in cloud.mutations() if c.activity == ActivityName.SET_DATABASE_ROLE]
+    assert created == [DatabaseRole(role="replica", replicates=UC1), DatabaseRole(role="absent")]
+    assert "checkout-db-ew1-r" not in cloud.sql
+    step = record.steps[1]
+    assert (step.before, step.after) == (DatabaseRole(role="absent"), DatabaseRole(role="replica", replicates=UC1))
+    assert step.resource == "Cloud SQL instance europe-west1/checkout-db-ew1-r"
+
+
+async def test_a_re_protect_refuses_a_name_that_is_taken(env, task_queue, data_plans_topology):
+    cloud = data_cloud()
+    cloud.sql = {EW1: PRIMARY, UC1: PRIMARY}
+    create = {"name": "re-protect", "kind": "sql_create_replica", "region": SOURCE}  # the topology's: checkout-db-ew1
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, plan(create), data_plans_topology)
+        record = await ended(env, handle)
+    assert record.status == RunStatus.ROLLED_BACK
+    assert "Cloud SQL instance europe-west1/checkout-db-ew1 exists already (primary)" in (record.error or "")
+    assert [c.activity for c in cloud.mutations()] == [ActivityName.SET_BACKEND_CAPACITY, ActivityName.SET_BACKEND_CAPACITY]
