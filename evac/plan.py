@@ -189,6 +189,7 @@ class ApprovalStep(_Step):
 class _DataStep(_Step):
     services: list[ResourceName] | None = Field(
         default=None,
+        min_length=1,
         exclude_if=lambda v: v is None,
         description="Which of the plan's services the step is for (default: all); each must have the database",
     )

@@ -114,6 +114,11 @@ class Saga:
         if self.crossed is None:
             self.crossed = record
 
+    def uncross(self, record: StepRecord) -> None:
+        """``record``'s change turned out not to have happened: the run is not past it."""
+        if self.crossed is record:
+            self.crossed = None
+
     def withdraw(self, record: StepRecord) -> None:
         """Drop ``record``'s undo: its change was skipped (the source region did not answer), so
         there is nothing of it to restore."""

@@ -256,8 +256,10 @@ class Engine:
         local: bool = False,
         budget: timedelta | None = None,
         source: bool = False,
+        stop_on_abort: bool = True,
     ) -> Out:
-        """A read: cheap, idempotent, retried until the step deadline; an abort stops after it.
+        """A read: cheap, idempotent, retried until the step deadline; an abort stops after it
+        (unless not ``stop_on_abort``: a read the run needs even while it is being aborted).
 
         ``local``: a local activity (see the module's text) with the same options; a retry whose
         backoff passes ``local_retry_threshold`` (1 min) waits on a timer instead. ``budget``: part
@@ -274,7 +276,8 @@ class Engine:
             schedule_to_close_timeout=deadline,
             retry_policy=retry_policy(retries),
         )
-        self.saga.check_abort()
+        if stop_on_abort:
+            self.saga.check_abort()
         return result
 
     async def read_before_change(
@@ -408,8 +411,12 @@ class Engine:
                 self.source_deadline(budget) if budget is not None else retries.step_deadline,
                 f"{record.name}: {resource} {before.summary()} → {desired.summary()}",
             )
-        except FailureError as err:
-            if budget is None or self.saga.abort_requested or not unreachable(err):
+        except BaseException as err:
+            if record.irreversible and read_back is not None and await self._unchanged(before, read_back):
+                # It did not happen (refused, or stopped before it was sent): nothing was crossed.
+                self.saga.uncross(record)
+                self.progress.point_of_no_return = None
+            if not isinstance(err, FailureError) or budget is None or self.saga.abort_requested or not unreachable(err):
                 raise
             self.saga.withdraw(record)
             raise SourceUnreachable(
@@ -422,6 +429,15 @@ class Engine:
         record.after = change.after
         record.detail = "changed" if change.changed else "already as desired; nothing to change"
         self.saga.check_abort()
+
+    async def _unchanged(self, before: ResourceState, read: Callable[[], Awaitable[Any]]) -> bool:
+        """Whether a step that cannot be undone left its resource as it was (its change failed or
+        was stopped before it was sent): read to the end even while the run is being aborted."""
+        try:
+            now = await self.saga.shielded(read())
+        except Exception:  # noqa: BLE001 - unread: assume it happened (the safe side)
+            return False
+        return bool(now == before)
 
     async def health(self, record: StepRecord | str, region: str) -> HealthReport:
         """How many of ``region``'s backends are healthy; the source's own API only within its budget
@@ -719,6 +735,7 @@ async def sql_promote_replica(engine: Engine, record: StepRecord, step: SqlPromo
     region = step.region or engine.input.plan.target
     database = engine.database(region)
     require_no_two_writers(engine, record)
+    read = ReadDatabaseRole(context=engine.context(record, database), database=database)
     before = await engine.read_before_change(record, False, DatabaseRole, database, "→ primary (promoted)", lag_of=database)
     lag = record.replication_lag
     if before.role == "replica":
@@ -756,6 +773,8 @@ async def sql_promote_replica(engine: Engine, record: StepRecord, step: SqlPromo
         before,
         DatabaseRole(role="primary"),
         database,
+        # No undo: read only to tell whether a failed or stopped promotion happened after all.
+        lambda: engine.read(activity_api.read_database_role, read, stop_on_abort=False),
     )
     record.detail += f"; {_lag_text(lag)} when promoted"
     if record.data_loss_window is not None:

@@ -119,3 +119,9 @@ def test_a_re_protect_needs_the_new_primary_s_instance(tmp_path, topology):
     assert "service 'checkout' has no Cloud SQL instance in us-central1 (it has one in: europe-west1)" in [
         e.message for e in errors
     ]
+
+
+def test_a_step_for_no_service_is_refused(tmp_path, topology):
+    text = edit((DATA / "drill.yaml").read_text(), "services: [catalog]", "services: []")
+    err = only_error(load_plan, write(tmp_path, text, "p.yaml"), topology)
+    assert err.line == line_of(text, "services: []") and err.message == "must have at least one item (it has 0)"

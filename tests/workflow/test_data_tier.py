@@ -341,3 +341,43 @@ async def test_a_re_protect_refuses_a_name_that_is_taken(env, task_queue, data_p
     assert record.status == RunStatus.ROLLED_BACK
     assert "Cloud SQL instance europe-west1/checkout-db-ew1 exists already (primary)" in (record.error or "")
     assert [c.activity for c in cloud.mutations()] == [ActivityName.SET_BACKEND_CAPACITY, ActivityName.SET_BACKEND_CAPACITY]
+
+
+async def test_a_promotion_refused_by_the_cloud_crossed_nothing_and_rolls_back(env, task_queue, data_plans_topology):
+    cloud = data_cloud()
+    cloud.failures[ActivityName.SET_DATABASE_ROLE] = lambda input: permanent("HTTP 403 not authorized to promote")
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, plan(APPROVAL, PROMOTE, DNS), data_plans_topology)
+        await approval_waits(env, handle, 1)
+        await approve(env.client, handle.id, ApprovalDecision(by="alice"))
+        record = await ended(env, handle)
+    assert record.status == RunStatus.ROLLED_BACK, record.error
+    assert record.point_of_no_return is None and record.left_to_do == []
+    assert cloud.capacity[SOURCE] == 1.0 and cloud.sql[UC1] == REPLICA
+
+
+@pytest.mark.parametrize("sent", [False, True], ids=["before-it-is-sent", "while-it-runs"])
+async def test_an_abort_during_the_promotion_stops_past_it_only_if_it_happened(env, task_queue, data_plans_topology, sent):
+    cloud = data_cloud()
+    release = asyncio.Event()
+    cloud.gates[ActivityName.SET_DATABASE_ROLE] = lambda input: release
+    if sent:  # the promotion was submitted: the activity sees it through despite the cancel
+        cloud.finish_despite_cancel.add(ActivityName.SET_DATABASE_ROLE)
+    async with running_worker(env.client, task_queue, cloud.activities()):
+        handle = await start(env, task_queue, plan(APPROVAL, PROMOTE, DNS), data_plans_topology)
+        await approval_waits(env, handle, 1)
+        await approve(env.client, handle.id, ApprovalDecision(by="alice"))
+        await entered(cloud, ActivityName.SET_DATABASE_ROLE)
+        await handle.cancel(reason=AbortRequest(by="bob", reason="wait").cancel_reason())
+        while ActivityName.SET_DATABASE_ROLE not in cloud.cancelled:
+            await asyncio.sleep(0.02)
+        release.set()
+        record = await ended(env, handle)
+    if sent:
+        assert record.status == RunStatus.STOPPED_PAST_POINT_OF_NO_RETURN
+        assert cloud.sql[UC1] == PRIMARY and cloud.capacity[SOURCE] == 0.0
+        assert record.left_to_do == ["step 'promote' (sql_promote_replica): aborted", "step 'dns' (shift_dns): not run"]
+    else:
+        assert record.status == RunStatus.CANCELLED
+        assert record.point_of_no_return is None
+        assert cloud.sql[UC1] == REPLICA and cloud.capacity[SOURCE] == 1.0
