@@ -19,7 +19,7 @@ import html
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -196,7 +196,7 @@ def _service_evidence(
         drill_outcomes=_counts(str(row.outcome) for row in ended),
         last_passed=last,
         recovery_trend=_trend(recent),
-        rpo_trend=_rpo_trend(recent),
+        rpo_trend=_trend(recent, lambda row: row.replication_lag_seconds),
         failovers=len(failovers),
         failovers_by_trigger=_counts(row.trigger or "unknown" for row in failovers),
         failovers_not_succeeded=[
@@ -240,31 +240,18 @@ def _counts(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(Counter(values).items()))
 
 
-def _trend(rows: list[RunRow]) -> list[TrendPoint]:
-    measured = [row for row in rows if row.recovery_seconds is not None]
+def _trend(rows: list[RunRow], seconds: Callable[[RunRow], float | None] = lambda row: row.recovery_seconds) -> list[TrendPoint]:
+    """The runs that measured ``seconds`` (by default their recovery), oldest first."""
+    measured = [(row, value) for row in rows if (value := seconds(row)) is not None]
     return [
         TrendPoint(
             started_at=row.started_at,
-            seconds=float(row.recovery_seconds or 0.0),
+            seconds=float(value),
             kind=row.kind or "unknown",
             outcome=row.outcome,
             workflow_id=row.workflow_id,
         )
-        for row in sorted(measured, key=lambda r: (r.started_at, r.workflow_id, r.run_id))
-    ]
-
-
-def _rpo_trend(rows: list[RunRow]) -> list[TrendPoint]:
-    measured = [row for row in rows if row.replication_lag_seconds is not None]
-    return [
-        TrendPoint(
-            started_at=row.started_at,
-            seconds=float(row.replication_lag_seconds or 0.0),
-            kind=row.kind or "unknown",
-            outcome=row.outcome,
-            workflow_id=row.workflow_id,
-        )
-        for row in sorted(measured, key=lambda r: (r.started_at, r.workflow_id, r.run_id))
+        for row, value in sorted(measured, key=lambda m: (m[0].started_at, m[0].workflow_id, m[0].run_id))
     ]
 
 
