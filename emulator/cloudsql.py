@@ -22,9 +22,8 @@ from pydantic import BeforeValidator, Field
 from emulator.core import Emulator, get_emulator
 from emulator.databases import SQL_URL, SqlInstance, SqlOperation, SqlOperationType, apply_sql, replica_names
 from emulator.errors import ApiError
-from emulator.faults import operation_fault
+from emulator.faults import operation_effect, operation_fault
 from emulator.query import refuse_unknown_parameters
-from emulator.requestlog import APPLIED
 from emulator.state import ApiModel, rfc3339
 
 router = APIRouter(prefix="/sql/v1beta4/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
@@ -191,12 +190,8 @@ def _start(emulator: Emulator, request: Request, kind: SqlOperationType, target:
         fault_id=fault.fault_id if fault else None,
     )
     emulator.world.sql_operations[op.name] = op
-    if fault is None:
-        request.state.effect = APPLIED
-    elif fault.outcome == "error":
-        request.state.effect = f"not applied: operation ends in error (injected {fault.fault_id})"
-    else:
-        request.state.effect = f"applied: operation never completes (injected {fault.fault_id})"
+    request.state.effect = operation_effect(fault)
+    if fault is not None and fault.outcome != "error":  # never completes: the change applies at once
         apply_sql(emulator.world.sql_instances, kind, target)
         op.applied = True
     return op

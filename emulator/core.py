@@ -12,10 +12,10 @@ from typing import Protocol, TypeVar
 from fastapi import Request
 
 from emulator.errors import invalid, not_found
-from emulator.faults import FaultBook, operation_fault
+from emulator.faults import FaultBook, operation_effect, operation_fault
 from emulator.persistence import StateStore, StateWriter
 from emulator.quota import CallLatency, WriteQuota
-from emulator.requestlog import APPLIED, RequestLog
+from emulator.requestlog import RequestLog
 from emulator.seed import seed_world
 from emulator.state import BackendService, HealthCheck, ManagedGroup, Operation, World, Zone, location_path
 from evac.topology import QuotaMetric, Topology
@@ -196,12 +196,7 @@ class Emulator:
         fault = operation_fault(request)
         if fault is None or fault.outcome != "error":
             apply()
-        if fault is None:
-            request.state.effect = APPLIED
-        elif fault.outcome == "error":
-            request.state.effect = f"not applied: operation ends in error (injected {fault.fault_id})"
-        else:
-            request.state.effect = f"applied: operation never completes (injected {fault.fault_id})"
+        request.state.effect = operation_effect(fault)
         now = self.now()
         op = Operation(
             id=self.world.next_id(),

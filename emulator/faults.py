@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from emulator.errors import ApiError, http_error
-from emulator.requestlog import is_mutation
+from emulator.requestlog import APPLIED, is_mutation
 
 _MESSAGES = {
     429: "Quota exceeded: rate of API requests is too high (injected fault).",
@@ -147,3 +147,14 @@ def operation_fault(request: Request) -> OperationFault | None:
     """The operation outcome a fault imposed on this call, if any."""
     fault: OperationFault | None = getattr(request.state, "operation_fault", None)
     return fault
+
+
+def operation_effect(fault: OperationFault | None) -> str:
+    """What a call that started an operation did, for the request log: applied, or what its
+    injected fault made of it (an operation that ends in error applies nothing; one that never
+    completes applies its change)."""
+    if fault is None:
+        return APPLIED
+    if fault.outcome == "error":
+        return f"not applied: operation ends in error (injected {fault.fault_id})"
+    return f"applied: operation never completes (injected {fault.fault_id})"

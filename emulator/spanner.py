@@ -23,9 +23,8 @@ from pydantic import Field
 from emulator.core import Emulator, get_emulator
 from emulator.databases import SpannerDatabase, SpannerInstance, SpannerOperation
 from emulator.errors import RpcError
-from emulator.faults import operation_fault
+from emulator.faults import operation_effect, operation_fault
 from emulator.query import refuse_unknown_parameters
-from emulator.requestlog import APPLIED
 from emulator.state import ApiModel, rfc3339
 
 router = APIRouter(prefix="/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
@@ -206,12 +205,8 @@ async def update_database_ddl(
         fault_id=fault.fault_id if fault else None,
     )
     emulator.world.spanner_operations[op.name] = op
-    if fault is None:
-        request.state.effect = APPLIED
-    elif fault.outcome == "error":
-        request.state.effect = f"not applied: operation ends in error (injected {fault.fault_id})"
-    else:
-        request.state.effect = f"applied: operation never completes (injected {fault.fault_id})"
+    request.state.effect = operation_effect(fault)
+    if fault is not None and fault.outcome != "error":  # never completes: the change applies at once
         found.default_leader, op.applied = leader, True
     return operation_json(emulator, op)
 
