@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evac.plan import BackendHealthCondition, HttpProbeCondition, PrometheusCondition, StopCondition
+from evac.plan import BackendHealthCondition, HttpProbeCondition, Plan, PrometheusCondition, ScaleTargetStep, StopCondition
 
 
 class _Model(BaseModel):
@@ -106,6 +106,20 @@ class DrillReport(_Model):
         description="An ungraceful drill: each read and step of the failover that needs the source region's API, and "
         "so would be skipped in a real outage of it",
     )
+
+
+def capacity_proof(plan: Plan, source_healthy: int, target_healthy: int) -> tuple[bool, str]:
+    """Whether the target, after the plan's scale-ups, would have at least the drill's
+    ``min_target_ratio`` of the source's healthy backends now; and the proof in words."""
+    ratio = plan.drill_settings.readiness.min_target_ratio
+    scale_to = max((s.min_size for s in plan.steps if isinstance(s, ScaleTargetStep)), default=0)
+    projected = max(target_healthy, scale_to)
+    required = math.ceil(ratio * source_healthy - 1e-9)
+    proof = (
+        f"capacity: after scale-up {plan.target} would have {projected} healthy backends; "
+        f"{ratio:g} × {source_healthy} healthy in {plan.source} requires {required}"
+    )
+    return projected >= required, proof
 
 
 def rule_text(condition: StopCondition, target: str) -> str:

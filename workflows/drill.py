@@ -21,7 +21,6 @@ breach) during the failback does not interrupt it.
 from __future__ import annotations
 
 import asyncio
-import math
 from datetime import timedelta
 
 from temporalio import workflow
@@ -35,13 +34,14 @@ with workflow.unsafe.imports_passed_through():
         DrillPhase,
         DrillReport,
         breach_text,
+        capacity_proof,
         holds,
         rule_text,
         worse,
     )
     from evac.failures import FailureType, failure
     from evac.notifications import NotificationEvent
-    from evac.plan import BackendHealthCondition, ScaleTargetStep
+    from evac.plan import BackendHealthCondition
     from evac.resources import CheckStopConditions, HealthReport
     from evac.runs import DrillInput, FailoverProgress, RunStatus, StepStatus
     from workflows.plan_run import PlanRun, PlanWorkflow
@@ -174,18 +174,8 @@ class DrillWorkflow(PlanWorkflow):
         if target is not None and target.healthy < need:
             reasons.append(f"target {plan.target} has {target.summary()} backends, the plan requires at least {need}")
         if target is not None and source is not None:
-            ratio = plan.drill_settings.readiness.min_target_ratio
-            scale_to = max((s.min_size for s in plan.steps if isinstance(s, ScaleTargetStep)), default=0)
-            projected = max(target.healthy, scale_to)
-            required = math.ceil(ratio * source.healthy - 1e-9)
-            proof = (
-                f"capacity: after scale-up {plan.target} would have {projected} healthy backends; "
-                f"{ratio:g} × {source.healthy} healthy in {plan.source} requires {required}"
-            )
-            if projected < required:
-                reasons.append(proof)
-            else:
-                report.readiness.append(proof)
+            enough, proof = capacity_proof(plan, source.healthy, target.healthy)
+            (report.readiness if enough else reasons).append(proof)
         if reasons:
             report.ready = False
             report.readiness = reasons
