@@ -2,9 +2,9 @@
 
 ``generate_topology(1000)`` is a topology of 1,000 services, each with a global backend
 service whose backends are a regional managed instance group in every region, and a DNS
-record in one managed zone pointing at its primary region. Every other service (the even
-ones) has a Cloud SQL database with an instance in every region, primary in its primary
-region; every fourth (index 1, 5, 9 …) a multi-region Spanner database led from there. Primary regions take turns
+record in one managed zone pointing at its primary region. Every fourth service (index 0,
+4, 8 …) has a Cloud SQL database with an instance in every region, primary in its primary
+region; every eighth (index 1, 9, 17 …) a multi-region Spanner database led from there. Primary regions take turns
 (service ``i`` is primary in ``regions[i % len(regions)]``), so every region has services
 to evacuate. The same arguments always give the same topology.
 
@@ -87,11 +87,13 @@ def generate_topology(
             "dns": {"managed_zone": ZONE_NAME, "record": f"{name}.{ZONE_DNS_NAME}", "type": "A", "ttl": 60},
             "regions": bindings,
         }
-        if index % 2 == 0:
-            # Every other service has a Cloud SQL database: its primary in the service's primary region.
+        if index % 4 == 0:
+            # Every fourth service has a Cloud SQL database: its primary in the service's primary region
+            # (not more: the largest evacuation's input, which carries the topologies, must stay
+            # well below Temporal's payload limit).
             service_docs[name]["cloud_sql"] = {"instances": {region: f"{name}-db-{region}" for region in regions}}
-        if index % 4 == 1:
-            # Every fourth has a multi-region Spanner database led from its primary region.
+        if index % 8 == 1:
+            # Every eighth has a multi-region Spanner database led from its primary region.
             service_docs[name]["spanner"] = {"instance": f"{name}-spanner", "database": "db"}
     return {
         "project": project,
