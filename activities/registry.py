@@ -20,6 +20,7 @@ from activities.guardian import GuardianActivities
 from activities.health import HealthActivities
 from activities.notify import NotificationTargets, NotifyActivities
 from activities.probes import ProbeActivities
+from activities.readiness import ReadinessActivities
 from activities.step_reads import StepReadActivities
 from activities.traffic import TrafficActivities
 from providers.gcp.clients import GcpClients
@@ -47,6 +48,7 @@ def all_activities(
     databases = DatabaseActivities(providers)
     step_reads = StepReadActivities(traffic, capacity, dns, health, databases)
     evacuation = EvacuationActivities(providers)
+    readiness = ReadinessActivities(providers)
     return [
         traffic.read_backend_capacity,
         traffic.set_backend_capacity,
@@ -68,4 +70,5 @@ def all_activities(
         notify.send_notification,
         guardian.gather_facts,
         evacuation.read_targets,
+        readiness.evaluate_readiness,
     ]

@@ -18,6 +18,7 @@ from evac.blackouts import CHECK_BLACKOUTS, BlackoutCheck, BlackoutVerdict
 from evac.drills import ConditionReadings
 from evac.evacuation import ReadTargets, ReadTargetsResult
 from evac.notifications import SEND_NOTIFICATION, Notification, NotificationResult
+from evac.readiness import EVALUATE_READINESS, EvaluateService, ServiceCheck
 from evac.resources import (
     ActivityName,
     AnyBackendRef,
@@ -205,6 +206,12 @@ def read_targets(input: ReadTargets) -> ReadTargetsResult:
     raise _stub(READ_TARGETS)
 
 
+@activity.defn(name=EVALUATE_READINESS)
+def evaluate_readiness(input: EvaluateService) -> ServiceCheck:
+    """Read what a run of the plan for one service would touch, and what it would meet; change nothing."""
+    raise _stub(EVALUATE_READINESS)
+
+
 ALL = [
     check_blackouts,
     read_backend_capacity,
@@ -226,4 +233,5 @@ ALL = [
     send_notification,
     gather_facts,
     read_targets,
+    evaluate_readiness,
 ]

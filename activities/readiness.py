@@ -1,0 +1,166 @@
+"""The readiness check's reads: what one service of a plan would meet if it ran now.
+
+Every call here is a read (the request log proves it: ``tests/e2e/test_readiness_e2e.py``),
+through the same providers the steps use. A resource that refuses to be read (404, 403) is a
+``not_ready`` finding; one whose API does not answer (after the usual in-place retries) is a
+warning: readiness unknown. The source region's own resources get ``retries.source_deadline``
+as the runs do, so a dead region costs an evaluation no more than a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import budget
+from activities.errors import provider_call, worth_repeating
+from evac import bindings
+from evac.drills import capacity_proof
+from evac.logging import step_logging
+from evac.plan import ScaleTargetStep, ShiftDnsStep, SpannerLeaderStep, SqlPromoteReplicaStep, SqlSwitchoverStep
+from evac.readiness import EVALUATE_READINESS, EvaluateService, Finding, ServiceCheck, Severity
+from evac.refs import ResourceRef
+from evac.resources import HealthReport
+from providers.registry import Providers
+
+T = TypeVar("T")
+
+
+class ReadinessActivities:
+    def __init__(self, providers: Providers):
+        self._providers = providers
+
+    @activity.defn(name=EVALUATE_READINESS, no_thread_cancel_exception=True)
+    def evaluate_readiness(self, input: EvaluateService) -> ServiceCheck:
+        """Read what a run of ``input.plan`` for ``input.service`` would touch; change nothing."""
+        with step_logging(input.context):
+            return _Evaluation(self._providers, input).run()
+
+
+class _Evaluation:
+    def __init__(self, providers: Providers, input: EvaluateService) -> None:
+        self.providers = providers
+        self.input = input
+        self.plan = input.plan
+        self.check = ServiceCheck()
+
+    def find(self, resource: object, severity: Severity, text: str) -> None:
+        self.check.findings.append(Finding(service=self.input.service, resource=str(resource), severity=severity, text=text))
+
+    def read(self, ref: ResourceRef, what: str, call: Callable[[], T]) -> T | None:
+        """``call()``, or None with a finding: refused is not ready, unanswered a warning."""
+        source = ref.control_plane == self.plan.source
+        seconds = self.plan.retries.source_deadline.total_seconds() if source else None
+        if seconds == 0:  # retries.source_deadline 0: a run never calls the source's API, nor does this
+            self.check.checked.append(f"{ref}: {what} not read (the plan never calls {self.plan.source}'s API)")
+            return None
+        try:
+            with budget.within(seconds), provider_call():
+                return call()
+        except Exception as exc:  # noqa: BLE001 - every failure to read is a finding
+            text = exc.message if isinstance(exc, ApplicationError) else str(exc)
+            if worth_repeating(exc):
+                self.find(ref, "warning", f"{what} got no answer, so its readiness is unknown: {text}")
+            else:
+                self.find(ref, "not_ready", f"{what} is refused: {text}")
+            return None
+
+    def run(self) -> ServiceCheck:
+        plan, project, topology = self.plan, self.input.project, self.input.topology
+        providers, check = self.providers, self.check
+        healthy: dict[str, HealthReport] = {}
+        for region in dict.fromkeys([plan.source, plan.target]):
+            backend = bindings.backend_ref(project, topology, region)
+            traffic = providers.traffic(backend)
+            share = self.read(backend, "its share", lambda: traffic.read_share(backend))  # noqa: B023 - called at once
+            health = self.read(backend, "its health", lambda: traffic.read_health(backend))  # noqa: B023
+            if share is not None and health is not None:
+                healthy[region] = health
+                check.checked.append(f"{backend}: {share.summary()}, {health.summary()}")
+            if region == plan.target and share is not None and share.capacity_scaler == 0:
+                self.find(backend, "not_ready", f"the target {region} is drained itself: it would take no traffic")
+        self._capacity(healthy)
+        self._quota()
+        if any(isinstance(step, ShiftDnsStep) for step in plan.steps):
+            self._dns()
+        self._databases()
+        return check
+
+    def _capacity(self, healthy: dict[str, HealthReport]) -> None:
+        plan = self.plan
+        source, target = healthy.get(plan.source), healthy.get(plan.target)
+        if target is None or source is None:
+            return
+        backend = bindings.backend_ref(self.input.project, self.input.topology, plan.target)
+        enough, proof = capacity_proof(plan, source.healthy, target.healthy)
+        if enough:
+            self.check.checked.append(proof)
+        else:
+            self.find(backend, "not_ready", proof)
+
+    def _quota(self) -> None:
+        plan, project, topology = self.plan, self.input.project, self.input.topology
+        scale_to = max((s.min_size for s in plan.steps if isinstance(s, ScaleTargetStep)), default=None)
+        groups = bindings.group_refs(project, topology, [plan.target])
+        if scale_to is None or not groups:
+            return
+        [group] = groups
+        capacity = self.providers.capacity(group)
+        size = self.read(group, "its size", lambda: capacity.read_size(group))
+        room = self.read(group, "its region's quota", lambda: capacity.room(group))
+        if size is None or room is None:
+            return
+        more = max(0, scale_to - size.target_size)
+        if room.room is not None and more > room.room:
+            self.find(group, "not_ready", f"the scale-up to {scale_to} needs {more} more instances; {room.text}")
+        else:
+            self.check.checked.append(f"{group}: size {size.target_size}, the scale-up to {scale_to} fits ({room.text})")
+
+    def _dns(self) -> None:
+        project, topology = self.input.project, self.input.topology
+        ref = bindings.dns_record_ref(project, topology)
+        dns = self.providers.dns(ref)
+        record = self.read(ref, "the record", lambda: dns.read_record(ref))
+        if record is None:
+            return
+        addresses = {binding.address: region for region, binding in topology.regions.items()}
+        if not record.exists:
+            self.find(ref, "not_ready", "there is no such record: a DNS shift would have nothing to change")
+            return
+        strangers = [value for value in record.rrdatas if value not in addresses]
+        if strangers:
+            known = ", ".join(f"{a} ({r})" for a, r in addresses.items())
+            self.find(ref, "not_ready", f"holds {', '.join(strangers)}, which is no region's address of the service ({known})")
+            return
+        serving = ", ".join(addresses[value] for value in record.rrdatas)
+        self.check.checked.append(f"{ref}: {record.summary()} (serving: {serving})")
+
+    def _databases(self) -> None:
+        plan, project, topology, service = self.plan, self.input.project, self.input.topology, self.input.service
+        for step in plan.steps:
+            if not getattr(step, "applies_to", lambda _: False)(service):
+                continue
+            if isinstance(step, (SqlSwitchoverStep, SqlPromoteReplicaStep)):
+                primary = bindings.database_ref(project, topology, plan.source)
+                replica = bindings.database_ref(project, topology, step.region or plan.target)
+                databases = self.providers.databases(replica)
+                role = self.read(replica, "its role", lambda: databases.read_role(replica))  # noqa: B023
+                if role is None:
+                    continue
+                if role.role == "absent":
+                    self.find(replica, "not_ready", f"there is no such instance: the {step.kind} step has nothing to act on")
+                elif role.role == "primary":
+                    self.find(replica, "warning", f"is a primary already: the {step.kind} step would change nothing")
+                elif role.replicates != primary.name:
+                    self.find(replica, "not_ready", f"replicates {role.replicates}, not {primary.name} as the topology says")
+                else:
+                    self.check.checked.append(f"{replica}: {role.summary()}")
+            elif isinstance(step, SpannerLeaderStep):
+                ref = bindings.leader_ref(project, topology)
+                leaders = self.providers.leaders(ref)
+                leader = self.read(ref, "its leader", lambda: leaders.read_leader(ref))  # noqa: B023
+                if leader is not None:
+                    self.check.checked.append(f"{ref}: {leader.summary()}")
