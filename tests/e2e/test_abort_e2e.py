@@ -18,13 +18,19 @@ def mutations(e2e: E2E) -> list[dict[str, Any]]:
 
 def test_an_abort_during_the_scale_up_stops_the_run_before_any_traffic_moves(e2e: E2E, bake_plan):
     before = e2e.state()
-    started = e2e.evac("failover", "--plan", str(bake_plan), "--no-wait", "--reason", "e2e abort")
-    assert started.returncode == 0, started.stderr + started.stdout
-    e2e.wait_for("the resize to be sent", lambda: any(r["path"].endswith("/resize") for r in mutations(e2e)))
-
-    aborted = e2e.evac("abort", "checkout", "--reason", "abort mid-resize")
-    assert aborted.returncode == 0, aborted.stderr + aborted.stdout
-    final = e2e.evac_json("status", "checkout", "--watch", expect=1)
+    # The resize's first operation poll answers after 10 s: the scale step is still running when
+    # the abort (a CLI process of its own, slow to start on a busy machine) arrives.
+    slow = {"method": "GET", "path": "*/operations/*", "latency": 10, "count": 1}
+    e2e.admin.post("/emulator/v1/faults", json=slow).raise_for_status()
+    try:
+        started = e2e.evac("failover", "--plan", str(bake_plan), "--no-wait", "--reason", "e2e abort")
+        assert started.returncode == 0, started.stderr + started.stdout
+        e2e.wait_for("the resize to be sent", lambda: any(r["path"].endswith("/resize") for r in mutations(e2e)))
+        aborted = e2e.evac("abort", "checkout", "--reason", "abort mid-resize")
+        assert aborted.returncode == 0, aborted.stderr + aborted.stdout
+        final = e2e.evac_json("status", "checkout", "--watch", expect=1)
+    finally:
+        e2e.admin.delete("/emulator/v1/faults")
 
     assert final["status"] == "cancelled"
     assert final["error"].endswith(": abort mid-resize")
