@@ -44,6 +44,10 @@ bind: the largest generated topology (``emulator.generate.MAX_SERVICES``, 60,000
 regions) seeds about 80,000 instances a region, the demo 2 to 6. CPUS is INSTANCES ×
 ``VCPUS_PER_INSTANCE``, so neither binds before the other."""
 
+IN_USE_ADDRESSES_LIMIT = 1_000_000
+"""A region's ``IN_USE_ADDRESSES`` limit: the regional external addresses in use it allows
+(reported by ``regions.get``, never reached: addresses are only seeded)."""
+
 HEALTHY = "HEALTHY"
 UNHEALTHY = "UNHEALTHY"
 
@@ -246,6 +250,41 @@ class ManagedGroup(BaseModel):
         return len(slots)
 
 
+class Address(BaseModel):
+    """A reserved external IPv4 address: global (``globalAddresses``, ``region`` None) or
+    regional (``addresses``), in use by the forwarding rule ``user``."""
+
+    name: str
+    id: int
+    created_at: float
+    address: str
+    region: str | None = None
+    user: str | None = Field(default=None, description="Self link of the forwarding rule that uses it")
+    description: str = ""
+
+    def self_link(self, project: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/{location_path(self.region)}/addresses/{self.name}"
+
+
+class ForwardingRule(BaseModel):
+    """A forwarding rule that serves ``ip_address``: global (``globalForwardingRules``, ``region``
+    None) sending to a target proxy (``target``), or regional (``forwardingRules``) sending to a
+    regional backend service (``backend_service``)."""
+
+    name: str
+    id: int
+    created_at: float
+    ip_address: str
+    region: str | None = None
+    target: str | None = None
+    backend_service: str | None = None
+    load_balancing_scheme: str = "EXTERNAL_MANAGED"
+    description: str = ""
+
+    def self_link(self, project: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/{location_path(self.region)}/forwardingRules/{self.name}"
+
+
 class RecordSet(BaseModel):
     name: str
     type: str
@@ -341,6 +380,10 @@ class World(BaseModel):
         default_factory=dict, description="By '<region>/<name>' (regional) or '<zone>/<name>' (zonal)"
     )
     zones: dict[str, Zone] = Field(default_factory=dict)
+    addresses: dict[str, Address] = Field(default_factory=dict, description="By name (global) or '<region>/<name>' (regional)")
+    forwarding_rules: dict[str, ForwardingRule] = Field(
+        default_factory=dict, description="By name (global) or '<region>/<name>' (regional)"
+    )
     operations: dict[str, Operation] = Field(default_factory=dict)
     request_ids: dict[str, str] = Field(default_factory=dict, description="requestId -> operation name")
     outages: list[str] = Field(default_factory=list, description="Regions whose instances are all unhealthy")
@@ -404,6 +447,10 @@ class World(BaseModel):
         """What the instances that exist in the region use (missing ones use nothing)."""
         instances = sum(len(g.instances) for g in self.groups_in(region))
         return {"CPUS": instances * VCPUS_PER_INSTANCE, "INSTANCES": instances}
+
+    def addresses_in_use(self, region: str) -> int:
+        """The region's regional addresses that a forwarding rule uses (``IN_USE_ADDRESSES``)."""
+        return sum(1 for a in self.addresses.values() if a.region == region and a.user)
 
     def instance_room(self, region: str) -> int:
         """How many more instances the region's quotas have room for (0 when over a limit)."""

@@ -375,6 +375,11 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
         client.post(f"{compute}/regions/us-central1/operations/{resize['name']}/wait")
         client.get(f"{compute}/regions", params={"filter": "status = UP", "orderBy": "name"})
         client.get(f"{compute}/regions/us-central1")
+        # The load balancers' front ends: a global address and forwarding rule per region.
+        client.get(f"{compute}/global/forwardingRules", params={"filter": 'IPAddress = "203.0.113.10"'})
+        client.get(f"{compute}/global/forwardingRules/checkout-backend-europe-west1-fr")
+        client.get(f"{compute}/global/addresses", params={"orderBy": "name"})
+        client.get(f"{compute}/global/addresses/checkout-backend-us-central1-ip")
         # Beyond the region's quota: the instance it has no room for is CREATING, its last
         # attempt failed with QUOTA_EXCEEDED (the limit is set through the admin API, unrecorded).
         emulator.set_region_quota("us-central1", instances=3)
@@ -457,6 +462,12 @@ def exercise_regional_routes(emulator: RunningEmulator) -> list[Exchange]:
         client.get(f"{zone}/operations/{resize['name']}")
         client.post(f"{zone}/operations/{resize['name']}/wait")
         client.get(f"{zone}/operations", params={"filter": "status = DONE"})
+        # Regional backend services: a regional address and forwarding rule per region.
+        client.get(f"{compute}/regions/europe-west1/forwardingRules", params={"maxResults": 5})
+        client.get(f"{compute}/regions/europe-west1/forwardingRules/payments-ew1-europe-west1-fr")
+        client.get(f"{compute}/regions/us-central1/addresses", params={"filter": "status = IN_USE"})
+        client.get(f"{compute}/regions/us-central1/addresses/payments-uc1-us-central1-ip")
+        client.get(f"{compute}/regions/us-central1")
     return exchanges
 
 
