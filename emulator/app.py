@@ -23,6 +23,7 @@ from emulator import (
     regions,
     replica_lag,
     spanner,
+    templates,
     traffic,
 )
 from emulator.core import Emulator, Settings
@@ -43,6 +44,7 @@ GOOGLE_API_ROUTERS = (
     operations.router,
     regions.router,
     frontends.router,
+    templates.router,
     dns.router,
     cloudsql.router,
     spanner.router,

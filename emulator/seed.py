@@ -7,6 +7,7 @@ from __future__ import annotations
 from emulator.databases import SpannerDatabase, SpannerInstance, SqlInstance
 from emulator.state import (
     COMPUTE_URL,
+    MACHINE_TYPE,
     Address,
     Backend,
     BackendService,
@@ -45,6 +46,7 @@ def seed_world(topology: Topology, now: float) -> World:
                     fingerprint=new_fingerprint(),
                     target_size=0,
                     ordinal=len(world.groups),
+                    machine_type=topology.emulator.machine_types.get(f"{region}/{binding.instance_group}", MACHINE_TYPE),
                 )
                 size_key = f"{region}/{binding.instance_group}"
                 size = topology.emulator.group_sizes.get(size_key, topology.emulator.default_group_size)

@@ -380,6 +380,12 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
         client.get(f"{compute}/global/forwardingRules/checkout-backend-europe-west1-fr")
         client.get(f"{compute}/global/addresses", params={"orderBy": "name"})
         client.get(f"{compute}/global/addresses/checkout-backend-us-central1-ip")
+        # What the groups' instances are made of.
+        template = client.get(group).json()["instanceTemplate"]
+        client.get(template.removeprefix("https://www.googleapis.com"))
+        client.get(f"{compute}/global/instanceTemplates", params={"filter": "name eq checkout.*"})
+        client.get(f"{compute}/zones/us-central1-b/machineTypes/e2-standard-2")
+        client.get(f"{compute}/zones/us-central1-b/machineTypes", params={"filter": "guestCpus >= 4", "maxResults": 2})
         # Beyond the region's quota: the instance it has no room for is CREATING, its last
         # attempt failed with QUOTA_EXCEEDED (the limit is set through the admin API, unrecorded).
         emulator.set_region_quota("us-central1", instances=3)
