@@ -405,6 +405,9 @@ class World(BaseModel):
         description="Quota limits by region and metric, as seeded from the topology or set through the admin API; "
         "a limit not here is DEFAULT_REGION_QUOTAS's",
     )
+    revoked_permissions: list[str] = Field(
+        default_factory=list, description="IAM permissions the caller does not hold (every other one it does)"
+    )
     outage_since: dict[str, float] = Field(
         default_factory=dict, description="When each region's outage began (a replica's lag grows from then)"
     )

@@ -29,6 +29,7 @@ from fastapi.routing import APIRoute
 from emulator.app import GOOGLE_API_ROUTERS
 from emulator.backend_services import ResourceGroupReference
 from emulator.cloudsql import DatabaseInstanceBody
+from emulator.iam import TestIamPermissionsBody
 from emulator.query import query_parameters
 from emulator.records import ChangeBody, ResourceRecordSetBody
 from emulator.spanner import UpdateDatabaseDdlBody
@@ -38,7 +39,7 @@ from evac.topology import Topology
 
 DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 GOOGLE_PREFIXES = ("/compute/", "/dns/", "/sql/", "/v1/projects/", "/v3/projects/")
-DOCUMENT_NAMES = ("compute.v1", "dns.v1", "sqladmin.v1beta4", "spanner.v1", "monitoring.v3")
+DOCUMENT_NAMES = ("compute.v1", "dns.v1", "sqladmin.v1beta4", "spanner.v1", "monitoring.v3", "cloudresourcemanager.v1")
 
 # Every method Evac's activities call; the emulator must serve each.
 CALLED_BY_ACTIVITIES = {
@@ -92,6 +93,7 @@ BODY_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "dns.resourceRecordSets.patch": ResourceRecordSetBody,
     "sql.instances.insert": DatabaseInstanceBody,
     "spanner.projects.instances.databases.updateDdl": UpdateDatabaseDdlBody,
+    "cloudresourcemanager.projects.testIamPermissions": TestIamPermissionsBody,
 }
 
 
@@ -528,6 +530,10 @@ def exercise_data_routes(emulator: RunningEmulator) -> list[Exchange]:
         client.get(f"/v1/{ddl['name']}")
         instance = client.get(f"{spanner}/instances/catalog-spanner").json()
         client.get(f"/v1/{instance['config']}")
+        client.post(
+            "/v1/projects/evac-data:testIamPermissions",
+            json={"permissions": ["compute.backendServices.update", "cloudsql.instances.failover"]},
+        )
         assert db["name"].endswith("/databases/catalog")
     return exchanges
 
