@@ -1,5 +1,6 @@
-"""The emulator's own API, under ``/emulator/v1``: outages, regional quotas, faults, the write
-quota, call latency, the state snapshot, the request log, reset.
+"""The emulator's own API, under ``/emulator/v1``: outages, regional quotas, renaming or deleting
+a backend service, faults, the write quota, call latency, the state snapshot, the request log,
+reset (IAM permissions: ``emulator/iam.py``).
 
 Not part of Google Cloud: this is how a rehearsal breaks a region and how a test sees what
 a run did.
@@ -18,6 +19,7 @@ from emulator.core import Emulator, get_emulator
 from emulator.errors import ApiError
 from emulator.faults import FaultSpec
 from emulator.quota import LatencySpec, QuotaSpec
+from emulator.state import BackendService, new_fingerprint
 
 router = APIRouter(prefix="/emulator/v1")
 
@@ -94,6 +96,55 @@ async def set_region_quotas(region: str, spec: RegionQuotaSpec, emulator: Emulat
     _known_region(emulator, region)
     emulator.set_region_quotas(region, {"INSTANCES": spec.instances, "CPUS": spec.cpus})
     return _region_quotas(emulator, region)
+
+
+class RenameSpec(BaseModel):
+    """What a client posts to ``/emulator/v1/backendServices/{name}/rename``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", description="The new name (a Compute Engine resource name)")
+
+
+def _backend_service_key(emulator: Emulator, name: str, region: str | None) -> tuple[dict[str, BackendService], str]:
+    world = emulator.world
+    services, key = (world.backend_services, name) if region is None else (world.region_backend_services, f"{region}/{name}")
+    if key not in services:
+        where = "global" if region is None else f"in {region}"
+        raise ApiError(404, "notFound", f"There is no backend service '{name}' ({where}).")
+    return services, key
+
+
+@router.post("/backendServices/{name}/rename")
+async def rename_backend_service(
+    name: str, spec: RenameSpec, region: str | None = None, emulator: Emulator = Depends(get_emulator)
+) -> Any:
+    """Someone renamed a backend service (on Google Cloud: made a copy under another name, moved
+    the forwarding rules to it, deleted the old one): the old name is gone, the regional
+    forwarding rules that sent to it send to the new one. ``?region=``: a regional one."""
+    services, key = _backend_service_key(emulator, name, region)
+    new_key = spec.to if region is None else f"{region}/{spec.to}"
+    if new_key in services:
+        raise ApiError(409, "alreadyExists", f"A backend service '{spec.to}' exists already.")
+    service = services.pop(key)
+    old_link = service.self_link
+    service.name = spec.to
+    service.self_link = old_link.rsplit("/", 1)[0] + f"/{spec.to}"
+    service.fingerprint = new_fingerprint()
+    services[new_key] = service
+    for rule in emulator.world.forwarding_rules.values():
+        if rule.backend_service == old_link:
+            rule.backend_service = service.self_link
+    return {"backendService": spec.to, "renamedFrom": name, "selfLink": service.self_link}
+
+
+@router.delete("/backendServices/{name}")
+async def delete_backend_service(name: str, region: str | None = None, emulator: Emulator = Depends(get_emulator)) -> Any:
+    """Someone deleted a backend service: it is gone (its health check and groups stay; a
+    forwarding rule that sent to it now names a missing resource). ``?region=``: a regional one."""
+    services, key = _backend_service_key(emulator, name, region)
+    service = services.pop(key)
+    return {"backendService": name, "deleted": True, "selfLink": service.self_link}
 
 
 class ReplicationLagSpec(BaseModel):

@@ -16,12 +16,15 @@ from emulator import (
     backend_services,
     cloudsql,
     dns,
+    frontends,
+    iam,
     instance_groups,
     monitoring,
     operations,
     regions,
     replica_lag,
     spanner,
+    templates,
     traffic,
 )
 from emulator.core import Emulator, Settings
@@ -41,10 +44,13 @@ GOOGLE_API_ROUTERS = (
     instance_groups.router,
     operations.router,
     regions.router,
+    frontends.router,
+    templates.router,
     dns.router,
     cloudsql.router,
     spanner.router,
     replica_lag.router,
+    iam.router,
 )
 """The routers serving Google's APIs (the contract tests check each of their routes)."""
 
@@ -113,7 +119,7 @@ def create_app(
     # The simulated clients' requests, counted up to each call the emulator serves.
     load = app.state.load = SimulatedLoad(emulator, since=emulator.now())
     install_error_handlers(app)
-    for router in (*GOOGLE_API_ROUTERS, admin.router, traffic.router, monitoring.router):
+    for router in (*GOOGLE_API_ROUTERS, admin.router, iam.admin_router, traffic.router, monitoring.router):
         app.include_router(router)
 
     @app.middleware("http")
@@ -134,7 +140,7 @@ def create_app(
         request.state.operation_fault = strike.operation
         # When the emulator takes the call in: what the write quota counts and the log shows.
         taken_in = time.time()
-        refusal = strike.error or _regional_api_outage(emulator, path)
+        refusal = strike.error or _regional_api_outage(emulator, path) or iam.permission_refusal(emulator, method, path)
         if refusal is None and mutation:
             refusal = emulator.quota.admit(taken_in)
         if refusal is not None:

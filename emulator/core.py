@@ -86,6 +86,7 @@ class Emulator:
         self.world = seed_world(self.topology, self.now())
         self.requests.clear()
         self.faults.clear()
+        self.faults.last_id = 0  # fault ids start again at fault-1, as in a fresh emulator
         self._limits_as_started()
 
     def set_region_quotas(self, region: str, limits: Mapping[QuotaMetric, int | None]) -> None:

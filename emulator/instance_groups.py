@@ -22,7 +22,6 @@ from emulator.query import refuse_unknown_parameters
 from emulator.requestlog import DUPLICATE
 from emulator.state import (
     COMPUTE_URL,
-    MACHINE_TYPE,
     Instance,
     ManagedGroup,
     instance_name,
@@ -41,7 +40,7 @@ def group_manager_json(group: ManagedGroup, project: str, now: float) -> dict[st
     has no room for yet (``missing``); the group is stable when there are none."""
     warming = sum(1 for i in group.instances if now < i.ready_at)
     creating = warming + group.missing
-    template = f"{COMPUTE_URL}/projects/{project}/global/instanceTemplates/{group.name}-template"
+    template = group.template_url(project)
     body: dict[str, Any] = {
         "kind": "compute#instanceGroupManager",
         "id": str(group.id),
@@ -152,7 +151,7 @@ def _managed_instances(
         for i in group.instances
     ]
     if group.missing:
-        metric, limit = emulator.world.binding_quota(group.region)
+        metric, limit = emulator.world.binding_quota(group.region, group.vcpus)
         message = f"Quota '{metric}' exceeded.  Limit: {float(limit)} in region {group.region}."
         error = {"code": "QUOTA_EXCEEDED", "message": message}
         for slot in group.missing_slots():
@@ -238,7 +237,7 @@ def instance_json(group: ManagedGroup, instance: Instance, project: str, now: fl
         "creationTimestamp": rfc3339(instance.created_at),
         "name": instance.name,
         "zone": zone,
-        "machineType": f"{zone}/machineTypes/{MACHINE_TYPE}",
+        "machineType": f"{zone}/machineTypes/{group.machine_type}",
         "status": "RUNNING" if now >= instance.ready_at else "STAGING",
         "networkInterfaces": [
             {

@@ -4,7 +4,10 @@ The regions are those the world has instance groups in. A region answers its ``I
 and ``CPUS`` quotas: the limits (``DEFAULT_REGION_QUOTAS``, the topology's
 ``emulator.region_quotas``, or the admin API's ``PUT /emulator/v1/regions/{region}/quotas``)
 and the usage of the instances that exist in its groups, regional and zonal (every instance is
-an ``e2-standard-2``: 2 vCPUs). Google lists many more quota metrics; Evac reads these two.
+an ``e2-standard-2``: 2 vCPUs). It also answers ``IN_USE_ADDRESSES``: the regional external
+addresses in use in the region (by a forwarding rule), against a fixed limit
+(``IN_USE_ADDRESSES_LIMIT``; not enforced: the emulator reserves no addresses at run time).
+Google lists many more quota metrics; Evac reads these.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from emulator.core import Emulator, get_emulator
 from emulator.errors import not_found
 from emulator.listing import ListQuery, compute_list
 from emulator.query import refuse_unknown_parameters
-from emulator.state import COMPUTE_URL, World, rfc3339
+from emulator.state import COMPUTE_URL, IN_USE_ADDRESSES_LIMIT, World, rfc3339
 
 router = APIRouter(prefix="/compute/v1/projects/{project}", dependencies=[Depends(refuse_unknown_parameters)])
 
@@ -43,7 +46,15 @@ def region_json(world: World, region: str) -> dict[str, Any]:
         "status": "UP",
         "zones": [f"{base}/zones/{zone}" for zone in zones],
         "quotas": [
-            {"metric": metric, "limit": float(limits[metric]), "usage": float(usage[metric])} for metric in ("CPUS", "INSTANCES")
+            *(
+                {"metric": metric, "limit": float(limits[metric]), "usage": float(usage[metric])}
+                for metric in ("CPUS", "INSTANCES")
+            ),
+            {
+                "metric": "IN_USE_ADDRESSES",
+                "limit": float(IN_USE_ADDRESSES_LIMIT),
+                "usage": float(world.addresses_in_use(region)),
+            },
         ],
         "selfLink": f"{base}/regions/{region}",
         "supportsPzs": False,

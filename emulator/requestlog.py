@@ -11,10 +11,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 API_PREFIXES = ("/compute/", "/dns/", "/sql/", "/v1/projects/", "/v3/projects/")
-"""Compute Engine, Cloud DNS, Cloud SQL Admin, Spanner (database admin) and Cloud Monitoring."""
+"""Compute Engine, Cloud DNS, Cloud SQL Admin, Spanner (database admin), Cloud Resource Manager
+(``/v1/projects/{p}:testIamPermissions``) and Cloud Monitoring."""
 
 # POST methods of the APIs that only read.
-_READ_ONLY_VERBS = {"getHealth", "wait", "listManagedInstances"}
+_READ_ONLY_VERBS = {"getHealth", "wait", "listManagedInstances", "testIamPermissions"}
 
 APPLIED = "applied"
 DUPLICATE = "duplicate requestId: returned existing operation"
@@ -27,7 +28,8 @@ def is_api_call(path: str) -> bool:
 def is_mutation(method: str, path: str) -> bool:
     if method in ("GET", "HEAD", "OPTIONS"):
         return False
-    return path.rstrip("/").rsplit("/", 1)[-1] not in _READ_ONLY_VERBS
+    # A custom method is the last segment (``…/getHealth``) or after a colon (``…/p:testIamPermissions``).
+    return path.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1] not in _READ_ONLY_VERBS
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ from __future__ import annotations
 from emulator.databases import SpannerDatabase, SpannerInstance, SqlInstance
 from emulator.state import (
     COMPUTE_URL,
+    MACHINE_TYPE,
+    Address,
     Backend,
     BackendService,
     Change,
+    ForwardingRule,
     HealthCheck,
     ManagedGroup,
     RecordSet,
@@ -43,6 +46,7 @@ def seed_world(topology: Topology, now: float) -> World:
                     fingerprint=new_fingerprint(),
                     target_size=0,
                     ordinal=len(world.groups),
+                    machine_type=topology.emulator.machine_types.get(f"{region}/{binding.instance_group}", MACHINE_TYPE),
                 )
                 size_key = f"{region}/{binding.instance_group}"
                 size = topology.emulator.group_sizes.get(size_key, topology.emulator.default_group_size)
@@ -78,6 +82,8 @@ def seed_world(topology: Topology, now: float) -> World:
             if all(b.group != url for b in backend.backends):
                 backend.backends.append(Backend(group=url))
 
+    seed_load_balancer_frontends(world, topology, now)
+
     for zone_name, zone_def in topology.dns_zones.items():
         zone = Zone(name=zone_name, dns_name=zone_def.dns_name, id=world.next_id(), created_at=now)
         zone.rrsets.append(
@@ -104,6 +110,52 @@ def seed_world(topology: Topology, now: float) -> World:
         zone.changes.append(Change(id="0", start_time=now, done_at=now, additions=list(zone.rrsets)))
     seed_databases(world, topology, now)
     return world
+
+
+def seed_load_balancer_frontends(world: World, topology: Topology, now: float) -> None:
+    """Per service and Google Cloud region, the address its DNS record holds when the region
+    serves, reserved and in use by the forwarding rule that serves it:
+
+    - a global backend service: a **global** address ``<backend_service>-<region>-ip`` and a
+      **global** forwarding rule ``<backend_service>-<region>-fr`` whose ``target`` is the backend
+      service's target HTTP proxy ``…/global/targetHttpProxies/<backend_service>-proxy`` (a global
+      external Application Load Balancer with one address per region, as DNS chooses among them);
+    - a regional backend service: a **regional** address and a **regional** forwarding rule, of
+      the same names, in the region, whose ``backendService`` is the regional backend service.
+
+    The first binding of a (backend service, region) pair names its address; a second service
+    sharing it adds nothing."""
+    project = world.project
+    for service_name, service in topology.services.items():
+        for region, binding in gcp_regions(service).items():
+            regional = binding.backend_service_scope == "regional"
+            location = region if regional else None
+            name = f"{binding.backend_service}-{region}"
+            key = f"{region}/{name}-fr" if regional else f"{name}-fr"
+            if key in world.forwarding_rules:
+                continue
+            base = f"{COMPUTE_URL}/projects/{project}"
+            rule = ForwardingRule(
+                name=f"{name}-fr",
+                id=world.next_id(),
+                created_at=now,
+                ip_address=binding.address,
+                region=location,
+                target=None if regional else f"{base}/global/targetHttpProxies/{binding.backend_service}-proxy",
+                backend_service=f"{base}/regions/{region}/backendServices/{binding.backend_service}" if regional else None,
+                description=f"{service_name} in {region}",
+            )
+            address = Address(
+                name=f"{name}-ip",
+                id=world.next_id(),
+                created_at=now,
+                address=binding.address,
+                region=location,
+                user=rule.self_link(project),
+                description=f"{service_name} in {region}",
+            )
+            world.forwarding_rules[key] = rule
+            world.addresses[f"{region}/{address.name}" if regional else address.name] = address
 
 
 def seed_databases(world: World, topology: Topology, now: float) -> None:

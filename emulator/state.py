@@ -28,14 +28,16 @@ from emulator.databases import (
     settle_spanner,
     settle_sql,
 )
+from emulator.machine_types import DEFAULT_MACHINE_TYPE, vcpus_of
 from evac.topology import QuotaMetric
 
 COMPUTE_URL = "https://www.googleapis.com/compute/v1"
 
-MACHINE_TYPE = "e2-standard-2"
-"""The machine type of every instance (the emulator models one)."""
+MACHINE_TYPE = DEFAULT_MACHINE_TYPE
+"""The machine type of a group's instances unless the topology sets another
+(``emulator.machine_types``)."""
 VCPUS_PER_INSTANCE = 2
-"""The vCPUs of ``MACHINE_TYPE``: what one instance counts against its region's CPUS quota."""
+"""The vCPUs of ``MACHINE_TYPE``: what one of its instances counts against its region's CPUS quota."""
 
 DEFAULT_REGION_QUOTAS: dict[QuotaMetric, int] = {"CPUS": 2_000_000, "INSTANCES": 1_000_000}
 """A region's quota limits unless the topology (``emulator.region_quotas``) or the admin API
@@ -43,6 +45,10 @@ sets others. Far above anything the tests and benches create, so that the defaul
 bind: the largest generated topology (``emulator.generate.MAX_SERVICES``, 60,000 services in 3
 regions) seeds about 80,000 instances a region, the demo 2 to 6. CPUS is INSTANCES ×
 ``VCPUS_PER_INSTANCE``, so neither binds before the other."""
+
+IN_USE_ADDRESSES_LIMIT = 1_000_000
+"""A region's ``IN_USE_ADDRESSES`` limit: the regional external addresses in use it allows
+(reported by ``regions.get``, never reached: addresses are only seeded)."""
 
 HEALTHY = "HEALTHY"
 UNHEALTHY = "UNHEALTHY"
@@ -173,12 +179,22 @@ class ManagedGroup(BaseModel):
     fingerprint: str
     target_size: int
     ordinal: int = Field(description="Position among all groups; keeps instance addresses distinct")
+    machine_type: str = Field(default=MACHINE_TYPE, description="Its instance template's machine type")
     instances: list[Instance] = Field(default_factory=list)
 
     @property
     def location(self) -> str:
         """``regions/R`` or ``zones/Z``."""
         return location_path(self.region, self.zone)
+
+    @property
+    def vcpus(self) -> int:
+        """What each of its instances counts against the region's CPUS quota."""
+        return vcpus_of(self.machine_type)
+
+    def template_url(self, project: str) -> str:
+        """Its instance template (``instanceTemplates``, global): ``<group>-template``."""
+        return f"{COMPUTE_URL}/projects/{project}/global/instanceTemplates/{self.name}-template"
 
     @property
     def instance_zone(self) -> str:
@@ -211,7 +227,7 @@ class ManagedGroup(BaseModel):
             self.instances.remove(max(self.instances, key=lambda i: (i.created_at, i.slot)))
             removed = True
         if self.missing:
-            most = world.instance_room(self.region) if within_quota else self.missing
+            most = world.instance_room(self.region, self.vcpus) if within_quota else self.missing
             self.create_missing(most, now=now, warmup=warmup, world=world)
         if removed:
             world.make_room(self.region, now=now, warmup=warmup)
@@ -244,6 +260,41 @@ class ManagedGroup(BaseModel):
                 )
             )
         return len(slots)
+
+
+class Address(BaseModel):
+    """A reserved external IPv4 address: global (``globalAddresses``, ``region`` None) or
+    regional (``addresses``), in use by the forwarding rule ``user``."""
+
+    name: str
+    id: int
+    created_at: float
+    address: str
+    region: str | None = None
+    user: str | None = Field(default=None, description="Self link of the forwarding rule that uses it")
+    description: str = ""
+
+    def self_link(self, project: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/{location_path(self.region)}/addresses/{self.name}"
+
+
+class ForwardingRule(BaseModel):
+    """A forwarding rule that serves ``ip_address``: global (``globalForwardingRules``, ``region``
+    None) sending to a target proxy (``target``), or regional (``forwardingRules``) sending to a
+    regional backend service (``backend_service``)."""
+
+    name: str
+    id: int
+    created_at: float
+    ip_address: str
+    region: str | None = None
+    target: str | None = None
+    backend_service: str | None = None
+    load_balancing_scheme: str = "EXTERNAL_MANAGED"
+    description: str = ""
+
+    def self_link(self, project: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/{location_path(self.region)}/forwardingRules/{self.name}"
 
 
 class RecordSet(BaseModel):
@@ -341,6 +392,10 @@ class World(BaseModel):
         default_factory=dict, description="By '<region>/<name>' (regional) or '<zone>/<name>' (zonal)"
     )
     zones: dict[str, Zone] = Field(default_factory=dict)
+    addresses: dict[str, Address] = Field(default_factory=dict, description="By name (global) or '<region>/<name>' (regional)")
+    forwarding_rules: dict[str, ForwardingRule] = Field(
+        default_factory=dict, description="By name (global) or '<region>/<name>' (regional)"
+    )
     operations: dict[str, Operation] = Field(default_factory=dict)
     request_ids: dict[str, str] = Field(default_factory=dict, description="requestId -> operation name")
     outages: list[str] = Field(default_factory=list, description="Regions whose instances are all unhealthy")
@@ -349,6 +404,9 @@ class World(BaseModel):
         default_factory=dict,
         description="Quota limits by region and metric, as seeded from the topology or set through the admin API; "
         "a limit not here is DEFAULT_REGION_QUOTAS's",
+    )
+    revoked_permissions: list[str] = Field(
+        default_factory=list, description="IAM permissions the caller does not hold (every other one it does)"
     )
     outage_since: dict[str, float] = Field(
         default_factory=dict, description="When each region's outage began (a replica's lag grows from then)"
@@ -402,36 +460,41 @@ class World(BaseModel):
 
     def quota_usage(self, region: str) -> dict[QuotaMetric, int]:
         """What the instances that exist in the region use (missing ones use nothing)."""
-        instances = sum(len(g.instances) for g in self.groups_in(region))
-        return {"CPUS": instances * VCPUS_PER_INSTANCE, "INSTANCES": instances}
+        groups = self.groups_in(region)
+        instances = sum(len(g.instances) for g in groups)
+        return {"CPUS": sum(len(g.instances) * g.vcpus for g in groups), "INSTANCES": instances}
 
-    def instance_room(self, region: str) -> int:
-        """How many more instances the region's quotas have room for (0 when over a limit)."""
-        return max(0, min(self._room_by_metric(region).values()))
+    def addresses_in_use(self, region: str) -> int:
+        """The region's regional addresses that a forwarding rule uses (``IN_USE_ADDRESSES``)."""
+        return sum(1 for a in self.addresses.values() if a.region == region and a.user)
 
-    def binding_quota(self, region: str) -> tuple[QuotaMetric, int]:
-        """The metric that leaves the least room for instances, and its limit."""
-        room = self._room_by_metric(region)
+    def instance_room(self, region: str, vcpus: int = VCPUS_PER_INSTANCE) -> int:
+        """How many more instances of ``vcpus`` vCPUs the region's quotas have room for (0 when
+        over a limit)."""
+        return max(0, min(self._room_by_metric(region, vcpus).values()))
+
+    def binding_quota(self, region: str, vcpus: int = VCPUS_PER_INSTANCE) -> tuple[QuotaMetric, int]:
+        """The metric that leaves the least room for instances of ``vcpus`` vCPUs, and its limit."""
+        room = self._room_by_metric(region, vcpus)
         metric = min(room, key=lambda m: room[m])
         return metric, self.quota_limits(region)[metric]
 
-    def _room_by_metric(self, region: str) -> dict[QuotaMetric, int]:
+    def _room_by_metric(self, region: str, vcpus: int) -> dict[QuotaMetric, int]:
         limits, usage = self.quota_limits(region), self.quota_usage(region)
         return {
             "INSTANCES": limits["INSTANCES"] - usage["INSTANCES"],
-            "CPUS": (limits["CPUS"] - usage["CPUS"]) // VCPUS_PER_INSTANCE,
+            "CPUS": (limits["CPUS"] - usage["CPUS"]) // vcpus,
         }
 
     def make_room(self, region: str, *, now: float, warmup: float) -> None:
         """Create the region's missing instances that its quota now has room for, the groups
         in the order they were created (deterministic)."""
         waiting = [g for g in self.groups_in(region) if g.target_size > len(g.instances)]
-        room = self.instance_room(region) if waiting else 0
         for group in waiting:
+            room = self.instance_room(region, group.vcpus)
             if room <= 0:
-                return
+                continue  # another group's smaller machines may still fit
             created = group.create_missing(room, now=now, warmup=warmup, world=self)
-            room -= created
             if created:
                 self._filled.value.append(group.self_link(self.project))
 

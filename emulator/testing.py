@@ -142,6 +142,12 @@ class ComputeClients:
     region_health_checks: compute_v1.RegionHealthChecksClient
     zone_groups: compute_v1.InstanceGroupManagersClient
     zone_operations: compute_v1.ZoneOperationsClient
+    global_forwarding_rules: compute_v1.GlobalForwardingRulesClient
+    forwarding_rules: compute_v1.ForwardingRulesClient
+    global_addresses: compute_v1.GlobalAddressesClient
+    addresses: compute_v1.AddressesClient
+    instance_templates: compute_v1.InstanceTemplatesClient
+    machine_types: compute_v1.MachineTypesClient
 
     @classmethod
     def connect(cls, url: str, project: str) -> ComputeClients:
@@ -162,6 +168,12 @@ class ComputeClients:
             region_health_checks=compute_v1.RegionHealthChecksClient(**options),
             zone_groups=compute_v1.InstanceGroupManagersClient(**options),
             zone_operations=compute_v1.ZoneOperationsClient(**options),
+            global_forwarding_rules=compute_v1.GlobalForwardingRulesClient(**options),
+            forwarding_rules=compute_v1.ForwardingRulesClient(**options),
+            global_addresses=compute_v1.GlobalAddressesClient(**options),
+            addresses=compute_v1.AddressesClient(**options),
+            instance_templates=compute_v1.InstanceTemplatesClient(**options),
+            machine_types=compute_v1.MachineTypesClient(**options),
         )
 
     def wait(self, operation_name: str, region: str | None = None, zone: str | None = None) -> compute_v1.Operation:

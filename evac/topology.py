@@ -112,6 +112,11 @@ QuotaMetric = Literal["INSTANCES", "CPUS"]
 """The regional Compute Engine quotas the emulator models (``regions.get`` answers them)."""
 
 
+MACHINE_TYPE_PATTERN = r"^(e2-(micro|small|medium)|[a-z][a-z0-9]*-(standard|highmem|highcpu)-[1-9][0-9]{0,2})$"
+"""A predefined Compute Engine machine type (``e2-standard-4``): the emulator derives its vCPUs
+and memory from the name (``emulator/machine_types.py``)."""
+
+
 class EmulatorSeed(StrictModel):
     """How the emulator sizes the world it builds from this topology (ignored in production)."""
 
@@ -124,6 +129,12 @@ class EmulatorSeed(StrictModel):
         exclude_if=lambda v: not v,
         description="Quota limits per region and metric, e.g. {us-central1: {INSTANCES: 4}}; "
         "a metric left out keeps the emulator's default limit",
+    )
+    machine_types: dict[str, Annotated[str, Field(pattern=MACHINE_TYPE_PATTERN)]] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Machine type per '<region>/<instance_group>' (its instance template's), e.g. "
+        "{us-central1/checkout-uc1: e2-standard-4}; default e2-standard-2 (2 vCPUs)",
     )
     replication_lag: dict[str, Annotated[float, Strict(), Field(ge=0)]] = Field(
         default_factory=dict,
@@ -175,6 +186,11 @@ class Topology(StrictModel):
         for key in self.emulator.group_sizes:
             if key not in groups:
                 problems.append((("emulator", "group_sizes", key), "names no '<region>/<instance_group>' of any service"))
+        for key in self.emulator.machine_types:
+            if key not in groups:
+                hint = did_you_mean(key, sorted(groups))
+                message = f"names no '<region>/<instance_group>' of any service{hint}"
+                problems.append((("emulator", "machine_types", key), message))
         sql_instances: dict[str, str] = {}
         for name, service in self.services.items():
             if service.cloud_sql is None:

@@ -29,6 +29,7 @@ from fastapi.routing import APIRoute
 from emulator.app import GOOGLE_API_ROUTERS
 from emulator.backend_services import ResourceGroupReference
 from emulator.cloudsql import DatabaseInstanceBody
+from emulator.iam import TestIamPermissionsBody
 from emulator.query import query_parameters
 from emulator.records import ChangeBody, ResourceRecordSetBody
 from emulator.spanner import UpdateDatabaseDdlBody
@@ -38,7 +39,7 @@ from evac.topology import Topology
 
 DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 GOOGLE_PREFIXES = ("/compute/", "/dns/", "/sql/", "/v1/projects/", "/v3/projects/")
-DOCUMENT_NAMES = ("compute.v1", "dns.v1", "sqladmin.v1beta4", "spanner.v1", "monitoring.v3")
+DOCUMENT_NAMES = ("compute.v1", "dns.v1", "sqladmin.v1beta4", "spanner.v1", "monitoring.v3", "cloudresourcemanager.v1")
 
 # Every method Evac's activities call; the emulator must serve each.
 CALLED_BY_ACTIVITIES = {
@@ -92,6 +93,7 @@ BODY_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "dns.resourceRecordSets.patch": ResourceRecordSetBody,
     "sql.instances.insert": DatabaseInstanceBody,
     "spanner.projects.instances.databases.updateDdl": UpdateDatabaseDdlBody,
+    "cloudresourcemanager.projects.testIamPermissions": TestIamPermissionsBody,
 }
 
 
@@ -375,6 +377,17 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
         client.post(f"{compute}/regions/us-central1/operations/{resize['name']}/wait")
         client.get(f"{compute}/regions", params={"filter": "status = UP", "orderBy": "name"})
         client.get(f"{compute}/regions/us-central1")
+        # The load balancers' front ends: a global address and forwarding rule per region.
+        client.get(f"{compute}/global/forwardingRules", params={"filter": 'IPAddress = "203.0.113.10"'})
+        client.get(f"{compute}/global/forwardingRules/checkout-backend-europe-west1-fr")
+        client.get(f"{compute}/global/addresses", params={"orderBy": "name"})
+        client.get(f"{compute}/global/addresses/checkout-backend-us-central1-ip")
+        # What the groups' instances are made of.
+        template = client.get(group).json()["instanceTemplate"]
+        client.get(template.removeprefix("https://www.googleapis.com"))
+        client.get(f"{compute}/global/instanceTemplates", params={"filter": "name eq checkout.*"})
+        client.get(f"{compute}/zones/us-central1-b/machineTypes/e2-standard-2")
+        client.get(f"{compute}/zones/us-central1-b/machineTypes", params={"filter": "guestCpus >= 4", "maxResults": 2})
         # Beyond the region's quota: the instance it has no room for is CREATING, its last
         # attempt failed with QUOTA_EXCEEDED (the limit is set through the admin API, unrecorded).
         emulator.set_region_quota("us-central1", instances=3)
@@ -457,6 +470,12 @@ def exercise_regional_routes(emulator: RunningEmulator) -> list[Exchange]:
         client.get(f"{zone}/operations/{resize['name']}")
         client.post(f"{zone}/operations/{resize['name']}/wait")
         client.get(f"{zone}/operations", params={"filter": "status = DONE"})
+        # Regional backend services: a regional address and forwarding rule per region.
+        client.get(f"{compute}/regions/europe-west1/forwardingRules", params={"maxResults": 5})
+        client.get(f"{compute}/regions/europe-west1/forwardingRules/payments-ew1-europe-west1-fr")
+        client.get(f"{compute}/regions/us-central1/addresses", params={"filter": "status = IN_USE"})
+        client.get(f"{compute}/regions/us-central1/addresses/payments-uc1-us-central1-ip")
+        client.get(f"{compute}/regions/us-central1")
     return exchanges
 
 
@@ -511,6 +530,10 @@ def exercise_data_routes(emulator: RunningEmulator) -> list[Exchange]:
         client.get(f"/v1/{ddl['name']}")
         instance = client.get(f"{spanner}/instances/catalog-spanner").json()
         client.get(f"/v1/{instance['config']}")
+        client.post(
+            "/v1/projects/evac-data:testIamPermissions",
+            json={"permissions": ["compute.backendServices.update", "cloudsql.instances.failover"]},
+        )
         assert db["name"].endswith("/databases/catalog")
     return exchanges
 

@@ -94,6 +94,14 @@ def test_the_generated_world_seeds_and_serves(thousand: Topology) -> None:
         compute.wait(operation.name, region="asia-east1")
         group = compute.region_groups.get(project="evac-gen", region="asia-east1", instance_group_manager="svc-0999-asia-east1")
         assert group.target_size == 4
+        # Its front ends and templates: the address each region's binding names, served by a rule.
+        rule = compute.global_forwarding_rules.get(project="evac-gen", forwarding_rule="svc-0999-asia-east1-fr")
+        assert rule.I_p_address == thousand.services["svc-0999"].regions["asia-east1"].address
+        address = compute.global_addresses.get(project="evac-gen", address="svc-0999-asia-east1-ip")
+        assert address.address == rule.I_p_address and list(address.users) == [rule.self_link]
+        template = compute.instance_templates.get(project="evac-gen", instance_template="svc-0999-asia-east1-template")
+        assert template.properties.machine_type == "e2-standard-2"
+    assert (len(world.forwarding_rules), len(world.addresses)) == (3000, 3000)
 
 
 def test_the_yaml_reads_back_as_the_same_topology(thousand: Topology, tmp_path: Path) -> None:
