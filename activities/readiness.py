@@ -20,7 +20,17 @@ from activities.errors import provider_call, worth_repeating
 from evac import bindings
 from evac.drills import capacity_proof
 from evac.logging import step_logging
-from evac.plan import ScaleTargetStep, ShiftDnsStep, SpannerLeaderStep, SqlPromoteReplicaStep, SqlSwitchoverStep
+from evac.permissions import STEP_PERMISSIONS, StepKind, permissions_for
+from evac.plan import (
+    DrainStep,
+    ScaleTargetStep,
+    ShiftDnsStep,
+    SpannerLeaderStep,
+    SqlPromoteReplicaStep,
+    SqlSwitchoverStep,
+    Step,
+    VerifyHealthStep,
+)
 from evac.readiness import EVALUATE_READINESS, EvaluateService, Finding, ServiceCheck, Severity
 from evac.refs import ResourceRef
 from evac.resources import HealthReport
@@ -68,6 +78,18 @@ class _Evaluation:
                 self.find(ref, "not_ready", f"{what} is refused: {text}")
             return None
 
+    def read_global(self, resource: str, what: str, call: Callable[[], T]) -> T | None:
+        """:meth:`read` of something no region serves (a project's IAM)."""
+        try:
+            with provider_call():
+                return call()
+        except Exception as exc:  # noqa: BLE001 - every failure to read is a finding
+            text = exc.message if isinstance(exc, ApplicationError) else str(exc)
+            severity: Severity = "warning" if worth_repeating(exc) else "not_ready"
+            verb = "got no answer, so its readiness is unknown" if severity == "warning" else "is refused"
+            self.find(resource, severity, f"{what} {verb}: {text}")
+            return None
+
     def run(self) -> ServiceCheck:
         plan, project, topology = self.plan, self.input.project, self.input.topology
         providers, check = self.providers, self.check
@@ -87,7 +109,52 @@ class _Evaluation:
         if any(isinstance(step, ShiftDnsStep) for step in plan.steps):
             self._dns()
         self._databases()
+        self._permissions()
         return check
+
+    def _provider_of(self, step: Step) -> str | None:
+        """Which provider serves what ``step`` acts on (None: nothing, or not this service)."""
+        plan, project, topology = self.plan, self.input.project, self.input.topology
+        if not getattr(step, "applies_to", lambda _: True)(self.input.service):
+            return None
+        ref: ResourceRef | None
+        if isinstance(step, ScaleTargetStep):
+            groups = bindings.group_refs(project, topology, [plan.target])
+            ref = groups[0] if groups else None
+        elif isinstance(step, (DrainStep, VerifyHealthStep)):
+            default = plan.source if isinstance(step, DrainStep) else plan.target
+            ref = bindings.backend_ref(project, topology, step.region or default)
+        elif isinstance(step, ShiftDnsStep):
+            ref = bindings.dns_record_ref(project, topology)
+        else:
+            return "gcp" if step.kind in STEP_PERMISSIONS else None  # the data steps: Cloud SQL, Spanner
+        return None if ref is None else str(getattr(ref, "provider", "gcp"))
+
+    def _permissions(self) -> None:
+        """The worker's own credentials hold every Google Cloud permission the plan's steps need
+        (``testIamPermissions``), so that a run cannot fail halfway for a 403."""
+        plan, project, topology = self.plan, self.input.project, self.input.topology
+        kinds: dict[StepKind, None] = {}
+        for step in plan.steps:
+            if step.kind in STEP_PERMISSIONS and self._provider_of(step) == "gcp":
+                kinds[step.kind] = None  # type: ignore[index]
+        if not kinds:
+            return
+        regional = any(
+            getattr(topology.regions[r], "backend_service_scope", "global") == "regional" for r in (plan.source, plan.target)
+        )
+        needed = permissions_for(kinds, regional_backend_service=regional)
+        iam = self.providers.gcp.iam
+        where = f"project {project}"
+        missing = self.read_global(where, "the worker's permissions", lambda: iam.missing(project, needed))
+        if missing is None:
+            return
+        if missing:
+            users = {p: [k for k in kinds if p in permissions_for([k], regional_backend_service=regional)] for p in missing}
+            lacks = "; ".join(f"{p} (for {', '.join(users[p])})" for p in missing)
+            self.find(where, "not_ready", f"the worker's credentials lack {lacks}: a run would fail there with 403")
+        else:
+            self.check.checked.append(f"{where}: the worker holds all {len(needed)} permissions the plan's steps need")
 
     def _capacity(self, healthy: dict[str, HealthReport]) -> None:
         plan = self.plan
@@ -110,14 +177,20 @@ class _Evaluation:
         [group] = groups
         capacity = self.providers.capacity(group)
         size = self.read(group, "its size", lambda: capacity.read_size(group))
-        room = self.read(group, "its region's quota", lambda: capacity.room(group))
-        if size is None or room is None:
+        rooms = [
+            self.read(group, "its region's instance quota", lambda: capacity.room(group)),
+            self.read(group, "its region's CPU quota", lambda: capacity.cpu_room(group)),
+        ]
+        if size is None or None in rooms:
             return
         more = max(0, scale_to - size.target_size)
-        if room.room is not None and more > room.room:
-            self.find(group, "not_ready", f"the scale-up to {scale_to} needs {more} more instances; {room.text}")
+        short = [room for room in rooms if room is not None and room.room is not None and more > room.room]
+        if short:
+            quotas = "; ".join(f"{room.text}: room for {room.room}" for room in short)
+            self.find(group, "not_ready", f"the scale-up to {scale_to} needs {more} more instances; {quotas}")
         else:
-            self.check.checked.append(f"{group}: size {size.target_size}, the scale-up to {scale_to} fits ({room.text})")
+            texts = "; ".join(room.text for room in rooms if room is not None)
+            self.check.checked.append(f"{group}: size {size.target_size}, the scale-up to {scale_to} fits ({texts})")
 
     def _dns(self) -> None:
         project, topology = self.input.project, self.input.topology

@@ -81,6 +81,10 @@ class Capacity(Protocol):
         """How many more instances the group's region may hold (its quota), in numbers and words."""
         ...
 
+    def cpu_room(self, ref: GroupRef) -> Quota:
+        """How many more of the group's instances the region's CPU quota has room for."""
+        ...
+
 
 class Dns(Protocol):
     """The record that sends a service's clients to the serving region."""

@@ -12,6 +12,7 @@ from providers.gcp.capacity import GcpCapacity
 from providers.gcp.clients import GcpClients
 from providers.gcp.databases import GcpDatabases, GcpLeaders
 from providers.gcp.dns import GcpDns
+from providers.gcp.iam import GcpIam
 from providers.gcp.traffic import GcpTraffic
 from providers.onprem.provider import OnPremProvider
 
@@ -24,6 +25,7 @@ class GcpProvider:
     dns: GcpDns = field(init=False)
     databases: GcpDatabases = field(init=False)
     leaders: GcpLeaders = field(init=False)
+    iam: GcpIam = field(init=False)
 
     def __post_init__(self) -> None:
         self.traffic = GcpTraffic(self.clients)
@@ -31,6 +33,7 @@ class GcpProvider:
         self.dns = GcpDns(self.clients)
         self.databases = GcpDatabases(self.clients)
         self.leaders = GcpLeaders(self.clients)
+        self.iam = GcpIam(self.clients)
 
 
 class NoProvider(LookupError):

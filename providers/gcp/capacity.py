@@ -25,6 +25,7 @@ from providers.gcp.refs import GcpGroupRef, ours
 
 STABLE_POLL_SECONDS = 1.0
 INSTANCES = "INSTANCES"
+CPUS = "CPUS"
 
 
 class GcpCapacity:
@@ -94,6 +95,42 @@ class GcpCapacity:
             if quota.metric == INSTANCES:
                 return Quota(int(quota.limit - quota.usage), f"INSTANCES {quota.usage:g}/{quota.limit:g}")
         return Quota(None, "no INSTANCES quota listed")
+
+    def cpu_room(self, ref: GroupRef) -> Quota:
+        """How many more of the group's instances the region's ``CPUS`` quota has room for: the
+        quota's limit less usage, over the vCPUs of the machine type of the group's instance
+        template (``instanceGroupManagers.get``, ``instanceTemplates.get``, ``machineTypes.get``
+        in the group's zone, or the first zone it distributes to)."""
+        ref = ours(ref, GcpGroupRef)
+        self._clients.require_project(ref.project)
+        manager = self._get(ref)
+        template_name = manager.instance_template.rsplit("/", 1)[-1]
+        template = idempotent(
+            f"read instance template {template_name}",
+            lambda: self._clients.instance_templates.get(
+                project=ref.project, instance_template=template_name, timeout=call_timeout(), retry=None
+            ),
+        )
+        machine = template.properties.machine_type.rsplit("/", 1)[-1]
+        zones = [z.zone.rsplit("/", 1)[-1] for z in manager.distribution_policy.zones] if not ref.zone else [ref.zone]
+        if not zones:
+            return Quota(None, f"CPUS unknown: {ref} names no zone to read machine type {machine} in")
+        shape = idempotent(
+            f"read machine type {machine}",
+            lambda: self._clients.machine_types.get(
+                project=ref.project, zone=zones[0], machine_type=machine, timeout=call_timeout(), retry=None
+            ),
+        )
+        region = idempotent(
+            f"read region {ref.region}",
+            lambda: self._clients.regions.get(project=ref.project, region=ref.region, timeout=call_timeout(), retry=None),
+        )
+        cpus = max(1, shape.guest_cpus)
+        for quota in region.quotas:
+            if quota.metric == CPUS:
+                left = quota.limit - quota.usage
+                return Quota(int(left // cpus), f"CPUS {quota.usage:g}/{quota.limit:g}, {cpus} a {machine} instance")
+        return Quota(None, "no CPUS quota listed")
 
     def set_size(self, input: ResizeGroup, log: Log) -> Change:
         """Resize a managed instance group (regional or zonal) and wait until it is stable.

@@ -30,6 +30,8 @@ class GcpClients:
     region_operations: compute_v1.RegionOperationsClient
     zone_operations: compute_v1.ZoneOperationsClient
     regions: compute_v1.RegionsClient
+    instance_templates: compute_v1.InstanceTemplatesClient
+    machine_types: compute_v1.MachineTypesClient
     sql_instances: sqladmin_v1beta4.SqlInstancesServiceClient
     sql_operations: sqladmin_v1beta4.SqlOperationsServiceClient
     spanner_databases: spanner_admin_database_v1.DatabaseAdminClient
@@ -38,7 +40,7 @@ class GcpClients:
     _credentials: Credentials | None = None
     _dns: dict[str, dns.Client] = field(default_factory=dict)
     _dns_lock: threading.Lock = field(default_factory=threading.Lock)
-    _monitoring: AuthorizedSession | None = None
+    _session: AuthorizedSession | None = None
 
     @classmethod
     def create(cls, endpoint: str | None = None, project: str | None = None) -> GcpClients:
@@ -59,6 +61,8 @@ class GcpClients:
             region_operations=compute_v1.RegionOperationsClient(credentials=credentials, client_options=options),
             zone_operations=compute_v1.ZoneOperationsClient(credentials=credentials, client_options=options),
             regions=compute_v1.RegionsClient(credentials=credentials, client_options=options),
+            instance_templates=compute_v1.InstanceTemplatesClient(credentials=credentials, client_options=options),
+            machine_types=compute_v1.MachineTypesClient(credentials=credentials, client_options=options),
             # The data tier: sqladmin_v1beta4 and Spanner's database admin over REST (sqladmin_v1
             # ships gRPC transports only), pointed at the same endpoint.
             sql_instances=sqladmin_v1beta4.SqlInstancesServiceClient(
@@ -112,15 +116,21 @@ class GcpClients:
         its metrics are read with an authorized HTTP session)."""
         return (self.endpoint or "https://monitoring.googleapis.com").rstrip("/")
 
-    def monitoring(self) -> AuthorizedSession:
+    @property
+    def resource_manager_url(self) -> str:
+        """Where Cloud Resource Manager v1 is called (``projects.testIamPermissions``), with the same session."""
+        return (self.endpoint or "https://cloudresourcemanager.googleapis.com").rstrip("/")
+
+    def rest_session(self) -> AuthorizedSession:
         """An HTTP session with the clients' credentials (Application Default Credentials in
-        production, anonymous against an emulator), built on first use."""
+        production, anonymous against an emulator), built on first use: for the REST APIs Evac
+        calls without a client library of theirs (Cloud Monitoring, Resource Manager)."""
         with self._dns_lock:
-            if self._monitoring is None:
+            if self._session is None:
                 credentials = self._credentials
                 if credentials is None:
                     import google.auth
 
-                    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/monitoring.read"])
-                self._monitoring = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-            return self._monitoring
+                    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+                self._session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+            return self._session

@@ -133,7 +133,7 @@ class GcpDatabases:
         url = f"{self._clients.monitoring_url}/v3/projects/{ref.project}/timeSeries"
 
         def read() -> dict[str, Any]:
-            response = self._clients.monitoring().get(url, params=params, timeout=call_timeout())
+            response = self._clients.rest_session().get(url, params=params, timeout=call_timeout())
             if response.status_code >= 400:
                 raise gexc.from_http_response(response)  # type: ignore[no-untyped-call]
             answer: dict[str, Any] = response.json()

@@ -155,6 +155,9 @@ class NoCapacity:
     def room(self, ref: GroupRef) -> Quota:
         return Quota(None, "a data centre's capacity is fixed")
 
+    def cpu_room(self, ref: GroupRef) -> Quota:
+        return self.room(ref)
+
 
 class Rfc2136Dns:
     """Records in zones whose servers take signed dynamic updates. ``key_dir`` holds each TSIG

@@ -106,3 +106,28 @@ def test_a_source_region_whose_api_does_not_answer_leaves_readiness_unknown_not_
     assert {f.resource for f in check.findings} == {
         "backend europe-west1-b/payments-ew1-b of regional backend service europe-west1/payments-ew1"
     }
+
+
+def test_a_permission_the_plan_needs_revoked_from_the_worker_is_not_ready(emulator, demo_plan, demo_topology):
+    with httpx.Client(base_url=emulator.url) as api:
+        api.delete("/emulator/v1/iam/permissions/dns.changes.create").raise_for_status()
+    [finding] = evaluate(emulator, demo_plan, demo_topology).findings
+    assert (finding.severity, finding.resource) == ("not_ready", f"project {emulator.project}")
+    assert finding.text == ("the worker's credentials lack dns.changes.create (for shift_dns): a run would fail there with 403")
+
+
+def test_a_cpu_quota_too_small_for_the_scale_up_is_not_ready(emulator, demo_plan, demo_topology):
+    quota = emulator.region_quota("us-central1")
+    emulator.set_region_quota("us-central1", cpus=int(quota["usage"]["CPUS"]) + 2)  # room for one more 2-vCPU instance
+    [finding] = evaluate(emulator, demo_plan, demo_topology).findings
+    assert finding.resource == "instance group us-central1/checkout-uc1"
+    assert finding.text.startswith("the scale-up to 3 needs 2 more instances; CPUS ")
+    assert finding.text.endswith("2 a e2-standard-2 instance: room for 1")
+
+
+def test_a_renamed_backend_service_is_not_ready(emulator, demo_plan, demo_topology):
+    with httpx.Client(base_url=emulator.url) as api:
+        api.post("/emulator/v1/backendServices/checkout-backend/rename", json={"to": "checkout-backend-v2"}).raise_for_status()
+    findings = evaluate(emulator, demo_plan, demo_topology).findings
+    assert findings and {f.severity for f in findings} == {"not_ready"}
+    assert any("checkout-backend" in f.resource and "404" in f.text for f in findings), findings
