@@ -105,6 +105,7 @@ class _Evaluation:
             if region == plan.target and share is not None and share.capacity_scaler == 0:
                 self.find(backend, "not_ready", f"the target {region} is drained itself: it would take no traffic")
         self._capacity(healthy)
+        self._front_ends()
         self._quota()
         if any(isinstance(step, ShiftDnsStep) for step in plan.steps):
             self._dns()
@@ -167,6 +168,25 @@ class _Evaluation:
             self.check.checked.append(proof)
         else:
             self.find(backend, "not_ready", proof)
+
+    def _front_ends(self) -> None:
+        """Each region's address (what the record holds when it serves) is served by a forwarding
+        rule of its load balancing: the target's must be, or a DNS shift would send clients nowhere."""
+        plan, project, topology = self.plan, self.input.project, self.input.topology
+        for region in dict.fromkeys([plan.source, plan.target]):
+            backend = bindings.backend_ref(project, topology, region)
+            if getattr(backend, "provider", "gcp") != "gcp":
+                continue
+            address = topology.regions[region].address
+            traffic = self.providers.gcp.traffic
+            rule = self.read(backend, "its forwarding rules", lambda: traffic.front_end(backend, address))  # noqa: B023
+            if rule is not None:
+                self.check.checked.append(f"{region}'s address {address}: served by forwarding rule {rule}")
+                continue
+            if self.check.findings and self.check.findings[-1].text.startswith("its forwarding rules"):
+                continue  # unread: already a finding
+            severity: Severity = "not_ready" if region == plan.target else "warning"
+            self.find(backend, severity, f"no forwarding rule serves {region}'s address {address} (the topology's)")
 
     def _quota(self) -> None:
         plan, project, topology = self.plan, self.input.project, self.input.topology

@@ -30,6 +30,8 @@ class GcpClients:
     region_operations: compute_v1.RegionOperationsClient
     zone_operations: compute_v1.ZoneOperationsClient
     regions: compute_v1.RegionsClient
+    global_forwarding_rules: compute_v1.GlobalForwardingRulesClient
+    forwarding_rules: compute_v1.ForwardingRulesClient
     instance_templates: compute_v1.InstanceTemplatesClient
     machine_types: compute_v1.MachineTypesClient
     sql_instances: sqladmin_v1beta4.SqlInstancesServiceClient
@@ -61,6 +63,8 @@ class GcpClients:
             region_operations=compute_v1.RegionOperationsClient(credentials=credentials, client_options=options),
             zone_operations=compute_v1.ZoneOperationsClient(credentials=credentials, client_options=options),
             regions=compute_v1.RegionsClient(credentials=credentials, client_options=options),
+            global_forwarding_rules=compute_v1.GlobalForwardingRulesClient(credentials=credentials, client_options=options),
+            forwarding_rules=compute_v1.ForwardingRulesClient(credentials=credentials, client_options=options),
             instance_templates=compute_v1.InstanceTemplatesClient(credentials=credentials, client_options=options),
             machine_types=compute_v1.MachineTypesClient(credentials=credentials, client_options=options),
             # The data tier: sqladmin_v1beta4 and Spanner's database admin over REST (sqladmin_v1

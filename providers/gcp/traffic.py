@@ -156,3 +156,25 @@ class GcpTraffic:
                 FailureType.RESOURCE_CONTENDED,
                 f"{ref}: the backend service kept changing while we patched it (stale fingerprint)",
             )
+
+    def front_end(self, ref: BackendRef, address: str) -> str | None:
+        """The forwarding rule that serves ``address`` for the region's load balancing (a global
+        rule for a global backend service, one in the region for a regional one), by name; None
+        when no rule holds it."""
+        ref = ours(ref, GcpBackendRef)
+        self._clients.require_project(ref.project)
+        project = ref.project
+        if ref.scope == "regional":
+            region = ref.group.region
+            rules = idempotent(
+                f"list forwarding rules of {region}",
+                lambda: list(
+                    self._clients.forwarding_rules.list(project=project, region=region, timeout=call_timeout(), retry=None)
+                ),
+            )
+        else:
+            rules = idempotent(
+                "list global forwarding rules",
+                lambda: list(self._clients.global_forwarding_rules.list(project=project, timeout=call_timeout(), retry=None)),
+            )
+        return next((rule.name for rule in rules if rule.I_p_address == address), None)

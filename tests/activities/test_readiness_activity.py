@@ -102,6 +102,7 @@ def test_a_source_region_whose_api_does_not_answer_leaves_readiness_unknown_not_
     assert [(f.severity, f.text.split(":")[0]) for f in check.findings] == [
         ("warning", "its share got no answer, so its readiness is unknown"),
         ("warning", "its health got no answer, so its readiness is unknown"),
+        ("warning", "its forwarding rules got no answer, so its readiness is unknown"),
     ]
     assert {f.resource for f in check.findings} == {
         "backend europe-west1-b/payments-ew1-b of regional backend service europe-west1/payments-ew1"
@@ -131,3 +132,14 @@ def test_a_renamed_backend_service_is_not_ready(emulator, demo_plan, demo_topolo
     findings = evaluate(emulator, demo_plan, demo_topology).findings
     assert findings and {f.severity for f in findings} == {"not_ready"}
     assert any("checkout-backend" in f.resource and "404" in f.text for f in findings), findings
+
+
+def test_a_target_address_no_forwarding_rule_serves_is_not_ready(emulator, demo_plan, demo_topology):
+    services = dict(demo_topology.services)
+    checkout = services["checkout"]
+    moved = checkout.regions["us-central1"].model_copy(update={"address": "198.51.100.99"})
+    services["checkout"] = checkout.model_copy(update={"regions": {**checkout.regions, "us-central1": moved}})
+    topology = demo_topology.model_copy(update={"services": services})
+    [finding] = evaluate(emulator, demo_plan, topology).findings
+    assert finding.severity == "not_ready" and finding.resource.startswith("backend us-central1/checkout-uc1")
+    assert finding.text == "no forwarding rule serves us-central1's address 198.51.100.99 (the topology's)"
