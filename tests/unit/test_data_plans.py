@@ -3,6 +3,8 @@ before it, no two writers, and the databases a step needs in the topology."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from evac.plan import load_plan
@@ -125,3 +127,26 @@ def test_a_step_for_no_service_is_refused(tmp_path, topology):
     text = edit((DATA / "drill.yaml").read_text(), "services: [catalog]", "services: []")
     err = only_error(load_plan, write(tmp_path, text, "p.yaml"), topology)
     assert err.line == line_of(text, "services: []") and err.message == "must have at least one item (it has 0)"
+
+
+def test_plan_check_says_where_the_point_of_no_return_is():
+    from typer.testing import CliRunner
+
+    from evac.cli import app
+
+    env = {"EVAC_CONFIG": "/nonexistent/evac.toml", "COLUMNS": "300"}
+    text = CliRunner().invoke(app, ["plan", "check", str(DATA / "incident.yaml")], env=env)
+    assert text.exit_code == 0, text.stdout
+    assert (
+        "point of no return: step 5 'promote the replica' (sql_promote_replica) cannot be undone; once it is sent, "
+        "a failure or abort stops the run instead of rolling back"
+    ) in " ".join(text.stdout.split())
+    data = CliRunner().invoke(app, ["plan", "check", str(DATA / "incident.yaml"), "--output", "json"], env=env)
+    assert json.loads(data.stdout)["point_of_no_return"] == {
+        "index": 4,
+        "name": "promote the replica",
+        "kind": "sql_promote_replica",
+    }
+    switchover = CliRunner().invoke(app, ["plan", "check", str(DATA / "failover.yaml")], env=env)
+    assert "sql_switchover needs europe-west1's Cloud SQL primary to answer" in " ".join(switchover.stdout.split())
+    assert "point of no return" not in switchover.stdout
