@@ -75,6 +75,16 @@ class PlanToEvaluate(_Model):
 
 class ReadinessInput(_Model):
     plans: list[PlanToEvaluate] = Field(min_length=1)
+    schedule_id: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The readiness schedule that started it ('evac readiness serve')",
+    )
+
+
+# The memo key under which an evaluation leaves each plan's state (``{file: state}``), so that
+# ``evac readiness status`` can tell since when a plan has been as it is without reading histories.
+MEMO_STATES = "readiness_states"
 
 
 class ReadinessReport(_Model):

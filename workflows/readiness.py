@@ -20,6 +20,7 @@ from temporalio.exceptions import FailureError
 with workflow.unsafe.imports_passed_through():
     from evac import activity_api, workflow_types
     from evac.readiness import (
+        MEMO_STATES,
         EvaluateService,
         Finding,
         PlanReadiness,
@@ -44,6 +45,7 @@ class ReadinessWorkflow:
     @workflow.run
     async def run(self, input: ReadinessInput) -> ReadinessReport:
         plans = await asyncio.gather(*(self._plan(item) for item in input.plans))
+        workflow.upsert_memo({MEMO_STATES: {plan.file: plan.state for plan in plans}})
         return ReadinessReport(evaluated_at=workflow.now(), plans=list(plans))
 
     async def _plan(self, item: PlanToEvaluate) -> PlanReadiness:

@@ -52,6 +52,11 @@ app.add_typer(auto_app, name="auto")
 readiness_app = typer.Typer(help="Know before the incident: would a plan work now?", no_args_is_help=True)
 app.add_typer(readiness_app, name="readiness")
 readiness_app.command("check")(readiness.check)
+readiness_app.command("serve")(readiness.serve)
+readiness_app.command("status")(readiness.status)
+readiness_app.command("pause")(readiness.pause)
+readiness_app.command("unpause")(readiness.unpause)
+readiness_app.command("delete")(readiness.delete)
 
 # Run commands.
 app.command("failover")(run.failover)

@@ -67,3 +67,50 @@ def test_readiness_follows_what_a_run_would_meet_and_changes_nothing(e2e: E2E) -
     )
     # Seven evaluations, and the cloud saw reads only.
     assert not [r for r in e2e.requests() if is_api_call(r["path"]) and is_mutation(r["method"], r["path"])]
+
+
+def test_a_readiness_schedule_evaluates_says_since_when_and_is_paused_and_deleted(e2e: E2E, tmp_path) -> None:
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    for name in ("failover.yaml", "topology.yaml"):
+        (folder / name).write_text((DEMO / name).read_text())
+
+    def serve() -> dict[str, Any]:
+        result = e2e.evac("readiness", "serve", "--plans", str(folder), "--every", "1h", "--name", "e2e", "--output", "json")
+        assert result.returncode == 0, result.stderr + result.stdout
+        return json.loads(result.stdout)
+
+    def evaluated_after(moment: str | None) -> dict[str, Any]:
+        """The status once an evaluation newer than ``moment`` has ended (serve starts one at once)."""
+        found: dict[str, Any] = {}
+
+        def newer() -> bool:
+            result = e2e.evac("readiness", "status", "--name", "e2e", "--output", "json")
+            assert result.returncode in (0, 1), result.stderr + result.stdout
+            found.update(json.loads(result.stdout))
+            return found["evaluated_at"] is not None and (moment is None or found["evaluated_at"] > moment)
+
+        e2e.wait_for("an evaluation to end", newer, timeout=120)
+        return found
+
+    served = serve()
+    assert (served["schedule_id"], served["plans_count"], served["every"]) == ("evac-readiness/e2e", 1, "PT1H")
+    first = evaluated_after(None)
+    [plan] = first["plans"]
+    assert plan["state"] == "ready" and plan["since"] <= first["evaluated_at"]
+
+    e2e.admin.delete("/emulator/v1/iam/permissions/dns.changes.create").raise_for_status()
+    serve()  # replaced, and evaluated at once
+    broken = evaluated_after(first["evaluated_at"])
+    [plan] = broken["plans"]
+    assert plan["state"] == "not_ready" and plan["since"] > first["evaluated_at"]
+    text = e2e.evac("readiness", "status", "--name", "e2e")
+    assert text.returncode == 1
+    assert "the worker's credentials lack dns.changes.create (for shift_dns)" in " ".join(text.stdout.split())
+
+    paused = e2e.evac("readiness", "pause", "--name", "e2e", "--reason", "change freeze")
+    assert paused.returncode == 0, paused.stderr
+    assert "PAUSED: change freeze" in e2e.evac("readiness", "status", "--name", "e2e").stdout
+    assert e2e.evac("readiness", "delete", "--name", "e2e").returncode == 0
+    gone = e2e.evac("readiness", "status", "--name", "e2e")
+    assert gone.returncode == 3 and "no readiness schedule 'e2e'" in gone.stdout + gone.stderr
