@@ -121,6 +121,10 @@ def test_across_providers_a_failover_an_abort_that_restores_all_and_a_dead_data_
     e2e, shop = hybrid
     folder = e2e.stack.config.state_dir
 
+    # Ready across providers: HAProxy's servers, BIND's record, Google Cloud's side and IAM.
+    ready = e2e.evac("readiness", "check", str(folder / "failover.yaml"), "--output", "json")
+    assert ready.returncode == 0 and json.loads(ready.stdout)["state"] == "ready", ready.stdout + ready.stderr
+
     # Google Cloud into the data centre: europe-west1 drained, the record on BIND at dc-ams.
     result = e2e.evac_json("failover", "--plan", str(folder / "failover.yaml"), "--reason", "hybrid e2e")
     assert [r["status"] for r in result] == ["succeeded"]
