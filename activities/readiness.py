@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities import budget
 from activities.errors import provider_call, worth_repeating
-from evac import bindings
+from evac import bindings, workflow_types
 from evac.drills import capacity_proof
 from evac.logging import step_logging
 from evac.permissions import STEP_PERMISSIONS, StepKind, permissions_for
@@ -31,7 +32,18 @@ from evac.plan import (
     Step,
     VerifyHealthStep,
 )
-from evac.readiness import EVALUATE_READINESS, EvaluateService, Finding, ServiceCheck, Severity
+from evac.readiness import (
+    EVALUATE_READINESS,
+    MEMO_STATES,
+    PREVIOUS_READINESS,
+    EvaluateService,
+    Finding,
+    PreviousReadiness,
+    PreviousStates,
+    ServiceCheck,
+    Severity,
+    State,
+)
 from evac.refs import ResourceRef
 from evac.resources import HealthReport
 from providers.registry import Providers
@@ -40,8 +52,25 @@ T = TypeVar("T")
 
 
 class ReadinessActivities:
-    def __init__(self, providers: Providers):
+    """``temporal_client``: the worker's own, to read a schedule's previous evaluation (None: unknown)."""
+
+    def __init__(self, providers: Providers, temporal_client: Client | None = None):
         self._providers = providers
+        self._temporal = temporal_client
+
+    @activity.defn(name=PREVIOUS_READINESS)
+    async def previous_readiness(self, input: PreviousReadiness) -> PreviousStates:
+        """The plans' states at the schedule's latest evaluation that has ended (from its memo)."""
+        if self._temporal is None:
+            raise ApplicationError("this worker has no Temporal client to read earlier evaluations with", non_retryable=True)
+        query = (
+            f"WorkflowType = '{workflow_types.READINESS}' AND EvacScheduleId = '{input.schedule_id}' "
+            "AND ExecutionStatus = 'Completed'"
+        )
+        async for run in self._temporal.list_workflows(query, limit=1):
+            states: dict[str, State] = await run.memo_value(MEMO_STATES, {})
+            return PreviousStates(states=states)
+        return PreviousStates(states=None)
 
     @activity.defn(name=EVALUATE_READINESS, no_thread_cancel_exception=True)
     def evaluate_readiness(self, input: EvaluateService) -> ServiceCheck:

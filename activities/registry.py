@@ -48,7 +48,7 @@ def all_activities(
     databases = DatabaseActivities(providers)
     step_reads = StepReadActivities(traffic, capacity, dns, health, databases)
     evacuation = EvacuationActivities(providers)
-    readiness = ReadinessActivities(providers)
+    readiness = ReadinessActivities(providers, temporal_client)
     return [
         traffic.read_backend_capacity,
         traffic.set_backend_capacity,
@@ -71,4 +71,5 @@ def all_activities(
         guardian.gather_facts,
         evacuation.read_targets,
         readiness.evaluate_readiness,
+        readiness.previous_readiness,
     ]

@@ -18,7 +18,14 @@ from evac.blackouts import CHECK_BLACKOUTS, BlackoutCheck, BlackoutVerdict
 from evac.drills import ConditionReadings
 from evac.evacuation import ReadTargets, ReadTargetsResult
 from evac.notifications import SEND_NOTIFICATION, Notification, NotificationResult
-from evac.readiness import EVALUATE_READINESS, EvaluateService, ServiceCheck
+from evac.readiness import (
+    EVALUATE_READINESS,
+    PREVIOUS_READINESS,
+    EvaluateService,
+    PreviousReadiness,
+    PreviousStates,
+    ServiceCheck,
+)
 from evac.resources import (
     ActivityName,
     AnyBackendRef,
@@ -212,6 +219,12 @@ def evaluate_readiness(input: EvaluateService) -> ServiceCheck:
     raise _stub(EVALUATE_READINESS)
 
 
+@activity.defn(name=PREVIOUS_READINESS)
+def previous_readiness(input: PreviousReadiness) -> PreviousStates:
+    """The plans' states at a readiness schedule's latest evaluation that has ended."""
+    raise _stub(PREVIOUS_READINESS)
+
+
 ALL = [
     check_blackouts,
     read_backend_capacity,
@@ -234,4 +247,5 @@ ALL = [
     gather_facts,
     read_targets,
     evaluate_readiness,
+    previous_readiness,
 ]

@@ -34,6 +34,8 @@ class NotificationEvent(StrEnum):
     STOP_CONDITION_BREACHED = "stop_condition_breached"
     ROLLBACK_STARTED = "rollback_started"
     ENDED = "ended"
+    # Not a run's: a readiness evaluation found a plan in another state than the one before.
+    READINESS_CHANGED = "readiness_changed"
 
 
 EVENT_TITLES = {
@@ -42,6 +44,7 @@ EVENT_TITLES = {
     NotificationEvent.STOP_CONDITION_BREACHED: "stop condition breached",
     NotificationEvent.ROLLBACK_STARTED: "rolling back",
     NotificationEvent.ENDED: "ended",
+    NotificationEvent.READINESS_CHANGED: "readiness changed",
 }
 
 
@@ -118,6 +121,8 @@ def outcome_text(n: Notification) -> str:
 
 def headline(n: Notification) -> str:
     """One line: ``Evac failover of checkout: started``."""
+    if n.event == NotificationEvent.READINESS_CHANGED:
+        return f"Evac readiness of plan {n.plan} ({n.service}): {n.status.replace('_', ' ')}"
     line = f"Evac {n.kind} of {n.service}: {EVENT_TITLES[n.event]}"
     if n.event == NotificationEvent.ENDED:
         line += f" ({outcome_text(n)})"

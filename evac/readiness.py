@@ -25,6 +25,7 @@ from evac.topology import ServiceTopology
 State = Literal["ready", "warnings", "not_ready"]
 Severity = Literal["not_ready", "warning"]
 EVALUATE_READINESS = "evaluate_readiness"
+PREVIOUS_READINESS = "previous_readiness"
 
 
 class _Model(BaseModel):
@@ -82,6 +83,16 @@ class ReadinessInput(_Model):
     )
 
 
+class PreviousReadiness(_Model):
+    """Ask for the plans' states at a schedule's latest evaluation that has ended."""
+
+    schedule_id: str
+
+
+class PreviousStates(_Model):
+    states: dict[str, State] | None = Field(description="Each plan file's state then (None: no evaluation has ended)")
+
+
 # The memo key under which an evaluation leaves each plan's state (``{file: state}``), so that
 # ``evac readiness status`` can tell since when a plan has been as it is without reading histories.
 MEMO_STATES = "readiness_states"
@@ -132,6 +143,14 @@ def plan_readiness(item: PlanToEvaluate, services: list[ServiceReadiness]) -> Pl
 
 
 STATE_WORDS: dict[State, str] = {"ready": "ready", "warnings": "ready, with warnings", "not_ready": "NOT READY"}
+
+
+def change_detail(plan: PlanReadiness, before: State | None) -> str:
+    """What a readiness notification says: the change, and the first findings."""
+    was = STATE_WORDS[before] if before is not None else "not evaluated"
+    found = [f"{f.service}: {f.line()}" for s in plan.services for f in s.findings]
+    more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+    return f"{plan.file}: was {was}, now {STATE_WORDS[plan.state]}" + (": " + "; ".join(found[:3]) + more if found else "")
 
 
 def report_lines(report: ReadinessReport) -> list[str]:

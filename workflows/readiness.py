@@ -19,16 +19,19 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from evac import activity_api, workflow_types
+    from evac.notifications import Notification, NotificationEvent
     from evac.readiness import (
         MEMO_STATES,
         EvaluateService,
         Finding,
         PlanReadiness,
         PlanToEvaluate,
+        PreviousReadiness,
         ReadinessInput,
         ReadinessReport,
         ServiceCheck,
         ServiceReadiness,
+        change_detail,
         plan_readiness,
         service_readiness,
     )
@@ -45,8 +48,55 @@ class ReadinessWorkflow:
     @workflow.run
     async def run(self, input: ReadinessInput) -> ReadinessReport:
         plans = await asyncio.gather(*(self._plan(item) for item in input.plans))
+        if input.schedule_id is not None:
+            await self._notify_changes(input, list(plans))
         workflow.upsert_memo({MEMO_STATES: {plan.file: plan.state for plan in plans}})
         return ReadinessReport(evaluated_at=workflow.now(), plans=list(plans))
+
+    async def _notify_changes(self, input: ReadinessInput, plans: list[PlanReadiness]) -> None:
+        """A scheduled evaluation tells the worker's notification targets of each plan whose state
+        differs from the schedule's previous evaluation (a first evaluation: of each plan not
+        ready), not of every evaluation. Best effort: neither a failed read nor a failed post
+        changes the report."""
+        assert input.schedule_id is not None
+        try:
+            previous = await workflow.execute_activity(
+                activity_api.previous_readiness,
+                PreviousReadiness(schedule_id=input.schedule_id),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=EVALUATION_RETRIES,
+            )
+        except FailureError as err:
+            workflow.logger.warning("no previous evaluation to compare with", extra={"error": failure_text(err)})
+            return
+        items = {item.file: item for item in input.plans}
+        for plan in plans:
+            before = previous.states.get(plan.file) if previous.states is not None else None
+            if plan.state == (before or "ready"):
+                continue
+            item = items[plan.file]
+            notice = Notification(
+                event=NotificationEvent.READINESS_CHANGED,
+                service=", ".join(item.plan.services),
+                kind=item.plan.kind,
+                plan=plan.plan,
+                source=item.plan.source,
+                target=item.plan.target,
+                status=plan.state,
+                detail=change_detail(plan, before),
+                trigger_kind="schedule",
+                trigger_by=input.schedule_id,
+                at=workflow.now(),
+            )
+            try:
+                await workflow.execute_activity(
+                    activity_api.send_notification,
+                    notice,
+                    start_to_close_timeout=timedelta(minutes=1),
+                    retry_policy=EVALUATION_RETRIES,
+                )
+            except FailureError as err:
+                workflow.logger.warning("readiness notification not sent", extra={"error": failure_text(err)})
 
     async def _plan(self, item: PlanToEvaluate) -> PlanReadiness:
         services = await asyncio.gather(*(self._service(item, service) for service in item.plan.services))

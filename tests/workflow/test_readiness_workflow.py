@@ -10,12 +10,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from evac import workflow_types
+from evac.notifications import SEND_NOTIFICATION, Notification, NotificationEvent, NotificationResult, headline
 from evac.plan import load_plan
 from evac.readiness import (
     EVALUATE_READINESS,
+    MEMO_STATES,
+    PREVIOUS_READINESS,
     EvaluateService,
     Finding,
     PlanToEvaluate,
+    PreviousReadiness,
+    PreviousStates,
     ReadinessInput,
     ReadinessReport,
     ServiceCheck,
@@ -70,3 +75,47 @@ async def test_one_evaluation_covers_every_service_and_rolls_the_states_up(env, 
     assert f"{failover.file}: plan '{failover.plan}': NOT READY" in lines
     assert "    NOT READY: instance group us-central1/checkout-uc1: too small" in lines
     assert "    warning: the evaluation could not run: the worker cannot reach the cloud" in lines
+
+
+async def test_a_scheduled_evaluation_notifies_only_the_plans_whose_state_changed(env, task_queue, demo_topology):
+    failover, drill = load_plan(DEMO / "failover.yaml", demo_topology), load_plan(DEMO / "drill.yaml", demo_topology)
+    sent: list[Notification] = []
+
+    @activity.defn(name=PREVIOUS_READINESS)
+    async def previous_readiness(input: PreviousReadiness) -> PreviousStates:
+        # Last time both were ready; now the failover is not (the stand-in evaluation finds it so).
+        return PreviousStates(states={"failover.yaml": "ready", "drill.yaml": "ready"})
+
+    @activity.defn(name=SEND_NOTIFICATION)
+    async def send_notification(input: Notification) -> NotificationResult:
+        sent.append(input)
+        return NotificationResult(configured=True)
+
+    @activity.defn(name=EVALUATE_READINESS)
+    async def evaluate(input: EvaluateService) -> ServiceCheck:
+        group = "instance group us-central1/checkout-uc1"
+        bad = Finding(service=input.service, resource=group, severity="not_ready", text="quota too small")
+        return ServiceCheck(findings=[bad] if input.plan.name == "demo-failover" else [])
+
+    input = ReadinessInput(
+        schedule_id="evac-readiness/test",
+        plans=[
+            PlanToEvaluate(file=f"{name}.yaml", plan=plan, project=demo_topology.project, topologies=dict(demo_topology.services))
+            for name, plan in (("failover", failover), ("drill", drill))
+        ],
+    )
+    async with running_worker(env.client, task_queue, [evaluate, previous_readiness, send_notification]):
+        handle = await env.client.start_workflow(
+            workflow_types.READINESS, input, id=f"readiness/test/{uuid.uuid4()}", task_queue=task_queue
+        )
+        await handle.result()
+        memo = await (await handle.describe()).memo_value(MEMO_STATES)
+
+    assert memo == {"failover.yaml": "not_ready", "drill.yaml": "ready"}
+    [notice] = sent
+    assert (notice.event, notice.plan, notice.status) == (NotificationEvent.READINESS_CHANGED, "demo-failover", "not_ready")
+    assert notice.detail == (
+        "failover.yaml: was ready, now NOT READY: checkout: instance group us-central1/checkout-uc1: quota too small; "
+        "catalog: instance group us-central1/checkout-uc1: quota too small"
+    )
+    assert headline(notice) == "Evac readiness of plan demo-failover (checkout, catalog): not ready"
