@@ -34,10 +34,13 @@ from evac.plan import (
 )
 from evac.readiness import (
     EVALUATE_READINESS,
+    LAST_PASSED_DRILL,
     MEMO_STATES,
     PREVIOUS_READINESS,
+    DrillSeen,
     EvaluateService,
     Finding,
+    LastPassedDrill,
     PreviousReadiness,
     PreviousStates,
     ServiceCheck,
@@ -71,6 +74,19 @@ class ReadinessActivities:
             states: dict[str, State] = await run.memo_value(MEMO_STATES, {})
             return PreviousStates(states=states)
         return PreviousStates(states=None)
+
+    @activity.defn(name=LAST_PASSED_DRILL)
+    async def last_passed_drill(self, input: LastPassedDrill) -> DrillSeen:
+        """The service's newest drill that passed, as the runs' search attributes say."""
+        if self._temporal is None:
+            raise ApplicationError("this worker has no Temporal client to find drills with", non_retryable=True)
+        query = (
+            f"EvacKind = 'drill' AND EvacService = '{input.service}' AND EvacOutcome = 'passed' "
+            "AND ExecutionStatus != 'ContinuedAsNew'"
+        )
+        async for run in self._temporal.list_workflows(query, limit=1):
+            return DrillSeen(at=run.close_time or run.start_time, workflow_id=run.id)
+        return DrillSeen()
 
     @activity.defn(name=EVALUATE_READINESS, no_thread_cancel_exception=True)
     def evaluate_readiness(self, input: EvaluateService) -> ServiceCheck:

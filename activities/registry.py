@@ -72,4 +72,5 @@ def all_activities(
         evacuation.read_targets,
         readiness.evaluate_readiness,
         readiness.previous_readiness,
+        readiness.last_passed_drill,
     ]

@@ -20,8 +20,11 @@ from evac.evacuation import ReadTargets, ReadTargetsResult
 from evac.notifications import SEND_NOTIFICATION, Notification, NotificationResult
 from evac.readiness import (
     EVALUATE_READINESS,
+    LAST_PASSED_DRILL,
     PREVIOUS_READINESS,
+    DrillSeen,
     EvaluateService,
+    LastPassedDrill,
     PreviousReadiness,
     PreviousStates,
     ServiceCheck,
@@ -225,6 +228,12 @@ def previous_readiness(input: PreviousReadiness) -> PreviousStates:
     raise _stub(PREVIOUS_READINESS)
 
 
+@activity.defn(name=LAST_PASSED_DRILL)
+def last_passed_drill(input: LastPassedDrill) -> DrillSeen:
+    """A service's newest passed drill."""
+    raise _stub(LAST_PASSED_DRILL)
+
+
 ALL = [
     check_blackouts,
     read_backend_capacity,
@@ -248,4 +257,5 @@ ALL = [
     read_targets,
     evaluate_readiness,
     previous_readiness,
+    last_passed_drill,
 ]

@@ -13,7 +13,7 @@ Pure code: the models, the verdicts and their words. The reads are ``activities/
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +26,7 @@ State = Literal["ready", "warnings", "not_ready"]
 Severity = Literal["not_ready", "warning"]
 EVALUATE_READINESS = "evaluate_readiness"
 PREVIOUS_READINESS = "previous_readiness"
+LAST_PASSED_DRILL = "last_passed_drill"
 
 
 class _Model(BaseModel):
@@ -81,6 +82,22 @@ class ReadinessInput(_Model):
         exclude_if=lambda v: v is None,
         description="The readiness schedule that started it ('evac readiness serve')",
     )
+    drill_policy: timedelta | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Each service passes a drill at least this often (the drill_policy setting); None: not checked",
+    )
+
+
+class LastPassedDrill(_Model):
+    service: str
+
+
+class DrillSeen(_Model):
+    """The service's newest passed drill that Temporal's visibility finds (None: none)."""
+
+    at: datetime | None = None
+    workflow_id: str | None = None
 
 
 class PreviousReadiness(_Model):

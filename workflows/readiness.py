@@ -20,10 +20,12 @@ from temporalio.exceptions import FailureError
 with workflow.unsafe.imports_passed_through():
     from evac import activity_api, workflow_types
     from evac.notifications import Notification, NotificationEvent
+    from evac.plan import format_duration
     from evac.readiness import (
         MEMO_STATES,
         EvaluateService,
         Finding,
+        LastPassedDrill,
         PlanReadiness,
         PlanToEvaluate,
         PreviousReadiness,
@@ -47,7 +49,7 @@ EVALUATION_RETRIES = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_
 class ReadinessWorkflow:
     @workflow.run
     async def run(self, input: ReadinessInput) -> ReadinessReport:
-        plans = await asyncio.gather(*(self._plan(item) for item in input.plans))
+        plans = await asyncio.gather(*(self._plan(item, input.drill_policy) for item in input.plans))
         if input.schedule_id is not None:
             await self._notify_changes(input, list(plans))
         workflow.upsert_memo({MEMO_STATES: {plan.file: plan.state for plan in plans}})
@@ -98,11 +100,34 @@ class ReadinessWorkflow:
             except FailureError as err:
                 workflow.logger.warning("readiness notification not sent", extra={"error": failure_text(err)})
 
-    async def _plan(self, item: PlanToEvaluate) -> PlanReadiness:
-        services = await asyncio.gather(*(self._service(item, service) for service in item.plan.services))
+    async def _plan(self, item: PlanToEvaluate, policy: timedelta | None) -> PlanReadiness:
+        services = await asyncio.gather(*(self._service(item, service, policy) for service in item.plan.services))
         return plan_readiness(item, list(services))
 
-    async def _service(self, item: PlanToEvaluate, service: str) -> ServiceReadiness:
+    async def _drilled(self, service: str, policy: timedelta) -> Finding | str:
+        """Whether the service passed a drill within the policy: a warning when it did not."""
+        try:
+            seen = await workflow.execute_activity(
+                activity_api.last_passed_drill,
+                LastPassedDrill(service=service),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=EVALUATION_RETRIES,
+            )
+        except FailureError as err:
+            return Finding(
+                service=service, resource="", severity="warning", text=f"its drills could not be read: {failure_text(err)}"
+            )
+        period = f"{policy.days}d" if policy == timedelta(days=policy.days) else format_duration(policy)
+        within = f"the drill policy ({period})"
+        if seen.at is None:
+            return Finding(service=service, resource="", severity="warning", text=f"no passed drill on record; {within}")
+        age = workflow.now() - seen.at
+        when = f"the last passed drill ({seen.workflow_id}) ended {seen.at:%Y-%m-%d %H:%M}Z"
+        if age > policy:
+            return Finding(service=service, resource="", severity="warning", text=f"{when}, longer ago than {within}")
+        return f"{when}, within {within}"
+
+    async def _service(self, item: PlanToEvaluate, service: str, policy: timedelta | None) -> ServiceReadiness:
         evaluate = EvaluateService(
             context=StepContext(service=service, step="readiness"),
             plan=item.plan,
@@ -121,4 +146,10 @@ class ReadinessWorkflow:
         except FailureError as err:
             why = f"the evaluation could not run: {failure_text(err)}"
             check = ServiceCheck(findings=[Finding(service=service, resource="", severity="warning", text=why)])
+        if policy is not None:
+            drilled = await self._drilled(service, policy)
+            if isinstance(drilled, Finding):
+                check.findings.append(drilled)
+            else:
+                check.checked.append(drilled)
         return service_readiness(service, check)

@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from evac import search_attributes, workflow_types
 from evac.config import Settings
+from evac.control.findable import parse_since
 from evac.control.records import worker_polling
 from evac.control.schedules import check_name
 from evac.control.start import check_project, load_documents
@@ -48,7 +49,7 @@ def readiness_input(paths: Sequence[Path], topology: Path | None, settings: Sett
         check_project(topo, settings)
         topologies = {service: topo.services[service] for service in plan.services}
         items.append(PlanToEvaluate(file=str(path), plan=plan, project=topo.project, topologies=topologies))
-    return ReadinessInput(plans=items)
+    return ReadinessInput(plans=items, drill_policy=parse_since(settings.drill_policy, "drill_policy"))
 
 
 async def check_readiness(
