@@ -113,6 +113,8 @@ class PreviousStates(_Model):
 # The memo key under which an evaluation leaves each plan's state (``{file: state}``), so that
 # ``evac readiness status`` can tell since when a plan has been as it is without reading histories.
 MEMO_STATES = "readiness_states"
+# ... and each plan's state by its digest, so that a run of the plan can find its latest evaluation.
+MEMO_DIGESTS = "readiness_digests"
 
 
 class ReadinessReport(_Model):

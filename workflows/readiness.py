@@ -18,10 +18,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from evac import activity_api, workflow_types
+    from evac import activity_api, search_attributes, workflow_types
     from evac.notifications import Notification, NotificationEvent
     from evac.plan import format_duration
     from evac.readiness import (
+        MEMO_DIGESTS,
         MEMO_STATES,
         EvaluateService,
         Finding,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         change_detail,
         plan_readiness,
         service_readiness,
+        worst,
     )
     from evac.resources import StepContext
     from workflows.saga import failure_text
@@ -52,7 +54,14 @@ class ReadinessWorkflow:
         plans = await asyncio.gather(*(self._plan(item, input.drill_policy) for item in input.plans))
         if input.schedule_id is not None:
             await self._notify_changes(input, list(plans))
-        workflow.upsert_memo({MEMO_STATES: {plan.file: plan.state for plan in plans}})
+        workflow.upsert_memo(
+            {
+                MEMO_STATES: {plan.file: plan.state for plan in plans},
+                MEMO_DIGESTS: {plan.digest: plan.state for plan in plans},
+            }
+        )
+        # Findable: `evac runs`-style queries of evaluations by how they ended.
+        workflow.upsert_search_attributes([search_attributes.EVAC_OUTCOME.value_set(worst(p.state for p in plans))])
         return ReadinessReport(evaluated_at=workflow.now(), plans=list(plans))
 
     async def _notify_changes(self, input: ReadinessInput, plans: list[PlanReadiness]) -> None:

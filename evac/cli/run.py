@@ -31,6 +31,7 @@ from evac.cli.base import (
     blackouts_for,
     client,
     connection,
+    err,
     fail,
     fail_with,
     namespace_option,
@@ -44,10 +45,12 @@ from evac.cli.base import (
     tell_overridden,
 )
 from evac.config import Settings
+from evac.control import readiness
 from evac.documents import InvalidDocument
 from evac.errors import FrontDoorError
 from evac.evacuation import is_evacuation_id
 from evac.plan import MAX_BAKE_CHECKS, Plan, format_duration, parse_duration
+from evac.readiness import STATE_WORDS
 from evac.runs import (
     AbortRequest,
     FailoverInput,
@@ -56,6 +59,7 @@ from evac.runs import (
     Trigger,
     workflow_id_of,
 )
+from evac.times import utc_text
 from evac.topology import Topology
 
 
@@ -227,12 +231,34 @@ async def failover_run(
     if output == Output.text:
         for run in started:
             out.print(f"started [bold]{run.workflow_id}[/] (run {run.run_id})  Web UI: {urls[run.workflow_id]}", highlight=False)
+        await show_readiness(temporal, plan)
     if not wait:
         if output == Output.json:
             out.print_json(json.dumps([{**started_json(run), "web_ui": urls[run.workflow_id]} for run in started]))
         return EXIT_OK
     results = await follow_and_show(temporal, [control.RunRef(r.workflow_id, r.run_id) for r in started], output, config)
     return report(temporal, results, output, config)
+
+
+async def show_readiness(temporal: Client, plan: Plan) -> None:
+    """The plan's latest readiness evaluation, if there is one, on stderr as its runs start (stdout
+    stays the runs'; never in their way: a lookup that fails says nothing)."""
+    try:
+        latest = await readiness.latest_of_plan(temporal, plan.digest())
+    except FrontDoorError:
+        return
+    if latest is None:
+        return
+    when, found = latest
+    style = {"ready": "green", "warnings": "yellow", "not_ready": "bold red"}[found.state]
+    err.print(
+        f"readiness at {utc_text(when)}: [{style}]{STATE_WORDS[found.state]}[/]",
+        highlight=False,
+    )
+    for service in found.services:
+        for finding in service.findings:
+            label = "NOT READY" if finding.severity == "not_ready" else "warning"
+            err.print(f"  {service.service}: {label}: {finding.line()}", highlight=False, soft_wrap=True)
 
 
 def _prepare(

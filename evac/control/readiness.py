@@ -35,7 +35,16 @@ from evac.control.schedules import check_name
 from evac.control.start import check_project, load_documents
 from evac.errors import BadInput, NoWorker, Refused, from_rpc
 from evac.plan import format_duration
-from evac.readiness import MEMO_STATES, PlanToEvaluate, ReadinessInput, ReadinessReport, ServiceReadiness, State
+from evac.readiness import (
+    MEMO_DIGESTS,
+    MEMO_STATES,
+    PlanReadiness,
+    PlanToEvaluate,
+    ReadinessInput,
+    ReadinessReport,
+    ServiceReadiness,
+    State,
+)
 
 WORKFLOW_ID_PREFIX = "readiness/"
 
@@ -218,3 +227,21 @@ async def unpause(client: Client, name: str, note: str | None = None) -> None:
 async def delete(client: Client, name: str) -> None:
     handle, _ = await _described(client, name)
     await handle.delete()
+
+
+async def latest_of_plan(client: Client, digest: str, lookback: int = 50) -> tuple[datetime, PlanReadiness] | None:
+    """The newest evaluation that has ended of the plan with ``digest`` (among the namespace's last
+    ``lookback`` evaluations): when, and what it found; None when there is none."""
+    query = f"WorkflowType = '{workflow_types.READINESS}' AND ExecutionStatus = 'Completed'"
+    try:
+        async for run in client.list_workflows(query, limit=lookback):
+            digests: dict[str, str] = await run.memo_value(MEMO_DIGESTS, {})
+            if digest not in digests:
+                continue
+            handle = client.get_workflow_handle(run.id, run_id=run.run_id, result_type=ReadinessReport)
+            report: ReadinessReport = await handle.result()
+            found = next((plan for plan in report.plans if plan.digest == digest), None)
+            return None if found is None else (report.evaluated_at, found)
+    except RPCError as exc:
+        raise from_rpc(exc, namespace=client.namespace) from exc
+    return None

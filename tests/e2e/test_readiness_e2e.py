@@ -87,6 +87,13 @@ def test_readiness_follows_what_a_run_would_meet_and_changes_nothing(e2e: E2E) -
                for line in checkout["checked"]), checkout["checked"]  # fmt: skip
     assert [f["text"] for f in catalog["findings"]] == ["no passed drill on record; the drill policy (90d)"]
 
+    # A run of the plan shows its latest evaluation before it starts.
+    dry = e2e.evac("failover", "--plan", PLAN, "--dry-run", "--reason", "what would it meet")
+    assert dry.returncode == 0, dry.stderr + dry.stdout[-2000:]
+    said = " ".join(dry.stderr.split())  # stdout stays the run's
+    assert "readiness at " in said and ": ready, with warnings" in said
+    assert "catalog: warning: no passed drill on record; the drill policy (90d)" in said
+
 
 def test_a_readiness_schedule_evaluates_says_since_when_and_is_paused_and_deleted(e2e: E2E, tmp_path) -> None:
     folder = tmp_path / "plans"
