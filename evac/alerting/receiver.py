@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -39,7 +40,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
@@ -677,11 +678,56 @@ def _endpoint(
     return receive_delivery
 
 
-def create_app(config: ReceiverConfig, signaller: Signaller) -> FastAPI:
+# What /metrics shows of readiness: each schedule's plans, by file, 'ready', 'warnings' or 'not_ready'.
+ReadinessSource = Callable[[], Awaitable[Mapping[str, Mapping[str, str]]]]
+# A scrape reads readiness from Temporal at most this often (the rest are served from the last read).
+READINESS_REFRESH_SECONDS = 30.0
+READINESS_READ_TIMEOUT = 5.0
+
+
+class ReadinessGauges:
+    """``evac_plan_ready{schedule, plan}``: 1 while a readiness schedule's latest evaluation found
+    the plan ready (warnings included), 0 while not ready; ``evac_readiness_read_ok`` says whether
+    the last read of Temporal worked (the gauges keep their last values while it does not)."""
+
+    def __init__(self, source: ReadinessSource, registry: CollectorRegistry) -> None:
+        self._source = source
+        self._read_at = -math.inf
+        self.ready = Gauge(
+            "evac_plan_ready",
+            "1 while the latest readiness evaluation found the plan ready (warnings included), 0 while not ready",
+            ["schedule", "plan"],
+            registry=registry,
+        )
+        self.read_ok = Gauge(
+            "evac_readiness_read_ok", "1 when the last read of readiness from Temporal worked", registry=registry
+        )
+
+    async def refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._read_at < READINESS_REFRESH_SECONDS:
+            return
+        self._read_at = now
+        try:
+            states = await asyncio.wait_for(self._source(), READINESS_READ_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - a scrape never fails for readiness: it says so
+            self.read_ok.set(0)
+            log.warning("alerts.readiness_unread", error=f"{type(exc).__name__}: {exc}")
+            return
+        self.ready.clear()
+        for schedule, plans in states.items():
+            for plan, state in plans.items():
+                self.ready.labels(schedule.removeprefix("evac-readiness/"), plan).set(0 if state == "not_ready" else 1)
+        self.read_ok.set(1)
+
+
+def create_app(config: ReceiverConfig, signaller: Signaller, readiness: ReadinessSource | None = None) -> FastAPI:
     """The receiver's ASGI app. Its lifespan loads ``config.plans_dir`` (a bad plan fails the
     startup with the file and the error) and configures each region's guardian (retried in the
-    background while Temporal cannot be reached)."""
+    background while Temporal cannot be reached). ``readiness``: where /metrics reads the plans'
+    readiness from (None: no readiness gauges)."""
     metrics = ReceiverMetrics()
+    gauges = ReadinessGauges(readiness, metrics.registry) if readiness is not None else None
     receiver = _Receiver(config, signaller, metrics)
 
     @asynccontextmanager
@@ -770,6 +816,8 @@ def create_app(config: ReceiverConfig, signaller: Signaller) -> FastAPI:
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:
+        if gauges is not None:
+            await gauges.refresh()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     def openapi() -> dict[str, Any]:

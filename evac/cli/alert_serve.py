@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,6 +109,12 @@ def serve(
         return await connect_temporal(target_address, target_namespace, identity=config.identity)
 
     signaller = TemporalSignaller(connect, config.task_queue)
+
+    async def readiness_states() -> Mapping[str, Mapping[str, str]]:
+        from evac.control.readiness import latest_states
+
+        return await latest_states(await connect())
+
     configure_logging()
     forward_core_logs()  # the Temporal core's own warnings as JSON lines too, not its coloured text
     err.print(
@@ -117,7 +124,7 @@ def serve(
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(receiver, signaller),
+            create_app(receiver, signaller, readiness_states),
             host=host,
             port=port,
             ws="none",

@@ -245,3 +245,18 @@ async def latest_of_plan(client: Client, digest: str, lookback: int = 50) -> tup
     except RPCError as exc:
         raise from_rpc(exc, namespace=client.namespace) from exc
     return None
+
+
+async def latest_states(client: Client, lookback: int = HISTORY_LOOKBACK) -> dict[str, dict[str, State]]:
+    """Each readiness schedule's latest ended evaluation: its plans' states by file, by schedule id."""
+    query = f"WorkflowType = '{workflow_types.READINESS}' AND ExecutionStatus = 'Completed'"
+    found: dict[str, dict[str, State]] = {}
+    try:
+        async for run in client.list_workflows(query, limit=lookback):
+            sid = run.typed_search_attributes.get(search_attributes.EVAC_SCHEDULE_ID)
+            if sid is None or sid in found:
+                continue  # a one-off check, or a schedule whose newer evaluation was read
+            found[sid] = await run.memo_value(MEMO_STATES, {})
+    except RPCError as exc:
+        raise from_rpc(exc, namespace=client.namespace) from exc
+    return found

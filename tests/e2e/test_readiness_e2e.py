@@ -5,11 +5,14 @@ cause; restoring each makes it ready again; and no evaluation changes anything."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
 from emulator.requestlog import is_api_call, is_mutation
+from evac.config import connect_temporal
+from evac.control.readiness import latest_states
 from tests.conftest import DEMO
 from tests.e2e.conftest import E2E
 
@@ -20,6 +23,11 @@ def check(e2e: E2E) -> tuple[int, dict[str, Any]]:
     result = e2e.evac("readiness", "check", PLAN, "--output", "json")
     assert result.returncode in (0, 1), result.stderr + result.stdout
     return result.returncode, json.loads(result.stdout)
+
+
+async def latest_of_schedules(e2e: E2E) -> dict[str, dict[str, str]]:
+    client = await connect_temporal(e2e.env["TEMPORAL_ADDRESS"], e2e.env.get("TEMPORAL_NAMESPACE", "default"))
+    return {sid: dict(states) for sid, states in (await latest_states(client)).items()}
 
 
 def findings(report: dict[str, Any]) -> list[str]:
@@ -133,6 +141,10 @@ def test_a_readiness_schedule_evaluates_says_since_when_and_is_paused_and_delete
     text = e2e.evac("readiness", "status", "--name", "e2e")
     assert text.returncode == 1
     assert "the worker's credentials lack dns.changes.create (for shift_dns)" in " ".join(text.stdout.split())
+
+    # What the alert receiver's evac_plan_ready gauges read: the schedule's latest states.
+    latest = asyncio.run(latest_of_schedules(e2e))
+    assert latest["evac-readiness/e2e"] == {str(folder / "failover.yaml"): "not_ready"}
 
     paused = e2e.evac("readiness", "pause", "--name", "e2e", "--reason", "change freeze")
     assert paused.returncode == 0, paused.stderr
