@@ -6,6 +6,7 @@ bounded, every error is one sentence with an exit code (see the table in README.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Sequence
@@ -240,12 +241,17 @@ async def failover_run(
     return report(temporal, results, output, config)
 
 
+# How long following a run's start may wait for its plan's latest readiness evaluation.
+READINESS_LOOKUP_SECONDS = 5.0
+
+
 async def show_readiness(temporal: Client, plan: Plan) -> None:
     """The plan's latest readiness evaluation, if there is one, on stderr as its runs start (stdout
-    stays the runs'; never in their way: a lookup that fails says nothing)."""
+    stays the runs'; never in their way: a lookup that fails, or takes longer than
+    READINESS_LOOKUP_SECONDS while Temporal's visibility is slow, says nothing)."""
     try:
-        latest = await readiness.latest_of_plan(temporal, plan.digest())
-    except FrontDoorError:
+        latest = await asyncio.wait_for(readiness.latest_of_plan(temporal, plan.digest()), READINESS_LOOKUP_SECONDS)
+    except (FrontDoorError, TimeoutError):
         return
     if latest is None:
         return
