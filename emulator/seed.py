@@ -16,6 +16,8 @@ from emulator.state import (
     HealthCheck,
     ManagedGroup,
     RecordSet,
+    TargetHttpProxy,
+    UrlMap,
     World,
     Zone,
     new_fingerprint,
@@ -117,9 +119,11 @@ def seed_load_balancer_frontends(world: World, topology: Topology, now: float) -
     serves, reserved and in use by the forwarding rule that serves it:
 
     - a global backend service: a **global** address ``<backend_service>-<region>-ip`` and a
-      **global** forwarding rule ``<backend_service>-<region>-fr`` whose ``target`` is the backend
-      service's target HTTP proxy ``…/global/targetHttpProxies/<backend_service>-proxy`` (a global
-      external Application Load Balancer with one address per region, as DNS chooses among them);
+      **global** forwarding rule ``<backend_service>-<region>-fr`` labelled ``evac-region:
+      <region>`` (a global rule has no region of its own), whose ``target`` is the backend
+      service's target HTTP proxy ``<backend_service>-proxy``, whose URL map
+      ``<backend_service>-map`` sends every request to the backend service (a global external
+      Application Load Balancer with one address per region, as DNS chooses among them);
     - a regional backend service: a **regional** address and a **regional** forwarding rule, of
       the same names, in the region, whose ``backendService`` is the regional backend service.
 
@@ -135,15 +139,17 @@ def seed_load_balancer_frontends(world: World, topology: Topology, now: float) -
             if key in world.forwarding_rules:
                 continue
             base = f"{COMPUTE_URL}/projects/{project}"
+            proxy = None if regional else _seed_http_proxy(world, binding.backend_service, service_name, now)
             rule = ForwardingRule(
                 name=f"{name}-fr",
                 id=world.next_id(),
                 created_at=now,
                 ip_address=binding.address,
                 region=location,
-                target=None if regional else f"{base}/global/targetHttpProxies/{binding.backend_service}-proxy",
+                target=None if proxy is None else proxy.self_link(project),
                 backend_service=f"{base}/regions/{region}/backendServices/{binding.backend_service}" if regional else None,
                 description=f"{service_name} in {region}",
+                labels={} if regional else {"evac-region": region},
             )
             address = Address(
                 name=f"{name}-ip",
@@ -156,6 +162,34 @@ def seed_load_balancer_frontends(world: World, topology: Topology, now: float) -
             )
             world.forwarding_rules[key] = rule
             world.addresses[f"{region}/{address.name}" if regional else address.name] = address
+
+
+def _seed_http_proxy(world: World, backend_service: str, service_name: str, now: float) -> TargetHttpProxy:
+    """The global backend service's target HTTP proxy ``<backend_service>-proxy`` and its URL map
+    ``<backend_service>-map``, which sends every request to the backend service (made once)."""
+    proxy = world.target_http_proxies.get(f"{backend_service}-proxy")
+    if proxy is not None:
+        return proxy
+    project = world.project
+    url_map = UrlMap(
+        name=f"{backend_service}-map",
+        id=world.next_id(),
+        created_at=now,
+        default_service=f"{COMPUTE_URL}/projects/{project}/global/backendServices/{backend_service}",
+        fingerprint=new_fingerprint(),
+        description=f"Every request to {service_name}",
+    )
+    proxy = TargetHttpProxy(
+        name=f"{backend_service}-proxy",
+        id=world.next_id(),
+        created_at=now,
+        url_map=url_map.self_link(project),
+        fingerprint=new_fingerprint(),
+        description=f"{service_name} over HTTP",
+    )
+    world.url_maps[url_map.name] = url_map
+    world.target_http_proxies[proxy.name] = proxy
+    return proxy
 
 
 def seed_databases(world: World, topology: Topology, now: float) -> None:

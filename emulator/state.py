@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -66,6 +67,13 @@ def rfc3339(timestamp: float) -> str:
 def new_fingerprint() -> str:
     """A fresh opaque fingerprint, base64 of 8 random bytes like Compute Engine's."""
     return base64.b64encode(secrets.token_bytes(8)).decode()
+
+
+def labels_fingerprint(labels: dict[str, str]) -> str:
+    """A resource's ``labelFingerprint``: base64 of 8 bytes of a hash of its labels, so the same
+    labels always have the same fingerprint (``{}`` included)."""
+    canonical = json.dumps(labels, sort_keys=True, separators=(",", ":")).encode()
+    return base64.b64encode(hashlib.sha256(canonical).digest()[:8]).decode()
 
 
 T = TypeVar("T")
@@ -281,7 +289,8 @@ class Address(BaseModel):
 class ForwardingRule(BaseModel):
     """A forwarding rule that serves ``ip_address``: global (``globalForwardingRules``, ``region``
     None) sending to a target proxy (``target``), or regional (``forwardingRules``) sending to a
-    regional backend service (``backend_service``)."""
+    regional backend service (``backend_service``). ``labels``: the API's labels (a global rule's
+    ``evac-region`` names the region whose address it serves)."""
 
     name: str
     id: int
@@ -292,9 +301,40 @@ class ForwardingRule(BaseModel):
     backend_service: str | None = None
     load_balancing_scheme: str = "EXTERNAL_MANAGED"
     description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
 
     def self_link(self, project: str) -> str:
         return f"{COMPUTE_URL}/projects/{project}/{location_path(self.region)}/forwardingRules/{self.name}"
+
+
+class UrlMap(BaseModel):
+    """A global URL map (``urlMaps``) that sends every request to ``default_service``, a backend
+    service's URL (no host rules or path matchers)."""
+
+    name: str
+    id: int
+    created_at: float
+    default_service: str
+    fingerprint: str
+    description: str = ""
+
+    def self_link(self, project: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/global/urlMaps/{self.name}"
+
+
+class TargetHttpProxy(BaseModel):
+    """A global target HTTP proxy (``targetHttpProxies``): what a global forwarding rule sends to;
+    it routes by its URL map ``url_map`` (the map's URL)."""
+
+    name: str
+    id: int
+    created_at: float
+    url_map: str
+    fingerprint: str
+    description: str = ""
+
+    def self_link(self, project: str) -> str:
+        return f"{COMPUTE_URL}/projects/{project}/global/targetHttpProxies/{self.name}"
 
 
 class RecordSet(BaseModel):
@@ -396,6 +436,8 @@ class World(BaseModel):
     forwarding_rules: dict[str, ForwardingRule] = Field(
         default_factory=dict, description="By name (global) or '<region>/<name>' (regional)"
     )
+    target_http_proxies: dict[str, TargetHttpProxy] = Field(default_factory=dict, description="Global ones, by name")
+    url_maps: dict[str, UrlMap] = Field(default_factory=dict, description="Global ones, by name")
     operations: dict[str, Operation] = Field(default_factory=dict)
     request_ids: dict[str, str] = Field(default_factory=dict, description="requestId -> operation name")
     outages: list[str] = Field(default_factory=list, description="Regions whose instances are all unhealthy")

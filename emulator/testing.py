@@ -146,6 +146,8 @@ class ComputeClients:
     forwarding_rules: compute_v1.ForwardingRulesClient
     global_addresses: compute_v1.GlobalAddressesClient
     addresses: compute_v1.AddressesClient
+    target_http_proxies: compute_v1.TargetHttpProxiesClient
+    url_maps: compute_v1.UrlMapsClient
     instance_templates: compute_v1.InstanceTemplatesClient
     machine_types: compute_v1.MachineTypesClient
 
@@ -172,6 +174,8 @@ class ComputeClients:
             forwarding_rules=compute_v1.ForwardingRulesClient(**options),
             global_addresses=compute_v1.GlobalAddressesClient(**options),
             addresses=compute_v1.AddressesClient(**options),
+            target_http_proxies=compute_v1.TargetHttpProxiesClient(**options),
+            url_maps=compute_v1.UrlMapsClient(**options),
             instance_templates=compute_v1.InstanceTemplatesClient(**options),
             machine_types=compute_v1.MachineTypesClient(**options),
         )

@@ -377,11 +377,16 @@ def exercise_every_route(emulator: RunningEmulator) -> list[Exchange]:
         client.post(f"{compute}/regions/us-central1/operations/{resize['name']}/wait")
         client.get(f"{compute}/regions", params={"filter": "status = UP", "orderBy": "name"})
         client.get(f"{compute}/regions/us-central1")
-        # The load balancers' front ends: a global address and forwarding rule per region.
+        # The load balancers' front ends: a global address and forwarding rule per region, the
+        # target HTTP proxy and URL map between a rule and its backend service.
         client.get(f"{compute}/global/forwardingRules", params={"filter": 'IPAddress = "203.0.113.10"'})
         client.get(f"{compute}/global/forwardingRules/checkout-backend-europe-west1-fr")
         client.get(f"{compute}/global/addresses", params={"orderBy": "name"})
         client.get(f"{compute}/global/addresses/checkout-backend-us-central1-ip")
+        client.get(f"{compute}/global/targetHttpProxies", params={"orderBy": "name", "maxResults": 1})
+        client.get(f"{compute}/global/targetHttpProxies/checkout-backend-proxy")
+        client.get(f"{compute}/global/urlMaps", params={"filter": "name eq checkout.*"})
+        client.get(f"{compute}/global/urlMaps/checkout-backend-map")
         # What the groups' instances are made of.
         template = client.get(group).json()["instanceTemplate"]
         client.get(template.removeprefix("https://www.googleapis.com"))

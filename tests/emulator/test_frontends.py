@@ -1,6 +1,7 @@
 """The load balancers' front ends through the real google-cloud-compute clients: per service and
 region, the address its DNS record holds when the region serves, and the forwarding rule that
-serves it — global for a global backend service (the demo), regional for a regional one."""
+serves it — global for a global backend service (the demo: labelled with its region, through a
+target HTTP proxy and a URL map), regional for a regional one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from google.api_core import exceptions
 from emulator.testing import ComputeClients, RunningEmulator
 
 COMPUTE = "https://www.googleapis.com/compute/v1/projects/evac-demo"
+
+
+def _name(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
 
 
 def test_each_region_of_a_global_backend_service_has_a_global_address_served_by_its_rule(
@@ -33,6 +38,42 @@ def test_each_region_of_a_global_backend_service_has_a_global_address_served_by_
     assert list(compute.forwarding_rules.list(project=compute.project, region="europe-west1")) == []
 
 
+def test_each_global_rule_leads_through_its_proxy_and_url_map_to_its_backend_service(
+    emulator: RunningEmulator, compute: ComputeClients
+) -> None:
+    found: dict[tuple[str, str], str] = {}
+    for rule in compute.global_forwarding_rules.list(project=compute.project):
+        proxy = compute.target_http_proxies.get(project=compute.project, target_http_proxy=_name(rule.target))
+        url_map = compute.url_maps.get(project=compute.project, url_map=_name(proxy.url_map))
+        service = compute.backend_services.get(project=compute.project, backend_service=_name(url_map.default_service))
+        assert (proxy.self_link, url_map.self_link, service.self_link) == (rule.target, proxy.url_map, url_map.default_service)
+        found[(service.name, rule.labels["evac-region"])] = rule.I_p_address
+
+    # What discovery rebuilds from the API alone: which address serves which backend service in which region.
+    assert found == {
+        (binding.backend_service, region): binding.address
+        for service in emulator.topology.services.values()
+        for region, binding in service.regions.items()
+    }
+    assert [p.name for p in compute.target_http_proxies.list(project=compute.project)] == [
+        "catalog-backend-proxy",
+        "checkout-backend-proxy",
+    ]
+    url_map = compute.url_maps.get(project=compute.project, url_map="checkout-backend-map")
+    assert url_map.default_service == f"{COMPUTE}/global/backendServices/checkout-backend"
+    assert url_map.fingerprint and not url_map.host_rules and not url_map.path_matchers
+    assert [m.name for m in compute.url_maps.list(project=compute.project)] == ["catalog-backend-map", "checkout-backend-map"]
+
+
+def test_the_label_fingerprint_is_that_of_the_labels(emulator: RunningEmulator, compute: ComputeClients) -> None:
+    rules = {r.name: r for r in compute.global_forwarding_rules.list(project=compute.project)}
+
+    assert dict(rules["checkout-backend-us-central1-fr"].labels) == {"evac-region": "us-central1"}
+    same_labels = {rules[f"{bs}-europe-west1-fr"].label_fingerprint for bs in ("checkout-backend", "catalog-backend")}
+    assert len(same_labels) == 1 and "" not in same_labels
+    assert rules["checkout-backend-us-central1-fr"].label_fingerprint not in same_labels
+
+
 def test_a_regional_backend_service_has_a_regional_address_and_rule(
     regional_emulator: RunningEmulator, regional_compute: ComputeClients
 ) -> None:
@@ -46,6 +87,12 @@ def test_a_regional_backend_service_has_a_regional_address_and_rule(
     assert rule.backend_service == f"{COMPUTE}/regions/us-central1/backendServices/payments-uc1"
     assert rule.region == address.region == f"{COMPUTE}/regions/us-central1"
     assert list(address.users) == [rule.self_link]
+    # Its region says where it serves: no label, and no proxy or URL map in between.
+    assert dict(rule.labels) == {} and rule.label_fingerprint
+    service = compute.region_backend_services.get(project=compute.project, region="us-central1", backend_service="payments-uc1")
+    assert service.self_link == rule.backend_service
+    assert list(compute.target_http_proxies.list(project=compute.project)) == []
+    assert list(compute.url_maps.list(project=compute.project)) == []
     assert [a.name for a in compute.addresses.list(project=compute.project, region="europe-west1")] == [
         "payments-ew1-europe-west1-ip"
     ]
@@ -62,6 +109,27 @@ def test_a_rule_or_address_elsewhere_is_not_found(emulator: RunningEmulator, com
         )
     with pytest.raises(exceptions.NotFound):
         compute.global_addresses.get(project=compute.project, address="nope-ip", retry=None)
+    with pytest.raises(exceptions.NotFound):
+        compute.target_http_proxies.get(project=compute.project, target_http_proxy="nope-proxy", retry=None)
+    with pytest.raises(exceptions.NotFound):
+        compute.url_maps.get(project=compute.project, url_map="nope-map", retry=None)
+
+
+@pytest.mark.parametrize("collection", ["targetHttpProxies", "urlMaps"])
+def test_proxies_and_url_maps_refuse_parameters_the_api_does_not_define(emulator: RunningEmulator, collection: str) -> None:
+    listed = emulator.admin.get(f"/compute/v1/projects/evac-demo/global/{collection}", params={"region": "europe-west1"})
+    got = emulator.admin.get(f"/compute/v1/projects/evac-demo/global/{collection}/x", params={"maxResults": 1})
+
+    assert (listed.status_code, got.status_code) == (400, 400)
+    assert 'Unknown name "region"' in listed.json()["error"]["message"]
+
+
+def test_an_injected_fault_strikes_the_url_maps_too(emulator: RunningEmulator, compute: ComputeClients) -> None:
+    emulator.add_fault(method="GET", path="*/global/urlMaps/*", status=503, count=1)
+
+    with pytest.raises(exceptions.ServiceUnavailable):
+        compute.url_maps.get(project=compute.project, url_map="checkout-backend-map", retry=None)
+    assert compute.url_maps.get(project=compute.project, url_map="checkout-backend-map").name == "checkout-backend-map"
 
 
 def test_reading_the_front_ends_is_logged_as_reads(emulator: RunningEmulator, compute: ComputeClients) -> None:

@@ -27,6 +27,7 @@ def test_restart_on_the_same_state_file_keeps_the_world(demo_topology: Topology,
         first.outage("europe-west1")
         before = first.state()
         fingerprint = compute.backend_services.get(project=first.project, backend_service="checkout-backend").fingerprint
+        url_map = compute.url_maps.get(project=first.project, url_map="checkout-backend-map")
 
     with running_emulator(demo_topology, state_file=state_file) as second:
         compute = ComputeClients.connect(second.url, second.project)
@@ -34,6 +35,7 @@ def test_restart_on_the_same_state_file_keeps_the_world(demo_topology: Topology,
         assert (
             compute.backend_services.get(project=second.project, backend_service="checkout-backend").fingerprint == fingerprint
         ), "a fingerprint read before the restart is still current"
+        assert compute.url_maps.get(project=second.project, url_map="checkout-backend-map") == url_map
         done = compute.region_operations.get(project=second.project, region="us-central1", operation=op.name)
         assert done.status == compute_v1.Operation.Status.DONE
 
