@@ -120,8 +120,9 @@ async def rename_backend_service(
     name: str, spec: RenameSpec, region: str | None = None, emulator: Emulator = Depends(get_emulator)
 ) -> Any:
     """Someone renamed a backend service (on Google Cloud: made a copy under another name, moved
-    the forwarding rules to it, deleted the old one): the old name is gone, the regional
-    forwarding rules that sent to it send to the new one. ``?region=``: a regional one."""
+    what sent to it over, deleted the old one): the old name is gone, the regional forwarding
+    rules and the URL maps (their ``defaultService``, with a new fingerprint) that sent to it
+    send to the new one. ``?region=``: a regional one."""
     services, key = _backend_service_key(emulator, name, region)
     new_key = spec.to if region is None else f"{region}/{spec.to}"
     if new_key in services:
@@ -135,13 +136,18 @@ async def rename_backend_service(
     for rule in emulator.world.forwarding_rules.values():
         if rule.backend_service == old_link:
             rule.backend_service = service.self_link
+    for url_map in emulator.world.url_maps.values():
+        if url_map.default_service == old_link:
+            url_map.default_service = service.self_link
+            url_map.fingerprint = new_fingerprint()
     return {"backendService": spec.to, "renamedFrom": name, "selfLink": service.self_link}
 
 
 @router.delete("/backendServices/{name}")
 async def delete_backend_service(name: str, region: str | None = None, emulator: Emulator = Depends(get_emulator)) -> Any:
     """Someone deleted a backend service: it is gone (its health check and groups stay; a
-    forwarding rule that sent to it now names a missing resource). ``?region=``: a regional one."""
+    regional forwarding rule or a URL map that sent to it now names a missing resource).
+    ``?region=``: a regional one."""
     services, key = _backend_service_key(emulator, name, region)
     service = services.pop(key)
     return {"backendService": name, "deleted": True, "selfLink": service.self_link}

@@ -27,6 +27,28 @@ def test_a_renamed_backend_service_is_found_only_under_its_new_name(emulator: Ru
     assert compute.backend_services.get(project=compute.project, backend_service="checkout-backend").name == "checkout-backend"
 
 
+def test_a_renamed_backend_service_is_followed_by_its_url_map(emulator: RunningEmulator, compute: ComputeClients) -> None:
+    before = compute.url_maps.get(project=compute.project, url_map="checkout-backend-map")
+
+    emulator.admin.post("/emulator/v1/backendServices/checkout-backend/rename", json={"to": "checkout-v2"}).raise_for_status()
+
+    # The chain from the forwarding rule still ends at the backend service, under its new name.
+    rule = compute.global_forwarding_rules.get(project=compute.project, forwarding_rule="checkout-backend-us-central1-fr")
+    proxy = compute.target_http_proxies.get(project=compute.project, target_http_proxy=rule.target.rsplit("/", 1)[-1])
+    url_map = compute.url_maps.get(project=compute.project, url_map=proxy.url_map.rsplit("/", 1)[-1])
+    assert url_map.default_service == f"{COMPUTE}/global/backendServices/checkout-v2"
+    assert url_map.fingerprint != before.fingerprint, "the map changed"
+    assert (
+        compute.backend_services.get(project=compute.project, backend_service="checkout-v2").self_link == url_map.default_service
+    )
+    other = compute.url_maps.get(project=compute.project, url_map="catalog-backend-map")
+    assert other.default_service == f"{COMPUTE}/global/backendServices/catalog-backend"
+
+    emulator.reset()
+    restored = compute.url_maps.get(project=compute.project, url_map="checkout-backend-map")
+    assert restored.default_service == f"{COMPUTE}/global/backendServices/checkout-backend"
+
+
 def test_a_regional_rename_moves_its_forwarding_rule(
     regional_emulator: RunningEmulator, regional_compute: ComputeClients
 ) -> None:
@@ -47,6 +69,9 @@ def test_a_deleted_backend_service_is_gone(emulator: RunningEmulator, compute: C
 
     with pytest.raises(exceptions.NotFound):
         compute.backend_services.get(project=compute.project, backend_service="catalog-backend", retry=None)
+    # Its URL map still names it: the chain from its forwarding rules ends at a missing resource.
+    url_map = compute.url_maps.get(project=compute.project, url_map="catalog-backend-map")
+    assert url_map.default_service == f"{COMPUTE}/global/backendServices/catalog-backend"
     # The simulated clients and the traffic view carry on without it.
     assert emulator.admin.get("/metrics").status_code == 200
     assert emulator.admin.get("/emulator/v1/traffic/catalog-backend").status_code == 404
