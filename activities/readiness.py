@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities import budget
 from activities.errors import provider_call, worth_repeating
 from evac import bindings, workflow_types
+from evac.discovery import checked, compare
 from evac.drills import capacity_proof
 from evac.logging import step_logging
 from evac.permissions import STEP_PERMISSIONS, StepKind, permissions_for
@@ -49,6 +50,7 @@ from evac.readiness import (
 )
 from evac.refs import ResourceRef
 from evac.resources import HealthReport
+from providers.gcp.bindings import CloudDnsBinding, GcpRegionBinding
 from providers.registry import Providers
 
 T = TypeVar("T")
@@ -156,6 +158,7 @@ class _Evaluation:
             self._dns()
         self._databases()
         self._permissions()
+        self._drift()
         return check
 
     def _provider_of(self, step: Step) -> str | None:
@@ -275,6 +278,36 @@ class _Evaluation:
             return
         serving = ", ".join(addresses[value] for value in record.rrdatas)
         self.check.checked.append(f"{ref}: {record.summary()} (serving: {serving})")
+
+    def _drift(self) -> None:
+        """The topology file against the cloud, as ``evac topology diff`` compares them, in the
+        plan's two regions: each difference is a warning (what it breaks, the checks above say)."""
+        plan, project, service = self.plan, self.input.project, self.input.service
+        topology = self.input.topology
+        regions = [r for r in dict.fromkeys([plan.source, plan.target]) if isinstance(topology.regions[r], GcpRegionBinding)]
+        if not isinstance(topology.dns, CloudDnsBinding) or len(regions) < 2:
+            return  # not Google Cloud's alone: discovery reads Google Cloud's load balancing and DNS
+        where = "topology"
+        deadline = plan.retries.source_deadline.total_seconds()
+        if deadline == 0:
+            self.check.checked.append(f"{where}: drift not read (the plan never calls {plan.source}'s API)")
+            return
+        discovery = self.providers.gcp.discovery
+        try:
+            # The source region's own reads within the plan's source deadline, as a run's.
+            with provider_call():
+                found = checked(discovery.recent(project, regions, {plan.source: deadline}))
+        except Exception as exc:  # noqa: BLE001 - a failure to read is a finding
+            text = exc.message if isinstance(exc, ApplicationError) else str(exc)
+            self.find(where, "warning", f"its drift from the cloud could not be read: {text}")
+            return
+        result = compare({service: topology}, found, whole=False)
+        for drift in result.drift:
+            self.find(f"{where} {drift.where}" if drift.where else where, "warning", f"drift: {drift.text}")
+        if not result.drift:
+            self.check.checked.append(f"{where}: as the cloud has it in {' and '.join(regions)} (no drift)")
+        self.check.checked += [f"{where}: {note.removeprefix(f'{service}: ')}" for note in result.notes]
+        self.check.checked += [f"{where}: {region}'s own API was not read ({why})" for region, why in found.unread.items()]
 
     def _databases(self) -> None:
         plan, project, topology, service = self.plan, self.input.project, self.input.topology, self.input.service

@@ -125,7 +125,9 @@ def seed_load_balancer_frontends(world: World, topology: Topology, now: float) -
       ``<backend_service>-map`` sends every request to the backend service (a global external
       Application Load Balancer with one address per region, as DNS chooses among them);
     - a regional backend service: a **regional** address and a **regional** forwarding rule, of
-      the same names, in the region, whose ``backendService`` is the regional backend service.
+      the same names, in the region, whose ``backendService`` is the regional backend service,
+      labelled ``evac-service: <service>`` (nothing else says which regions' backend services
+      are one service's: ``evac discover`` joins them by it).
 
     The first binding of a (backend service, region) pair names its address; a second service
     sharing it adds nothing."""
@@ -149,7 +151,7 @@ def seed_load_balancer_frontends(world: World, topology: Topology, now: float) -
                 target=None if proxy is None else proxy.self_link(project),
                 backend_service=f"{base}/regions/{region}/backendServices/{binding.backend_service}" if regional else None,
                 description=f"{service_name} in {region}",
-                labels={} if regional else {"evac-region": region},
+                labels={"evac-service": service_name} if regional else {"evac-region": region},
             )
             address = Address(
                 name=f"{name}-ip",

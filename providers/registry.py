@@ -11,6 +11,7 @@ from providers.base import Capacity, Databases, Dns, Leaders, Traffic
 from providers.gcp.capacity import GcpCapacity
 from providers.gcp.clients import GcpClients
 from providers.gcp.databases import GcpDatabases, GcpLeaders
+from providers.gcp.discovery import GcpDiscovery
 from providers.gcp.dns import GcpDns
 from providers.gcp.iam import GcpIam
 from providers.gcp.traffic import GcpTraffic
@@ -26,6 +27,7 @@ class GcpProvider:
     databases: GcpDatabases = field(init=False)
     leaders: GcpLeaders = field(init=False)
     iam: GcpIam = field(init=False)
+    discovery: GcpDiscovery = field(init=False)
 
     def __post_init__(self) -> None:
         self.traffic = GcpTraffic(self.clients)
@@ -34,6 +36,7 @@ class GcpProvider:
         self.databases = GcpDatabases(self.clients)
         self.leaders = GcpLeaders(self.clients)
         self.iam = GcpIam(self.clients)
+        self.discovery = GcpDiscovery(self.clients)
 
 
 class NoProvider(LookupError):

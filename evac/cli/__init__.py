@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from evac.cli import alert_serve, alerts, audit, dev, evacuate, evidence, findable, operate, readiness, run, schedule
+from evac.cli import alert_serve, alerts, audit, dev, evacuate, evidence, findable, operate, readiness, run, schedule, topology
 from evac.cli.base import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -57,6 +57,10 @@ readiness_app.command("status")(readiness.status)
 readiness_app.command("pause")(readiness.pause)
 readiness_app.command("unpause")(readiness.unpause)
 readiness_app.command("delete")(readiness.delete)
+topology_app = typer.Typer(help="The topology file and the cloud: drift between them.", no_args_is_help=True)
+app.add_typer(topology_app, name="topology")
+topology_app.command("diff")(topology.diff)
+app.command("discover")(topology.discover)
 
 # Run commands.
 app.command("failover")(run.failover)

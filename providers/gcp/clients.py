@@ -32,6 +32,8 @@ class GcpClients:
     regions: compute_v1.RegionsClient
     global_forwarding_rules: compute_v1.GlobalForwardingRulesClient
     forwarding_rules: compute_v1.ForwardingRulesClient
+    target_http_proxies: compute_v1.TargetHttpProxiesClient
+    url_maps: compute_v1.UrlMapsClient
     instance_templates: compute_v1.InstanceTemplatesClient
     machine_types: compute_v1.MachineTypesClient
     sql_instances: sqladmin_v1beta4.SqlInstancesServiceClient
@@ -65,6 +67,8 @@ class GcpClients:
             regions=compute_v1.RegionsClient(credentials=credentials, client_options=options),
             global_forwarding_rules=compute_v1.GlobalForwardingRulesClient(credentials=credentials, client_options=options),
             forwarding_rules=compute_v1.ForwardingRulesClient(credentials=credentials, client_options=options),
+            target_http_proxies=compute_v1.TargetHttpProxiesClient(credentials=credentials, client_options=options),
+            url_maps=compute_v1.UrlMapsClient(credentials=credentials, client_options=options),
             instance_templates=compute_v1.InstanceTemplatesClient(credentials=credentials, client_options=options),
             machine_types=compute_v1.MachineTypesClient(credentials=credentials, client_options=options),
             # The data tier: sqladmin_v1beta4 and Spanner's database admin over REST (sqladmin_v1

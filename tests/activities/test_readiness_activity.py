@@ -67,9 +67,12 @@ def test_a_record_that_holds_no_regions_address_is_not_ready(emulator, demo_plan
         old = {"name": "checkout.shop.example.com.", "type": "A", "ttl": 300, "rrdatas": ["203.0.113.10"]}
         new = {**old, "rrdatas": ["192.0.2.99"]}
         api.post(f"{zone}/changes", json={"deletions": [old], "additions": [new]}).raise_for_status()
-    [finding] = evaluate(emulator, demo_plan, demo_topology).findings
+    finding, drift = evaluate(emulator, demo_plan, demo_topology).findings
     assert finding.severity == "not_ready" and finding.resource.startswith("DNS record checkout.shop.example.com.")
     assert finding.text.startswith("holds 192.0.2.99, which is no region's address of the service")
+    # Discovery finds no service behind that record either: drift, a warning of its own.
+    assert (drift.severity, drift.resource) == ("warning", "topology")
+    assert drift.text.startswith("drift: not found in the cloud: no DNS record checkout.shop.example.com. leads")
 
 
 def test_a_target_drained_by_hand_is_not_ready(emulator, demo_plan, demo_topology):
@@ -130,8 +133,17 @@ def test_a_renamed_backend_service_is_not_ready(emulator, demo_plan, demo_topolo
     with httpx.Client(base_url=emulator.url) as api:
         api.post("/emulator/v1/backendServices/checkout-backend/rename", json={"to": "checkout-backend-v2"}).raise_for_status()
     findings = evaluate(emulator, demo_plan, demo_topology).findings
-    assert findings and {f.severity for f in findings} == {"not_ready"}
-    assert any("checkout-backend" in f.resource and "404" in f.text for f in findings), findings
+    refused = [f for f in findings if f.severity == "not_ready"]
+    assert refused and all("checkout-backend" in f.resource and "404" in f.text for f in refused), findings
+    # The drift says what became of it: both names, each place in the file.
+    assert [(f.severity, f.resource, f.text) for f in findings if f not in refused] == [
+        (
+            "warning",
+            f"topology regions.{region}.backend_service",
+            "drift: the file says checkout-backend; the cloud has checkout-backend-v2",
+        )
+        for region in ("europe-west1", "us-central1")
+    ]
 
 
 def test_a_target_address_no_forwarding_rule_serves_is_not_ready(emulator, demo_plan, demo_topology):
@@ -140,6 +152,8 @@ def test_a_target_address_no_forwarding_rule_serves_is_not_ready(emulator, demo_
     moved = checkout.regions["us-central1"].model_copy(update={"address": "198.51.100.99"})
     services["checkout"] = checkout.model_copy(update={"regions": {**checkout.regions, "us-central1": moved}})
     topology = demo_topology.model_copy(update={"services": services})
-    [finding] = evaluate(emulator, demo_plan, topology).findings
+    finding, drift = evaluate(emulator, demo_plan, topology).findings
     assert finding.severity == "not_ready" and finding.resource.startswith("backend us-central1/checkout-uc1")
     assert finding.text == "no forwarding rule serves us-central1's address 198.51.100.99 (the topology's)"
+    assert (drift.severity, drift.resource) == ("warning", "topology regions.us-central1.address")
+    assert drift.text == "drift: the file says 198.51.100.99; the cloud has 198.51.100.10"

@@ -87,8 +87,9 @@ def test_a_regional_backend_service_has_a_regional_address_and_rule(
     assert rule.backend_service == f"{COMPUTE}/regions/us-central1/backendServices/payments-uc1"
     assert rule.region == address.region == f"{COMPUTE}/regions/us-central1"
     assert list(address.users) == [rule.self_link]
-    # Its region says where it serves: no label, and no proxy or URL map in between.
-    assert dict(rule.labels) == {} and rule.label_fingerprint
+    # Its region says where it serves, and the label evac-service which service its region is of
+    # (regional backend services are each one region's); no proxy or URL map in between.
+    assert dict(rule.labels) == {"evac-service": "payments"} and rule.label_fingerprint
     service = compute.region_backend_services.get(project=compute.project, region="us-central1", backend_service="payments-uc1")
     assert service.self_link == rule.backend_service
     assert list(compute.target_http_proxies.list(project=compute.project)) == []
