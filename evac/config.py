@@ -131,6 +131,9 @@ class Settings:
     # The folder of the TSIG keys an on-premises DNS binding names (tsig_key: NAME → NAME.key, as
     # tsig-keygen writes it; EVAC_TSIG_KEY_DIR). The worker reads them; never in a topology or a run.
     tsig_key_dir: str = ""
+    # How often at most the alert receiver's /metrics reads the readiness schedules' latest
+    # evaluations from Temporal, in seconds (0: at every scrape); its evac_plan_ready gauges lag by up to this.
+    readiness_refresh: float = 30.0
 
     @classmethod
     def load(cls, **flags: Any) -> Settings:
@@ -175,6 +178,7 @@ class Settings:
         _check_drill_policy(self.drill_policy, f"drill_policy (EVAC_DRILL_POLICY or {path})")
         write_rate_limit = _write_rate_limit(self.write_rate_limit, f"write_rate_limit (EVAC_WRITE_RATE_LIMIT or {path})")
         write_concurrency = _write_concurrency(self.write_concurrency, f"write_concurrency (EVAC_WRITE_CONCURRENCY or {path})")
+        readiness_refresh = _readiness_refresh(self.readiness_refresh, f"readiness_refresh (EVAC_READINESS_REFRESH or {path})")
         return replace(
             self,
             worker_wait=worker_wait,
@@ -183,6 +187,7 @@ class Settings:
             alerts_policy=alerts_policy,
             write_rate_limit=write_rate_limit,
             write_concurrency=write_concurrency,
+            readiness_refresh=readiness_refresh,
         )
 
 
@@ -216,6 +221,19 @@ def _write_concurrency(value: object, where: str) -> int:
             f"(at least write_rate_limit x a mutation's seconds), not {value!r}"
         )
     return count
+
+
+def _readiness_refresh(value: object, where: str) -> float:
+    """Seconds between reads of readiness: a number from 0 (every scrape) to 3600 (TOML's true/false is not one)."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a number of seconds, e.g. 30, not {value!r}") from None
+    if not 0 <= seconds <= 3600:  # also refuses nan and inf
+        raise ConfigError(f"{where} must be from 0 (every scrape) to 3600 seconds, not {value!r}")
+    return seconds
 
 
 def _approver_groups(value: object, path: Path) -> dict[str, list[str]]:

@@ -120,12 +120,16 @@ class ReceiverConfig:
     """Seconds an alert signalled in one state is not signalled again in the same state (0: off)."""
     configure_retry: float = 10.0
     """Seconds between attempts to configure the guardians while Temporal cannot be reached."""
+    readiness_refresh: float = 30.0
+    """Seconds a scrape of /metrics serves the readiness gauges from the last read of Temporal (0: read at every scrape)."""
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token:
             raise ValueError("the receiver's token is empty; give a token, or None to turn authentication off on purpose")
         if self.max_body < 1:
             raise ValueError(f"max_body must be at least 1 byte, not {self.max_body}")
+        if not self.readiness_refresh >= 0:
+            raise ValueError(f"readiness_refresh must be at least 0 seconds, not {self.readiness_refresh}")
 
 
 def _placeholder_trigger(region: str) -> Trigger:
@@ -680,18 +684,18 @@ def _endpoint(
 
 # What /metrics shows of readiness: each schedule's plans, by file, 'ready', 'warnings' or 'not_ready'.
 ReadinessSource = Callable[[], Awaitable[Mapping[str, Mapping[str, str]]]]
-# A scrape reads readiness from Temporal at most this often (the rest are served from the last read).
-READINESS_REFRESH_SECONDS = 30.0
 READINESS_READ_TIMEOUT = 5.0
 
 
 class ReadinessGauges:
     """``evac_plan_ready{schedule, plan}``: 1 while a readiness schedule's latest evaluation found
     the plan ready (warnings included), 0 while not ready; ``evac_readiness_read_ok`` says whether
-    the last read of Temporal worked (the gauges keep their last values while it does not)."""
+    the last read of Temporal worked (the gauges keep their last values while it does not). A
+    scrape reads Temporal at most every ``refresh`` seconds; the others are served from the last read."""
 
-    def __init__(self, source: ReadinessSource, registry: CollectorRegistry) -> None:
+    def __init__(self, source: ReadinessSource, registry: CollectorRegistry, refresh: float) -> None:
         self._source = source
+        self._refresh = refresh
         self._read_at = -math.inf
         self.ready = Gauge(
             "evac_plan_ready",
@@ -705,7 +709,7 @@ class ReadinessGauges:
 
     async def refresh(self) -> None:
         now = time.monotonic()
-        if now - self._read_at < READINESS_REFRESH_SECONDS:
+        if now - self._read_at < self._refresh:
             return
         self._read_at = now
         try:
@@ -727,7 +731,7 @@ def create_app(config: ReceiverConfig, signaller: Signaller, readiness: Readines
     background while Temporal cannot be reached). ``readiness``: where /metrics reads the plans'
     readiness from (None: no readiness gauges)."""
     metrics = ReceiverMetrics()
-    gauges = ReadinessGauges(readiness, metrics.registry) if readiness is not None else None
+    gauges = ReadinessGauges(readiness, metrics.registry, config.readiness_refresh) if readiness is not None else None
     receiver = _Receiver(config, signaller, metrics)
 
     @asynccontextmanager

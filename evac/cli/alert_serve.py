@@ -66,6 +66,7 @@ def receiver_config(config: Settings, plans: Path | None, insecure_no_auth: bool
         policy=config.alerts_policy,
         approver_groups=config.approver_groups,
         gcp_project=config.gcp_project,
+        readiness_refresh=config.readiness_refresh,
     )
 
 
