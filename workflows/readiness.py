@@ -83,8 +83,8 @@ class ReadinessWorkflow:
         items = {item.file: item for item in input.plans}
         for plan in plans:
             before = previous.states.get(plan.file) if previous.states is not None else None
-            if plan.state == (before or "ready"):
-                continue
+            if plan.state == before or (before is None and plan.state != "not_ready"):
+                continue  # no change; or a first evaluation of a plan that is ready (warnings included)
             item = items[plan.file]
             notice = Notification(
                 event=NotificationEvent.READINESS_CHANGED,

@@ -119,3 +119,42 @@ async def test_a_scheduled_evaluation_notifies_only_the_plans_whose_state_change
         "catalog: instance group us-central1/checkout-uc1: quota too small"
     )
     assert headline(notice) == "Evac readiness of plan demo-failover (checkout, catalog): not ready"
+
+
+async def test_a_first_scheduled_evaluation_notifies_only_the_plans_not_ready(env, task_queue, demo_topology):
+    failover, drill = load_plan(DEMO / "failover.yaml", demo_topology), load_plan(DEMO / "drill.yaml", demo_topology)
+    sent: list[Notification] = []
+
+    @activity.defn(name=PREVIOUS_READINESS)
+    async def previous_readiness(input: PreviousReadiness) -> PreviousStates:
+        return PreviousStates(states=None)  # the schedule's first evaluation
+
+    @activity.defn(name=SEND_NOTIFICATION)
+    async def send_notification(input: Notification) -> NotificationResult:
+        sent.append(input)
+        return NotificationResult(configured=True)
+
+    @activity.defn(name=EVALUATE_READINESS)
+    async def evaluate(input: EvaluateService) -> ServiceCheck:
+        group = "instance group us-central1/checkout-uc1"
+        bad = input.plan.name == "demo-failover"
+        finding = Finding(service=input.service, resource=group, severity="not_ready" if bad else "warning", text="quota")
+        return ServiceCheck(findings=[finding])
+
+    input = ReadinessInput(
+        schedule_id="evac-readiness/first",
+        plans=[
+            PlanToEvaluate(file=f"{name}.yaml", plan=plan, project=demo_topology.project, topologies=dict(demo_topology.services))
+            for name, plan in (("failover", failover), ("drill", drill))
+        ],
+    )
+    async with running_worker(env.client, task_queue, [evaluate, previous_readiness, send_notification]):
+        handle = await env.client.start_workflow(
+            workflow_types.READINESS, input, id=f"readiness/test/{uuid.uuid4()}", task_queue=task_queue
+        )
+        await handle.result()
+        memo = await (await handle.describe()).memo_value(MEMO_STATES)
+
+    # Ready with warnings is ready (as the evac_plan_ready gauge says): only the failover is news.
+    assert memo == {"failover.yaml": "not_ready", "drill.yaml": "warnings"}
+    assert [(n.plan, n.status) for n in sent] == [("demo-failover", "not_ready")]
