@@ -11,10 +11,9 @@ the service, the share that found it ready (ready with warnings counts as ready,
 
 Pure code, no I/O: :func:`build_report` computes an :class:`EvidenceReport` from run rows
 and readiness evaluations (the visibility records :mod:`evac.control.evidence` reads);
-:func:`render_markdown` and
-:func:`render_html` write it. The HTML is one self-contained file: inline CSS with a print
-stylesheet, charts as inline SVG drawn here, no scripts, fonts or links to fetch. The same
-report always renders to the same text.
+:func:`render_markdown` and :func:`render_html` write it. The HTML is one self-contained file:
+inline CSS with a print stylesheet, charts as inline SVG drawn here, no scripts, fonts or links
+to fetch. The same report always renders to the same text.
 """
 
 from __future__ import annotations
