@@ -115,6 +115,9 @@ class PreviousStates(_Model):
 MEMO_STATES = "readiness_states"
 # ... and each plan's state by its digest, so that a run of the plan can find its latest evaluation.
 MEMO_DIGESTS = "readiness_digests"
+# ... and each service's state (``{service: state}``, its worst across the evaluation's plans), so
+# that ``evac audit report`` can tell each service's readiness over a window from visibility alone.
+MEMO_SERVICES = "readiness_services"
 
 
 class ReadinessReport(_Model):
@@ -149,6 +152,15 @@ def state_of(findings: Iterable[Finding]) -> State:
 
 def service_readiness(service: str, check: ServiceCheck) -> ServiceReadiness:
     return ServiceReadiness(service=service, state=state_of(check.findings), findings=check.findings, checked=check.checked)
+
+
+def service_states(plans: Iterable[PlanReadiness]) -> dict[str, State]:
+    """Each service's worst state across ``plans`` (a service may be in more than one), by name."""
+    found: dict[str, list[State]] = {}
+    for plan in plans:
+        for service in plan.services:
+            found.setdefault(service.service, []).append(service.state)
+    return {name: worst(found[name]) for name in sorted(found)}
 
 
 def plan_readiness(item: PlanToEvaluate, services: list[ServiceReadiness]) -> PlanReadiness:

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from evac.plan import format_duration
     from evac.readiness import (
         MEMO_DIGESTS,
+        MEMO_SERVICES,
         MEMO_STATES,
         EvaluateService,
         Finding,
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         change_detail,
         plan_readiness,
         service_readiness,
+        service_states,
         worst,
     )
     from evac.resources import StepContext
@@ -58,6 +60,7 @@ class ReadinessWorkflow:
             {
                 MEMO_STATES: {plan.file: plan.state for plan in plans},
                 MEMO_DIGESTS: {plan.digest: plan.state for plan in plans},
+                MEMO_SERVICES: service_states(plans),
             }
         )
         # Findable: `evac runs`-style queries of evaluations by how they ended.

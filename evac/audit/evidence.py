@@ -4,13 +4,16 @@ Per service: the drills it ran and passed in the window, its pass rate, its last
 (which may be older than the window), how long recovery took over time, and its failovers by
 trigger with those that did not succeed. Listed first, the gaps: services of the topology that
 never passed a drill, or not within the drill policy period. Region evacuations (whose services'
-runs are counted as failovers) are counted in the header, with their outcomes.
+runs are counted as failovers) are counted in the header, with their outcomes. And per service,
+its readiness over the window, from the readiness evaluations that ended in it: how many covered
+the service, the share that found it ready (ready with warnings counts as ready, as the
+``evac_plan_ready`` gauge counts it), its longest not-ready stretch and its latest state.
 
 Pure code, no I/O: :func:`build_report` computes an :class:`EvidenceReport` from run rows
-(the visibility records :mod:`evac.control.evidence` reads); :func:`render_markdown` and
-:func:`render_html` write it. The HTML is one self-contained file: inline CSS with a print
-stylesheet, charts as inline SVG drawn here, no scripts, fonts or links to fetch. The same
-report always renders to the same text.
+and readiness evaluations (the visibility records :mod:`evac.control.evidence` reads);
+:func:`render_markdown` and :func:`render_html` write it. The HTML is one self-contained file:
+inline CSS with a print stylesheet, charts as inline SVG drawn here, no scripts, fonts or links
+to fetch. The same report always renders to the same text.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from evac.control.findable import RunRow
+from evac.readiness import STATE_WORDS, State
 from evac.text import visible
 from evac.times import utc_text
 
@@ -60,6 +64,42 @@ class TrendPoint(_Model):
     workflow_id: str
 
 
+class ReadinessEvaluation(_Model):
+    """One readiness evaluation that ended: when, and each service's state it found (its memo)."""
+
+    workflow_id: str
+    run_id: str
+    ended_at: datetime
+    services: dict[str, State]
+
+
+class NotReadyStretch(_Model):
+    """Consecutive evaluations that found a service not ready: from the first of them to the next
+    evaluation that found it ready (``ended_at`` None: none has yet, it is still not ready)."""
+
+    started_at: datetime
+    ended_at: datetime | None
+    first_workflow_id: str  # the evaluation that first found it not ready: its findings say why
+    evaluations: int
+
+    def length(self, now: datetime) -> timedelta:
+        return (self.ended_at or now) - self.started_at
+
+
+class ServiceReadinessEvidence(_Model):
+    """A service's readiness over the window, from the evaluations that covered it."""
+
+    evaluations: int
+    ready: int  # of those, the ones that found it ready, with warnings or not
+    latest: State
+    latest_at: datetime
+    longest_not_ready: NotReadyStretch | None  # None: no evaluation found it not ready
+
+    @property
+    def share_ready(self) -> float:
+        return self.ready / self.evaluations
+
+
 class ServiceEvidence(_Model):
     service: str
     in_topology: bool
@@ -75,6 +115,7 @@ class ServiceEvidence(_Model):
     failovers: int
     failovers_by_trigger: dict[str, int]
     failovers_not_succeeded: list[RunLink]  # newest first
+    readiness: ServiceReadinessEvidence | None = None  # None: no readiness evaluation covered it in the window
 
 
 class EvidenceReport(_Model):
@@ -92,6 +133,9 @@ class EvidenceReport(_Model):
     runs_without_service: int
     runs_read: int
     row_cap: int | None = None  # set when only the newest this-many runs were read
+    readiness_evaluations: int = 0  # readiness evaluations that ended in the window and were read
+    readiness_without_services: int = 0  # of those, the ones whose memo names no service (older code's)
+    readiness_cap: int | None = None  # set when only the newest this-many evaluations were read
 
     @property
     def gaps(self) -> int:
@@ -115,11 +159,16 @@ def build_report(
     last_passed: Mapping[str, RunRow] | None = None,
     namespace: str | None = None,
     row_cap: int | None = None,
+    evaluations: Sequence[ReadinessEvaluation] = (),
+    readiness_cap: int | None = None,
 ) -> EvidenceReport:
     """The evidence from ``runs`` (any order; those started before ``now - since`` only inform
     the last passed drill) for the topology's ``services``; ``last_passed``: the newest passed
-    drill found outside ``runs``, per service. ``row_cap``: the runs were cut at this many."""
+    drill found outside ``runs``, per service. ``row_cap``: the runs were cut at this many.
+    ``evaluations``: the readiness evaluations (any order; those that ended before the window
+    are left out), cut at ``readiness_cap`` if given."""
     start = now - since
+    evaluations = [e for e in evaluations if e.ended_at >= start]
     evacuations = [row for row in runs if row.kind == EVACUATION]
     dry_evacuations = [row for row in evacuations if row.workflow_id.startswith(DRY_RUN_EVACUATION_PREFIX)]
     counted = [row for row in evacuations if row not in dry_evacuations and row.started_at >= start]
@@ -139,6 +188,7 @@ def build_report(
             now=now,
             start=start,
             policy=policy,
+            readiness=readiness_over(evaluations, name, now=now),
         )
         for name in sorted(topology | set(by_service))
     ]
@@ -160,6 +210,40 @@ def build_report(
         runs_without_service=len(runs) - len(attributed),
         runs_read=len(runs) + len(evacuations),
         row_cap=row_cap,
+        readiness_evaluations=len(evaluations),
+        readiness_without_services=sum(1 for e in evaluations if not e.services),
+        readiness_cap=readiness_cap,
+    )
+
+
+def readiness_over(evaluations: Iterable[ReadinessEvaluation], service: str, *, now: datetime) -> ServiceReadinessEvidence | None:
+    """``service``'s readiness over ``evaluations`` (any order): None when none covered it. Its
+    longest not-ready stretch runs from the first of consecutive evaluations that found it not
+    ready to the next that found it ready (with warnings or not), or to ``now`` when none has."""
+    covering = sorted(
+        ((e.ended_at, e.workflow_id, e.services[service]) for e in evaluations if service in e.services),
+        key=lambda item: (item[0], item[1]),
+    )
+    if not covering:
+        return None
+    stretches: list[NotReadyStretch] = []
+    open_stretch: NotReadyStretch | None = None
+    for at, workflow_id, state in covering:
+        if state == "not_ready":
+            if open_stretch is None:
+                open_stretch = NotReadyStretch(started_at=at, ended_at=None, first_workflow_id=workflow_id, evaluations=0)
+                stretches.append(open_stretch)
+            open_stretch.evaluations += 1
+        elif open_stretch is not None:
+            open_stretch.ended_at = at
+            open_stretch = None
+    at, _, latest = covering[-1]
+    return ServiceReadinessEvidence(
+        evaluations=len(covering),
+        ready=sum(1 for _, _, state in covering if state != "not_ready"),
+        latest=latest,
+        latest_at=at,
+        longest_not_ready=max(stretches, key=lambda stretch: stretch.length(now), default=None),
     )
 
 
@@ -178,6 +262,7 @@ def _service_evidence(
     now: datetime,
     start: datetime,
     policy: timedelta,
+    readiness: ServiceReadinessEvidence | None = None,
 ) -> ServiceEvidence:
     recent = [row for row in rows if row.started_at >= start]
     drills = [row for row in recent if row.kind == DRILL]
@@ -204,6 +289,7 @@ def _service_evidence(
             for row in sorted(failovers, key=lambda r: r.started_at, reverse=True)
             if row.outcome is not None and row.outcome != SUCCEEDED
         ],
+        readiness=readiness,
     )
 
 
@@ -280,6 +366,19 @@ def _age(amount: timedelta) -> str:
     return f"{seconds // 60}m ago"
 
 
+def _length(amount: timedelta) -> str:
+    """A stretch of time in its two largest units: 3d 4h, 2h 10m, 5m 12s."""
+    seconds = max(0, int(amount.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"
+
+
 def _secs(value: float) -> str:
     return f"{value:,.1f} s"
 
@@ -312,6 +411,40 @@ def _never_words(service: ServiceEvidence) -> str:
     return "no passed drill on record" + (f" ({tried} drill(s) in the window, none passed)" if tried else "")
 
 
+NO_READINESS = "no readiness evaluation in the window"
+
+
+def _ready_share(service: ServiceEvidence) -> str:
+    """The summary's cell: the share of the evaluations that found it ready, of how many."""
+    readiness = service.readiness
+    return "-" if readiness is None else f"{readiness.share_ready * 100:.0f}% of {readiness.evaluations}"
+
+
+def _readiness_words(service: ServiceEvidence) -> str:
+    readiness = service.readiness
+    if readiness is None:
+        return NO_READINESS
+    return (
+        f"ready in {readiness.share_ready * 100:.0f}% of the {readiness.evaluations} evaluation(s) in the window "
+        f"that covered it ({readiness.ready} ready, with warnings or not)"
+    )
+
+
+def _latest_readiness_words(readiness: ServiceReadinessEvidence) -> str:
+    return f"{STATE_WORDS[readiness.latest]} ({_when(readiness.latest_at)})"
+
+
+def _stretch_words(report: EvidenceReport, stretch: NotReadyStretch | None) -> str:
+    """The longest not-ready stretch, without the evaluation that opened it (each renderer names it)."""
+    if stretch is None:
+        return "none: no evaluation in the window found it not ready"
+    length = _length(stretch.length(report.now))
+    found = f"{stretch.evaluations} evaluation(s) found it not ready"
+    if stretch.ended_at is None:
+        return f"{length}, since {_when(stretch.started_at)}: still not ready ({found})"
+    return f"{length}, {_when(stretch.started_at)} to {_when(stretch.ended_at)} ({found}, then one found it ready)"
+
+
 def _flag(service: ServiceEvidence) -> str:
     if not service.in_topology:
         return "not in topology"
@@ -328,7 +461,17 @@ def _header_lines(report: EvidenceReport) -> list[tuple[str, str]]:
         ("Drill policy", f"every service passes a drill at least every {lookback(report.policy)}"),
         ("Services", f"{services} ({in_topology} in the topology); gaps: {report.gaps}"),
         ("Evacuations", _evacuations_words(report)),
+        ("Readiness", _readiness_header_words(report)),
     ]
+
+
+def _readiness_header_words(report: EvidenceReport) -> str:
+    if not report.readiness_evaluations:
+        return "no readiness evaluation ended in the window"
+    return (
+        f"{report.readiness_evaluations} evaluation(s) ended in the window; "
+        "a service ready with warnings counts as ready, as the evac_plan_ready gauge counts it"
+    )
 
 
 def _evacuations_words(report: EvidenceReport) -> str:
@@ -351,6 +494,15 @@ def _notes(report: EvidenceReport) -> list[str]:
         notes.append(
             f"Only the newest {report.row_cap:,} runs were read: older runs in the window are not counted "
             "(the last passed drill of each service was still looked up)."
+        )
+    if report.readiness_without_services:
+        notes.append(
+            f"{report.readiness_without_services} readiness evaluation(s) in the window recorded no service's state "
+            "(evaluated before Evac recorded them) and are not counted."
+        )
+    if report.readiness_cap is not None:
+        notes.append(
+            f"Only the newest {report.readiness_cap:,} readiness evaluations were read: older ones in the window are not counted."
         )
     if report.not_in_topology:
         notes.append(f"Not in the topology (reported, never flagged as gaps): {', '.join(report.not_in_topology)}.")
@@ -423,7 +575,17 @@ def _md_table(headings: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def _md_summary(report: EvidenceReport) -> str:
-    headings = ["Service", "Flag", "Drills ended", "Passed", "Pass rate", "Last passed drill", "Failovers", "Not succeeded"]
+    headings = [
+        "Service",
+        "Flag",
+        "Drills ended",
+        "Passed",
+        "Pass rate",
+        "Last passed drill",
+        "Failovers",
+        "Not succeeded",
+        "Ready (evaluations)",
+    ]
     rows = [
         [
             _md(s.service),
@@ -434,6 +596,7 @@ def _md_summary(report: EvidenceReport) -> str:
             _last_passed_words(report, s),
             str(s.failovers),
             str(len(s.failovers_not_succeeded)),
+            _ready_share(s),
         ]
         for s in report.services
     ]
@@ -457,6 +620,7 @@ def _md_service(report: EvidenceReport, service: ServiceEvidence) -> str:
         f"trigger {_code(link.trigger or '-')}: {_code(link.outcome)}"
         for link in service.failovers_not_succeeded
     ]
+    lines += _md_readiness(report, service)
     if service.rpo_trend:
         lines.append(f"- Replication lag before role changes (RPO, oldest first): {_trend_words(service.rpo_trend)}")
     if not service.recovery_trend:
@@ -469,6 +633,18 @@ def _md_service(report: EvidenceReport, service: ServiceEvidence) -> str:
     ]
     lines.append(_md_table(["Started", "Recovery", "Kind", "Outcome", "Workflow"], rows))
     return "\n".join(lines)
+
+
+def _md_readiness(report: EvidenceReport, service: ServiceEvidence) -> list[str]:
+    lines = [f"- Readiness: {_md(_readiness_words(service))}"]
+    readiness = service.readiness
+    if readiness is None:
+        return lines
+    stretch = readiness.longest_not_ready
+    first = f", first found by evaluation {_code(stretch.first_workflow_id)}" if stretch else ""
+    lines.append(f"- Longest not-ready stretch: {_md(_stretch_words(report, stretch))}{first}")
+    lines.append(f"- Latest readiness: {_md(_latest_readiness_words(readiness))}")
+    return lines
 
 
 def _md_notes(report: EvidenceReport) -> str:
@@ -612,7 +788,7 @@ def _html_table(headings: Sequence[str], rows: Iterable[Sequence[str]], numeric:
 
 
 def _html_summary(report: EvidenceReport) -> str:
-    headings = ["Service", "Drills ended", "Passed", "Pass rate", "Last passed drill", "Failovers", "Not succeeded"]
+    headings = ["Service", "Drills ended", "Passed", "Pass rate", "Last passed drill", "Failovers", "Not succeeded", "Ready"]
     rows = [
         [
             f'<a href="#service-{_h(s.service)}">{_h(s.service)}</a>{_badge(s)}',
@@ -622,10 +798,11 @@ def _html_summary(report: EvidenceReport) -> str:
             _h(_last_passed_words(report, s)),
             str(s.failovers),
             str(len(s.failovers_not_succeeded)),
+            _h(_ready_share(s)),
         ]
         for s in report.services
     ]
-    table = _html_table(headings, rows, numeric=frozenset({1, 2, 3, 5, 6}))
+    table = _html_table(headings, rows, numeric=frozenset({1, 2, 3, 5, 6, 7}))
     return f'<section id="summary">\n<h2>Summary</h2>\n{table}\n</section>'
 
 
@@ -639,6 +816,7 @@ def _html_service(report: EvidenceReport, service: ServiceEvidence) -> str:
             ("Last passed drill", _h(_last_passed_words(report, service)) + (f", {_html_link(last)}" if last else "")),
             ("Failovers", f"{service.failovers}; by trigger: {_h(_tally(service.failovers_by_trigger))}"),
             ("Failovers not succeeded", str(len(service.failovers_not_succeeded))),
+            *_html_readiness(report, service),
             *([("Replication lag before role changes (RPO)", _h(_trend_words(service.rpo_trend)))] if service.rpo_trend else []),
         ]
     )
@@ -651,6 +829,19 @@ def _html_service(report: EvidenceReport, service: ServiceEvidence) -> str:
         "</article>",
     ]
     return "\n".join(part for part in parts if part)
+
+
+def _html_readiness(report: EvidenceReport, service: ServiceEvidence) -> list[tuple[str, str]]:
+    """The readiness facts; the values are HTML."""
+    facts = [("Readiness in the window", _h(_readiness_words(service)))]
+    readiness = service.readiness
+    if readiness is None:
+        return facts
+    stretch = readiness.longest_not_ready
+    first = f", first found by evaluation <code>{_h(stretch.first_workflow_id)}</code>" if stretch else ""
+    facts.append(("Longest not-ready stretch", _h(_stretch_words(report, stretch)) + first))
+    facts.append(("Latest readiness", _h(_latest_readiness_words(readiness))))
+    return facts
 
 
 def _html_failures(service: ServiceEvidence) -> str:
@@ -785,11 +976,15 @@ def _html_notes(report: EvidenceReport) -> str:
 
 __all__ = [
     "EvidenceReport",
+    "NotReadyStretch",
+    "ReadinessEvaluation",
     "RunLink",
     "ServiceEvidence",
+    "ServiceReadinessEvidence",
     "TrendPoint",
     "build_report",
     "lookback",
+    "readiness_over",
     "render_html",
     "render_markdown",
     "trend_svg",

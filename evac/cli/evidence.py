@@ -39,8 +39,9 @@ def report(
     address: str = address_option(),
     namespace: str = namespace_option(),
 ) -> None:
-    """Per service: drills run and passed, last passed drill, recovery trend, failovers by trigger;
-    first, the services never drilled or not within the policy period. Exit 0 even with gaps."""
+    """Per service: drills run and passed, last passed drill, recovery trend, failovers by trigger,
+    readiness over the window; first, the services never drilled or not within the policy period.
+    Exit 0 even with gaps."""
     config = begin(Output.text, address, namespace)
     try:
         window = parse_since(since, "--since")

@@ -129,6 +129,11 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def time_literal(moment: datetime) -> str:
+    """A visibility-query time literal (UTC, to the second)."""
+    return quote(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
 def build_query(filter: RunFilter, now: datetime | None = None) -> str:
     """The visibility query for ``filter`` (validated first): Evac's runs only (failovers, drills,
     evacuations and their failbacks), one row per evacuation, not one per run it continued as."""
@@ -152,7 +157,7 @@ def build_query(filter: RunFilter, now: datetime | None = None) -> str:
         clauses.append(f"{sa.EVAC_OUTCOME.name} = {quote(filter.outcome)}")
     if filter.since is not None:
         start = (now or datetime.now(UTC)) - parse_since(filter.since)
-        clauses.append(f"StartTime >= {quote(start.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ'))}")
+        clauses.append(f"StartTime >= {time_literal(start)}")
     return " AND ".join(clauses)  # newest first: the visibility store's own order
 
 

@@ -1,7 +1,7 @@
 """Auditing real runs end to end, as an auditor would with the CLI: `evac audit show`, `export`
 (JSON against the published schema, Markdown, HTML opened in a real browser, the raw history),
 `verify` of true and tampered exports and histories, and `evac audit report` flagging a service
-that was never drilled."""
+that was never drilled and giving its readiness over the window after an `evac readiness check`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from evac.readiness import STATE_WORDS
 from tests.browser.conftest import Browser, open_browser
 from tests.conftest import DEMO, REGIONAL
 from tests.e2e.conftest import E2E
@@ -114,18 +115,28 @@ def test_the_evidence_report_lists_a_never_drilled_service_first(
 ):
     # The regional topology's service has failovers in other tests at most, never a drill here.
     topology = REGIONAL / "topology.yaml"
+    # One readiness evaluation of its plan, the newest: the report's latest state for payments.
+    checked = e2e_stack.evac("readiness", "check", str(REGIONAL / "failover.yaml"), "--output", "json")
+    assert checked.returncode in (0, 1), checked.stderr + checked.stdout
+    state = json.loads(checked.stdout)["state"]
     markdown = e2e_stack.evac("audit", "report", "--topology", str(topology), "--since", "1d")
     assert markdown.returncode == 0, markdown.stderr + markdown.stdout
     gaps = markdown.stdout.split("## Gaps", 1)[1].split("\n## ", 1)[0]
     assert "payments" in gaps and "never" in gaps.lower()
     assert markdown.stdout.index("## Gaps") < markdown.stdout.index("checkout")  # gaps first; checkout: runs, not in the topology
+    payments = markdown.stdout.split("### payments", 1)[1].split("\n### ", 1)[0]
+    readiness = next(line for line in payments.splitlines() if line.startswith("- Readiness: "))
+    assert " evaluation(s) in the window that covered it (" in readiness, payments
+    assert f"- Latest readiness: {STATE_WORDS[state]} (" in payments, payments
+    assert "a service ready with warnings counts as ready" in markdown.stdout
 
     page = tmp_path / "evidence.html"
     written = e2e_stack.evac("audit", "report", "--topology", str(topology), "--format", "html", "-o", str(page))
     assert written.returncode == 0 and "never drilled" in written.stdout, written.stderr + written.stdout
     opened = browser.open(page, screenshot=tmp_path / "evidence.png")
     opened.assert_clean()
-    assert "payments" in opened.page.inner_text("body")  # type: ignore[attr-defined]
+    body = opened.page.inner_text("body")  # type: ignore[attr-defined]
+    assert "payments" in body and "Readiness in the window" in body and "Longest not-ready stretch" in body
 
     refused = e2e_stack.evac("audit", "report", "--topology", str(topology), "--since", "forever")
     assert refused.returncode == 2 and "--since 'forever'" in refused.stderr

@@ -1,5 +1,6 @@
 """The evidence across runs: gaps first, pass rates, last passed drills, failovers by trigger,
-and the Markdown and HTML renderings (the HTML self-contained and the same every time)."""
+each service's readiness over the window, and the Markdown and HTML renderings (the HTML
+self-contained and the same every time)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,17 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from evac.audit.evidence import EvidenceReport, build_report, lookback, render_html, render_markdown
+from evac.audit.evidence import (
+    EvidenceReport,
+    ReadinessEvaluation,
+    build_report,
+    lookback,
+    readiness_over,
+    render_html,
+    render_markdown,
+)
 from evac.control.findable import RunRow
+from evac.readiness import State
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TOPOLOGY = Path(__file__).parents[2] / "plans" / "demo" / "topology.yaml"
@@ -379,3 +389,128 @@ def test_evacuations_are_counted_with_their_outcomes_not_as_runs_without_a_servi
     assert "- Evacuations: 4 in the window; aborted 1, running 1, succeeded 2" in markdown
     assert "Evacuations" in render_html(report) and "aborted 1, running 1, succeeded 2" in render_html(report)
     assert "- Evacuations: none in the window" in render_markdown(report_of(runs[-1:], ["checkout"]))
+
+
+# --- readiness over the window --------------------------------------------------------------
+
+
+def evaluations(*states: tuple[float, State | None], service: str = "checkout") -> list[ReadinessEvaluation]:
+    """One evaluation per (hours ago, the service's state; None: it did not cover the service)."""
+    return [
+        ReadinessEvaluation(
+            workflow_id=f"readiness/check/{hours}",
+            run_id=f"r{hours}",
+            ended_at=NOW - timedelta(hours=hours),
+            services={} if state is None else {service: state},
+        )
+        for hours, state in states
+    ]
+
+
+def test_a_service_never_found_not_ready_has_no_stretch():
+    found = readiness_over(evaluations((5, "ready"), (3, "ready"), (1, "ready")), "checkout", now=NOW)
+    assert found is not None
+    assert (found.evaluations, found.ready, found.share_ready, found.latest) == (3, 3, 1.0, "ready")
+    assert found.longest_not_ready is None
+
+
+def test_the_longest_stretch_runs_from_the_first_not_ready_evaluation_to_the_next_ready_one():
+    history = evaluations(
+        (10, "ready"),
+        (9, "not_ready"),  # 1 h: 9 → 8
+        (8, "ready"),
+        (7, "not_ready"),  # 3 h: 7 → 4, whatever came between
+        (6, "not_ready"),
+        (5, None),  # an evaluation of other plans: not counted for checkout
+        (4, "ready"),
+        (2, "ready"),
+    )
+    found = readiness_over(reversed(history), "checkout", now=NOW)  # any order
+    assert found is not None and found.evaluations == 7 and found.ready == 4
+    stretch = found.longest_not_ready
+    assert stretch is not None
+    assert (stretch.started_at, stretch.ended_at) == (NOW - timedelta(hours=7), NOW - timedelta(hours=4))
+    assert (stretch.evaluations, stretch.first_workflow_id) == (2, "readiness/check/7")
+    assert (found.latest, found.latest_at) == ("ready", NOW - timedelta(hours=2))
+
+
+def test_a_stretch_still_open_runs_to_now():
+    found = readiness_over(evaluations((12, "not_ready"), (11, "ready"), (6, "not_ready"), (1, "not_ready")), "checkout", now=NOW)
+    assert found is not None and found.latest == "not_ready"
+    stretch = found.longest_not_ready
+    assert stretch is not None and stretch.ended_at is None and stretch.started_at == NOW - timedelta(hours=6)
+    assert stretch.length(NOW) == timedelta(hours=6)  # longer than the closed hour before it
+
+
+def test_ready_with_warnings_counts_as_ready_and_ends_a_stretch():
+    found = readiness_over(evaluations((4, "warnings"), (3, "not_ready"), (2, "warnings"), (1, "ready")), "checkout", now=NOW)
+    assert found is not None
+    assert (found.evaluations, found.ready, found.share_ready) == (4, 3, 0.75)
+    stretch = found.longest_not_ready
+    assert stretch is not None and stretch.ended_at == NOW - timedelta(hours=2)
+
+
+def test_a_service_no_evaluation_covered_has_no_figure():
+    assert readiness_over([], "checkout", now=NOW) is None
+    assert readiness_over(evaluations((1, "ready"), service="catalog"), "checkout", now=NOW) is None
+
+
+def test_the_report_gives_each_service_its_readiness_and_says_when_there_is_none():
+    history = [
+        *evaluations((30, "ready"), (20, "not_ready"), (19, "warnings"), (3, "not_ready")),
+        *evaluations((24 * 100, "not_ready")),  # before the window: left out
+    ]
+    report = report_of([run("checkout", "drill", 3, "passed")], ["checkout", "payments"], evaluations=history)
+    checkout, payments = (next(s for s in report.services if s.service == name) for name in ("checkout", "payments"))
+    assert payments.readiness is None
+    assert checkout.readiness is not None and checkout.readiness.evaluations == 4 and checkout.readiness.ready == 2
+    assert report.readiness_evaluations == 4
+
+    text = render_markdown(report)
+    section = text.split("### checkout", 1)[1].split("\n### ", 1)[0]
+    assert (
+        "- Readiness: ready in 50% of the 4 evaluation(s) in the window that covered it (2 ready, with warnings or not)"
+        in section
+    )
+    assert (  # longer than the hour 20 to 19 h ago that ended with warnings (ready)
+        "- Longest not-ready stretch: 3h 0m, since 2026-11-28 09:00Z: still not ready "
+        "(1 evaluation(s) found it not ready), first found by evaluation `readiness/check/3`" in section
+    )
+    assert "- Latest readiness: NOT READY (2026-11-28 09:00Z)" in section
+    assert "- Readiness: no readiness evaluation in the window" in text.split("### payments", 1)[1]
+    assert "a service ready with warnings counts as ready" in text
+    summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert "| 50% of 4 |" in summary and summary.count("| - |") >= 1
+
+    page = render_html(report)
+    assert "<dt>Readiness in the window</dt><dd>ready in 50% of the 4 evaluation(s)" in page
+    assert "first found by evaluation <code>readiness/check/3</code>" in page
+    assert "<dt>Readiness in the window</dt><dd>no readiness evaluation in the window</dd>" in page
+
+
+def test_a_stretch_that_ended_says_from_when_to_when():
+    report = report_of([], ["checkout"], evaluations=evaluations((5, "not_ready"), (4, "not_ready"), (2, "warnings")))
+    assert (
+        "- Longest not-ready stretch: 3h 0m, 2026-11-28 07:00Z to 2026-11-28 10:00Z "
+        "(2 evaluation(s) found it not ready, then one found it ready)"
+    ) in render_markdown(report)
+    assert "- Latest readiness: ready, with warnings (2026-11-28 10:00Z)" in render_markdown(report)
+    none = report_of([], ["checkout"], evaluations=evaluations((1, "ready")))
+    assert "- Longest not-ready stretch: none: no evaluation in the window found it not ready" in render_markdown(none)
+
+
+def test_the_report_says_what_it_could_not_count():
+    old = ReadinessEvaluation(workflow_id="readiness/check/old", run_id="r", ended_at=NOW - timedelta(hours=1), services={})
+    report = report_of([], ["checkout"], evaluations=[old], readiness_cap=10_000)
+    assert report.services[0].readiness is None
+    text = render_markdown(report)
+    assert "1 readiness evaluation(s) in the window recorded no service's state" in text
+    assert "Only the newest 10,000 readiness evaluations were read" in text
+
+
+def test_readiness_words_are_escaped_as_data():
+    history = evaluations((3, "not_ready"), (1, "ready"), service="checkout")
+    history[0].workflow_id = "<script>alert(1)</script>`x`"
+    report = report_of([], ["checkout"], evaluations=history)
+    assert "<script" not in render_html(report) and "&lt;script&gt;" in render_html(report)
+    assert "`` <script>alert(1)</script>`x` ``" in render_markdown(report)

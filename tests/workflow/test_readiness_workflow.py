@@ -14,6 +14,7 @@ from evac.notifications import SEND_NOTIFICATION, Notification, NotificationEven
 from evac.plan import load_plan
 from evac.readiness import (
     EVALUATE_READINESS,
+    MEMO_SERVICES,
     MEMO_STATES,
     PREVIOUS_READINESS,
     EvaluateService,
@@ -55,13 +56,15 @@ async def test_one_evaluation_covers_every_service_and_rolls_the_states_up(env, 
         ]
     )
     async with running_worker(env.client, task_queue, [evaluate_readiness]):
-        report = await env.client.execute_workflow(
+        handle = await env.client.start_workflow(
             workflow_types.READINESS,
             input,
             id=f"readiness/test/{uuid.uuid4()}",
             task_queue=task_queue,
             result_type=ReadinessReport,
         )
+        report = await handle.result()
+        described = await handle.describe()
 
     failover, drill = report.plans
     assert (failover.plan, failover.state) == ("demo-failover", "not_ready")
@@ -71,6 +74,9 @@ async def test_one_evaluation_covers_every_service_and_rolls_the_states_up(env, 
     [why] = failover.services[1].findings
     assert why.severity == "warning" and why.text == "the evaluation could not run: the worker cannot reach the cloud"
     assert report.state == "not_ready"
+    # Each service's worst state across the plans, findable afterwards (evac audit report reads it):
+    # checkout is ready for the drill but not for the failover.
+    assert await described.memo_value(MEMO_SERVICES) == {"catalog": "warnings", "checkout": "not_ready"}
     lines = report_lines(report)
     assert f"{failover.file}: plan '{failover.plan}': NOT READY" in lines
     assert "    NOT READY: instance group us-central1/checkout-uc1: too small" in lines
