@@ -296,7 +296,8 @@ class _Evaluation:
         try:
             # The source region's own reads within the plan's source deadline, as a run's.
             with provider_call():
-                found = checked(discovery.recent(project, regions, {plan.source: deadline}))
+                reading = (activity.info().workflow_run_id if activity.in_activity() else None) or ""
+                found = checked(discovery.shared(reading, project, regions, {plan.source: deadline}))
         except Exception as exc:  # noqa: BLE001 - a failure to read is a finding
             text = exc.message if isinstance(exc, ApplicationError) else str(exc)
             self.find(where, "warning", f"its drift from the cloud could not be read: {text}")

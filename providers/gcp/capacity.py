@@ -93,7 +93,8 @@ class GcpCapacity:
             return Quota(None, f"quota unread: {str(exc)[:200]}")
         for quota in found.quotas:
             if quota.metric == INSTANCES:
-                return Quota(int(quota.limit - quota.usage), f"INSTANCES {quota.usage:g}/{quota.limit:g}")
+                # Over its limit (a limit lowered below usage) is no room, not less than none.
+                return Quota(max(0, int(quota.limit - quota.usage)), f"INSTANCES {quota.usage:g}/{quota.limit:g}")
         return Quota(None, "no INSTANCES quota listed")
 
     def cpu_room(self, ref: GroupRef) -> Quota:
@@ -129,7 +130,8 @@ class GcpCapacity:
         for quota in region.quotas:
             if quota.metric == CPUS:
                 left = quota.limit - quota.usage
-                return Quota(int(left // cpus), f"CPUS {quota.usage:g}/{quota.limit:g}, {cpus} a {machine} instance")
+                text = f"CPUS {quota.usage:g}/{quota.limit:g}, {cpus} vCPUs per {machine} instance"
+                return Quota(max(0, int(left // cpus)), text)
         return Quota(None, "no CPUS quota listed")
 
     def set_size(self, input: ResizeGroup, log: Log) -> Change:

@@ -139,8 +139,8 @@ def region_of_zone(zone: str) -> str:
     return zone.rsplit("-", 1)[0]
 
 
-# How long a worker reuses a discovery (or its failure): the services of one readiness
-# evaluation are read at once, and each compares itself with the same reading.
+# How long a worker keeps a readiness evaluation's discovery (or its failure) for the
+# evaluation's other services, read at the same time.
 RECENT_SECONDS = 60.0
 
 
@@ -150,16 +150,19 @@ class GcpDiscovery:
         self._lock = threading.Lock()
         self._recent: dict[tuple[Any, ...], tuple[float, Discovery | Exception]] = {}
 
-    def recent(self, project: str, regions: Iterable[str], deadlines: Mapping[str, float] | None = None) -> Discovery:
-        """:meth:`discover`, or its answer (or failure) of the last :data:`RECENT_SECONDS` for the
-        same project, regions and deadlines: one reading serves the services evaluated together."""
-        key = (project, tuple(sorted(regions)), tuple(sorted((deadlines or {}).items())))
+    def shared(
+        self, reading: str, project: str, regions: Iterable[str], deadlines: Mapping[str, float] | None = None
+    ) -> Discovery:
+        """:meth:`discover` once per ``reading`` (a readiness evaluation's run id) and question:
+        its answer, or its failure, serves the other services of the same evaluation; a later
+        evaluation reads the cloud again. Kept at most :data:`RECENT_SECONDS`."""
+        key = (reading, project, tuple(sorted(regions)), tuple(sorted((deadlines or {}).items())))
         with self._lock:
             now = time.monotonic()
             self._recent = {k: v for k, v in self._recent.items() if now - v[0] < RECENT_SECONDS}
             if key not in self._recent:
                 try:
-                    self._recent[key] = (now, self.discover(project, key[1], deadlines))
+                    self._recent[key] = (now, self.discover(project, key[2], deadlines))
                 except Exception as exc:  # noqa: BLE001 - the same failure answers the same question
                     self._recent[key] = (now, exc)
             answer = self._recent[key][1]

@@ -82,3 +82,16 @@ def test_a_renamed_backend_service_is_drift_naming_both_names(emulator, demo_top
         "checkout: regions.europe-west1.backend_service: the file says checkout-backend; the cloud has checkout-lb",
         "checkout: regions.us-central1.backend_service: the file says checkout-backend; the cloud has checkout-lb",
     ]
+
+
+def test_one_reading_serves_one_evaluation_and_the_next_reads_again(emulator):
+    discovery = GcpDiscovery(GcpClients.create(emulator.url))
+    first = discovery.shared("evaluation-1", emulator.project, ["europe-west1", "us-central1"])
+    calls = len(emulator.requests())
+    assert discovery.shared("evaluation-1", emulator.project, ["us-central1", "europe-west1"]) is first
+    assert len(emulator.requests()) == calls  # the same evaluation's other service: no call
+    httpx.post(
+        f"{emulator.url}/emulator/v1/backendServices/checkout-backend/rename", json={"to": "checkout-lb"}
+    ).raise_for_status()
+    again = checked(discovery.shared("evaluation-2", emulator.project, ["europe-west1", "us-central1"]))
+    assert again.services["checkout"].regions["europe-west1"].backend_service == "checkout-lb"  # type: ignore[union-attr]

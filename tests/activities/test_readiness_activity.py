@@ -126,7 +126,7 @@ def test_a_cpu_quota_too_small_for_the_scale_up_is_not_ready(emulator, demo_plan
     [finding] = evaluate(emulator, demo_plan, demo_topology).findings
     assert finding.resource == "instance group us-central1/checkout-uc1"
     assert finding.text.startswith("the scale-up to 3 needs 2 more instances; CPUS ")
-    assert finding.text.endswith("2 a e2-standard-2 instance: room for 1")
+    assert finding.text.endswith("2 vCPUs per e2-standard-2 instance: room for 1")
 
 
 def test_a_renamed_backend_service_is_not_ready(emulator, demo_plan, demo_topology):
