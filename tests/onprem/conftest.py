@@ -112,11 +112,28 @@ def answers_authoritatively(port: int) -> bool:
 def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
     named = debian_binary("named", "bind9")
     keygen = debian_binary("tsig-keygen", "bind9")
-    folder = tmp_path_factory.mktemp("bind")
-    key_file = folder / "evac.key"
+    key_file = tmp_path_factory.mktemp("tsig") / "evac.key"
     key_file.write_text(
         subprocess.run([keygen, "-a", "hmac-sha256", "evac-key"], capture_output=True, text=True, check=True).stdout
     )
+    # free_port() finds a free TCP port; named also needs the same UDP port, which another test
+    # may hold: a daemon that cannot bind exits, and the three start again on other ports.
+    for attempt in range(1, 4):
+        running = ExitStack()
+        try:
+            found = _start_bind(running, named, tmp_path_factory.mktemp("bind"), key_file)
+        except AssertionError:
+            running.close()
+            if attempt == 3:
+                raise
+            continue
+        with running:
+            yield found
+        return
+
+
+def _start_bind(running: ExitStack, named: str, folder: Path, key_file: Path) -> Bind:
+    """A primary, its secondary and a stale primary of ZONE on free ports, in ``running``."""
     p_port, s_port, x_port = free_port(), free_port(), free_port()
     zones = {
         "primary": (
@@ -135,26 +152,25 @@ def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind]:
     for name in ("primary", "stale"):
         (folder / name / "zone").write_text(ZONE_FILE)
     as_root = ["-u", "root"] if os.getuid() == 0 else []  # as root, named switches to user bind unless told
-    with ExitStack() as running:
-        # One after the other: a secondary whose first refresh finds its primary not serving yet
-        # backs off for minutes before it asks again.
-        for name in ("primary", "stale", "secondary"):
-            process = running.enter_context(
-                daemon([named, "-g", "-n", "1", "-c", str(confs[name]), *as_root], folder / f"{name}.log")
-            )
-            wait_until(
-                f"named ({name}) to serve {ZONE}",
-                lambda port=zones[name][0]: answers_authoritatively(port),
-                logs=folder / f"{name}.log",
-                process=process,
-            )
-        yield Bind(
-            primary=f"127.0.0.1:{p_port}",
-            secondary=f"127.0.0.1:{s_port}",
-            stale=f"127.0.0.1:{x_port}",
-            key_file=key_file,
-            key=load_tsig_key(key_file),
+    # One after the other: a secondary whose first refresh finds its primary not serving yet
+    # backs off for minutes before it asks again.
+    for name in ("primary", "stale", "secondary"):
+        process = running.enter_context(
+            daemon([named, "-g", "-n", "1", "-c", str(confs[name]), *as_root], folder / f"{name}.log")
         )
+        wait_until(
+            f"named ({name}) to serve {ZONE}",
+            lambda port=zones[name][0]: answers_authoritatively(port),
+            logs=folder / f"{name}.log",
+            process=process,
+        )
+    return Bind(
+        primary=f"127.0.0.1:{p_port}",
+        secondary=f"127.0.0.1:{s_port}",
+        stale=f"127.0.0.1:{x_port}",
+        key_file=key_file,
+        key=load_tsig_key(key_file),
+    )
 
 
 @pytest.fixture
