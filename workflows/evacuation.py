@@ -260,6 +260,10 @@ class EvacuationWorkflow:
     def _release_due(self, group: EvacGroup) -> bool:
         if not self._held or self._slots - self._held - self._released:
             return False  # nobody waits, or some run is still starting or warming up
+        if any(service not in self._children for service in self._held):
+            # A run's "warm" can be handled before its start is (both in one activation): it is
+            # told to go once its handle is here, or it would wait for a go-ahead never sent.
+            return False
         to_start = any(self._records[s.name].status == ServiceStatus.WAITING for s in group.services)
         full = len(self._slots) >= self._input.window
         return not to_start or full or self._progress.abort is not None or self._continue_suggested()
