@@ -23,8 +23,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2 --dist loadfile --timeout 300 --durations 10 --ignore=tests/e2e   # unit, workflow, activity, emulator, browser: a file per worker
-	$(BIN)/pytest -n 2 --dist loadfile --timeout 900 --durations 25 tests/e2e   # end to end: two stacks side by side, a test file per stack at a time
+	$(BIN)/pytest -n 2 --dist loadfile --timeout 300 --max-worker-restart 0 --durations 10 --ignore=tests/e2e   # unit, workflow, activity, emulator, browser: a file per worker
+	$(BIN)/pytest -n 2 --dist loadfile --timeout 900 --max-worker-restart 0 --durations 25 tests/e2e   # end to end: two stacks side by side, a test file per stack at a time
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
