@@ -144,11 +144,20 @@ def region_of_zone(zone: str) -> str:
 RECENT_SECONDS = 60.0
 
 
+@dataclass
+class _Reading:
+    """One evaluation's discovery: its answer (or failure) once read, behind its own lock."""
+
+    at: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    answer: Discovery | Exception | None = None
+
+
 class GcpDiscovery:
     def __init__(self, clients: GcpClients):
         self._clients = clients
         self._lock = threading.Lock()
-        self._recent: dict[tuple[Any, ...], tuple[float, Discovery | Exception]] = {}
+        self._recent: dict[tuple[Any, ...], _Reading] = {}
 
     def shared(
         self, reading: str, project: str, regions: Iterable[str], deadlines: Mapping[str, float] | None = None
@@ -157,15 +166,17 @@ class GcpDiscovery:
         its answer, or its failure, serves the other services of the same evaluation; a later
         evaluation reads the cloud again. Kept at most :data:`RECENT_SECONDS`."""
         key = (reading, project, tuple(sorted(regions)), tuple(sorted((deadlines or {}).items())))
-        with self._lock:
+        with self._lock:  # the table only: readings of other evaluations go on at the same time
             now = time.monotonic()
-            self._recent = {k: v for k, v in self._recent.items() if now - v[0] < RECENT_SECONDS}
-            if key not in self._recent:
+            self._recent = {k: v for k, v in self._recent.items() if now - v.at < RECENT_SECONDS}
+            slot = self._recent.setdefault(key, _Reading(at=now))
+        with slot.lock:  # the evaluation's other services wait for its one reading
+            if slot.answer is None:
                 try:
-                    self._recent[key] = (now, self.discover(project, key[2], deadlines))
+                    slot.answer = self.discover(project, key[2], deadlines)
                 except Exception as exc:  # noqa: BLE001 - the same failure answers the same question
-                    self._recent[key] = (now, exc)
-            answer = self._recent[key][1]
+                    slot.answer = exc
+            answer = slot.answer
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -349,12 +360,12 @@ def place(found: Inventory) -> Discovery:
         regions: dict[str, dict[str, Any]] = {}
         for region in sorted({f.region for f in members if f.region is not None}):
             here = [f for f in members if f.region == region and f.backend is not None]
-            binding = _binding(region, here, found, unplaced)
-            if binding is not None:
-                regions[region] = binding
+            placed = _binding(region, here, found, unplaced)
+            if placed is not None:
+                regions[region], group = placed
                 used_fronts.update(here)
                 used_backends.update(f.backend for f in here if f.backend is not None)
-                used_groups.add(binding.pop("_group"))
+                used_groups.add(group)
         name = anchor.service or record.name.split(".", 1)[0]
         if len(regions) < 2:
             unplaced.append(f"{record}: {anchor.backend} serves {' and '.join(regions) or 'no region'} only; "
@@ -394,18 +405,19 @@ def _members(anchor: FrontEnd, fronts: list[FrontEnd]) -> list[FrontEnd]:
         backends, labels = grown_backends, grown_labels
 
 
-def _binding(region: str, fronts: list[FrontEnd], found: Inventory, unplaced: list[str]) -> dict[str, Any] | None:
-    """One region's binding from the front ends that serve it, or None (and why, in ``unplaced``)."""
+def _binding(region: str, fronts: list[FrontEnd], found: Inventory, unplaced: list[str]) -> tuple[dict[str, Any], Group] | None:
+    """One region's binding from the front ends that serve it, and its group; or None (and why,
+    in ``unplaced``)."""
     if len({f.address for f in fronts}) != 1 or len({f.backend for f in fronts}) != 1:
         listed = ", ".join(str(f) for f in fronts)
         unplaced.append(f"{region}: {listed} serve more than one address or backend service for one region")
         return None
     front = fronts[0]
     assert front.backend is not None
-    groups = [g for g in found.backends.get(front.backend, []) if g.region == region]
     if front.backend not in found.backends:
         unplaced.append(f"{front}: leads to {front.backend}, which does not exist")
         return None
+    groups = [g for g in found.backends[front.backend] if g.region == region]
     if len(groups) != 1:
         has = ", ".join(str(g) for g in groups) or "none"
         unplaced.append(f"{front.backend}: one instance group in {region} was expected as its backend (it has: {has})")
@@ -421,8 +433,7 @@ def _binding(region: str, fronts: list[FrontEnd], found: Inventory, unplaced: li
     if group.zone is not None:
         binding["instance_group_zone"] = group.zone
     binding["address"] = front.address
-    binding["_group"] = group
-    return binding
+    return binding, group
 
 
 __all__ = ["REGION_LABEL", "SERVICE_LABEL", "Discovery", "GcpDiscovery", "Inventory", "place"]
